@@ -1,0 +1,38 @@
+"""channels-distributed: a Redis channel layer, a path distributor and workers for Django Channels."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ChannelFull",
+    "Message",
+    "RedisChannelLayer",
+    "ReplyChannel",
+    "__version__",
+]
+
+# Imported lazily so `import channels_distributed` stays cheap and the sans-I/O parts
+# never pull in redis or django.
+_LAZY = {
+    "RedisChannelLayer": "channels_distributed.layer",
+    "Message": "channels_distributed.message",
+    "ReplyChannel": "channels_distributed.message",
+    "ChannelFull": "channels_distributed.exceptions",
+}
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .exceptions import ChannelFull
+    from .layer import RedisChannelLayer
+    from .message import Message, ReplyChannel
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'channels_distributed' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)

@@ -1,0 +1,38 @@
+"""Every exception the package raises. Messages say what was expected, what arrived, and the fix."""
+
+from __future__ import annotations
+
+from channels.exceptions import ChannelFull
+
+__all__ = [
+    "ChannelFull",
+    "ChannelsDistributedError",
+    "ConfigurationError",
+    "ProtocolError",
+    "RedisUnavailable",
+    "ReplyError",
+]
+
+
+class ChannelsDistributedError(Exception):
+    """Base class of this package's own errors."""
+
+
+class ConfigurationError(ChannelsDistributedError, ValueError):
+    """A setting is missing, unknown or of the wrong type. Raised at start-up."""
+
+    def __init__(self, setting: str, problem: str, fix: str) -> None:
+        self.setting = setting
+        super().__init__(f"{setting}: {problem}. {fix}")
+
+
+class RedisUnavailable(ChannelsDistributedError, ConnectionError):
+    """Redis could not be reached within the retry window; the operation was not performed."""
+
+
+class ReplyError(ChannelsDistributedError):
+    """Redis answered a command with an error."""
+
+
+class ProtocolError(ChannelsDistributedError, ValueError):
+    """Bytes read from Redis or a peer do not form a valid message."""
