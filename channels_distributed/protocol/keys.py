@@ -1,0 +1,100 @@
+"""Redis key naming and channel/group name validation.
+
+Every key carries a hash tag (``{...}``) so that each multi-key command touches one slot: the
+same code runs on Redis Cluster, and the same slot map shards over several plain servers.
+Process-local channels (``name!suffix``) are keyed by the part before the ``!`` on send *and* on
+receive, so a sharded deployment never loses them (channels_redis issue #221).
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = [
+    "MAX_NAME_LENGTH",
+    "SLOTS",
+    "KeySpace",
+    "inbox_of",
+    "is_process_local",
+    "key_slot",
+    "valid_channel_name",
+    "valid_group_name",
+]
+
+MAX_NAME_LENGTH = 100
+SLOTS = 16384
+
+# The same rules as channels.layers.BaseChannelLayer, so names valid there are valid here.
+_CHANNEL_RE = re.compile(r"^[a-zA-Z\d\-_.]+(![\d\w\-_.]*)?$", re.ASCII)
+_GROUP_RE = re.compile(r"^[a-zA-Z\d\-_.]+$")
+_PREFIX_RE = re.compile(r"^[^{}\s]*$")
+
+
+def valid_channel_name(name: object) -> bool:
+    return isinstance(name, str) and len(name) < MAX_NAME_LENGTH and bool(_CHANNEL_RE.match(name))
+
+
+def valid_group_name(name: object) -> bool:
+    return isinstance(name, str) and len(name) < MAX_NAME_LENGTH and bool(_GROUP_RE.match(name))
+
+
+def valid_prefix(prefix: object) -> bool:
+    # Braces would break the hash tags, whitespace would make keys awkward to inspect.
+    return isinstance(prefix, str) and bool(_PREFIX_RE.match(prefix))
+
+
+def is_process_local(channel: str) -> bool:
+    return "!" in channel
+
+
+def inbox_of(channel: str) -> str:
+    """The inbox name a process-local channel belongs to: the part before the ``!``."""
+    return channel.partition("!")[0]
+
+
+class KeySpace:
+    """Builds every key the transport uses under one prefix."""
+
+    __slots__ = ("prefix",)
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def inbox(self, inbox_name: str) -> str:
+        return f"{self.prefix}:{{i:{inbox_name}}}"
+
+    def channel(self, channel: str) -> str:
+        """The list a channel's messages wait in: the owning inbox for ``!`` channels."""
+        if "!" in channel:
+            return self.inbox(inbox_of(channel))
+        return f"{self.prefix}:{{c:{channel}}}"
+
+    def group(self, group: str) -> str:
+        return f"{self.prefix}:{{g:{group}}}"
+
+    def pattern(self) -> str:
+        """A SCAN pattern matching every key under the prefix (glob characters escaped)."""
+        escaped = re.sub(r"([\\*?\[\]])", r"\\\1", self.prefix)
+        return f"{escaped}:*"
+
+
+def _crc16(data: bytes) -> int:
+    # CRC16-CCITT (XModem), the function Redis Cluster uses for key slots.
+    crc = 0
+    for byte in data:
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else (crc << 1)
+            crc &= 0xFFFF
+    return crc
+
+
+def key_slot(key: str | bytes) -> int:
+    """The Redis Cluster slot of ``key``, honouring a ``{hash tag}``."""
+    raw = key.encode() if isinstance(key, str) else key
+    start = raw.find(b"{")
+    if start != -1:
+        end = raw.find(b"}", start + 1)
+        if end > start + 1:
+            raw = raw[start + 1 : end]
+    return _crc16(raw) % SLOTS

@@ -1,0 +1,159 @@
+"""Connections per event loop, and the topology: which server holds which key.
+
+A ``Shard`` is one Redis server (or one Sentinel-managed master). It keeps one shared,
+pipelined command link and a few idle blocking links. ``Topology`` maps a key to a shard by the
+Redis Cluster slot of its hash tag, so sharding is consistent on every process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from ..conf import HostSpec
+from ..exceptions import RedisUnavailable
+from ..protocol.keys import SLOTS, key_slot
+from .resp import RespLink, open_link
+
+__all__ = ["Shard", "Topology"]
+
+logger = logging.getLogger("channels_distributed.transport")
+
+_BACKOFF_START = 0.02
+_BACKOFF_MAX = 0.5
+
+
+class Shard:
+    """One Redis server as seen from one event loop."""
+
+    def __init__(self, spec: HostSpec, retry_window: float, index: int = 0) -> None:
+        self.spec = spec
+        self.index = index
+        self.retry_window = retry_window
+        self._link: RespLink | None = None
+        self._connecting: asyncio.Future[RespLink] | None = None
+        self._idle_blocking: list[RespLink] = []
+        self._all_blocking: set[RespLink] = set()
+        self._closed = False
+        self.has_blmpop: bool | None = None
+
+    def __repr__(self) -> str:
+        return f"<Shard {self.index} {self.spec.describe()}>"
+
+    @property
+    def connected_link(self) -> RespLink | None:
+        """The command link if it is open right now (no waiting)."""
+        link = self._link
+        return link if link is not None and link.is_open else None
+
+    async def link(self) -> RespLink:
+        """The shared command link, (re)connecting within ``retry_window`` seconds."""
+        link = self._link
+        if link is not None and link.is_open:
+            return link
+        if self._connecting is None or self._connecting.done():
+            self._connecting = asyncio.ensure_future(self._connect_with_retry("command"))
+        link = await asyncio.shield(self._connecting)
+        self._link = link
+        return link
+
+    async def _connect_with_retry(self, purpose: str) -> RespLink:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.retry_window
+        delay = _BACKOFF_START
+        while True:
+            if self._closed:
+                raise RedisUnavailable(f"the channel layer was closed ({self.spec.describe()})")
+            try:
+                return await self.connect_once(purpose)
+            except RedisUnavailable as exc:
+                if loop.time() + delay > deadline:
+                    raise RedisUnavailable(
+                        f"Redis at {self.spec.describe()} was unreachable for "
+                        f"{self.retry_window:g} s: {exc}. Check that it is running and that "
+                        "'hosts' points at it"
+                    ) from exc
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _BACKOFF_MAX)
+
+    async def connect_once(self, purpose: str = "") -> RespLink:
+        spec = self.spec
+        host, port = spec.host, spec.port
+        if spec.sentinels:
+            host, port = await _discover_master(spec)
+        return await open_link(
+            host=host, port=port, path=spec.path, ssl_context=spec.ssl_context,
+            username=spec.username, password=spec.password, db=spec.db,
+            connect_timeout=spec.connect_timeout, name=f"{spec.describe()} ({purpose})",
+        )
+
+    async def blocking_link(self) -> RespLink:
+        """A link for blocking pops: reused from the idle list or opened now (one attempt)."""
+        while self._idle_blocking:
+            link = self._idle_blocking.pop()
+            if link.is_open and not link.pending:
+                return link
+            self._all_blocking.discard(link)
+            link.close()
+        link = await self.connect_once("blocking")
+        self._all_blocking.add(link)
+        return link
+
+    def release_blocking(self, link: RespLink) -> None:
+        if self._closed or not link.is_open or link.pending or len(self._idle_blocking) >= 4:
+            self._all_blocking.discard(link)
+            link.close()
+        else:
+            self._idle_blocking.append(link)
+
+    async def close(self) -> None:
+        self._closed = True
+        links = [link for link in (self._link, *self._all_blocking) if link is not None]
+        self._link = None
+        self._idle_blocking.clear()
+        self._all_blocking.clear()
+        if self._connecting is not None and not self._connecting.done():
+            self._connecting.cancel()
+        for link in links:
+            link.close()
+        await asyncio.gather(*(link.aclose() for link in links), return_exceptions=True)
+
+
+async def _discover_master(spec: HostSpec) -> tuple[str, int]:
+    # Sentinel discovery is not on the hot path: redis-py's Sentinel client does it well.
+    from redis.asyncio.sentinel import MasterNotFoundError, Sentinel
+
+    sentinel = Sentinel(list(spec.sentinels), sentinel_kwargs=dict(spec.sentinel_kwargs),
+                        socket_connect_timeout=spec.connect_timeout)
+    try:
+        host, port = await sentinel.discover_master(spec.master_name)
+    except (MasterNotFoundError, OSError) as exc:
+        raise RedisUnavailable(f"no master {spec.master_name!r} found: {exc}") from exc
+    finally:
+        for client in sentinel.sentinels:
+            await client.aclose()
+    return str(host), int(port)
+
+
+class Topology:
+    """All shards of one layer in one event loop; ``shard_for(key)`` picks by hash slot."""
+
+    def __init__(self, specs: Sequence[HostSpec], retry_window: float) -> None:
+        self.shards = [Shard(spec, retry_window, i) for i, spec in enumerate(specs)]
+        count = len(self.shards)
+        self._single = self.shards[0] if count == 1 else None
+        # Cached per key: CRC16 in Python costs more than the rest of a send.
+        self._index_of: Any = functools.lru_cache(maxsize=16384)(
+            lambda key: key_slot(key) * count // SLOTS
+        )
+
+    def shard_for(self, key: str) -> Shard:
+        if self._single is not None:
+            return self._single
+        return self.shards[self._index_of(key)]
+
+    async def close(self) -> None:
+        await asyncio.gather(*(shard.close() for shard in self.shards), return_exceptions=True)

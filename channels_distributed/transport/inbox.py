@@ -1,0 +1,192 @@
+"""Readers: one blocking multi-pop loop per Redis list this process receives from, dispatching
+entries to local waiters.
+
+A process's inbox list carries every process-local channel (``name!suffix``) it owns, tagged with
+the local name; one reader pops it in batches (``BLMPOP ... COUNT 512`` on Redis 7, ``BLPOP`` then
+``LPOP n`` on 6.2) and hands each entry straight to the waiting ``receive()``. A normal channel
+(competing consumers) has a reader that pops only as many entries as it has waiters.
+
+Readers pop only while someone is waiting, so a process that stops receiving lets its list fill
+to capacity and senders get ChannelFull instead of the process buffering without bound. Entries
+still buffered when the reader closes go back to the head of the list.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from ..exceptions import ProtocolError, RedisUnavailable, ReplyError
+from ..protocol.codec import decode_entry, encode_entry
+from .connection import Shard
+from .resp import ConnectionLost, RespLink
+
+__all__ = ["Reader"]
+
+logger = logging.getLogger("channels_distributed.transport")
+
+BLOCK_SECONDS = 1.0
+BATCH = 512
+_RETRY_MAX = 0.5
+
+Item = tuple[int, bytes]  # (expires_at_ms, payload)
+
+
+class Reader:
+    """Pops one Redis list and delivers its entries to local waiters by channel name."""
+
+    def __init__(self, shard: Shard, key: str, *, batch: int, capacity_of: Callable[[str], int],
+                 clock_ms: Callable[[], int]) -> None:
+        self.shard = shard
+        self.key = key
+        self._batch = batch
+        self._capacity_of = capacity_of
+        self._clock_ms = clock_ms
+        self._buffers: dict[str, collections.deque[Item]] = {}
+        self._waiters: dict[str, collections.deque[asyncio.Future[Item]]] = {}
+        self._waiting = 0
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        self._warned = False
+
+    # Receiving -----------------------------------------------------------------------------
+    async def get(self, channel: str) -> Item:
+        """The next unexpired (expires_at_ms, payload) for ``channel``."""
+        buffer = self._buffers.get(channel)
+        while buffer:
+            item = buffer.popleft()
+            if item[0] >= self._clock_ms():
+                return item
+        future: asyncio.Future[Item] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(channel, collections.deque()).append(future)
+        self._waiting += 1
+        self._ensure_running()
+        try:
+            return await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                # Delivered in the same instant the caller gave up: keep it for the next one.
+                self._buffers.setdefault(channel, collections.deque()).appendleft(future.result())
+            raise
+        finally:
+            self._waiting -= 1
+            waiters = self._waiters.get(channel)
+            if waiters is not None:
+                if future in waiters:
+                    waiters.remove(future)
+                if not waiters:
+                    del self._waiters[channel]
+
+    def _ensure_running(self) -> None:
+        if (self._task is None or self._task.done()) and not self._closed:
+            self._task = asyncio.ensure_future(self._run())
+
+    # The pop loop ----------------------------------------------------------------------------
+    async def _run(self) -> None:
+        link: RespLink | None = None
+        delay = 0.02
+        try:
+            while self._waiting > 0 and not self._closed:
+                try:
+                    if link is None or not link.is_open:
+                        link = await self.shard.blocking_link()
+                    raws = await self._pop(link)
+                except (RedisUnavailable, ConnectionLost, OSError) as exc:
+                    link = self._drop(link)
+                    self._warn(exc)
+                    await asyncio.sleep(delay)  # wait for Redis to come back; never give up
+                    delay = min(delay * 2, _RETRY_MAX)
+                    continue
+                delay = 0.02
+                if self._warned:
+                    logger.warning("Redis is reachable again; receiving from %s", self.key)
+                    self._warned = False
+                self.deliver(raws)
+        finally:
+            if link is not None:
+                self.shard.release_blocking(link)
+
+    def _drop(self, link: RespLink | None) -> None:
+        if link is not None:
+            link.close()
+
+    def _warn(self, exc: BaseException) -> None:
+        if not self._warned:
+            logger.warning("cannot receive from %s, retrying until Redis is back: %s",
+                           self.key, exc)
+            self._warned = True
+
+    async def _pop(self, link: RespLink) -> list[bytes]:
+        count = self._batch if self._batch > 0 else max(self._waiting, 1)
+        if self.shard.has_blmpop is not False:
+            try:
+                reply = await link.call("BLMPOP", BLOCK_SECONDS, 1, self.key, "LEFT",
+                                        "COUNT", count)
+                self.shard.has_blmpop = True
+                return list(reply[1]) if reply else []
+            except ReplyError as exc:
+                if "unknown command" not in str(exc).lower():
+                    raise RedisUnavailable(f"Redis refused BLMPOP on {self.key}: {exc}") from exc
+                self.shard.has_blmpop = False  # Redis 6.2: BLPOP then LPOP
+        reply = await link.call("BLPOP", self.key, BLOCK_SECONDS)
+        if not reply:
+            return []
+        raws = [reply[1]]
+        if count > 1:
+            more = await link.call("LPOP", self.key, count - 1)
+            raws.extend(more or ())
+        return raws
+
+    # Dispatch ----------------------------------------------------------------------------------
+    def deliver(self, raws: list[bytes]) -> None:
+        now = self._clock_ms()
+        for raw in raws:
+            try:
+                target, expires, payload = decode_entry(raw)
+            except ProtocolError as exc:
+                logger.error("skipping garbage on %s: %s (first bytes %r)",
+                             self.key, exc, bytes(raw[:32]))
+                continue
+            if expires < now:
+                continue  # older than the layer's expiry: never delivered
+            for channel in [target] if isinstance(target, str) else target:
+                self._hand_over(channel, (expires, payload))
+
+    def _hand_over(self, channel: str, item: Item) -> None:
+        waiters = self._waiters.get(channel)
+        while waiters:
+            future = waiters.popleft()
+            if not future.done():
+                future.set_result(item)
+                return
+        buffer = self._buffers.setdefault(channel, collections.deque())
+        buffer.append(item)
+        capacity = self._capacity_of(channel)
+        if len(buffer) > capacity:
+            buffer.popleft()
+            logger.warning("dropped the oldest message of %s: more than %d waiting in this "
+                           "process and nobody receiving", channel, capacity)
+
+    def unclaimed(self) -> list[bytes]:
+        """Buffered entries, encoded again, oldest first; the buffers are emptied."""
+        entries = [encode_entry(channel, expires, payload)
+                   for channel, buffer in self._buffers.items() for expires, payload in buffer]
+        self._buffers.clear()
+        return entries
+
+    async def close(self) -> None:
+        self._closed = True
+        task = self._task
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        for waiters in self._waiters.values():
+            for future in waiters:
+                future.cancel()
+
+    def stats(self) -> dict[str, Any]:
+        return {"key": self.key, "waiting": self._waiting,
+                "buffered": sum(len(b) for b in self._buffers.values())}

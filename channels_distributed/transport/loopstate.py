@@ -1,0 +1,102 @@
+"""Per-event-loop transport state, and its clean release when the loop shuts down.
+
+Connections belong to the loop that opened them. Django's ``async_to_sync`` runs each call of a
+sync view in a fresh loop and closes it afterwards, so every loop gets its own state, and the
+state releases itself when the loop shuts down its async generators (``asyncio.run`` and asgiref
+both do) — no monkey-patching of ``loop.close``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncGenerator, Callable, Sequence
+
+from ..conf import HostSpec
+from .connection import Shard, Topology
+from .inbox import Reader
+from .writer import BatchWriter
+
+__all__ = ["LoopState"]
+
+logger = logging.getLogger("channels_distributed.transport")
+
+
+class LoopState:
+    """Topology, writers and readers of one layer in one event loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, hosts: Sequence[HostSpec],
+                 retry_window: float, describe: Callable[[str], str]) -> None:
+        self.loop = loop
+        self.topology = Topology(hosts, retry_window)
+        self.writers = [BatchWriter(shard, describe) for shard in self.topology.shards]
+        self.readers: dict[str, Reader] = {}
+        self.closed = False
+        self._closing: asyncio.Future[None] | None = None
+        self._guard = self._release_on_shutdown()
+        _prime(self._guard)
+
+    def writer_for(self, key: str) -> BatchWriter:
+        return self.writers[self.topology.shard_for(key).index]
+
+    def reader(self, key: str, factory: Callable[[Shard], Reader]) -> Reader:
+        reader = self.readers.get(key)
+        if reader is None:
+            reader = self.readers[key] = factory(self.topology.shard_for(key))
+        return reader
+
+    async def drain_writes(self) -> None:
+        for writer in self.writers:
+            await writer.wait_idle()
+
+    async def close(self) -> None:
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._close())
+        await asyncio.shield(self._closing)
+
+    async def _close(self) -> None:
+        self.closed = True
+        try:
+            await self.drain_writes()
+        except Exception:  # noqa: BLE001 - closing must go on; the senders saw the error
+            logger.debug("pending writes failed while closing", exc_info=True)
+        readers = list(self.readers.values())
+        self.readers.clear()
+        await asyncio.gather(*(reader.close() for reader in readers), return_exceptions=True)
+        await self._return_unclaimed(readers)
+        await self.topology.close()
+
+    async def _return_unclaimed(self, readers: list[Reader]) -> None:
+        # Messages popped for a receiver that went away go back to the head of their list, so
+        # another loop or process can still receive them.
+        for reader in readers:
+            entries = reader.unclaimed()
+            if not entries:
+                continue
+            link = reader.shard.connected_link
+            try:
+                if link is None:
+                    link = await asyncio.wait_for(reader.shard.link(), 1.0)
+                await asyncio.wait_for(link.call("LPUSH", reader.key, *reversed(entries)), 2.0)
+            except Exception as exc:  # noqa: BLE001
+                logger.warning("lost %d unreceived messages of %s while closing: %s",
+                               len(entries), reader.key, exc)
+
+    async def _release_on_shutdown(self) -> AsyncGenerator[None, None]:
+        try:
+            yield
+        finally:
+            if not self.loop.is_closed():
+                await self.close()
+
+
+def _prime(agen: AsyncGenerator[None, None]) -> None:
+    """Start ``agen`` up to its first ``yield`` right now, registering it with the running loop.
+
+    The loop then closes it in ``shutdown_asyncgens()``, which runs its ``finally`` block.
+    """
+    step = agen.__anext__()
+    try:
+        step.send(None)
+    except StopIteration:
+        pass

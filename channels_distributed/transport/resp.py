@@ -1,0 +1,172 @@
+"""A lean, pipelined RESP2 connection: the hot path of every push and pop.
+
+Why not redis-py's connection here: its per-command overhead dominates at the rates this
+transport reaches, its automatic retries can re-send a command that already ran (redis-py #2807),
+and a cancelled blocking command can wedge a pooled connection (redis-py #2028/#2579). This link
+writes each batch of commands with one ``transport.write`` and matches replies to futures in
+order, so a caller that stops waiting never desynchronises the stream. hiredis parses and packs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import ssl
+from typing import Any
+
+import hiredis
+
+from ..exceptions import RedisUnavailable, ReplyError
+
+__all__ = ["ConnectionLost", "RespLink", "open_link"]
+
+
+class ConnectionLost(RedisUnavailable):
+    """The connection closed with commands in flight; they may or may not have run."""
+
+
+class RespLink(asyncio.Protocol):
+    """One Redis connection. ``call``/``call_many`` return futures resolved in reply order."""
+
+    def __init__(self, name: str = "") -> None:
+        self.name = name
+        self._reader = hiredis.Reader(replyError=ReplyError, notEnoughData=False)
+        self._waiters: collections.deque[asyncio.Future[Any]] = collections.deque()
+        self._transport: asyncio.Transport | None = None
+        self._closed: asyncio.Future[None] | None = None
+        self._lost_reason: BaseException | None = None
+
+    # asyncio.Protocol -------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if not isinstance(transport, asyncio.Transport):  # pragma: no cover - defensive
+            raise TypeError("RespLink needs a stream transport")
+        self._transport = transport
+        self._closed = asyncio.get_running_loop().create_future()
+
+    def data_received(self, data: bytes) -> None:
+        self._reader.feed(data)
+        waiters = self._waiters
+        while True:
+            try:
+                reply = self._reader.gets()
+            except hiredis.ProtocolError as exc:
+                self._abort(f"protocol error from Redis: {exc}")
+                return
+            if reply is False:
+                return
+            if not waiters:
+                self._abort("Redis sent a reply nobody asked for")
+                return
+            waiter = waiters.popleft()
+            if waiter.done():
+                continue  # the caller gave up waiting; the reply is simply dropped
+            if isinstance(reply, ReplyError):
+                waiter.set_exception(reply)
+            else:
+                waiter.set_result(reply)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+        reason = self._lost_reason or ConnectionLost(
+            f"connection to Redis {self.name} lost" + (f": {exc}" if exc else "")
+        )
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(reason)
+        if self._closed is not None and not self._closed.done():
+            self._closed.set_result(None)
+
+    # Commands -----------------------------------------------------------------------------
+    @property
+    def is_open(self) -> bool:
+        transport = self._transport
+        return transport is not None and not transport.is_closing()
+
+    @property
+    def pending(self) -> int:
+        return len(self._waiters)
+
+    def call(self, *args: Any) -> asyncio.Future[Any]:
+        return self.call_many((args,))[0]
+
+    def call_many(self, commands: Any) -> list[asyncio.Future[Any]]:
+        """Send every command in one write; one future per command, in order."""
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            raise ConnectionLost(f"connection to Redis {self.name} is closed")
+        loop = asyncio.get_running_loop()
+        futures = []
+        chunks = []
+        for args in commands:
+            chunks.append(hiredis.pack_command(args))
+            future = loop.create_future()
+            futures.append(future)
+        self._waiters.extend(futures)
+        transport.write(b"".join(chunks) if len(chunks) > 1 else chunks[0])
+        return futures
+
+    async def execute(self, *args: Any) -> Any:
+        return await self.call(*args)
+
+    def _abort(self, why: str) -> None:
+        self._lost_reason = ConnectionLost(f"connection to Redis {self.name} dropped: {why}")
+        if self._transport is not None:
+            self._transport.abort()
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+    async def wait_closed(self) -> None:
+        if self._closed is not None:
+            await asyncio.shield(self._closed)
+
+    async def aclose(self) -> None:
+        self.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.wait_closed(), 1.0)
+
+
+async def open_link(
+    *,
+    host: str,
+    port: int,
+    path: str | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+    username: str | None = None,
+    password: str | None = None,
+    db: int = 0,
+    connect_timeout: float = 5.0,
+    name: str = "",
+) -> RespLink:
+    """Connect and log in (AUTH, SELECT). Raises RedisUnavailable if that fails."""
+    loop = asyncio.get_running_loop()
+    where = f"unix:{path}" if path else f"{host}:{port}"
+    try:
+        async with asyncio.timeout(connect_timeout):
+            if path:
+                _, link = await loop.create_unix_connection(lambda: RespLink(where), path)
+            else:
+                _, link = await loop.create_connection(
+                    lambda: RespLink(where), host, port, ssl=ssl_context,
+                    server_hostname=host if ssl_context else None,
+                )
+            await _handshake(link, username, password, db)
+    except (OSError, TimeoutError, ConnectionLost) as exc:
+        raise RedisUnavailable(f"cannot connect to Redis at {where}: {exc or 'timed out'}") from exc
+    except ReplyError as exc:
+        raise RedisUnavailable(f"Redis at {where} refused the login: {exc}") from exc
+    return link
+
+
+async def _handshake(link: RespLink, username: str | None, password: str | None, db: int) -> None:
+    commands: list[tuple[Any, ...]] = []
+    if password is not None:
+        commands.append(("AUTH", username, password) if username else ("AUTH", password))
+    if db:
+        commands.append(("SELECT", db))
+    if commands:
+        for future in link.call_many(commands):
+            await future

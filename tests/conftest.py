@@ -1,0 +1,112 @@
+"""Shared fixtures: real redis-server processes on free loopback ports (never port 6379)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+
+import pytest
+
+from channels_distributed.embedded import RedisServer
+from channels_distributed.layer import RedisChannelLayer
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "testproject.settings")
+
+_prefixes = itertools.count()
+
+
+@dataclass
+class Topology:
+    """A set of Redis servers and the ``hosts`` value that points a layer at them."""
+
+    name: str
+    servers: list[RedisServer] = field(default_factory=list)
+
+    @property
+    def hosts(self) -> list[str]:
+        return [server.url for server in self.servers]
+
+    def keys(self, pattern: str = "*") -> list[bytes]:
+        found: list[bytes] = []
+        for server in self.servers:
+            found.extend(_keys(server, pattern))
+        return found
+
+
+def _keys(server: RedisServer, pattern: str) -> list[bytes]:
+    import hiredis
+
+    reader = hiredis.Reader()
+    reader.feed(server.command("KEYS", pattern))
+    reply = reader.gets()
+    return list(reply or [])
+
+
+def _start(count: int, name: str) -> Topology:
+    topology = Topology(name)
+    for _ in range(count):
+        topology.servers.append(RedisServer().start())
+    return topology
+
+
+@pytest.fixture(scope="session")
+def redis_single() -> Iterator[Topology]:
+    topology = _start(1, "single")
+    yield topology
+    for server in topology.servers:
+        server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def redis_sharded() -> Iterator[Topology]:
+    topology = _start(3, "sharded")
+    yield topology
+    for server in topology.servers:
+        server.cleanup()
+
+
+# Sentinel and Cluster topologies join this list with the scale-out work.
+TOPOLOGIES = ["single", "sharded"]
+
+
+@pytest.fixture(params=TOPOLOGIES)
+def topology(request: pytest.FixtureRequest) -> Topology:
+    return request.getfixturevalue(f"redis_{request.param}")  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def redis_fresh() -> Iterator[RedisServer]:
+    """A server of the test's own, for tests that stop or restart Redis."""
+    server = RedisServer().start()
+    yield server
+    server.cleanup()
+
+
+def unique_prefix() -> str:
+    return f"t{os.getpid()}x{next(_prefixes)}"
+
+
+@pytest.fixture
+def make_layer(topology: Topology) -> Iterator[object]:
+    """Factory of layers on the current topology with a prefix unique to the test."""
+    prefix = unique_prefix()
+    made: list[RedisChannelLayer] = []
+
+    def factory(**config: object) -> RedisChannelLayer:
+        config.setdefault("hosts", topology.hosts)
+        config.setdefault("prefix", prefix)
+        layer = RedisChannelLayer(**config)
+        made.append(layer)
+        return layer
+
+    yield factory
+
+
+@pytest.fixture
+async def layer(make_layer: object) -> AsyncIterator[RedisChannelLayer]:
+    channel_layer: RedisChannelLayer = make_layer()  # type: ignore[operator]
+    yield channel_layer
+    await channel_layer.flush()
+    await channel_layer.close()
