@@ -72,7 +72,8 @@ class Reader:
                 self._buffers.setdefault(channel, collections.deque()).appendleft(future.result())
             raise
         finally:
-            self._waiting -= 1
+            if not future.done() or future.cancelled():
+                self._waiting -= 1  # never delivered (delivery already counted it down)
             waiters = self._waiters.get(channel)
             if waiters is not None:
                 if future in waiters:
@@ -105,9 +106,20 @@ class Reader:
                     logger.warning("Redis is reachable again; receiving from %s", self.key)
                     self._warned = False
                 self.deliver(raws)
+            if self._batch == 0 and self._buffers and link is not None:
+                await self._give_back(link)
         finally:
             if link is not None:
                 self.shard.release_blocking(link)
+
+    async def _give_back(self, link: RespLink) -> None:
+        # Competing consumers: entries popped for waiters that left meanwhile go back to the
+        # head of the list, where another process can take them.
+        entries = self.unclaimed()
+        try:
+            await link.call("LPUSH", self.key, *reversed(entries))
+        except (RedisUnavailable, ReplyError) as exc:
+            logger.warning("lost %d messages of %s: %s", len(entries), self.key, exc)
 
     def _drop(self, link: RespLink | None) -> None:
         if link is not None:
@@ -161,6 +173,7 @@ class Reader:
             future = waiters.popleft()
             if not future.done():
                 future.set_result(item)
+                self._waiting -= 1  # counted here so the pop loop never pops for it again
                 return
         buffer = self._buffers.setdefault(channel, collections.deque())
         buffer.append(item)
