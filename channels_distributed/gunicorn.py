@@ -1,0 +1,196 @@
+"""``ASGIWorker``: gunicorn's worker contract around ``channels_distributed.server``.
+
+Run any ASGI 3 app, ASGI 2 app or legacy ``consumer(message)``::
+
+    gunicorn app:hello_world --worker-class channels_distributed.gunicorn.ASGIWorker
+
+Signals: TERM drains gracefully within ``graceful_timeout``; QUIT/INT stop quickly after
+``worker_int``; ABRT runs ``worker_abort`` and exits 1; USR1 reopens logs. The worker always leaves
+through ``run()`` returning or ``SystemExit``, never by a re-raised signal, so ``worker_exit`` runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from typing import Any, ClassVar
+
+from gunicorn.workers import base
+
+from channels_distributed.exceptions import LifespanFailure
+from channels_distributed.interfaces import adapt
+from channels_distributed.server.config import ServerConfig, from_gunicorn
+from channels_distributed.server.lifespan import Lifespan
+from channels_distributed.server.server import Server
+
+__all__ = ["ASGIWorker"]
+
+WORKER_BOOT_ERROR = 3  # gunicorn.arbiter.Arbiter.WORKER_BOOT_ERROR: the master halts
+
+
+class ASGIWorker(base.Worker):  # type: ignore[misc]
+    """A gunicorn worker serving HTTP/1.1 and WebSocket on uvloop + httptools."""
+
+    #: Settings gunicorn lacks (see ``docs/gunicorn.rst``); ``CD_*`` environment variables win.
+    server_settings: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.server: Server | None = None
+        self.config: ServerConfig | None = None
+        self.asgi: Any = None
+        self.quick = False
+        self._wakeup: asyncio.Future[None] | None = None
+
+    @classmethod
+    def check_config(cls, cfg: Any, log: Any) -> None:
+        if cfg.threads > 1:
+            log.warning("ASGIWorker does not use --threads; use --worker-connections instead")
+
+    # -- process set-up (the order gunicorn expects) ----------------------------------------
+
+    def init_process(self) -> None:
+        # The loop must exist before super().init_process(): it installs signal handlers on it.
+        if self.cfg.asgi_loop == "asyncio":
+            self.loop = asyncio.new_event_loop()
+        else:
+            import uvloop
+
+            self.loop = uvloop.new_event_loop()
+        asyncio.set_event_loop(self.loop)
+        super().init_process()
+
+    def load_wsgi(self) -> None:
+        try:
+            application = self.app.wsgi()
+        except SyntaxError as exc:
+            if not self.cfg.reload:
+                raise
+            self.log.exception(exc)
+            if self.reloader is not None and exc.filename is not None:
+                self.reloader.add_extra_file(exc.filename)
+            application = _error_app(f"{type(exc).__name__}: {exc}")
+        self.wsgi = application
+        self.config = from_gunicorn(self.cfg, self.server_settings)
+        self.asgi = adapt(application, self.config.interface, self.config.legacy_timeout)
+
+    def init_signals(self) -> None:
+        assert self.loop is not None  # noqa: S101 -- set in init_process
+        for sig in self.SIGNALS:
+            signal.signal(sig, signal.SIG_DFL)
+        self.loop.add_signal_handler(signal.SIGTERM, self._on_term)
+        self.loop.add_signal_handler(signal.SIGQUIT, self._on_quit)
+        self.loop.add_signal_handler(signal.SIGINT, self._on_quit)
+        self.loop.add_signal_handler(signal.SIGUSR1, self.log.reopen_files)
+        self.loop.add_signal_handler(signal.SIGWINCH, lambda: None)
+        # ABRT is gunicorn's "timed out" signal: a plain handler runs even if the loop is stuck.
+        signal.signal(signal.SIGABRT, self.handle_abort)
+
+    def _on_term(self) -> None:
+        self.alive = False
+        self._wake()
+
+    def _on_quit(self) -> None:
+        self.quick = True
+        if self.alive:
+            self.alive = False
+            self.cfg.worker_int(self)
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._wakeup is not None and not self._wakeup.done():
+            self._wakeup.set_result(None)
+
+    # -- running ----------------------------------------------------------------------------
+
+    def run(self) -> None:
+        assert self.loop is not None  # noqa: S101
+        try:
+            self.loop.run_until_complete(self._serve())
+        finally:
+            self._close_loop()
+
+    async def _serve(self) -> None:
+        assert self.config is not None  # noqa: S101
+        loop = asyncio.get_running_loop()
+        server = Server(self.asgi, self.config, loop=loop, log=self.log, on_request=self._counted)
+        self.server = server
+        lifespan = Lifespan(self.asgi, self.config.lifespan, server.state, self.config.lifespan_timeout)
+        try:
+            await lifespan.startup()
+        except LifespanFailure as exc:
+            self.log.error("%s", exc)
+            raise SystemExit(WORKER_BOOT_ERROR) from None
+        try:
+            server.start([listener.sock for listener in self.sockets], self._ssl_context())
+            self.log.info("ASGIWorker serving %s", ", ".join(str(s) for s in self.sockets))
+            await self._heartbeat()
+        finally:
+            self.log.info("Worker shutting down (%s)", "quick" if self.quick else "graceful")
+            await server.shutdown(
+                graceful=not self.quick, timeout=self.cfg.graceful_timeout, notify=self.notify
+            )
+            await lifespan.shutdown()
+
+    async def _heartbeat(self) -> None:
+        loop = asyncio.get_running_loop()
+        interval = max(0.05, min(1.0, self.timeout / 2 if self.timeout else 1.0))
+        while self.alive:
+            self.notify()
+            if self.ppid != os.getppid():
+                self.log.info("Parent changed, shutting down: %s", self)
+                return
+            self._wakeup = loop.create_future()
+            await asyncio.wait([self._wakeup], timeout=interval)
+            self._wakeup = None
+
+    def _counted(self) -> None:
+        self.nr += 1
+        if self.nr >= self.max_requests and self.alive:
+            self.log.info("Autorestarting worker after current request.")
+            self.alive = False
+            self._wake()
+
+    def _ssl_context(self) -> Any:
+        if not self.cfg.is_ssl:
+            return None
+        from gunicorn import sock
+
+        return sock.ssl_context(self.cfg)
+
+    def _close_loop(self) -> None:
+        loop = self.loop
+        assert loop is not None  # noqa: S101
+        if loop.is_running() or loop.is_closed():
+            return
+        pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.wait(pending, timeout=1.0))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+    def handle_abort(self, sig: int, frame: Any) -> None:
+        self.alive = False
+        self.quick = True
+        self.cfg.worker_abort(self)
+        sys.exit(1)
+
+
+def _error_app(message: str) -> Any:
+    """An ASGI app answering 500 with ``message``: what ``--reload`` serves after a SyntaxError."""
+    body = f"Application error: {message}\n".encode()
+
+    async def error_app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            headers = [(b"content-type", b"text/plain; charset=utf-8")]
+            await send({"type": "http.response.start", "status": 500, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+        elif scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1011})
+
+    return error_app

@@ -1,0 +1,10 @@
+"""The HTTP/1.1 + WebSocket server behind ``channels_distributed.gunicorn.ASGIWorker``.
+
+httptools parses HTTP/1.1, the ``websockets`` sans-I/O protocol frames WebSocket, uvloop runs it.
+``Server`` is usable without gunicorn (tests, embedding); the gunicorn worker wraps it.
+"""
+
+from channels_distributed.server.config import ServerConfig
+from channels_distributed.server.server import Server
+
+__all__ = ["Server", "ServerConfig"]

@@ -1,0 +1,294 @@
+"""One HTTP request/response exchange: the ASGI ``receive``/``send`` pair and response framing.
+
+Framing rules (RFC 9112 section 6): HEAD, 1xx, 204 and 304 carry no body; a declared
+Content-Length is enforced; a complete body sent in one message gets a Content-Length; a streamed
+body of unknown length is chunked for HTTP/1.1 clients and close-delimited for HTTP/1.0 clients.
+The head and a small body leave in one ``transport.write``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http
+import logging
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from channels_distributed.server.flow import BODY_BUFFERED
+
+if TYPE_CHECKING:
+    from channels_distributed.server.http import HttpProtocol
+
+__all__ = ["RequestCycle", "status_line"]
+
+logger = logging.getLogger("channels_distributed.server")
+
+_STATUS_LINES = {
+    int(s): b"HTTP/1.1 %d %s\r\n" % (s, s.phrase.encode("ascii")) for s in http.HTTPStatus
+}
+_DISCONNECT = {"type": "http.disconnect"}
+_NO_BODY_STATUS = frozenset({204, 304})
+
+
+def status_line(status: int) -> bytes:
+    line = _STATUS_LINES.get(status)
+    return line if line is not None else b"HTTP/1.1 %d \r\n" % status
+
+
+class ResponseError(RuntimeError):
+    """The application sent an invalid response (answered with 500 or by closing)."""
+
+
+def _check_header(name: Any, value: Any) -> None:
+    if not isinstance(name, bytes) or not isinstance(value, bytes):
+        raise ResponseError(f"response header {name!r}: {value!r} must be a pair of bytes")
+    if b"\n" in value or b"\r" in value or b"\0" in value or b":" in name or b"\n" in name:
+        raise ResponseError(f"response header {name!r} contains CR, LF, NUL or ':'")
+
+
+class RequestCycle:
+    __slots__ = (
+        "body", "buffered", "chunked", "complete", "conn", "content_length", "discarded",
+        "disconnected", "expect_continue", "headers_out", "keep_alive", "length", "message_done",
+        "no_body", "scope", "sent", "start_time", "started", "status", "task", "waiter", "written",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        conn: HttpProtocol,
+        scope: dict[str, Any],
+        keep_alive: bool,
+        expect_continue: bool,
+        content_length: int | None,
+    ) -> None:
+        self.conn = conn
+        self.scope = scope
+        self.keep_alive = keep_alive
+        self.expect_continue = expect_continue
+        self.content_length = content_length
+        self.body: list[bytes] = []
+        self.buffered = 0
+        self.discarded = 0
+        self.message_done = False
+        self.disconnected = False
+        self.waiter: asyncio.Future[None] | None = None
+        self.started = self.complete = self.written = self.chunked = False
+        self.no_body = scope["method"] == "HEAD"
+        self.status = 0
+        self.headers_out: Iterable[Any] = ()
+        self.length: int | None = None
+        self.sent = 0
+        self.start_time = 0.0
+        self.task: asyncio.Task[None] | None = None
+
+    # -- events from the parser -------------------------------------------------------------
+
+    def feed(self, chunk: bytes) -> None:
+        if self.complete:
+            # The response is out: the rest of the body is read and dropped, within a bound.
+            self.discarded += len(chunk)
+            if self.discarded > self.conn.config.max_drain:
+                self.conn.close()
+            return
+        self.body.append(chunk)
+        self.buffered += len(chunk)
+        if self.buffered > self.conn.config.high_water:
+            self.conn.flow.pause_reading(BODY_BUFFERED)
+        self._wake()
+
+    def message_complete(self) -> None:
+        self.message_done = True
+        self._wake()
+
+    def disconnect(self) -> None:
+        self.disconnected = True
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # -- ASGI -------------------------------------------------------------------------------
+
+    async def receive(self) -> dict[str, Any]:
+        if not self.body and not self.message_done and not self.disconnected and not self.complete:
+            if self.expect_continue:
+                self.expect_continue = False
+                self.conn.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self.waiter = self.conn.loop.create_future()
+            await self.waiter
+        if self.disconnected or self.complete:
+            return _DISCONNECT
+        body = self.body[0] if len(self.body) == 1 else b"".join(self.body)
+        self.body = []
+        self.buffered = 0
+        self.conn.flow.resume_reading(BODY_BUFFERED)
+        return {"type": "http.request", "body": body, "more_body": not self.message_done}
+
+    async def send(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        if kind == "http.response.body":
+            if not self.started:
+                raise ResponseError("http.response.body sent before http.response.start")
+            if self.complete:
+                raise ResponseError("http.response.body sent after the response was complete")
+            more = message.get("more_body", False)
+            self._body(message.get("body", b""), more)
+            if more:
+                await self.conn.flow.drain()
+        elif kind == "http.response.start":
+            if self.started:
+                raise ResponseError("http.response.start sent twice")
+            status = message["status"]
+            if not isinstance(status, int) or not 100 <= status <= 999:
+                raise ResponseError(f"invalid status {status!r}; use an integer 100-999")
+            self.started = True
+            self.status = status
+            self.headers_out = message.get("headers", ())
+        else:
+            raise ResponseError(f"unexpected ASGI message {kind!r} on an HTTP connection")
+
+    # -- framing ----------------------------------------------------------------------------
+
+    def _body(self, body: bytes, more: bool) -> None:
+        if self.disconnected:
+            if not more:
+                self._finish()
+            return
+        if not self.written:
+            self.conn.transport.write(self._head(body, more) + self._frame(body, more))
+            self.written = True
+        else:
+            data = self._frame(body, more)
+            if data:
+                self.conn.transport.write(data)
+        if not more:
+            self._finish()
+
+    def _frame(self, body: bytes, more: bool) -> bytes:
+        if self.no_body:
+            return b""
+        self.sent += len(body)
+        if self.chunked:
+            chunk = b"%x\r\n%b\r\n" % (len(body), body) if body else b""
+            return chunk if more else chunk + b"0\r\n\r\n"
+        if self.length is not None and self.sent > self.length:
+            self.keep_alive = False
+            raise ResponseError(
+                f"response body longer than its Content-Length ({self.sent} > {self.length})"
+            )
+        return body
+
+    def _head(self, body: bytes, more: bool) -> bytes:
+        status = self.status
+        parts = [status_line(status)]
+        length = None
+        has_date = has_server = False
+        for name, value in self.headers_out:
+            _check_header(name, value)
+            lowered = name.lower()
+            if lowered == b"content-length":
+                length = _parse_length(value)
+            elif lowered == b"transfer-encoding":
+                continue  # framing is ours to choose
+            elif lowered == b"connection":
+                if value.lower() == b"close":
+                    self.keep_alive = False
+                continue
+            elif lowered == b"date":
+                has_date = True
+            elif lowered == b"server":
+                has_server = True
+            parts += [name, b": ", value, b"\r\n"]
+        if status < 200 or status in _NO_BODY_STATUS:
+            self.no_body = True
+        elif length is None:
+            length = self._choose_framing(body, more, parts)
+        self.length = length
+        self._connection_header(parts)
+        if not has_date:
+            parts.append(self.conn.server.date_line)
+        if not has_server:
+            parts.append(self.conn.server.server_line)
+        parts.append(b"\r\n")
+        return b"".join(parts)
+
+    def _choose_framing(self, body: bytes, more: bool, parts: list[bytes]) -> int | None:
+        if not more:
+            parts.append(b"content-length: %d\r\n" % len(body))
+            return None if self.no_body else len(body)
+        if self.no_body:
+            return None
+        if self.scope["http_version"] == "1.1":
+            self.chunked = True
+            parts.append(b"transfer-encoding: chunked\r\n")
+        else:
+            self.keep_alive = False  # HTTP/1.0 has no chunked coding: close-delimited body
+        return None
+
+    def _connection_header(self, parts: list[bytes]) -> None:
+        if self.expect_continue and not self.message_done:
+            self.keep_alive = False  # the client may or may not send the body now: cannot reuse
+        if self.conn.server.draining:
+            self.keep_alive = False
+        if not self.keep_alive:
+            parts.append(b"connection: close\r\n")
+        elif self.scope["http_version"] == "1.0":
+            parts.append(b"connection: keep-alive\r\n")
+
+    def _finish(self) -> None:
+        self.complete = True
+        if self.length is not None and self.sent < self.length and not self.no_body:
+            logger.error(
+                "response to %s %s shorter than its Content-Length (%d < %d); closing",
+                self.scope["method"], self.scope["path"], self.sent, self.length,
+            )  # fmt: skip
+            self.keep_alive = False
+        self.conn.response_complete(self)
+
+    async def run(self, app: Any) -> None:
+        """Run the application for this request; answer 500 if it fails before responding."""
+        try:
+            await app(self.scope, self.receive, self.send)
+        except asyncio.CancelledError:
+            self.conn.abort_cycle(self)
+            raise
+        except BaseException as exc:
+            self.conn.server.log.error(
+                "Exception in ASGI application (%s %s)", self.scope["method"], self.scope["path"],
+                exc_info=exc,
+            )  # fmt: skip
+            self._failed()
+            if not isinstance(exc, Exception):
+                raise
+        else:
+            if not self.complete:
+                self.conn.server.log.error(
+                    "ASGI application returned without completing the response to %s %s",
+                    self.scope["method"], self.scope["path"],
+                )  # fmt: skip
+                self._failed()
+
+    def _failed(self) -> None:
+        if self.complete or self.disconnected:
+            return
+        if self.written:
+            self.keep_alive = False
+            self.conn.abort_cycle(self)
+            return
+        self.keep_alive = False
+        self.status = 500
+        self.headers_out = [(b"content-type", b"text/plain; charset=utf-8")]
+        self.no_body = self.scope["method"] == "HEAD"
+        self.length = None
+        self.chunked = False
+        self._body(b"Internal Server Error\n", False)
+
+
+def _parse_length(value: bytes) -> int:
+    if not value.isdigit():
+        raise ResponseError(f"invalid Content-Length {value!r} in the response")
+    return int(value)

@@ -1,0 +1,415 @@
+"""The HTTP/1.1 connection: httptools parsing, pipelining, limits, deadlines, upgrade hand-off.
+
+Requests are parsed as bytes arrive; each gets a ``RequestCycle``. Pipelined requests wait their
+turn (reading pauses meanwhile) so responses leave in order. Deadlines are plain floats checked by
+the server's shared tick, so the hot path arms no timer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+import httptools
+
+from channels_distributed.server import proxy
+from channels_distributed.server.cycle import RequestCycle, status_line
+from channels_distributed.server.flow import BODY_BUFFERED, PIPELINED, FlowControl
+
+if TYPE_CHECKING:
+    from channels_distributed.server.server import Server
+    from channels_distributed.server.websocket import WebSocketSession
+
+__all__ = ["HttpProtocol"]
+
+ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
+_HEADERS_DEADLINE, _IDLE_DEADLINE = 1, 2
+# Headers that need a look after the head is parsed: one dict lookup per header, no regex.
+_FLAG_TE, _FLAG_EXPECT, _FLAG_FORWARDED, _FLAG_CL, _FLAG_UPGRADE = 1, 2, 4, 8, 16
+_FLAGGED = {
+    b"transfer-encoding": _FLAG_TE,
+    b"expect": _FLAG_EXPECT,
+    b"x-forwarded-for": _FLAG_FORWARDED,
+    b"content-length": _FLAG_CL,
+    b"upgrade": _FLAG_UPGRADE,
+}
+
+
+class _Reject(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _address(value: Any) -> tuple[str, int] | None:
+    if isinstance(value, tuple) and len(value) >= 2:
+        return (str(value[0]), int(value[1]))
+    return None
+
+
+class HttpProtocol(asyncio.Protocol):
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.config = server.config
+        self.loop = server.loop
+        self.parser = httptools.HttpRequestParser(self)
+        self.flagged = dict(_FLAGGED)
+        for name, _ in self.config.secure_scheme_headers:
+            self.flagged[name] = _FLAG_FORWARDED
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]
+        self.flow: FlowControl = None  # type: ignore[assignment]
+        self.client: tuple[str, int] | None = None
+        self.local: tuple[str, int] | None = None
+        self.scheme = "http"
+        self.trusted = False
+        self.reading: RequestCycle | None = None
+        self.active: RequestCycle | None = None
+        self.pipeline: deque[RequestCycle] = deque()
+        self.ws: WebSocketSession | None = None
+        self.deadline = 0.0
+        self.deadline_kind = 0
+        self.proxy_buffer: bytes | None = None
+        self.error: _Reject | None = None
+        self.in_head = False
+        self.head_bytes = 0
+        self.no_more = False
+        self.closed = False
+        self.url = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.flags = 0
+        self.upgrade_scope: dict[str, Any] | None = None
+
+    # -- connection lifecycle ---------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.flow = FlowControl(transport)
+        self.client = _address(transport.get_extra_info("peername"))
+        self.local = _address(transport.get_extra_info("sockname"))
+        if transport.get_extra_info("sslcontext") is not None:
+            self.scheme = "https"
+        host = self.client[0] if self.client else None
+        self.trusted = self.config.forwarded_allow.allows(host)
+        if self.config.proxy_protocol != "off" and self.config.proxy_allow.allows(host):
+            self.proxy_buffer = b""
+        self.server.connection_opened(self)
+        self._set_deadline(_HEADERS_DEADLINE, self.config.header_timeout)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.server.connection_closed(self)
+        for cycle in (self.active, self.reading, *self.pipeline):
+            if cycle is not None:
+                cycle.disconnect()
+        if self.ws is not None:
+            self.ws.connection_lost()
+        if self.flow is not None:
+            self.flow.wake()
+
+    def pause_writing(self) -> None:
+        self.flow.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.flow.resume_writing()
+
+    def eof_received(self) -> bool | None:
+        if self.ws is not None:
+            return self.ws.eof_received()
+        return None
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.transport.close()
+
+    def _set_deadline(self, kind: int, seconds: float) -> None:
+        self.deadline_kind = kind
+        self.deadline = self.server.now + seconds
+
+    def on_tick(self, now: float) -> None:
+        """Called by the server a few times a second: enforce deadlines, ping WebSockets."""
+        if self.ws is not None:
+            self.ws.on_tick(now)
+        elif self.deadline and now >= self.deadline:
+            if self.deadline_kind == _HEADERS_DEADLINE and self.in_head and self.active is None:
+                self._write_error(408, "request head not received in time")
+            self.close()
+
+    def shutdown(self) -> None:
+        """Graceful shutdown: close when idle, else after the response in progress."""
+        if self.ws is not None:
+            self.ws.shutdown()
+        elif self.active is None and not self.in_head:
+            self.close()
+
+    # -- bytes in ---------------------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        if self.ws is not None:
+            self.ws.data_received(data)
+            return
+        if self.proxy_buffer is not None:
+            rest = self._proxy_header(data)
+            if rest is None:
+                return
+            data = rest
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as upgrade:
+            self._upgrade(data[upgrade.args[0] :])
+        except httptools.HttpParserCallbackError:
+            error = self.error or _Reject(400, "invalid request")
+            self.reject(error.status, str(error))
+        except httptools.HttpParserError as exc:
+            self.reject(400, str(exc) or "invalid request")
+        else:
+            if self.in_head:
+                self.head_bytes += len(data)
+                if self.head_bytes > self.config.max_head:
+                    self.reject(431, "request header block too large")
+
+    def _proxy_header(self, data: bytes) -> bytes | None:
+        buffered = (self.proxy_buffer or b"") + data
+        try:
+            result = proxy.parse_proxy_header(buffered, self.config.proxy_protocol)
+        except proxy.BadProxy as exc:
+            self.proxy_buffer = None
+            self.reject(400, str(exc))
+            return None
+        if result is proxy.NEED_MORE:
+            self.proxy_buffer = buffered
+            return None
+        consumed, client, local = result  # type: ignore[misc]
+        self.proxy_buffer = None
+        if client is not None:
+            self.client, self.local = client, local
+        return buffered[consumed:]
+
+    def reject(self, status: int, message: str) -> None:
+        """Answer a bad request with ``status`` and close, after any response in progress."""
+        if self.closed:
+            return
+        if self.no_more and self.error is None and self.active is not None:
+            return  # bytes after a request that ends the connection: ignore them
+        self.server.log.warning("Invalid request from ip=%s: %s", self.client, message)
+        self.flow.pause_reading(PIPELINED)
+        self.no_more = True
+        self.error = _Reject(status, message)
+        if self.active is None:
+            self._write_error(status, message)
+            self.close()
+
+    def _write_error(self, status: int, message: str) -> None:
+        body = f"{status} {message}\n".encode("utf-8", "replace")
+        self.transport.write(
+            status_line(status)
+            + b"content-type: text/plain; charset=utf-8\r\nconnection: close\r\n"
+            + b"content-length: %d\r\n%b%b\r\n%b" % (
+                len(body), self.server.date_line, self.server.server_line, body
+            )
+        )  # fmt: skip
+
+    # -- httptools callbacks ----------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self.url = b""
+        self.headers = []
+        self.flags = 0
+        self.in_head = True
+        self.head_bytes = 0
+        self._set_deadline(_HEADERS_DEADLINE, self.config.header_timeout)
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+        limit = self.config.limit_request_line
+        if limit and len(self.url) + len(self.parser.get_method()) + 10 > limit:
+            self.error = _Reject(414, "request line too long")
+            raise self.error
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        config = self.config
+        if config.limit_request_fields and len(self.headers) >= config.limit_request_fields:
+            self.error = _Reject(431, "too many header fields")
+            raise self.error
+        if config.limit_request_field_size and len(name) + len(value) + 2 > (
+            config.limit_request_field_size
+        ):
+            self.error = _Reject(431, f"header field {name[:64]!r} too large")
+            raise self.error
+        name = name.lower()
+        self.headers.append((name, value))
+        flag = self.flagged.get(name)
+        if flag:
+            self.flags |= flag
+
+    def on_headers_complete(self) -> None:
+        self.in_head = False
+        self.deadline = 0.0
+        version = self.parser.get_http_version()
+        if version not in ("1.1", "1.0"):
+            self.error = _Reject(400, f"unsupported HTTP version {version}")
+            raise self.error
+        scope = self._scope(version)
+        keep_alive = self.parser.should_keep_alive() and not self.server.draining
+        expect_continue, length = self._check_flags(version, scope) if self.flags else (False, None)
+        if self.flags & _FLAG_UPGRADE and self.parser.should_upgrade():
+            if self._upgrade_kind() == b"websocket" and scope["method"] == "GET":
+                self.upgrade_scope = scope
+                return
+            keep_alive = False  # an upgrade we do not speak: answer over HTTP, then close
+        cycle = RequestCycle(self, scope, keep_alive, expect_continue, length)
+        if self.server.access_log:
+            cycle.start_time = self.loop.time()
+        self.reading = cycle
+        if self.active is None:
+            self._start(cycle)
+        else:
+            self.pipeline.append(cycle)
+            self.flow.pause_reading(PIPELINED)
+
+    def _scope(self, version: str) -> dict[str, Any]:
+        url = self.url
+        if url[:1] == b"/":
+            raw_path, _, query = url.partition(b"?")
+            raw_path = raw_path.partition(b"#")[0]
+            query = query.partition(b"#")[0]
+        else:  # absolute-form, authority-form (CONNECT) or asterisk-form (OPTIONS *)
+            raw_path, query = self._parse_target(url)
+        path = raw_path.decode("latin-1")
+        if b"%" in raw_path:
+            path = unquote(path)
+        root = self.config.root_path
+        return {
+            "type": "http",
+            "asgi": ASGI_VERSION,
+            "http_version": version,
+            "server": self.local,
+            "client": self.client,
+            "scheme": self.scheme,
+            "method": self.parser.get_method().decode("ascii"),
+            "root_path": root,
+            "path": root + path if root else path,
+            "raw_path": root.encode() + raw_path if root else raw_path,
+            "query_string": query,
+            "headers": self.headers,
+            "state": self.server.state.copy(),
+        }
+
+    def _parse_target(self, url: bytes) -> tuple[bytes, bytes]:
+        if url == b"*":
+            return b"*", b""
+        try:
+            parsed = httptools.parse_url(url)
+        except httptools.HttpParserInvalidURLError:
+            self.error = _Reject(400, "invalid request target")
+            raise self.error from None
+        return parsed.path or b"/", parsed.query or b""
+
+    def _upgrade_kind(self) -> bytes:
+        for name, value in self.headers:
+            if name == b"upgrade":
+                return value.strip().lower()
+        return b""
+
+    def _check_flags(self, version: str, scope: dict[str, Any]) -> tuple[bool, int | None]:
+        expect_continue, length = False, None
+        for name, value in self.headers:
+            if name == b"transfer-encoding" and version == "1.0":
+                # RFC 9112 section 6.1: Transfer-Encoding in HTTP/1.0 is a smuggling vector.
+                self.error = _Reject(400, "Transfer-Encoding in an HTTP/1.0 request")
+                raise self.error
+            if name == b"expect":
+                if value.strip().lower() != b"100-continue":
+                    self.error = _Reject(417, f"unsupported expectation {value[:64]!r}")
+                    raise self.error
+                expect_continue = version == "1.1"
+            elif name == b"content-length":
+                length = int(value)
+        if self.flags & _FLAG_FORWARDED and self.trusted:
+            self._forwarded(scope)
+        return expect_continue, length
+
+    def _forwarded(self, scope: dict[str, Any]) -> None:
+        try:
+            secure = proxy.secure_scheme(self.headers, self.config)
+        except proxy.InvalidSchemeHeaders as exc:
+            self.error = _Reject(400, str(exc))
+            raise self.error from None
+        if secure is not None:
+            scope["scheme"] = "https" if secure else "http"
+        for name, value in self.headers:
+            if name == b"x-forwarded-for":
+                host = proxy.forwarded_client(value, self.config.forwarded_allow)
+                if host:
+                    scope["client"] = (host, 0)
+
+    def on_body(self, body: bytes) -> None:
+        if self.reading is not None:
+            self.reading.feed(body)
+
+    def on_message_complete(self) -> None:
+        cycle, self.reading = self.reading, None
+        if cycle is not None:
+            cycle.message_complete()
+            if not cycle.keep_alive:
+                self.no_more = True
+                self.flow.pause_reading(PIPELINED)
+
+    # -- cycles -----------------------------------------------------------------------------
+
+    def _start(self, cycle: RequestCycle) -> None:
+        self.active = cycle
+        cycle.task = self.loop.create_task(cycle.run(self.server.app))
+
+    def response_complete(self, cycle: RequestCycle) -> None:
+        self.server.request_done(cycle)
+        if not cycle.keep_alive or self.closed:
+            self.close()
+            return
+        if not cycle.message_done and not self._can_drain(cycle):
+            self.close()
+            return
+        cycle.body = []
+        self.flow.resume_reading(BODY_BUFFERED)
+        self.active = None
+        if self.pipeline:
+            following = self.pipeline.popleft()
+            if not self.pipeline:
+                self.flow.resume_reading(PIPELINED)
+            self._start(following)
+        elif self.error is not None:
+            self._write_error(self.error.status, str(self.error))
+            self.close()
+        elif self.server.draining and not self.in_head:
+            self.close()
+        elif not self.in_head:
+            self._set_deadline(_IDLE_DEADLINE, self.config.keepalive)
+
+    def _can_drain(self, cycle: RequestCycle) -> bool:
+        # Unread request body: read and drop it to keep the connection, up to max_drain bytes.
+        limit = self.config.max_drain
+        if cycle.content_length is None:
+            return limit > 0
+        remaining = cycle.content_length - cycle.buffered - cycle.discarded
+        return remaining <= limit
+
+    def abort_cycle(self, cycle: RequestCycle) -> None:
+        """The response cannot be completed: drop the connection."""
+        if not self.closed:
+            self.closed = True
+            self.transport.abort() if cycle.written else self.transport.close()
+
+    # -- WebSocket --------------------------------------------------------------------------
+
+    def _upgrade(self, rest: bytes) -> None:
+        scope, self.upgrade_scope = self.upgrade_scope, None
+        if scope is None or self.active is not None:
+            if self.active is None and self.reading is None:
+                self.close()
+            return
+        from channels_distributed.server.websocket import WebSocketSession
+
+        self.deadline = 0.0
+        self.ws = WebSocketSession(self, scope, self.url, rest)

@@ -1,0 +1,229 @@
+"""``Server``: accept connections (with ``worker_connections`` backpressure), run the shared tick,
+log access, count requests, and drain on shutdown. Usable without gunicorn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+import socket
+import ssl
+import time
+from collections.abc import Callable
+from email.utils import formatdate
+from typing import TYPE_CHECKING, Any
+
+from channels_distributed.server.config import ServerConfig
+from channels_distributed.server.http import HttpProtocol
+
+if TYPE_CHECKING:
+    from channels_distributed.server.cycle import RequestCycle
+
+__all__ = ["Server", "StdLog"]
+
+TICK = 0.25  # seconds between deadline checks; deadlines are met within one tick
+_ACCEPT_BATCH = 64
+
+
+class StdLog:
+    """The subset of gunicorn's logger the server uses, over the standard ``logging`` module."""
+
+    access_log_enabled = False
+
+    def __init__(self, name: str = "channels_distributed.server") -> None:
+        self.logger = logging.getLogger(name)
+        self.error = self.logger.error
+        self.warning = self.logger.warning
+        self.info = self.logger.info
+        self.debug = self.logger.debug
+        self.exception = self.logger.exception
+
+    def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:
+        """No access log without gunicorn."""
+
+
+class _AccessResponse:
+    __slots__ = ("headers", "sent", "status")
+
+    def __init__(self, status: int, sent: int, headers: list[tuple[str, str]]) -> None:
+        self.status, self.sent, self.headers = status, sent, headers
+
+
+class _AccessRequest:
+    __slots__ = ("headers",)
+
+    def __init__(self, headers: list[tuple[str, str]]) -> None:
+        self.headers = headers
+
+
+class Server:
+    def __init__(
+        self,
+        app: Any,
+        config: ServerConfig,
+        *,
+        loop: asyncio.AbstractEventLoop | None = None,
+        log: Any = None,
+        on_request: Callable[[], None] | None = None,
+    ) -> None:
+        self.app = app
+        self.config = config
+        self.loop = loop or asyncio.get_event_loop()
+        self.log = log or StdLog()
+        self.access_log = bool(getattr(self.log, "access_log_enabled", False))
+        self.on_request = on_request
+        self.state: dict[str, Any] = {}
+        self.connections: set[HttpProtocol] = set()
+        self.pending = 0
+        self.draining = False
+        self.requests = 0
+        self.now = self.loop.time()
+        self.date_line = b""
+        self._date_second = -1
+        self.server_line = (
+            b"server: %s\r\n" % config.server_header.encode("latin-1") if config.server_header else b""
+        )
+        self._listeners: list[tuple[socket.socket, ssl.SSLContext | None]] = []
+        self._accepting = False
+        self._tick: asyncio.TimerHandle | None = None
+        self._closed_waiter: asyncio.Future[None] | None = None
+        self._update_date()
+
+    # -- accepting --------------------------------------------------------------------------
+
+    def start(self, sockets: list[socket.socket], ssl_context: ssl.SSLContext | None = None) -> None:
+        """Start accepting on already-bound, listening ``sockets`` (gunicorn's listeners)."""
+        for sock in sockets:
+            sock.setblocking(False)
+            self._listeners.append((sock, ssl_context))
+        self._resume_accepting()
+        self._tick = self.loop.call_later(TICK, self._on_tick)
+
+    def _resume_accepting(self) -> None:
+        if self._accepting or self.draining:
+            return
+        self._accepting = True
+        for sock, context in self._listeners:
+            self.loop.add_reader(sock.fileno(), self._accept, sock, context)
+
+    def _pause_accepting(self) -> None:
+        if self._accepting:
+            self._accepting = False
+            for sock, _ in self._listeners:
+                self.loop.remove_reader(sock.fileno())
+
+    def _accept(self, sock: socket.socket, context: ssl.SSLContext | None) -> None:
+        for _ in range(_ACCEPT_BATCH):
+            if len(self.connections) + self.pending >= self.config.worker_connections:
+                self._pause_accepting()  # backpressure: the kernel backlog holds the rest
+                return
+            try:
+                conn, _ = sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return  # another worker took it, or nothing left
+            except OSError as exc:
+                self.log.error("accept() failed: %s", exc)
+                return
+            conn.setblocking(False)
+            if conn.family in (socket.AF_INET, socket.AF_INET6):
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.pending += 1
+            self.loop.create_task(self._connect(conn, context))
+
+    async def _connect(self, conn: socket.socket, context: ssl.SSLContext | None) -> None:
+        try:
+            await self.loop.connect_accepted_socket(lambda: HttpProtocol(self), conn, ssl=context)
+        except (OSError, ssl.SSLError) as exc:
+            self.log.debug("connection setup failed: %s", exc)
+            conn.close()
+        finally:
+            self.pending -= 1
+
+    def connection_opened(self, conn: HttpProtocol) -> None:
+        self.connections.add(conn)
+
+    def connection_closed(self, conn: HttpProtocol) -> None:
+        self.connections.discard(conn)
+        if not self._accepting and len(self.connections) + self.pending < self.config.worker_connections:
+            self._resume_accepting()
+        if not self.connections and self._closed_waiter is not None:
+            if not self._closed_waiter.done():
+                self._closed_waiter.set_result(None)
+
+    # -- the tick ---------------------------------------------------------------------------
+
+    def _update_date(self) -> None:
+        second = int(time.time())
+        if second != self._date_second:
+            self._date_second = second
+            self.date_line = b"date: %s\r\n" % formatdate(second, usegmt=True).encode("ascii")
+
+    def _on_tick(self) -> None:
+        self.now = now = self.loop.time()
+        self._update_date()
+        for conn in list(self.connections):
+            conn.on_tick(now)
+        self._tick = self.loop.call_later(TICK, self._on_tick)
+
+    # -- requests ---------------------------------------------------------------------------
+
+    def request_done(self, cycle: RequestCycle) -> None:
+        self.requests += 1
+        if self.access_log:
+            self._log_access(cycle)
+        if self.on_request is not None:
+            self.on_request()
+
+    def _log_access(self, cycle: RequestCycle) -> None:
+        scope = cycle.scope
+        headers = [(n.decode("latin-1").upper(), v.decode("latin-1")) for n, v in scope["headers"]]
+        query = scope["query_string"].decode("latin-1")
+        raw = scope["raw_path"].decode("latin-1") + (f"?{query}" if query else "")
+        client = scope["client"]
+        environ = {
+            "REQUEST_METHOD": scope["method"],
+            "RAW_URI": raw,
+            "PATH_INFO": scope["path"],
+            "QUERY_STRING": query,
+            "SERVER_PROTOCOL": f"HTTP/{scope['http_version']}",
+            "REMOTE_ADDR": client[0] if client else "-",
+        }
+        for name, value in headers:
+            environ["HTTP_" + name.replace("-", "_")] = value
+        out = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in cycle.headers_out]
+        elapsed = datetime.timedelta(seconds=self.loop.time() - cycle.start_time)
+        response = _AccessResponse(cycle.status, cycle.sent, out)
+        self.log.access(response, _AccessRequest(headers), environ, elapsed)
+
+    # -- shutdown ---------------------------------------------------------------------------
+
+    async def shutdown(
+        self, graceful: bool = True, timeout: float | None = None, notify: Callable[[], None] = lambda: None
+    ) -> None:
+        """Stop accepting; let requests in flight finish within ``timeout``; close the rest."""
+        self.draining = True
+        self._pause_accepting()
+        for conn in list(self.connections):
+            conn.shutdown()
+        if graceful:
+            await self._wait_closed(self.config.graceful_timeout if timeout is None else timeout, notify)
+        for conn in list(self.connections):
+            conn.transport.abort()
+        if self._tick is not None:
+            self._tick.cancel()
+            self._tick = None
+
+    async def _wait_closed(self, timeout: float, notify: Callable[[], None]) -> None:
+        deadline = self.loop.time() + timeout
+        while self.connections and self.loop.time() < deadline:
+            notify()  # the heartbeat goes on while draining
+            self._closed_waiter = self.loop.create_future()
+            try:
+                await asyncio.wait_for(self._closed_waiter, min(1.0, max(0.0, deadline - self.loop.time())))
+            except asyncio.TimeoutError:
+                pass
+            finally:
+                self._closed_waiter = None
+        if self.connections:
+            self.log.warning("graceful timeout: closing %d connection(s)", len(self.connections))

@@ -1,0 +1,317 @@
+"""WebSocket connections: the upgrade parsed once by httptools, frames by ``websockets`` sans-I/O.
+
+The handshake request is never re-parsed: the headers httptools already read are handed to
+``ServerProtocol.accept`` to validate and negotiate; the 101 is sent when the application sends
+``websocket.accept``. Frames, fragmentation limits, UTF-8 checks and the close handshake are the
+``websockets`` protocol's; this module moves bytes and ASGI events, and pings idle peers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from websockets.datastructures import Headers
+from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
+from websockets.frames import Opcode
+from websockets.http11 import Request, Response
+from websockets.protocol import State
+from websockets.server import ServerProtocol
+
+from channels_distributed.server.cycle import status_line
+from channels_distributed.server.flow import BODY_BUFFERED
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from channels_distributed.server.http import HttpProtocol
+
+__all__ = ["WebSocketSession"]
+
+ws_logger = logging.getLogger("channels_distributed.websocket")
+_CONNECTING, _RESPONDING, _OPEN, _CLOSED = range(4)
+_MAX_PENDING = 64  # received messages queued for the application before reading pauses
+_CLOSE_WAIT = 5.0  # seconds to wait for the peer's close frame after ours
+
+
+class WebSocketSession:
+    def __init__(self, conn: HttpProtocol, scope: dict[str, Any], target: bytes, rest: bytes):
+        self.conn = conn
+        self.config = conn.config
+        self.transport = conn.transport
+        self.scope = _websocket_scope(scope, conn.scheme)
+        self.state = _CONNECTING
+        self.buffer = bytearray(rest)
+        self.events: deque[dict[str, Any]] = deque([{"type": "websocket.connect"}])
+        self.waiter: asyncio.Future[None] | None = None
+        self.gone: dict[str, Any] | None = None
+        self.proto: ServerProtocol | None = None
+        self.fragments: list[bytes] = []
+        self.fragment_opcode: Opcode | None = None
+        self.last_seen = conn.server.now
+        self.ping_sent = 0.0
+        self.close_deadline = 0.0
+        self.http_response: tuple[int, list[Any], list[bytes]] | None = None
+        extensions = [ServerPerMessageDeflateFactory()] if self.config.ws_per_message_deflate else None
+        self.handshake = ServerProtocol(extensions=extensions, logger=ws_logger)
+        self.response = self.handshake.accept(Request(target.decode("latin-1"), _headers(scope)))
+        if self.response.status_code != 101:
+            self.transport.write(self.response.serialize())
+            self._closed(1006)
+            conn.close()
+            return
+        self.task = conn.loop.create_task(self.run())
+
+    # -- transport events -------------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        self.last_seen = self.conn.server.now
+        if self.proto is None:
+            self.buffer += data
+            if len(self.buffer) > 65536:
+                self.conn.flow.pause_reading(BODY_BUFFERED)
+            return
+        self.proto.receive_data(data)
+        self._process()
+
+    def eof_received(self) -> bool | None:
+        if self.proto is not None:
+            self.proto.receive_eof()
+            self._process()
+        return None
+
+    def connection_lost(self) -> None:
+        code = 1006
+        if self.proto is not None:
+            close = self.proto.close_rcvd or self.proto.close_sent
+            code = close.code if close is not None else 1006
+        self._closed(code)
+
+    def on_tick(self, now: float) -> None:
+        if self.close_deadline and now >= self.close_deadline:
+            self.conn.close()
+        elif self.state == _OPEN and self.config.ws_ping_interval and self.proto is not None:
+            if self.ping_sent and now - self.ping_sent > self.config.ws_ping_timeout:
+                self.proto.fail(1011, "keepalive ping timeout")
+                self._flush()
+            elif not self.ping_sent and now - self.last_seen > self.config.ws_ping_interval:
+                self.proto.send_ping(b"keepalive")
+                self.ping_sent = now
+                self._flush()
+
+    def shutdown(self) -> None:
+        if self.state == _OPEN and self.proto is not None and self.proto.state is State.OPEN:
+            self.proto.send_close(1001, "server shutting down")
+            self._flush()
+            self.close_deadline = self.conn.server.now + _CLOSE_WAIT
+        elif self.state != _OPEN:
+            self.conn.close()
+
+    # -- frames in --------------------------------------------------------------------------
+
+    def _process(self) -> None:
+        proto = self.proto
+        assert proto is not None  # noqa: S101 -- only called once open
+        for frame in proto.events_received():
+            opcode = frame.opcode  # type: ignore[union-attr]
+            if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
+                self.fragment_opcode = opcode
+                self.fragments = [frame.data]  # type: ignore[union-attr]
+            elif opcode is Opcode.CONT:
+                self.fragments.append(frame.data)  # type: ignore[union-attr]
+            elif opcode is Opcode.PONG:
+                self.ping_sent = 0.0
+                continue
+            else:
+                continue
+            if frame.fin:  # type: ignore[union-attr]
+                self._deliver()
+        self._flush()
+
+    def _deliver(self) -> None:
+        data = b"".join(self.fragments)
+        self.fragments = []
+        if self.fragment_opcode is Opcode.TEXT:
+            try:
+                event = {"type": "websocket.receive", "text": data.decode("utf-8")}
+            except UnicodeDecodeError:
+                assert self.proto is not None  # noqa: S101
+                self.proto.fail(1007, "invalid UTF-8 in a text message")
+                return
+        else:
+            event = {"type": "websocket.receive", "bytes": data}
+        self.events.append(event)
+        if len(self.events) > _MAX_PENDING:
+            self.conn.flow.pause_reading(BODY_BUFFERED)
+        self._wake()
+
+    def _flush(self) -> None:
+        proto = self.proto
+        if proto is None:
+            return
+        data = proto.data_to_send()
+        if data:
+            payload = b"".join(data)
+            if payload and not self.conn.closed:
+                self.transport.write(payload)
+        if proto.close_expected() or proto.state is State.CLOSED:
+            self.conn.close()
+
+    # -- ASGI -------------------------------------------------------------------------------
+
+    def _closed(self, code: int) -> None:
+        if self.gone is None:
+            self.gone = {"type": "websocket.disconnect", "code": code, "reason": ""}
+            self.events.append(self.gone)
+        self.state = _CLOSED
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def receive(self) -> dict[str, Any]:
+        while not self.events:
+            if self.gone is not None:
+                return self.gone
+            self.waiter = self.conn.loop.create_future()
+            await self.waiter
+        event = self.events.popleft()
+        if len(self.events) < _MAX_PENDING // 2:
+            self.conn.flow.resume_reading(BODY_BUFFERED)
+        return event
+
+    async def send(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        if self.state == _CONNECTING:
+            self._send_connecting(kind, message)
+        elif self.state == _RESPONDING:
+            self._send_response_body(kind, message)
+        elif self.state == _OPEN:
+            await self._send_open(kind, message)
+        elif kind not in ("websocket.send", "websocket.close"):
+            raise RuntimeError(f"unexpected ASGI message {kind!r} on a closed WebSocket")
+
+    def _send_connecting(self, kind: str, message: dict[str, Any]) -> None:
+        if kind == "websocket.accept":
+            self._accept(message)
+        elif kind == "websocket.close":
+            self._reject(403, [], b"")
+        elif kind == "websocket.http.response.start":
+            self.state = _RESPONDING
+            self.http_response = (message["status"], list(message.get("headers", ())), [])
+        else:
+            raise RuntimeError(f"expected websocket.accept or websocket.close, got {kind!r}")
+
+    def _send_response_body(self, kind: str, message: dict[str, Any]) -> None:
+        if kind != "websocket.http.response.body" or self.http_response is None:
+            raise RuntimeError(f"expected websocket.http.response.body, got {kind!r}")
+        self.http_response[2].append(message.get("body", b""))
+        if not message.get("more_body", False):
+            status, headers, body = self.http_response
+            self._reject(status, headers, b"".join(body))
+
+    def _reject(self, status: int, headers: list[Any], body: bytes) -> None:
+        lines = [status_line(status)]
+        for name, value in headers:
+            if name.lower() not in (b"content-length", b"connection", b"transfer-encoding"):
+                lines += [name, b": ", value, b"\r\n"]
+        lines.append(b"content-length: %d\r\nconnection: close\r\n" % len(body))
+        lines += [self.conn.server.date_line, self.conn.server.server_line, b"\r\n", body]
+        self.transport.write(b"".join(lines))
+        self.conn.close()
+        self._closed(1006)
+
+    def _accept(self, message: dict[str, Any]) -> None:
+        response: Response = self.response
+        subprotocol = message.get("subprotocol")
+        if subprotocol:
+            response.headers["Sec-WebSocket-Protocol"] = subprotocol
+        for name, value in message.get("headers", ()):
+            response.headers[name.decode("latin-1")] = value.decode("latin-1")
+        if self.config.server_header and "Server" not in response.headers:
+            response.headers["Server"] = self.config.server_header
+        self.transport.write(response.serialize())
+        max_size = self.config.ws_max_message_size or None
+        self.proto = ServerProtocol(state=State.OPEN, max_size=max_size, logger=ws_logger)
+        self.proto.extensions = self.handshake.extensions
+        self.state = _OPEN
+        self.conn.flow.resume_reading(BODY_BUFFERED)
+        if self.buffer:
+            data, self.buffer = bytes(self.buffer), bytearray()
+            self.proto.receive_data(data)
+            self._process()
+
+    async def _send_open(self, kind: str, message: dict[str, Any]) -> None:
+        proto = self.proto
+        assert proto is not None  # noqa: S101
+        if kind == "websocket.send":
+            text, data = message.get("text"), message.get("bytes")
+            if proto.state is not State.OPEN:
+                return  # closing: ASGI lets the application find out via websocket.disconnect
+            if text is not None:
+                proto.send_text(text.encode("utf-8"))
+            elif data is not None:
+                proto.send_binary(data)
+            else:
+                raise RuntimeError("websocket.send needs 'text' or 'bytes'")
+            self._flush()
+            await self.conn.flow.drain()
+        elif kind == "websocket.close":
+            if proto.state is State.OPEN:
+                proto.send_close(message.get("code", 1000), message.get("reason") or "")
+                self._flush()
+                self.close_deadline = self.conn.server.now + _CLOSE_WAIT
+        else:
+            raise RuntimeError(f"unexpected ASGI message {kind!r} on an open WebSocket")
+
+    async def run(self) -> None:
+        try:
+            await self.conn.server.app(self.scope, self.receive, self.send)
+        except Exception:
+            self.conn.server.log.error("Exception in ASGI application (WebSocket %s)",
+                                       self.scope["path"], exc_info=True)
+            self._end(1011, 500)
+        else:
+            self._end(1000, 403)
+
+    def _end(self, code: int, status: int) -> None:
+        if self.state == _CONNECTING:
+            self._reject(status, [], b"")
+        elif self.state == _OPEN and self.proto is not None and self.proto.state is State.OPEN:
+            self.proto.send_close(code)
+            self._flush()
+            self.close_deadline = self.conn.server.now + _CLOSE_WAIT
+
+
+def _headers(scope: dict[str, Any]) -> Headers:
+    headers = Headers()
+    for name, value in scope["headers"]:
+        headers[name.decode("latin-1")] = value.decode("latin-1")
+    return headers
+
+
+def _websocket_scope(scope: dict[str, Any], scheme: str) -> dict[str, Any]:
+    protocols = []
+    for name, value in scope["headers"]:
+        if name == b"sec-websocket-protocol":
+            protocols += [p.strip() for p in value.decode("latin-1").split(",") if p.strip()]
+    secure = scope["scheme"] == "https" or scheme == "https"
+    return {
+        "type": "websocket",
+        "asgi": scope["asgi"],
+        "http_version": scope["http_version"],
+        "scheme": "wss" if secure else "ws",
+        "server": scope["server"],
+        "client": scope["client"],
+        "root_path": scope["root_path"],
+        "path": scope["path"],
+        "raw_path": scope["raw_path"],
+        "query_string": scope["query_string"],
+        "headers": scope["headers"],
+        "subprotocols": protocols,
+        "state": scope["state"],
+        "extensions": {"websocket.http.response": {}},
+    }
