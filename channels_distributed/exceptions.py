@@ -45,3 +45,14 @@ class ForeignChannelError(ChannelsDistributedError, ValueError, AssertionError):
     It also subclasses AssertionError because channels_redis signals this case with ``assert``;
     code written against channels_redis that catches it keeps working.
     """
+
+
+class LifespanFailure(ChannelsDistributedError):
+    """The application's ASGI lifespan startup (or shutdown) failed; the server does not serve."""
+
+    def __init__(self, phase: str, message: str) -> None:
+        self.phase = phase
+        super().__init__(
+            f"ASGI lifespan {phase} failed: {message or 'no message'}. Fix the application's "
+            "lifespan handler, or run with --asgi-lifespan off if it should not run"
+        )
