@@ -56,3 +56,7 @@ class LifespanFailure(ChannelsDistributedError):
             f"ASGI lifespan {phase} failed: {message or 'no message'}. Fix the application's "
             "lifespan handler, or run with --asgi-lifespan off if it should not run"
         )
+
+
+class PeerLost(ChannelsDistributedError, ConnectionError):
+    """The other side of a forwarded connection (worker or distributor) went away."""

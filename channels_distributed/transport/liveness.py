@@ -1,0 +1,152 @@
+"""Liveness of processes: a lease key and a presence subscription per process, and a watch.
+
+A process holds a lease (``SET <prefix>:{p:<id>}:lease PX 3000``, refreshed every second) and is
+*present* while its subscription to ``<prefix>:presence:<id>`` is open. The subscription vanishes
+within milliseconds of the process dying (the kernel closes its socket), which is what lets a
+distributor answer 502 well within a second and a half of a ``kill -9``. ``Watch`` checks every
+process this process waits on, a few times a second, in one ``PUBSUB NUMSUB``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from ..exceptions import PeerLost, RedisUnavailable, ReplyError
+from .resp import RespLink
+
+__all__ = ["LEASE_MS", "Presence", "Watch", "absent"]
+
+logger = logging.getLogger("channels_distributed.liveness")
+
+LEASE_MS = 3000
+REFRESH_SECONDS = 1.0
+_BACKOFF_MAX = 0.5
+
+
+async def absent(link: RespLink, channels: Iterable[str]) -> set[str]:
+    """The presence channels in ``channels`` that nobody is subscribed to."""
+    wanted = list(channels)
+    if not wanted:
+        return set()
+    reply = await asyncio.wait_for(link.call("PUBSUB", "NUMSUB", *wanted), 2.0)
+    counts = {name.decode() if isinstance(name, bytes) else str(name): int(count)
+              for name, count in zip(reply[::2], reply[1::2])}
+    return {name for name in wanted if counts.get(name, 0) == 0}
+
+
+class Presence:
+    """Keeps this process present and leased; ``refresh`` runs extra upkeep every second."""
+
+    def __init__(self, hub: Any, refresh: Callable[[], Awaitable[None]] | None = None) -> None:
+        self.hub = hub
+        self.channel = hub.keys.presence(hub.id)
+        self.lease = hub.keys.lease(hub.id)
+        self._refresh = refresh
+        self._task: asyncio.Task[None] | None = None
+        self._link: RespLink | None = None
+        self.present = asyncio.Event()
+
+    def start(self) -> None:
+        self._task = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        delay = 0.02
+        while True:
+            try:
+                await self._session()
+                delay = 0.02
+            except (RedisUnavailable, ReplyError, OSError, asyncio.TimeoutError) as exc:
+                self.present.clear()
+                logger.debug("presence of %s interrupted: %s", self.hub.id, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _BACKOFF_MAX)
+
+    async def _session(self) -> None:
+        link = self._link = await self.hub.presence_shard.connect_once("presence")
+        try:
+            await asyncio.wait_for(link.call("SUBSCRIBE", self.channel), 2.0)
+            while link.is_open:
+                await self._tick()
+                self.present.set()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(link.wait_closed(), REFRESH_SECONDS)
+        finally:
+            self.present.clear()
+            link.close()
+
+    async def _tick(self) -> None:
+        shard = self.hub.shard_for(self.lease)
+        command = await shard.link()
+        await asyncio.wait_for(command.call("SET", self.lease, "1", "PX", LEASE_MS), 2.0)
+        if self._refresh is not None:
+            await self._refresh()
+
+    async def stop(self) -> None:
+        """Unsubscribe and drop the lease: this process is gone for everyone at once."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._link is not None:
+            self._link.close()
+        with contextlib.suppress(Exception):
+            link = await asyncio.wait_for(self.hub.shard_for(self.lease).link(), 1.0)
+            await asyncio.wait_for(link.call("DEL", self.lease), 1.0)
+
+
+class Watch:
+    """Fails the peers of processes that stopped being present (``misses`` checks in a row)."""
+
+    def __init__(self, hub: Any, interval: float = 0.25, misses: int = 3) -> None:
+        self.hub = hub
+        self.interval = interval
+        self.misses = misses
+        self._watched: dict[str, set[Any]] = {}  # process id -> peers waiting on it
+        self._missed: dict[str, int] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, process: str, peer: Any) -> None:
+        self._watched.setdefault(process, set()).add(peer)
+        if self._task is None or self._task.done():
+            self._task = asyncio.ensure_future(self._run())
+
+    def remove(self, process: str, peer: Any) -> None:
+        peers = self._watched.get(process)
+        if peers is not None:
+            peers.discard(peer)
+            if not peers:
+                del self._watched[process]
+                self._missed.pop(process, None)
+
+    async def _run(self) -> None:
+        while self._watched:
+            await asyncio.sleep(self.interval)
+            names = {self.hub.keys.presence(p): p for p in self._watched}
+            try:
+                link = await asyncio.wait_for(self.hub.presence_shard.link(), self.interval * 4)
+                gone = {names[c] for c in await absent(link, names)}
+            except (RedisUnavailable, ReplyError, OSError, asyncio.TimeoutError):
+                gone = set(names.values())  # Redis unreachable: its inboxes may be lost too
+            self._count(gone)
+
+    def _count(self, gone: set[str]) -> None:
+        for process in list(self._watched):
+            if process not in gone:
+                self._missed.pop(process, None)
+                continue
+            self._missed[process] = self._missed.get(process, 0) + 1
+            if self._missed[process] >= self.misses:
+                logger.warning("process %s is gone; failing its %d connection(s)",
+                               process, len(self._watched[process]))
+                for peer in self._watched.pop(process):
+                    peer.fail(PeerLost(f"process {process} went away"))
+                self._missed.pop(process, None)
+
+    async def close(self) -> None:
+        self._watched.clear()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)

@@ -1,0 +1,159 @@
+"""Reliable route queues: take, acknowledge, give back, and reap a dead worker's requests.
+
+A distributor pushes a ``connect`` entry on ``<prefix>:{rt:<key>}:q``. A worker takes it by moving
+it atomically into its own processing list ``<prefix>:{rt:<key>}:p:<worker>`` (``BLMOVE`` when the
+queue is empty, a script taking several at once when it is not) and acknowledges it by removing
+it (``LREM``). If the acknowledgement removes nothing, a reaper already gave the request back to
+the queue and the worker must not run it. Requests a dead worker took but never acknowledged go
+back to the head of the queue; the reaper runs under a ``SET NX PX`` lock per route, so one
+worker per route does it at a time. Every key here shares the route's hash tag.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from ..exceptions import RedisUnavailable, ReplyError
+from ..protocol.envelope import DistKeys
+from .connection import Shard
+from .liveness import absent
+from .resp import ConnectionLost, RespLink
+from .writer import Script
+
+__all__ = ["RouteQueue"]
+
+logger = logging.getLogger("channels_distributed.queues")
+
+# KEYS: queue, processing; ARGV: how many. Returns the moved entries, oldest first.
+_TAKE = Script("""
+local out = {}
+for i = 1, tonumber(ARGV[1]) do
+  local v = redis.call('LMOVE', KEYS[1], KEYS[2], 'LEFT', 'RIGHT')
+  if not v then break end
+  out[#out + 1] = v
+end
+return out
+""")
+# KEYS: processing; ARGV: entries. Returns 1/0 per entry: removed, or already gone (reaped).
+_ACK = Script("""
+local out = {}
+for i = 1, #ARGV do out[i] = redis.call('LREM', KEYS[1], 1, ARGV[i]) end
+return out
+""")
+# KEYS: processing, queue. Moves every entry back to the queue head, keeping their order.
+_REQUEUE = Script("""
+local n = 0
+while redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT') do n = n + 1 end
+return n
+""")
+
+BLOCK_SECONDS = 1.0
+REAP_LOCK_MS = 2000
+REGISTRY_TTL = 86400
+
+
+async def run_script(link: RespLink, script: Script, keys: list[Any], args: list[Any]) -> Any:
+    try:
+        return await link.call(*script.command(keys, args))
+    except ReplyError as exc:
+        if not str(exc).startswith("NOSCRIPT"):
+            raise
+    return await link.call(*script.fallback(keys, args))
+
+
+class RouteQueue:
+    """One route key as seen by one worker."""
+
+    def __init__(self, keys: DistKeys, shard: Shard, route: str, worker: str) -> None:
+        self.keys = keys
+        self.shard = shard
+        self.route = route
+        self.worker = worker
+        self.queue = keys.queue(route)
+        self.processing = keys.processing(route, worker)
+        self.registry = keys.registry(route)
+        self._acks: list[tuple[bytes, asyncio.Future[bool]]] = []
+        self._writes: set[asyncio.Task[None]] = set()
+
+    async def take(self, count: int) -> list[bytes]:
+        """Up to ``count`` waiting requests, without blocking."""
+        link = await self.shard.link()
+        return list(await run_script(link, _TAKE, [self.queue, self.processing], [count]))
+
+    async def take_blocking(self, link: RespLink) -> bytes | None:
+        """One request, waiting at most a second for it."""
+        reply = await link.call("BLMOVE", self.queue, self.processing, "LEFT", "RIGHT",
+                                BLOCK_SECONDS)
+        return reply if isinstance(reply, bytes) else None
+
+    def ack(self, entry: bytes) -> asyncio.Future[bool]:
+        """Acknowledge ``entry``; True if it was ours to run. Batched per loop turn."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        if not self._acks:
+            asyncio.get_running_loop().call_soon(self._flush_acks)
+        self._acks.append((entry, future))
+        return future
+
+    def _flush_acks(self) -> None:
+        batch, self._acks = self._acks, []
+        task = asyncio.ensure_future(self._write_acks(batch))
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+
+    async def _write_acks(self, batch: list[tuple[bytes, asyncio.Future[bool]]]) -> None:
+        try:
+            link = await self.shard.link()
+            replies = await run_script(link, _ACK, [self.processing], [e for e, _ in batch])
+        except (RedisUnavailable, ReplyError, ConnectionLost) as exc:
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(RedisUnavailable(f"acknowledgement failed: {exc}"))
+            return
+        for (_, future), removed in zip(batch, replies):
+            if not future.done():
+                future.set_result(int(removed) > 0)
+
+    async def give_back(self) -> int:
+        """Return every request still in this worker's processing list (shutdown)."""
+        link = await self.shard.link()
+        return int(await run_script(link, _REQUEUE, [self.processing, self.queue], []))
+
+    async def register(self) -> None:
+        link = await self.shard.link()
+        await asyncio.gather(*link.call_many([("SADD", self.registry, self.worker),
+                                              ("EXPIRE", self.registry, REGISTRY_TTL)]))
+
+    async def unregister(self) -> None:
+        link = await self.shard.link()
+        await link.call("SREM", self.registry, self.worker)
+
+    async def reap(self, presence_link: RespLink) -> int:
+        """Give back the requests of dead workers on this route (one reaper at a time)."""
+        link = await self.shard.link()
+        locked = await link.call("SET", self.keys.reap_lock(self.route), self.worker,
+                                 "NX", "PX", REAP_LOCK_MS)
+        if not locked:
+            return 0
+        members = [m.decode() for m in await link.call("SMEMBERS", self.registry)]
+        others = [m for m in members if m != self.worker]
+        if not others:
+            return 0
+        gone = await absent(presence_link, [self.keys.presence(m) for m in others])
+        dead = [m for m in others if self.keys.presence(m) in gone]
+        total = 0
+        for worker in dead:
+            moved = int(await run_script(link, _REQUEUE, [
+                self.keys.processing(self.route, worker), self.queue], []))
+            await link.call("SREM", self.registry, worker)
+            if moved:
+                logger.warning("gave %d request(s) of dead worker %s back to route %s",
+                               moved, worker, self.route)
+            total += moved
+        return total
+
+    def drop(self, entry: bytes) -> None:
+        """Remove a request that will not be run (garbage, expired) from the processing list."""
+        future = self.ack(entry)
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())

@@ -1,0 +1,241 @@
+"""Forwarded connections over Redis: one inbox per process (``Hub``), one ``Peer`` per connection.
+
+Both the distributor and the worker use these. A process's ``Hub`` owns its inbox list
+``<prefix>:{p:<id>}:in``, read by the channel layer's ``Reader`` (one blocking multi-pop loop for
+every connection of the process), and writes through the layer's ``BatchWriter``. A ``Peer`` is
+one side of one connection: events it posts during one loop turn leave as one inbox entry, data
+events (body chunks, WebSocket frames) wait for credit from a bounded window that the other side
+refills with ``cd.ack`` as it consumes them, so Redis holds at most ``window`` chunks per direction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import os
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from ..conf import HostSpec
+from ..exceptions import PeerLost, ProtocolError
+from ..protocol.codec import decode_entry, encode_entry
+from ..protocol.envelope import ACCEPT, ACK, DistKeys, ack_event, decode_events, encode_events
+from .connection import Shard
+from .inbox import BATCH, Reader
+from .loopstate import LoopState
+
+__all__ = ["Hub", "Peer", "new_process_id"]
+
+logger = logging.getLogger("channels_distributed.streams")
+
+Event = dict[str, Any]
+_IDLE = "\x00hub-idle"  # a channel nobody sends to: keeps the pop loop running
+
+
+def new_process_id(role: str) -> str:
+    return f"{role}-{os.getpid()}-{uuid.uuid4().hex[:10]}"
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class _Inbox(Reader):
+    """The process inbox: entries go straight to the connection's ``Peer`` (or are dropped)."""
+
+    def __init__(self, hub: Hub, shard: Shard) -> None:
+        super().__init__(shard, hub.inbox, batch=BATCH, capacity_of=lambda _: 1,
+                         clock_ms=now_ms)
+        self.hub = hub
+
+    def deliver(self, raws: list[bytes]) -> None:
+        now = now_ms()
+        for raw in raws:
+            try:
+                target, expires, payload = decode_entry(raw)
+                events = decode_events(payload)
+            except ProtocolError as exc:
+                logger.error("skipping garbage on %s: %s (first bytes %r)",
+                             self.key, exc, bytes(raw[:32]))
+                continue
+            peer = self.hub.peers.get(target) if isinstance(target, str) else None
+            if peer is None or expires < now:
+                logger.debug("dropping events for finished connection %r", target)
+                continue
+            peer.feed(events)
+
+
+class Hub:
+    """One process's transport for forwarded connections, in one event loop."""
+
+    def __init__(self, hosts: Sequence[HostSpec], prefix: str, role: str, *,
+                 retry_window: float, inbox_capacity: int = 100_000,
+                 ttl: float = 60.0) -> None:
+        self.keys = DistKeys(prefix)
+        self.id = new_process_id(role)
+        self.inbox = self.keys.inbox(self.id)
+        self.peers: dict[str, Peer] = {}
+        self.capacity = inbox_capacity
+        self.ttl_ms = int(ttl * 1000)
+        self.state = LoopState(asyncio.get_running_loop(), hosts, retry_window, self._describe)
+        self.topology = self.state.topology
+        self._reader = _Inbox(self, self.topology.shard_for(self.inbox))
+        self._idle: asyncio.Task[Any] | None = None
+
+    def _describe(self, key: str) -> str:
+        return f"inbox {key!r}"
+
+    def start(self) -> None:
+        if self._idle is None:
+            self._idle = asyncio.ensure_future(self._reader.get(_IDLE))
+            self._idle.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+    @property
+    def presence_shard(self) -> Shard:
+        # Presence is pub/sub, which is per server: every process uses the first one.
+        return self.topology.shards[0]
+
+    def shard_for(self, key: str) -> Shard:
+        return self.topology.shard_for(key)
+
+    def push(self, key: str, entry: bytes, capacity: int, ttl_ms: int) -> asyncio.Future[None]:
+        return self.state.writer_for(key).push(key, entry, capacity, ttl_ms)
+
+    def send_events(self, inbox: str, conn: str, events: list[Event]) -> asyncio.Future[None]:
+        entry = encode_entry(conn, now_ms() + self.ttl_ms, encode_events(events))
+        return self.push(inbox, entry, self.capacity, self.ttl_ms)
+
+    def open_peer(self, conn: str, window: int, remote: str | None = None,
+                  held: bool = False) -> Peer:
+        peer = Peer(self, conn, window, remote, held)
+        self.peers[conn] = peer
+        return peer
+
+    def close_peer(self, peer: Peer) -> None:
+        peer.flush()
+        if self.peers.get(peer.conn) is peer:
+            del self.peers[peer.conn]
+
+    async def close(self) -> None:
+        if self._idle is not None:
+            self._idle.cancel()
+        for peer in list(self.peers.values()):
+            peer.flush()
+        await self.state.close()
+
+
+class Peer:
+    """One side of one forwarded connection."""
+
+    def __init__(self, hub: Hub, conn: str, window: int, remote: str | None,
+                 held: bool) -> None:
+        self.hub = hub
+        self.conn = conn
+        self.remote = remote
+        self.remote_id: str | None = None
+        self.held = held  # outgoing events wait until released (worker: until acknowledged)
+        self.failed: BaseException | None = None
+        self._window = window
+        self._credit = window
+        self._out: list[Event] = []
+        self._scheduled = False
+        self._inbound: collections.deque[Event] = collections.deque()
+        self._wakers: list[asyncio.Future[None]] = []
+        self.accepted = asyncio.get_running_loop().create_future()
+
+    # Incoming --------------------------------------------------------------------------------
+    def feed(self, events: list[Event]) -> None:
+        for event in events:
+            kind = event["type"]
+            if kind == ACK:
+                self._credit += int(event.get("n", 1))
+            elif kind == ACCEPT and not self.accepted.done():
+                self.remote = str(event.get("inbox"))
+                self.remote_id = str(event.get("worker"))
+                self.accepted.set_result(None)
+            else:
+                self._inbound.append(event)
+        self._notify()
+
+    def _notify(self) -> None:
+        wakers, self._wakers = self._wakers, []
+        for waker in wakers:
+            if not waker.done():
+                waker.set_result(None)
+
+    async def _wait(self) -> None:
+        waker = asyncio.get_running_loop().create_future()
+        self._wakers.append(waker)
+        await waker
+
+    async def receive(self) -> Event:
+        """The next event from the other side; PeerLost when it is gone."""
+        while not self._inbound:
+            if self.failed is not None:
+                raise self.failed
+            await self._wait()
+        return self._inbound.popleft()
+
+    def receive_nowait(self) -> Event | None:
+        return self._inbound.popleft() if self._inbound else None
+
+    def fail(self, error: BaseException) -> None:
+        if self.failed is None:
+            self.failed = error
+        if not self.accepted.done():
+            self.accepted.set_exception(error)
+            self.accepted.exception()  # retrieved: nobody may be waiting any more
+        self._notify()
+
+    # Outgoing --------------------------------------------------------------------------------
+    def post(self, event: Event) -> None:
+        """Queue a control event for the next flush (same loop turn)."""
+        self._out.append(event)
+        self._schedule()
+
+    async def send_data(self, event: Event) -> bool:
+        """Queue a data event once the window has room. False if the peer is gone."""
+        while self._credit <= 0:
+            if self.failed is not None:
+                return False
+            await self._wait()
+        if self.failed is not None:
+            return False
+        self._credit -= 1
+        self.post(event)
+        return True
+
+    def consumed(self, count: int = 1) -> None:
+        """Give ``count`` units of credit back to the other side."""
+        if self._out and self._out[-1]["type"] == ACK:
+            self._out[-1]["n"] += count
+            return
+        self.post(ack_event(count))
+
+    def release(self, remote: str | None = None) -> None:
+        if remote is not None:
+            self.remote = remote
+        self.held = False
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if not self._scheduled and not self.held:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        self._scheduled = False
+        if self.held or not self._out or self.remote is None:
+            return
+        events, self._out = self._out, []
+        future = self.hub.send_events(self.remote, self.conn, events)
+        future.add_done_callback(self._sent)
+
+    def _sent(self, future: asyncio.Future[None]) -> None:
+        error = future.exception()
+        if error is not None:
+            logger.warning("connection %s: events lost: %s", self.conn, error)
+            self.fail(PeerLost(f"could not send to the other side of {self.conn}: {error}"))

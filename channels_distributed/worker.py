@@ -1,0 +1,269 @@
+"""``Node``: a worker that takes connections from route keys and runs an application for each.
+
+::
+
+    Node(host="localhost", port="6379", cls=ASGIApp, key="ASGI-testing").run()
+
+The application is ASGI 3, ASGI 2 class-style (``cls(scope)`` then ``await inst(receive, send)``)
+or a legacy ``consumer(message)``; auto-detected, or set with ``interface=``. Connections run
+concurrently up to ``concurrency``; at the limit the node stops taking new ones so other workers
+get them. ``run()`` blocks (uvloop, SIGTERM/SIGINT drain gracefully: no new connections, in-flight
+ones finish within ``grace`` seconds); ``await node.serve()`` embeds it in a running loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Iterable
+from typing import Any
+
+from .distributor import connection_settings
+from .exceptions import ConfigurationError, ProtocolError, RedisUnavailable, ReplyError
+from .protocol.envelope import decode_connect
+from .protocol.routing import valid_route_key
+from .transport.liveness import Presence, Watch
+from .transport.queues import RouteQueue
+from .transport.resp import ConnectionLost, RespLink
+from .transport.streams import Hub, now_ms
+from .worker_connection import Connection, Lifespan, adapt_application
+
+__all__ = ["Node"]
+
+logger = logging.getLogger("channels_distributed.worker")
+
+_MAX_TAKE = 64
+
+
+class Node:
+    """A worker process serving one or more route keys."""
+
+    def __init__(self, app: Any = None, *, cls: Any = None, consumer: Any = None,
+                 key: str | None = None, keys: Iterable[str] | None = None,
+                 interface: str = "auto", concurrency: int = 100, grace: float = 30.0,
+                 window: int = 16, max_chunk: int = 64 * 1024, lifespan: str = "auto",
+                 redis_timeout: float = 5.0, **connection: Any) -> None:
+        given = [a for a in (app, cls, consumer) if a is not None]
+        if len(given) != 1:
+            raise ConfigurationError("app", f"expected exactly one of app=, cls=, consumer=, got "
+                                     f"{len(given)}", "pass the application once")
+        if consumer is not None and interface == "auto":
+            interface = "legacy"
+        self.app = adapt_application(given[0], interface)
+        self.keys = _route_keys(key, keys)
+        self.hosts, self.prefix = connection_settings(**connection)
+        self.concurrency = _count("concurrency", concurrency)
+        self.window = _count("window", window)
+        self.max_chunk = _count("max_chunk", max_chunk)
+        if lifespan not in ("auto", "on", "off"):
+            raise ConfigurationError("lifespan", f"unknown value {lifespan!r}",
+                                     "use 'auto', 'on' or 'off'")
+        self.lifespan_mode = lifespan
+        self.grace = float(grace)
+        self.redis_timeout = float(redis_timeout)
+        self.hub: Hub | None = None
+        self.watch: Watch | None = None
+        self.lifespan_state: dict[str, Any] = {}
+        self.served = 0
+        self._active: set[asyncio.Task[None]] = set()
+        self._room = asyncio.Event()
+        self._stopping: asyncio.Event | None = None
+
+    # Running -----------------------------------------------------------------------------------
+    def run(self) -> None:
+        """Serve until SIGTERM or SIGINT, then drain and return."""
+        loop = _new_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(self.serve(handle_signals=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+
+    def stop(self) -> None:
+        """Ask the node to stop taking connections and drain (safe from a signal handler)."""
+        if self._stopping is not None:
+            self._stopping.set()
+
+    async def serve(self, handle_signals: bool = False) -> None:
+        """Serve until ``stop()``; then finish in-flight connections within ``grace``."""
+        self._stopping = asyncio.Event()
+        self._room = asyncio.Event()
+        self._room.set()
+        if handle_signals:
+            self._install_signals()
+        lifespan = Lifespan(self.app, self.lifespan_mode, self.lifespan_state)
+        await lifespan.startup()
+        hub = self.hub = Hub(self.hosts, self.prefix, "w", retry_window=self.redis_timeout)
+        hub.start()
+        self.watch = Watch(hub)
+        routes = [RouteQueue(hub.keys, hub.shard_for(hub.keys.queue(k)), k, hub.id)
+                  for k in self.keys]
+        presence = Presence(hub, refresh=lambda: self._upkeep(routes))
+        presence.start()
+        takers = [asyncio.ensure_future(self._take_loop(route, presence)) for route in routes]
+        logger.warning("worker %s serving route key(s) %s", hub.id, ", ".join(self.keys))
+        try:
+            await self._stopping.wait()
+        finally:
+            await self._drain(routes, takers, presence)
+            await lifespan.shutdown()
+
+    def _install_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._on_signal)
+
+    def _on_signal(self) -> None:
+        if self._stopping is not None and self._stopping.is_set():
+            logger.warning("second stop signal: cancelling in-flight connections")
+            for task in list(self._active):
+                task.cancel()
+        self.stop()
+
+    async def _upkeep(self, routes: list[RouteQueue]) -> None:
+        """Every second, while present: stay registered, and reap dead workers' requests."""
+        if self._stopping is not None and self._stopping.is_set():
+            return
+        presence_link = await self._hub.presence_shard.link()
+        for route in routes:
+            await route.register()
+            await route.reap(presence_link)
+
+    @property
+    def _hub(self) -> Hub:
+        if self.hub is None:
+            raise RuntimeError("the node is not serving")
+        return self.hub
+
+    # Taking connections --------------------------------------------------------------------
+    async def _take_loop(self, route: RouteQueue, presence: Presence) -> None:
+        loop = asyncio.get_running_loop()
+        link: RespLink | None = None
+        fast, delay = False, 0.02
+        await presence.present.wait()
+        try:
+            while True:
+                await self._room.wait()
+                try:
+                    entries: list[bytes] = []
+                    if fast:
+                        want = min(self.concurrency - len(self._active), _MAX_TAKE)
+                        entries = await route.take(want)
+                        fast = len(entries) == want
+                    if not entries:
+                        link = link if link is not None and link.is_open else \
+                            await route.shard.blocking_link()
+                        started = loop.time()
+                        entry = await route.take_blocking(link)
+                        entries = [entry] if entry is not None else []
+                        fast = bool(entries) and loop.time() - started < 0.002
+                except (RedisUnavailable, ConnectionLost, ReplyError, OSError) as exc:
+                    _drop(link)
+                    link = None
+                    logger.warning("cannot take from route %s (retrying): %s", route.route, exc)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 0.5)
+                    continue
+                delay = 0.02
+                for raw in entries:
+                    self._dispatch(route, raw)
+        finally:
+            _drop(link)  # it may be parked in BLMOVE: never reuse it
+
+    def _dispatch(self, route: RouteQueue, raw: bytes) -> None:
+        try:
+            connect = decode_connect(raw)
+        except ProtocolError as exc:
+            logger.error("skipping garbage on route %s: %s (first bytes %r)", route.route, exc,
+                         bytes(raw[:32]))
+            route.drop(raw)
+            return
+        if connect.deadline_ms < now_ms():
+            logger.info("dropping %s: it waited past its deadline", connect.scope.get("path"))
+            route.drop(raw)
+            return
+        connection = Connection(self, route, raw, connect)
+        task = asyncio.ensure_future(connection.run())
+        self._active.add(task)
+        task.add_done_callback(self._finished)
+        if len(self._active) >= self.concurrency:
+            self._room.clear()
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._active.discard(task)
+        self.served += 1
+        if len(self._active) < self.concurrency:
+            self._room.set()
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("connection task failed", exc_info=task.exception())
+
+    # Stopping ------------------------------------------------------------------------------
+    async def _drain(self, routes: list[RouteQueue], takers: list[asyncio.Task[None]],
+                     presence: Presence) -> None:
+        for taker in takers:
+            taker.cancel()
+        await asyncio.gather(*takers, return_exceptions=True)
+        await asyncio.sleep(0.01)  # let acknowledgements of the last entries taken settle
+        for route in routes:
+            with contextlib.suppress(Exception):
+                given = await asyncio.wait_for(route.give_back(), 2.0)
+                if given:
+                    logger.info("gave %d untaken request(s) back to %s", given, route.route)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(route.unregister(), 1.0)
+        if self._active:
+            logger.warning("finishing %d connection(s) (up to %g s)", len(self._active),
+                           self.grace)
+            _, late = await asyncio.wait(list(self._active), timeout=self.grace)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        if self.watch is not None:
+            await self.watch.close()
+        await presence.stop()
+        await self._hub.close()
+        logger.warning("worker %s stopped after %d connection(s)", self._hub.id, self.served)
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    """uvloop when it is installed and the transport accepts its sockets, else asyncio."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is not available on Windows
+        return asyncio.new_event_loop()
+    try:
+        RespLink().connection_made(object())  # type: ignore[arg-type]
+    except TypeError:  # this RespLink insists on asyncio's own transport classes
+        logger.info("running on asyncio's loop: the Redis link does not accept uvloop's")
+        return asyncio.new_event_loop()
+    except RuntimeError:  # no running loop: it got past the transport check
+        pass
+    return uvloop.new_event_loop()
+
+
+def _drop(link: RespLink | None) -> None:
+    if link is not None:
+        link.close()
+
+
+def _route_keys(key: str | None, keys: Iterable[str] | None) -> tuple[str, ...]:
+    if (key is None) == (keys is None):
+        raise ConfigurationError("key", "expected key= or keys=, not both or neither",
+                                 "pass key='ASGI-testing' or keys=['a', 'b']")
+    found = (key,) if key is not None else tuple(keys or ())
+    bad = [k for k in found if not valid_route_key(k)]
+    if not found or bad:
+        raise ConfigurationError("keys", f"invalid route key(s) {bad or found!r}",
+                                 "use letters, digits, '.', '_' and '-', under 100 characters")
+    return found
+
+
+def _count(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigurationError(name, f"expected a positive whole number, got {value!r}",
+                                 f"set {name} to e.g. 100")
+    return value

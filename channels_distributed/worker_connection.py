@@ -1,0 +1,223 @@
+"""One forwarded connection inside a worker, the worker's lifespan, and application adapting.
+
+``Connection`` acknowledges its ``connect`` request before running the application (so a request
+a reaper gave back to the queue is never run twice), then gives the application ASGI 3
+``receive``/``send`` over a ``Peer``: data events wait for flow-control credit, events leave
+batched per loop turn, and ``cd.close`` tells the distributor the application returned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from .exceptions import ConfigurationError, PeerLost, ProtocolError, RedisUnavailable
+from .protocol.envelope import Connect, accept_event, close_event, is_data, split_body
+from .transport.queues import RouteQueue
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .worker import Node
+
+__all__ = ["Connection", "Lifespan", "adapt_application"]
+
+logger = logging.getLogger("channels_distributed.worker")
+
+Scope = dict[str, Any]
+Event = dict[str, Any]
+ASGI3 = Callable[[Scope, Callable[[], Awaitable[Event]], Callable[[Event], Awaitable[None]]],
+                 Awaitable[None]]
+
+
+def adapt_application(app: Any, interface: str) -> ASGI3:
+    """Any supported application as an ASGI 3 callable (``interfaces.adapt``)."""
+    try:
+        from .interfaces import adapt
+    except ImportError:  # pragma: no cover - SHIM: remove once interfaces.py is committed
+        return _shim_adapt(app, interface)
+    return adapt(app, interface)
+
+
+def _shim_adapt(app: Any, interface: str) -> ASGI3:  # pragma: no cover - replaced by interfaces
+    import inspect
+
+    if interface == "asgi2" or (interface == "auto" and inspect.isclass(app)):
+        async def asgi2(scope: Scope, receive: Any, send: Any) -> None:
+            await app(scope)(receive, send)
+        return asgi2
+    if interface in ("asgi3", "auto"):
+        return app  # type: ignore[no-any-return]
+    raise ConfigurationError("interface", f"{interface!r} needs channels_distributed.interfaces",
+                             "install a release that has it")
+
+
+class Connection:
+    """Runs the application for one ``connect`` request."""
+
+    def __init__(self, node: Node, route: RouteQueue, raw: bytes, connect: Connect) -> None:
+        self.node = node
+        self.route = route
+        self.raw = raw
+        self.connect = connect
+        self.kind = connect.scope["type"]
+        self.scope: Scope = dict(connect.scope)
+        self.scope["state"] = dict(node.lifespan_state)
+        self._pending: collections.deque[Event] = collections.deque()
+        self.gone = False  # the client went away
+        self.done = False  # the response (or the socket) is complete
+        hub = node._hub
+        self.peer = hub.open_peer(connect.conn, node.window, remote=connect.reply, held=True)
+        self.peer.post(accept_event(hub.id, hub.inbox))
+        if self.kind == "websocket":
+            self._pending.append({"type": "websocket.connect"})
+        elif connect.body is not None:  # else the body arrives as events
+            self._pending.append({"type": "http.request", "body": connect.body,
+                                  "more_body": connect.more_body})
+
+    async def run(self) -> None:
+        hub, watch = self.node._hub, self.node.watch
+        try:
+            try:
+                mine = await self.route.ack(self.raw)
+            except RedisUnavailable as exc:
+                logger.warning("cannot acknowledge %s: %s", self.connect.conn, exc)
+                mine = False
+            if not mine:
+                return  # given back to the queue by a reaper: another worker runs it
+            self.peer.release()
+            if watch is not None:
+                watch.add(self.connect.origin, self.peer)
+            await self._run_app()
+        finally:
+            if watch is not None:
+                watch.remove(self.connect.origin, self.peer)
+            hub.close_peer(self.peer)
+
+    async def _run_app(self) -> None:
+        error = True
+        try:
+            await self.node.app(self.scope, self.receive, self.send)
+            error = False
+        except Exception:
+            logger.exception("application raised serving %s %s", self.kind,
+                             self.scope.get("path"))
+        finally:
+            self.peer.post(close_event(error))
+
+    # The application's receive and send ------------------------------------------------------
+    async def receive(self) -> Event:
+        if self._pending:
+            return self._pending.popleft()
+        try:
+            event = await self.peer.receive()
+        except PeerLost:
+            event = self._disconnect(1006)
+        if is_data(event):
+            self.peer.consumed()
+        elif event["type"] in ("http.disconnect", "websocket.disconnect"):
+            self.gone = True
+            self.peer.fail(PeerLost("the client went away"))
+        return event
+
+    def _disconnect(self, code: int) -> Event:
+        self.gone = True
+        if self.kind == "http":
+            return {"type": "http.disconnect"}
+        return {"type": "websocket.disconnect", "code": code}
+
+    async def send(self, event: Event) -> None:
+        if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+            raise ProtocolError(f"send() takes an event dict with a 'type', got {event!r}")
+        if self.gone or self.done:
+            return  # the client is gone or the response is complete: ignored, as servers do
+        kind = event["type"]
+        if kind == "http.response.body":
+            for piece in split_body(_body_event(event), self.node.max_chunk):
+                if not await self.peer.send_data(piece):
+                    return
+            if not event.get("more_body", False):
+                self._complete({"type": "http.disconnect"})
+        elif kind == "websocket.send":
+            await self.peer.send_data(dict(event))
+        elif kind == "http.response.start":
+            self.peer.post(_start_event(event))
+        else:
+            self.peer.post(dict(event))
+            if kind == "websocket.close":
+                self._complete({"type": "websocket.disconnect",
+                                "code": int(event.get("code", 1000))})
+
+    def _complete(self, then: Event) -> None:
+        # Later receive() calls return the disconnect at once, as an ASGI server's would.
+        self.done = True
+        self.peer.feed([then])
+
+
+def _start_event(event: Event) -> Event:
+    status = event.get("status")
+    if not isinstance(status, int):
+        raise ProtocolError(f"http.response.start needs an int status, got {status!r}")
+    headers = [[bytes(name), bytes(value)] for name, value in event.get("headers", ())]
+    return {**event, "headers": headers}
+
+
+def _body_event(event: Event) -> Event:
+    body = event.get("body", b"")
+    if not isinstance(body, (bytes, bytearray, memoryview)):
+        raise ProtocolError(f"http.response.body needs bytes, got {type(body).__name__}")
+    return {"type": "http.response.body", "body": bytes(body),
+            "more_body": bool(event.get("more_body", False))}
+
+
+class Lifespan:
+    """Runs the application's lifespan once per process (``auto``: only if it supports it)."""
+
+    def __init__(self, app: ASGI3, mode: str, state: dict[str, Any]) -> None:
+        self.app = app
+        self.mode = mode
+        self.state = state
+        self._to_app: asyncio.Queue[Event] = asyncio.Queue()
+        self._from_app: asyncio.Queue[Event] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    async def startup(self) -> None:
+        if self.mode == "off":
+            return
+        scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"},
+                 "state": self.state}
+        self._task = asyncio.ensure_future(self.app(scope, self._to_app.get, self._send))
+        if not await self._phase("startup"):
+            self._task = None
+
+    async def shutdown(self) -> None:
+        if self._task is not None:
+            await self._phase("shutdown")
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _send(self, event: Event) -> None:
+        if not event.get("type", "").startswith("lifespan."):
+            raise ProtocolError(f"unexpected {event.get('type')!r} in lifespan")
+        await self._from_app.put(event)
+
+    async def _phase(self, phase: str) -> bool:
+        if self._task is None:
+            raise RuntimeError("lifespan was not started")
+        await self._to_app.put({"type": f"lifespan.{phase}"})
+        reply = asyncio.ensure_future(self._from_app.get())
+        await asyncio.wait([reply, self._task], return_when=asyncio.FIRST_COMPLETED)
+        if not reply.done():
+            reply.cancel()
+            error = self._task.exception() if not self._task.cancelled() else None
+            if self.mode == "on":
+                raise ConfigurationError("lifespan", f"the application's lifespan failed: "
+                                         f"{error!r}", "fix it or set lifespan='off'")
+            logger.debug("lifespan not supported by the application (%r)", error)
+            return False
+        event = reply.result()
+        if event["type"] == f"lifespan.{phase}.failed":
+            raise ConfigurationError("lifespan", f"{phase} failed: {event.get('message', '')}",
+                                     "see the application's log")
+        return True
