@@ -1,0 +1,156 @@
+"""Helpers of the distributed tests: real processes (uvicorn running the distributor,
+``channels-distributed worker``) on a private redis-server, and polling waits."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from channels_distributed.embedded import RedisServer, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+WAIT = 20.0
+_prefixes = itertools.count()
+
+
+def unique_prefix() -> str:
+    return f"d{os.getpid()}x{next(_prefixes)}"
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = WAIT, what: str = "") -> object:
+    """Poll ``predicate`` until it returns something true; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
+        time.sleep(0.02)
+
+
+@dataclass
+class Proc:
+    """A child process whose output goes to a log file."""
+
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def signal(self, sig: int) -> None:
+        if self.alive():
+            self.popen.send_signal(sig)
+
+    def wait(self, timeout: float = WAIT) -> int:
+        return self.popen.wait(timeout)
+
+    def stop(self) -> None:
+        if self.alive():
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(10)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(10)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@dataclass
+class Cluster:
+    """One Redis, edges and workers sharing a key prefix; everything stopped at the end."""
+
+    redis: RedisServer
+    tmp: Path
+    prefix: str = field(default_factory=unique_prefix)
+    procs: list[Proc] = field(default_factory=list)
+    markers: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.markers = self.tmp / "markers"
+        self.markers.mkdir(exist_ok=True)
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(PYTHONPATH=str(ROOT), CD_REDIS_URL=self.redis.url, CD_PREFIX=self.prefix,
+                   CD_MARKER_DIR=str(self.markers), PYTHONUNBUFFERED="1", **extra)
+        return env
+
+    def spawn(self, args: list[str], name: str, **env: str) -> Proc:
+        log = self.tmp / f"{name}-{len(self.procs)}.log"
+        with log.open("wb") as out:
+            popen = subprocess.Popen(args, cwd=ROOT, env=self.env(**env), stdout=out,
+                                     stderr=subprocess.STDOUT)
+        proc = Proc(popen, log)
+        self.procs.append(proc)
+        return proc
+
+    def edge(self, worker_timeout: float = 5.0, app: str = "testproject.edge:app") -> str:
+        """Start uvicorn running the distributor; its base URL once it answers."""
+        port = free_port()
+        # --loop asyncio: transport/resp.py does not accept uvloop's transports yet.
+        proc = self.spawn([sys.executable, "-m", "uvicorn", app, "--port", str(port),
+                           "--loop", "asyncio", "--log-level", "warning"], "edge",
+                          CD_WORKER_TIMEOUT=str(worker_timeout))
+        url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: _answers(url, proc), what=f"the edge at {url}")
+        return url
+
+    def worker(self, *keys: str, app: str = "testproject.workers:app", wait: bool = True,
+               args: tuple[str, ...] = ()) -> Proc:
+        proc = self.spawn([sys.executable, "-m", "channels_distributed.cli", "worker", *keys,
+                           "--app", app, "--url", self.redis.url, "--prefix", self.prefix,
+                           "--log-level", "warning", *args], "worker")
+        if wait:
+            self.wait_registered(keys[0], proc)
+        return proc
+
+    def registered(self, key: str) -> int:
+        reply = self.redis.command("SCARD", f"{self.prefix}:{{rt:{key}}}:w")
+        return int(reply[1:].split(b"\r\n")[0] or 0) if reply.startswith(b":") else 0
+
+    def wait_registered(self, key: str, proc: Proc, count: int | None = None) -> None:
+        before = count
+
+        def ready() -> bool:
+            if not proc.alive():
+                raise AssertionError(f"worker exited early:\n{proc.output()}")
+            return self.registered(key) >= (before or 1) and "serving route key" in proc.output()
+
+        wait_for(ready, what=f"a worker on {key}")
+
+    def redis_keys(self) -> list[bytes]:
+        import hiredis
+
+        reader = hiredis.Reader()
+        reader.feed(self.redis.command("KEYS", f"{self.prefix}:*"))
+        return list(reader.gets() or [])
+
+    def marker(self, name: str) -> Path:
+        return self.markers / name
+
+    def close(self) -> None:
+        for proc in reversed(self.procs):
+            proc.stop()
+
+
+def _answers(url: str, proc: Proc) -> bool:
+    if not proc.alive():
+        raise AssertionError(f"edge exited early:\n{proc.output()}")
+    try:
+        httpx.get(f"{url}/not-routed", timeout=1.0)
+    except httpx.HTTPError:
+        return False
+    return True
