@@ -197,7 +197,15 @@ class HttpProtocol(asyncio.Protocol):
         self.flow.pause_reading(PIPELINED)
         self.no_more = True
         self.error = _Reject(status, message)
-        if self.active is None:
+        active = self.active
+        if active is not None and self.reading is active:
+            # The request being served has a broken body: the application sees a disconnect.
+            active.disconnect()
+            if active.written:
+                self.close()
+                return
+            active = None
+        if active is None:
             self._write_error(status, message)
             self.close()
 
