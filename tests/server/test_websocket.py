@@ -1,0 +1,138 @@
+"""WebSocket over the ASGIWorker: echo, close codes, rejection, limits, keepalive, legacy, Channels."""
+
+from __future__ import annotations
+
+import base64
+import os
+import socket
+
+import pytest
+from gunicorn_helpers import Reader, connect, request, wait_for
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import connect as ws_connect
+
+
+def _url(server, path="/ws/echo"):
+    return f"ws://127.0.0.1:{server.port}{path}"
+
+
+def test_echo_text_and_bytes(echo_server):
+    with ws_connect(_url(echo_server), open_timeout=10) as ws:
+        ws.send("hello")
+        assert ws.recv(timeout=10) == "hello"
+        ws.send(b"\x00\x01binary")
+        assert ws.recv(timeout=10) == b"\x00\x01binary"
+        large = "x" * 200_000
+        ws.send(large)
+        assert ws.recv(timeout=10) == large
+
+
+def test_fragmented_message_is_reassembled(echo_server):
+    with ws_connect(_url(echo_server), open_timeout=10) as ws:
+        ws.send(iter(["frag", "mented"]))
+        assert ws.recv(timeout=10) == "fragmented"
+
+
+def test_subprotocol_negotiation(echo_server):
+    with ws_connect(_url(echo_server), subprotocols=["chat.v2", "chat.v1"], open_timeout=10) as ws:
+        assert ws.subprotocol == "chat.v2"
+
+
+def test_server_close_code_reaches_client(echo_server):
+    with ws_connect(_url(echo_server), open_timeout=10) as ws:
+        ws.send("close:4000")
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4000
+
+
+def test_client_close_code_reaches_application(echo_server):
+    with ws_connect(_url(echo_server), open_timeout=10) as ws:
+        ws.send("ping")
+        ws.recv(timeout=10)
+        ws.close(code=4321)
+    wait_for(lambda: "4321" in echo_server.recorded("ws-disconnect"), what="the disconnect code")
+
+
+def test_rejected_handshake_is_403(echo_server):
+    with pytest.raises(InvalidStatus) as rejected:
+        ws_connect(_url(echo_server, "/ws/reject"), open_timeout=10)
+    assert rejected.value.response.status_code == 403
+
+
+def test_denial_response_extension(echo_server):
+    with pytest.raises(InvalidStatus) as denied:
+        ws_connect(_url(echo_server, "/ws/deny"), open_timeout=10)
+    assert denied.value.response.status_code == 401
+    assert denied.value.response.body == b"nope"
+
+
+def test_invalid_handshake_is_400(echo_server):
+    response, closed = request(
+        echo_server.port,
+        b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+        b"Sec-WebSocket-Version: 13\r\n\r\n",  # no Sec-WebSocket-Key
+    )
+    assert response.status == 400
+    assert closed
+
+
+def test_max_message_size_closes_1009(gunicorn):
+    server = gunicorn("testproject.apps_server:echo", "--websocket-max-message-size", "1000")
+    with ws_connect(_url(server), open_timeout=10, max_size=None) as ws:
+        ws.send("a" * 900)
+        assert ws.recv(timeout=10) == "a" * 900
+        ws.send("a" * 2000)
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+
+
+def _raw_handshake(port: int, path: bytes = b"/ws/echo") -> tuple[socket.socket, bytes]:
+    sock = connect(port)
+    key = base64.b64encode(os.urandom(16))
+    sock.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+                 b"Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: "
+                 + key + b"\r\n\r\n")  # fmt: skip
+    reader = Reader(sock)
+    response = reader.read(head=True)
+    assert response.status == 101
+    return sock, bytes(reader.buffer)
+
+
+def test_keepalive_ping_then_close_1011(gunicorn):
+    server = gunicorn(
+        "testproject.apps_server:echo",
+        env={"CD_WS_PING_INTERVAL": "0.5", "CD_WS_PING_TIMEOUT": "0.5"},
+    )
+    sock, buffered = _raw_handshake(server.port)
+    with sock:
+        data = buffered
+        while True:  # a raw client that never answers pings
+            chunk = sock.recv(4096)
+            data += chunk
+            if not chunk:
+                break
+    assert data[0] == 0x89  # first frame from the server: a ping
+    close_at = data.index(b"\x88")
+    assert int.from_bytes(data[close_at + 2 : close_at + 4], "big") == 1011
+
+
+def test_legacy_consumer_websocket(gunicorn):
+    server = gunicorn("testproject.apps_server:legacy_echo")
+    with ws_connect(_url(server, "/anything"), open_timeout=10) as ws:
+        ws.send("hi")
+        assert ws.recv(timeout=10) == "echo:hi"
+        ws.send(b"raw")
+        assert ws.recv(timeout=10) == b"raw"
+        ws.send("close")
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4001
+
+
+def test_channels_consumer_from_testproject(gunicorn):
+    server = gunicorn("testproject.asgi:application")
+    with ws_connect(_url(server, "/ws/echo/"), open_timeout=10) as ws:
+        ws.send("through channels")
+        assert ws.recv(timeout=10) == "through channels"
