@@ -118,7 +118,7 @@ class _LocalReplyLayer:
         self._pending: deque[tuple[list[dict[str, Any]], asyncio.Future[None]]] = deque()
         self._draining = False
         self._progress: asyncio.Future[None] | None = None
-        self.inline = True  # while the adapter itself will drain, no task is needed
+        self.inline = False  # True while the adapter itself will drain: no task needed
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -168,8 +168,7 @@ class _LocalReplyLayer:
 
     async def wait_progress(self, timeout: float) -> bool:
         """Wait until something more was sent; False on timeout."""
-        self.inline = False
-        if self._pending:
+        if self._pending and not self._draining:
             await self.drain()
             return True
         self._progress = self._loop.create_future()
@@ -204,9 +203,18 @@ class LegacyAdapter:
         else:
             raise ProtocolError(f"a legacy consumer cannot serve scope type {kind!r}")
 
-    async def call(self, message: Message) -> None:
-        """Run the consumer on ``message``: sync consumers run here, on the loop."""
-        result = self.consumer(message)
+    async def call(self, message: Message, layer: _LocalReplyLayer) -> None:
+        """Run the consumer on ``message``; sync consumers run here, on the loop.
+
+        Replies sent during the synchronous part are written right after it, in order, without a
+        task; an async consumer may await its sends, so those are written by a drain task.
+        """
+        layer.inline = True
+        try:
+            result = self.consumer(message)
+        finally:
+            layer.inline = False
+        await layer.drain()
         if inspect.isawaitable(result):
             await result
 
@@ -216,8 +224,7 @@ class LegacyAdapter:
         layer = _LocalReplyLayer(asyncio.get_running_loop(), send, response.feed)
         name = f"http.response!{next(_ids)}"
         content = legacy.http_request_message(scope, body, name)
-        await self.call(Message(content, channel="http.request", channel_layer=layer))
-        await layer.drain()
+        await self.call(Message(content, channel="http.request", channel_layer=layer), layer)
         while not response.done:
             if not await layer.wait_progress(self.timeout):
                 await self._timed_out(response, send)
@@ -250,12 +257,7 @@ class LegacyAdapter:
                 order += 1
 
     async def _deliver(self, layer: _LocalReplyLayer, message: Message) -> None:
-        # Replies made during the call are written right after it, in order, without a task.
-        layer.inline = True
-        try:
-            await self.call(message)
-        finally:
-            layer.inline = False
+        await self.call(message, layer)
         await layer.drain()
 
     async def _timed_out(self, response: legacy.LegacyHttpResponse, send: Send) -> None:

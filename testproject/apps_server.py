@@ -85,6 +85,12 @@ async def legacy_echo(message):
             message.reply_channel.send({"bytes": message["bytes"]})
 
 
+def legacy_named_scope(scope):
+    """A legacy consumer whose parameter is named ``scope``: auto-detection calls it ASGI 2,
+    so it needs ``CD_INTERFACE=legacy``."""
+    scope["reply_channel"].send({"status": 200, "content": b"legacy by setting"})
+
+
 # -- ASGI 3 / ASGI 2 ------------------------------------------------------------------------
 
 
@@ -169,6 +175,7 @@ async def _stream(scope, receive, send):
 
 async def _slow(scope, receive, send):
     delay = float(dict(scope["headers"]).get(b"x-delay", b"1"))
+    _record("slow-start", str(os.getpid()))
     await asyncio.sleep(delay)
     await send({"type": "http.response.start", "status": 200, "headers": []})
     await send({"type": "http.response.body", "body": b"slow done"})
