@@ -97,6 +97,8 @@ async def stream(scope: Scope, receive: Any, send: Any) -> None:
 
 
 async def slow(scope: Scope, receive: Any, send: Any) -> None:
+    if "tag" in _query(scope):
+        _mark(f"slow-started-{_query(scope)['tag']}", str(os.getpid()))
     await asyncio.sleep(float(_query(scope).get("s", "1")))
     await _respond(send, b"slow done\n")
 
@@ -136,6 +138,7 @@ async def websocket(scope: Scope, receive: Any, send: Any) -> None:
     if scope.get("subprotocols"):
         accept["subprotocol"] = scope["subprotocols"][-1]
     await send(accept)
+    _mark(f"ws-open-{tag}")
     while True:
         event = await receive()
         if event["type"] == "websocket.disconnect":

@@ -164,3 +164,16 @@ def _allowed(key: bytes) -> bool:
     # processes. Nothing per connection.
     text = key.decode()
     return text.endswith((":w", ":lock", ":lease", ":in", "}:q"))
+
+
+def test_legacy_consumer_worker(shared: Cluster) -> None:
+    pytest.importorskip("channels_distributed.interfaces")
+    shared.worker("k-legacy", app="testproject.workers:legacy_consumer")
+    response = get(shared, "/k/legacy/x")
+    assert response.status_code == 200
+    assert response.text == "legacy /k/legacy/x"
+
+
+def test_named_group_route(shared: Cluster) -> None:
+    shared.worker("team-blue")
+    assert get(shared, "/named/blue/hello").status_code == 200
