@@ -22,7 +22,7 @@ from typing import Any
 
 from .exceptions import ConfigurationError
 
-__all__ = ["import_app", "main"]
+__all__ = ["demo_app", "demo_edge", "import_app", "main", "run_demo"]
 
 
 def import_app(spec: str) -> Any:
@@ -85,12 +85,148 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "worker":
             return _worker(args)
-        from .demo import run_demo
-
         return run_demo(args.requests)
     except ConfigurationError as exc:
         print(f"channels-distributed: {exc}", file=sys.stderr)
         return 2
+
+
+# The demo ----------------------------------------------------------------------------------------
+
+DEMO_ROUTES = {"^/api/": "demo-api", "/": "demo-site"}
+
+
+def demo_edge() -> Any:
+    """The demo's edge application (``uvicorn --factory``): the path distributor."""
+    from .distributor import create_path_distributor
+
+    return create_path_distributor(url=os.environ["CD_DEMO_URL"],
+                                   prefix=os.environ["CD_DEMO_PREFIX"], routes=DEMO_ROUTES)
+
+
+async def demo_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The demo's worker application: says who served the request; echoes WebSocket text."""
+    who = f"worker {os.environ.get('CD_DEMO_NAME', '?')} (pid {os.getpid()}, key " \
+          f"{os.environ.get('CD_DEMO_KEY', '?')})"
+    if scope["type"] == "http":
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": who.encode()})
+    elif scope["type"] == "websocket":
+        await receive()
+        await send({"type": "websocket.accept"})
+        while (event := await receive())["type"] == "websocket.receive":
+            await send({"type": "websocket.send", "text": f"{who} echoes {event['text']!r}"})
+
+
+def run_demo(requests: int = 4) -> int:
+    """Redis, an edge, two workers on different keys, traffic through them, a clean stop."""
+    import importlib.util
+
+    for needed in ("uvicorn", "httpx", "websockets"):
+        if importlib.util.find_spec(needed) is None:
+            raise ConfigurationError("demo", f"the demo needs {needed}",
+                                     "pip install 'channels-distributed[test]'")
+    from .embedded import RedisServer
+
+    redis = None
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        redis = RedisServer().start()
+        url = redis.url
+        print(f"* started a private redis-server at {url}")
+    else:
+        print(f"* using Redis at {url} (REDIS_URL)")
+    procs: list[Any] = []
+    try:
+        return _demo(url, procs, requests)
+    finally:
+        for proc in reversed(procs):
+            _stop(proc)
+        if redis is not None:
+            redis.cleanup()
+        print("* stopped everything")
+
+
+def _demo(url: str, procs: list[Any], requests: int) -> int:
+    import subprocess
+
+    from .embedded import free_port
+
+    env = dict(os.environ, CD_DEMO_URL=url, CD_DEMO_PREFIX=f"demo{os.getpid()}")
+    port = free_port()
+    procs.append(subprocess.Popen([
+        sys.executable, "-m", "uvicorn", "--factory", "channels_distributed.cli:demo_edge",
+        "--port", str(port), "--loop", "asyncio", "--log-level", "warning"], env=env))
+    print(f"* edge: uvicorn running the path distributor on http://127.0.0.1:{port}, "
+          f"routes {DEMO_ROUTES}")
+    for name, key in (("A", "demo-api"), ("B", "demo-site")):
+        procs.append(subprocess.Popen([
+            sys.executable, "-m", "channels_distributed.cli", "worker", key, "--app",
+            "channels_distributed.cli:demo_app", "--url", url, "--prefix",
+            env["CD_DEMO_PREFIX"], "--log-level", "error"],
+            env=dict(env, CD_DEMO_NAME=name, CD_DEMO_KEY=key)))
+        print(f"* worker {name} listening on route key {key!r}")
+    base = f"http://127.0.0.1:{port}"
+    _wait_ready(base + "/api/ready", procs)
+    _wait_ready(base + "/ready", procs)
+    import httpx
+
+    paths = ["/api/orders", "/about", "/api/users", "/"]
+    for i in range(requests):
+        path = paths[i % len(paths)]
+        response = httpx.get(base + path, timeout=10)
+        print(f"  GET {path:<12} -> {response.status_code} served by {response.text}")
+    import asyncio
+
+    for line in asyncio.run(_demo_websocket(base.replace("http", "ws") + "/chat")):
+        print(f"  {line}")
+    return 0
+
+
+async def _demo_websocket(url: str) -> list[str]:
+    import websockets
+
+    lines = []
+    async with websockets.connect(url, open_timeout=10) as ws:
+        for text in ("hello", "world"):
+            await ws.send(text)
+            reply = str(await ws.recv())
+            lines.append(f"WebSocket /chat: sent {text!r}, got: {reply}")
+    return lines
+
+
+def _wait_ready(url: str, procs: list[Any], timeout: float = 30.0) -> None:
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(proc.poll() is not None for proc in procs):
+            raise ConfigurationError("demo", "a demo process exited early",
+                                     "see its output above")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise ConfigurationError("demo", f"{url} did not answer within {timeout:g} s",
+                             "see the processes' output above")
+
+
+def _stop(proc: Any) -> None:
+    import signal
+    import subprocess
+
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ ROUTES = {
     "^/k/([a-z0-9]+)/": r"k-\1",  # a key of the test's own
     "^/x/(.*)$": r"\1",  # the client picks the key: only valid names get through
     "^/named/(?P<team>[a-z]+)": r"team-\g<team>",
+    "^/hello/": "django",  # the test project's Django view, served by manage.py runworker
 }
 
 app = create_path_distributor(

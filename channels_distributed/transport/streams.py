@@ -124,6 +124,7 @@ class Hub:
             self._idle.cancel()
         for peer in list(self.peers.values()):
             peer.flush()
+        await self._reader.close()
         await self.state.close()
 
 

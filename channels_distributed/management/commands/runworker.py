@@ -1,0 +1,72 @@
+"""``manage.py runworker KEY [KEY ...]``: serve route keys of the path distributor.
+
+Django picks a command from the app listed *first* in ``INSTALLED_APPS`` that has it
+(``get_commands()`` walks the apps in reverse and lets earlier ones overwrite later ones). Channels
+ships a ``runworker`` too, so list ``"channels_distributed"`` **before** ``"channels"`` for this one
+to run. Connection settings come from the default channel layer when it is our
+``RedisChannelLayer``; otherwise pass ``--url``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from channels_distributed.exceptions import ConfigurationError
+
+
+class Command(BaseCommand):  # type: ignore[misc]
+    help = ("Take connections from the given route keys (see create_path_distributor) and run "
+            "the project's ASGI application for them.")
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("keys", nargs="+", metavar="KEY", help="route key(s) to serve")
+        parser.add_argument("--app", default=None,
+                            help="module:attribute of the application (default: "
+                                 "ASGI_APPLICATION)")
+        parser.add_argument("--url", default=None,
+                            help="Redis URL (default: the default channel layer's hosts)")
+        parser.add_argument("--prefix", default=None, help="key prefix (default: the layer's)")
+        parser.add_argument("--concurrency", type=int, default=100)
+        parser.add_argument("--grace", type=float, default=30.0)
+        parser.add_argument("--interface", default="auto",
+                            choices=["auto", "asgi3", "asgi2", "legacy"])
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        from channels_distributed.worker import Node
+
+        try:
+            node = Node(self._application(options["app"]), keys=options["keys"],
+                        interface=options["interface"], concurrency=options["concurrency"],
+                        grace=options["grace"], prefix=options["prefix"],
+                        **self._connection(options["url"]))
+        except ConfigurationError as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(f"Serving route key(s) {', '.join(options['keys'])}")
+        node.run()
+
+    def _application(self, spec: str | None) -> Any:
+        if spec:
+            from channels_distributed.cli import import_app
+
+            return import_app(spec)
+        if not getattr(settings, "ASGI_APPLICATION", None):
+            raise CommandError("set ASGI_APPLICATION in your settings or pass --app")
+        from channels.routing import get_default_application
+
+        return get_default_application()
+
+    def _connection(self, url: str | None) -> dict[str, Any]:
+        if url:
+            return {"url": url}
+        from channels.layers import get_channel_layer
+
+        from channels_distributed.layer import RedisChannelLayer
+
+        layer = get_channel_layer()
+        if not isinstance(layer, RedisChannelLayer):
+            raise CommandError("the default channel layer is not channels_distributed's "
+                               "RedisChannelLayer; pass --url redis://host:port/db")
+        return {"layer": layer}

@@ -1,0 +1,65 @@
+"""The console command (worker errors, the README demo) and ``manage.py runworker``."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import httpx
+from dist_helpers import ROOT, Cluster
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "channels_distributed.cli", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, env=env)
+
+
+def test_demo_runs_end_to_end() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    result = run_cli("demo", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "started a private redis-server" in out
+    assert "GET /api/orders  -> 200 served by worker A" in out
+    assert "GET /about       -> 200 served by worker B" in out
+    assert "echoes 'world'" in out
+    assert out.rstrip().endswith("stopped everything")
+
+
+def test_worker_with_a_bad_app_spec_says_how_to_fix_it() -> None:
+    result = run_cli("worker", "k", "--app", "no_colon_here")
+    assert result.returncode == 2
+    assert "module:attribute" in result.stderr
+
+
+def test_worker_with_a_bad_key_says_how_to_fix_it() -> None:
+    result = run_cli("worker", "bad key!", "--app", "testproject.workers:app")
+    assert result.returncode == 2
+    assert "invalid route key" in result.stderr
+
+
+def test_manage_py_runworker(private: Cluster) -> None:
+    url = private.edge()
+    proc = private.spawn([sys.executable, "testproject/manage.py", "runworker", "django",
+                          "--prefix", private.prefix, "--settings",
+                          "testproject.settings_dist"], "runworker")
+    private.wait_registered("django", proc)
+    assert "Serving route key(s) django" in proc.output()
+    response = httpx.get(url + "/hello/", timeout=30)
+    assert response.status_code == 200
+    assert response.content == b"Hello, world"
+    proc.stop()
+    assert proc.popen.returncode == 0
+
+
+def test_channels_runworker_wins_when_listed_first() -> None:
+    # Documented behaviour: Django takes a command from the first app in INSTALLED_APPS.
+    code = ("import django; django.setup(); from django.core.management import get_commands; "
+            "print(get_commands()['runworker'])")
+    for settings, expected in (("testproject.settings", "channels"),
+                               ("testproject.settings_dist", "channels_distributed")):
+        env = dict(os.environ, DJANGO_SETTINGS_MODULE=settings, PYTHONPATH=str(ROOT))
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             timeout=60, env=env, cwd=ROOT)
+        assert out.stdout.strip() == expected, out.stderr
