@@ -1,4 +1,4 @@
-"""channels-distributed: a Redis channel layer, a path distributor and workers for Django Channels."""
+"""channels-distributed: a Redis channel layer, a path distributor and workers for Channels."""
 
 from __future__ import annotations
 

@@ -150,5 +150,5 @@ def _complete(data: bytes) -> bool:
         reader = hiredis.Reader()
         reader.feed(data)
         return reader.gets() is not False
-    except Exception:  # noqa: BLE001
+    except Exception:
         return True

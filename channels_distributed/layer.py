@@ -65,8 +65,18 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
     # Plumbing -------------------------------------------------------------------------------
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
-        """The running event loop (the legacy ``message['channel_layer'].loop`` contract)."""
-        return asyncio.get_running_loop()
+        """The running event loop (the legacy ``message['channel_layer'].loop`` contract).
+
+        Outside a running loop: the loop this layer was last used in, while it is open.
+        """
+        try:
+            return asyncio.get_running_loop()
+        except RuntimeError:
+            for loop in reversed(list(self._states)):
+                if not loop.is_closed():
+                    return loop
+            raise RuntimeError("this channel layer has no event loop yet: use it from "
+                               "async code (or through async_to_sync) first") from None
 
     def _clock_ms(self) -> int:
         return int(self.clock() * 1000)

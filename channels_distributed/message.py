@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Awaitable, Iterator, Mapping
+from collections.abc import Awaitable, Generator, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 __all__ = ["Message", "ReplyChannel", "SupportsSend", "SupportsSendSoon"]
@@ -46,24 +46,28 @@ class ReplyChannel(str):
     """A channel name that can send. It is a ``str``, so it works anywhere a name does."""
 
     layer: SupportsSend
+    _loop: asyncio.AbstractEventLoop | None
 
     def __new__(cls, name: str, layer: SupportsSend) -> ReplyChannel:
         instance = super().__new__(cls, name)
         instance.layer = layer
+        # Remember the loop it was made in, so a sync consumer running in a worker thread
+        # can still hand its send over to that loop.
+        instance._loop = _running_loop()
         return instance
 
     @property
     def name(self) -> str:
         return str(self)
 
-    def send(self, message: Mapping[str, Any]) -> Awaitable[None]:
+    def send(self, message: Mapping[str, Any]) -> Awaitable[Any]:
         """Send ``message`` now. Callable from sync code, from the loop, or from another thread."""
         if not isinstance(message, Mapping):
             raise TypeError(
                 f"reply_channel.send() takes a dict, got {type(message).__name__}; "
                 "pass the response as a dict such as {'status': 200, 'content': b'...'}"
             )
-        loop = self.layer.loop
+        loop = self._loop or self.layer.loop
         content = dict(message)
         if _running_loop() is loop:
             future = self._schedule(content)
@@ -76,7 +80,7 @@ class ReplyChannel(str):
         layer = self.layer
         if isinstance(layer, SupportsSendSoon):
             return layer.send_soon(str(self), content)
-        return asyncio.ensure_future(layer.send(str(self), content), loop=layer.loop)
+        return asyncio.ensure_future(layer.send(str(self), content))
 
     def __reduce__(self) -> tuple[type[str], tuple[str]]:
         # Pickles and copies as its plain name: the layer is process-local.
@@ -117,10 +121,10 @@ class _ThreadSendResult:
         if self._error is not None:
             raise self._error
 
-    def __await__(self) -> Iterator[Any]:
+    def __await__(self) -> Generator[Any, None, None]:
         while self._future is None:
             yield from asyncio.sleep(0).__await__()
-        return (yield from asyncio.shield(self._future).__await__())
+        yield from asyncio.shield(self._future).__await__()
 
 
 def _threadsafe_send(
@@ -155,7 +159,8 @@ class Message(dict[str, Any]):
 
     @property
     def content(self) -> dict[str, Any]:
-        return {k: (str(v) if k == "reply_channel" and v is not None else v) for k, v in self.items()}
+        return {k: (str(v) if k == "reply_channel" and v is not None else v)
+                for k, v in self.items()}
 
     @property
     def channel(self) -> str | None:

@@ -118,7 +118,7 @@ async def test_non_dict_message_is_refused(layer: RedisChannelLayer) -> None:
         await layer.send("c", {"type": "x", "obj": object()})
 
 
-# Capacity ----------------------------------------------------------------------------------------
+# Capacity ----------
 async def test_capacity_on_normal_channel(make_layer) -> None:
     layer = make_layer(capacity=3)
     for _ in range(3):
@@ -168,7 +168,7 @@ async def test_capacity_on_process_local_channel(make_layer) -> None:
     await layer.close()
 
 
-# Groups ------------------------------------------------------------------------------------------
+# Groups ----------
 async def test_groups_add_discard_send(layer: RedisChannelLayer) -> None:
     one, two, three = [await layer.new_channel(prefix=f"g{i}") for i in range(3)]
     for channel in (one, two, three):
@@ -248,7 +248,7 @@ async def test_group_membership_expires(make_layer) -> None:
     await layer.close()
 
 
-# Expiry (clock injected, no sleeping) -----------------------------------------------------------
+# Expiry (clock injected, no sleeping) ----------
 async def test_expired_messages_are_never_delivered(make_layer) -> None:
     layer = make_layer(expiry=10)
     now = [1_000_000.0]
@@ -280,7 +280,7 @@ async def test_expiry_checked_on_buffered_messages_too(make_layer) -> None:
     await layer.close()
 
 
-# Encryption and serialization ---------------------------------------------------------------------
+# Encryption and serialization ----------
 async def test_encrypted_layers_exchange_and_redis_sees_ciphertext(topology, make_layer) -> None:
     keys = ["a-long-secret-key"]
     alice = make_layer(symmetric_encryption_keys=keys, capacity=5)
@@ -316,7 +316,7 @@ async def test_json_serializer(make_layer) -> None:
     await layer.close()
 
 
-# Garbage ---------------------------------------------------------------------------------------------
+# Garbage -----------------------------------------------------------------------------------
 async def test_garbage_on_a_channel_key_is_logged_and_skipped(topology, layer, caplog) -> None:
     key = f"{layer.prefix}:{{c:dirty}}"
     server = topology.servers[key_slot(key) * len(topology.servers) // 16384]
@@ -329,7 +329,7 @@ async def test_garbage_on_a_channel_key_is_logged_and_skipped(topology, layer, c
     assert (await receive(layer, channel))["type"] == "still"
 
 
-# Sharding -------------------------------------------------------------------------------------------
+# Sharding ---------------------------------------------------------------------------------
 async def test_process_local_channels_route_by_the_part_before_the_bang(redis_sharded,
                                                                           make_layer) -> None:
     sender, receiver = make_layer(hosts=redis_sharded.hosts), make_layer(hosts=redis_sharded.hosts)

@@ -158,7 +158,7 @@ def test_several_threads_with_their_own_loops(redis_fresh: RedisServer) -> None:
     def run(n: int) -> None:
         try:
             asyncio.run(worker(n))
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=run, args=(n,)) for n in range(4)]

@@ -126,10 +126,11 @@ async def _discover_master(spec: HostSpec) -> tuple[str, int]:
     # Sentinel discovery is not on the hot path: redis-py's Sentinel client does it well.
     from redis.asyncio.sentinel import MasterNotFoundError, Sentinel
 
-    sentinel = Sentinel(list(spec.sentinels), sentinel_kwargs=dict(spec.sentinel_kwargs),
+    sentinel = Sentinel(  # type: ignore[no-untyped-call]
+        list(spec.sentinels), sentinel_kwargs=dict(spec.sentinel_kwargs),
                         socket_connect_timeout=spec.connect_timeout)
     try:
-        host, port = await sentinel.discover_master(spec.master_name)
+        host, port = await sentinel.discover_master(spec.master_name or "")
     except (MasterNotFoundError, OSError) as exc:
         raise RedisUnavailable(f"no master {spec.master_name!r} found: {exc}") from exc
     finally:
@@ -153,7 +154,8 @@ class Topology:
     def shard_for(self, key: str) -> Shard:
         if self._single is not None:
             return self._single
-        return self.shards[self._index_of(key)]
+        shard: Shard = self.shards[self._index_of(key)]
+        return shard
 
     async def close(self) -> None:
         await asyncio.gather(*(shard.close() for shard in self.shards), return_exceptions=True)

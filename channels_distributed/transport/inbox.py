@@ -96,7 +96,8 @@ class Reader:
                         link = await self.shard.blocking_link()
                     raws = await self._pop(link)
                 except (RedisUnavailable, ConnectionLost, OSError) as exc:
-                    link = self._drop(link)
+                    self._drop(link)
+                    link = None
                     self._warn(exc)
                     await asyncio.sleep(delay)  # wait for Redis to come back; never give up
                     delay = min(delay * 2, _RETRY_MAX)

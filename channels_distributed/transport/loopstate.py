@@ -9,6 +9,7 @@ both do) — no monkey-patching of ``loop.close``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncGenerator, Callable, Sequence
 
@@ -58,7 +59,7 @@ class LoopState:
         self.closed = True
         try:
             await self.drain_writes()
-        except Exception:  # noqa: BLE001 - closing must go on; the senders saw the error
+        except Exception:
             logger.debug("pending writes failed while closing", exc_info=True)
         readers = list(self.readers.values())
         self.readers.clear()
@@ -78,7 +79,7 @@ class LoopState:
                 if link is None:
                     link = await asyncio.wait_for(reader.shard.link(), 1.0)
                 await asyncio.wait_for(link.call("LPUSH", reader.key, *reversed(entries)), 2.0)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 logger.warning("lost %d unreceived messages of %s while closing: %s",
                                len(entries), reader.key, exc)
 
@@ -96,7 +97,5 @@ def _prime(agen: AsyncGenerator[None, None]) -> None:
     The loop then closes it in ``shutdown_asyncgens()``, which runs its ``finally`` block.
     """
     step = agen.__anext__()
-    try:
-        step.send(None)
-    except StopIteration:
-        pass
+    with contextlib.suppress(StopIteration):
+        step.send(None)  # type: ignore[attr-defined]

@@ -144,16 +144,24 @@ async def open_link(
     """Connect and log in (AUTH, SELECT). Raises RedisUnavailable if that fails."""
     loop = asyncio.get_running_loop()
     where = f"unix:{path}" if path else f"{host}:{port}"
-    try:
-        async with asyncio.timeout(connect_timeout):
-            if path:
-                _, link = await loop.create_unix_connection(lambda: RespLink(where), path)
-            else:
-                _, link = await loop.create_connection(
-                    lambda: RespLink(where), host, port, ssl=ssl_context,
-                    server_hostname=host if ssl_context else None,
-                )
+
+    async def connect() -> RespLink:
+        if path:
+            _, link = await loop.create_unix_connection(lambda: RespLink(where), path)
+        else:
+            _, link = await loop.create_connection(
+                lambda: RespLink(where), host, port, ssl=ssl_context,
+                server_hostname=host if ssl_context else None,
+            )
+        try:
             await _handshake(link, username, password, db)
+        except BaseException:
+            link.close()
+            raise
+        return link
+
+    try:
+        link = await asyncio.wait_for(connect(), connect_timeout)
     except (OSError, TimeoutError, ConnectionLost) as exc:
         raise RedisUnavailable(f"cannot connect to Redis at {where}: {exc or 'timed out'}") from exc
     except ReplyError as exc:

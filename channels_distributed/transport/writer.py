@@ -116,7 +116,8 @@ class BatchWriter:
         retry = [(i, call) for i, (call, reply) in enumerate(zip(calls, replies))
                  if isinstance(reply, ReplyError) and str(reply).startswith("NOSCRIPT")]
         if retry:
-            fallback = [_PUSH.fallback([k], [c, t, *(e for e, _ in it)]) for _, (k, c, t, it) in retry]
+            fallback = [_PUSH.fallback([k], [c, t, *(e for e, _ in it)])
+                        for _, (k, c, t, it) in retry]
             try:
                 again = await _gather_replies(link, link.call_many(fallback))
             except ConnectionLost as exc:
@@ -149,7 +150,7 @@ class BatchWriter:
 
 async def _gather_replies(link: Any, futures: list[asyncio.Future[Any]]) -> list[Any]:
     """All replies (errors as values). A server that stops answering gets its link dropped."""
-    done, pending = await asyncio.wait(futures, timeout=_REPLY_TIMEOUT)
+    _, pending = await asyncio.wait(futures, timeout=_REPLY_TIMEOUT)
     if pending:
         link.close()
         raise ConnectionLost(f"Redis did not answer within {_REPLY_TIMEOUT:g} s")
