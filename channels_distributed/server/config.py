@@ -97,11 +97,13 @@ class ServerConfig:
     worker_connections: int = 1000
     server_header: str = "channels-distributed"
     high_water: int = 65536
+    header_map: str = "drop"
 
     def __post_init__(self) -> None:
         _choice("interface", self.interface, ("auto", "asgi3", "asgi2", "legacy"))
         _choice("lifespan", self.lifespan, ("auto", "on", "off"))
         _choice("proxy_protocol", self.proxy_protocol, ("off", "v1", "v2", "auto"))
+        _choice("header_map", self.header_map, ("drop", "refuse", "dangerous"))
         for name in ("keepalive", "header_timeout", "legacy_timeout", "graceful_timeout",
                      "lifespan_timeout"):
             if getattr(self, name) <= 0:
@@ -182,6 +184,14 @@ def _scheme_headers(value: Mapping[str, str]) -> tuple[tuple[bytes, bytes], ...]
     return tuple((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in value.items())
 
 
+def _clamp(value: int, maximum: int, zero: int) -> int:
+    if value == 0:
+        return zero
+    if value < 0 or (maximum and value >= maximum):
+        return maximum
+    return value
+
+
 def from_gunicorn(
     cfg: Any, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
 ) -> ServerConfig:
@@ -191,9 +201,11 @@ def from_gunicorn(
     values: dict[str, Any] = {
         "root_path": cfg.root_path or "",
         "keepalive": float(cfg.keepalive) or 2.0,
-        "limit_request_line": cfg.limit_request_line,
-        "limit_request_fields": cfg.limit_request_fields,
-        "limit_request_field_size": cfg.limit_request_field_size,
+        # gunicorn's own clamps (gunicorn/http/message.py): line < 8190 (0 = none),
+        # fields 0 or > 32768 -> 32768, field size 0 -> 8190.
+        "limit_request_line": _clamp(cfg.limit_request_line, 8190, 0),
+        "limit_request_fields": _clamp(cfg.limit_request_fields, 32768, 32768),
+        "limit_request_field_size": _clamp(cfg.limit_request_field_size, 0, 8190),
         "forwarded_allow": AddressFilter.parse("forwarded_allow_ips", cfg.forwarded_allow_ips),
         "secure_scheme_headers": _scheme_headers(cfg.secure_scheme_headers),
         "proxy_protocol": str(proxy_mode or "off"),
@@ -202,6 +214,7 @@ def from_gunicorn(
         "lifespan": cfg.asgi_lifespan,
         "graceful_timeout": float(cfg.graceful_timeout) or 30.0,
         "worker_connections": cfg.worker_connections,
+        "header_map": cfg.header_map,
     }
     values.update(extra_settings(overrides or {}, os.environ if environ is None else environ))
     return ServerConfig(**values)

@@ -48,7 +48,7 @@ def _check_header(name: Any, value: Any) -> None:
 
 class RequestCycle:
     __slots__ = (
-        "body", "buffered", "chunked", "complete", "conn", "content_length", "discarded",
+        "body", "body_read", "buffered", "chunked", "complete", "conn", "content_length", "discarded",
         "disconnected", "expect_continue", "headers_out", "keep_alive", "length", "message_done",
         "no_body", "scope", "sent", "start_time", "started", "status", "task", "waiter", "written",
     )  # fmt: skip
@@ -69,7 +69,7 @@ class RequestCycle:
         self.body: list[bytes] = []
         self.buffered = 0
         self.discarded = 0
-        self.message_done = False
+        self.message_done = self.body_read = False
         self.disconnected = False
         self.waiter: asyncio.Future[None] | None = None
         self.started = self.complete = self.written = self.chunked = False
@@ -114,6 +114,13 @@ class RequestCycle:
     # -- ASGI -------------------------------------------------------------------------------
 
     async def receive(self) -> dict[str, Any]:
+        if self.body_read:
+            # The whole body was handed over: the next event is the disconnect (or the end of
+            # the response), however long that takes -- Django listens for it in a task.
+            while not self.disconnected and not self.complete:
+                self.waiter = self.conn.loop.create_future()
+                await self.waiter
+            return _DISCONNECT
         if not self.body and not self.message_done and not self.disconnected and not self.complete:
             if self.expect_continue:
                 self.expect_continue = False
@@ -126,6 +133,7 @@ class RequestCycle:
         self.body = []
         self.buffered = 0
         self.conn.flow.resume_reading(BODY_BUFFERED)
+        self.body_read = self.message_done
         return {"type": "http.request", "body": body, "more_body": not self.message_done}
 
     async def send(self, message: dict[str, Any]) -> None:
@@ -241,6 +249,7 @@ class RequestCycle:
 
     def _finish(self) -> None:
         self.complete = True
+        self._wake()
         if self.length is not None and self.sent < self.length and not self.no_body:
             logger.error(
                 "response to %s %s shorter than its Content-Length (%d < %d); closing",

@@ -28,13 +28,24 @@ ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
 _HEADERS_DEADLINE, _IDLE_DEADLINE = 1, 2
 # Headers that need a look after the head is parsed: one dict lookup per header, no regex.
 _FLAG_TE, _FLAG_EXPECT, _FLAG_FORWARDED, _FLAG_CL, _FLAG_UPGRADE = 1, 2, 4, 8, 16
+_FLAG_HOST, _FLAG_CONTENT_TYPE = 32, 64
+# RFC 9110 section 5.3: fields that admit one value; a second one makes the request ambiguous.
+_SINGLETONS = _FLAG_HOST | _FLAG_CONTENT_TYPE
+_CHECKED = _FLAG_TE | _FLAG_EXPECT | _FLAG_FORWARDED | _FLAG_CL | _FLAG_UPGRADE
 _FLAGGED = {
     b"transfer-encoding": _FLAG_TE,
     b"expect": _FLAG_EXPECT,
     b"x-forwarded-for": _FLAG_FORWARDED,
     b"content-length": _FLAG_CL,
     b"upgrade": _FLAG_UPGRADE,
+    b"host": _FLAG_HOST,
+    b"content-type": _FLAG_CONTENT_TYPE,
 }
+# RFC 9110 section 6.5.1: fields a trailer must not carry (routing, framing, authentication);
+# the same set gunicorn refuses.
+_FORBIDDEN_TRAILERS = frozenset(
+    {b"host", b"content-length", b"transfer-encoding", b"trailer", b"authorization", b"te"}
+)
 
 
 class _Reject(Exception):
@@ -155,6 +166,10 @@ class HttpProtocol(asyncio.Protocol):
             if rest is None:
                 return
             data = rest
+        if data.startswith(b"\r\n\r\n") and not self.in_head and self.reading is None:
+            # RFC 9112 section 2.2 tolerates one empty line before a request, not more.
+            self.reject(400, "empty lines before the request line")
+            return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
@@ -241,15 +256,32 @@ class HttpProtocol(asyncio.Protocol):
         if config.limit_request_fields and len(self.headers) >= config.limit_request_fields:
             self.error = _Reject(431, "too many header fields")
             raise self.error
-        if config.limit_request_field_size and len(name) + len(value) + 2 > (
-            config.limit_request_field_size
+        if config.limit_request_field_size and len(name) + len(value) + 4 > (
+            config.limit_request_field_size  # the field line: name ": " value CRLF
         ):
             self.error = _Reject(431, f"header field {name[:64]!r} too large")
             raise self.error
+        if not self.in_head:
+            # A trailer field of a chunked body: ASGI has no place for it, but some are refused.
+            if name.lower() in _FORBIDDEN_TRAILERS:
+                self.error = _Reject(400, f"field {name[:64]!r} is not allowed in a trailer")
+                raise self.error
+            return
+        if b"_" in name and config.header_map != "dangerous":
+            # gunicorn's header_map: "Content_Length" must not pass for Content-Length downstream.
+            if config.header_map == "refuse":
+                self.error = _Reject(400, f"header name {name[:64]!r} contains an underscore")
+                raise self.error
+            return
         name = name.lower()
+        if value[-1:] in (b" ", b"\t"):
+            value = value.rstrip(b" \t")  # RFC 9110 5.5: trailing whitespace is not the value
         self.headers.append((name, value))
         flag = self.flagged.get(name)
         if flag:
+            if flag & self.flags & _SINGLETONS:
+                self.error = _Reject(400, f"duplicate {name.decode('latin-1')} header")
+                raise self.error
             self.flags |= flag
 
     def on_headers_complete(self) -> None:
@@ -261,7 +293,9 @@ class HttpProtocol(asyncio.Protocol):
             raise self.error
         scope = self._scope(version)
         keep_alive = self.parser.should_keep_alive() and not self.server.draining
-        expect_continue, length = self._check_flags(version, scope) if self.flags else (False, None)
+        expect_continue, length = (
+            self._check_flags(version, scope) if self.flags & _CHECKED else (False, None)
+        )
         if self.flags & _FLAG_UPGRADE and self.parser.should_upgrade():
             if self._upgrade_kind() == b"websocket" and scope["method"] == "GET":
                 self.upgrade_scope = scope
@@ -307,7 +341,12 @@ class HttpProtocol(asyncio.Protocol):
 
     def _parse_target(self, url: bytes) -> tuple[bytes, bytes]:
         if url == b"*":
+            if self.parser.get_method() != b"OPTIONS":
+                self.error = _Reject(400, "the asterisk-form target is only for OPTIONS")
+                raise self.error
             return b"*", b""
+        if self.parser.get_method() == b"CONNECT":
+            return b"", b""  # authority-form: the target is in the Host header
         try:
             parsed = httptools.parse_url(url)
         except httptools.HttpParserInvalidURLError:
