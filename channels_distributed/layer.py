@@ -16,6 +16,7 @@ an unreachable Redis before it raises.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 import uuid
@@ -57,6 +58,9 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         #: The clock used for expiry, in seconds. Replace it to test expiry without sleeping.
         self.clock: Callable[[], float] = time.time
         self._states: dict[asyncio.AbstractEventLoop, LoopState] = {}
+        # Each event loop gets an inbox of its own, named client_prefix + loop tag: loops never
+        # pop (and strand) each other's messages.
+        self._loop_tags = itertools.count(1)
 
     def __repr__(self) -> str:
         hosts = ", ".join(h.describe() for h in self.hosts)
@@ -89,6 +93,7 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
                 del self._states[old]  # loops closed without shutting down async generators
             state = self._states[loop] = LoopState(
                 loop, self.config.hosts, self.config.retry_window, self._describe_key)
+            state.tag = f"{next(self._loop_tags):x}"
         return state
 
     def _describe_key(self, key: str) -> str:
@@ -134,11 +139,11 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         state = self._state()
         if "!" in channel:
             inbox = inbox_of(channel)
-            if not inbox.endswith(self.client_prefix):
+            if not inbox.rpartition(".")[2].startswith(self.client_prefix):
                 raise ForeignChannelError(
                     f"{channel!r} belongs to another channel layer instance; a process can only "
-                    f"receive on channels made by its own new_channel() (ending in "
-                    f"{self.client_prefix}!...)")
+                    f"receive on channels made by its own new_channel() (containing "
+                    f".{self.client_prefix}...!)")
             key = self.keys.inbox(inbox)
             reader = state.reader(key, self._reader_factory(key, competing=False))
         else:
@@ -153,7 +158,8 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
 
     async def new_channel(self, prefix: str = "specific") -> str:
         """A new process-local channel name that this layer instance can receive on."""
-        name = f"{prefix}.{self.client_prefix}!{uuid.uuid4().hex[:12]}"
+        tag = self._state().tag
+        name = f"{prefix}.{self.client_prefix}{tag}!{uuid.uuid4().hex[:12]}"
         self.require_valid_channel_name(name)
         return name
 

@@ -33,6 +33,7 @@ class LoopState:
         self.writers = [BatchWriter(shard, describe) for shard in self.topology.shards]
         self.readers: dict[str, Reader] = {}
         self.closed = False
+        self.tag = ""  # names this loop's inbox; set by the layer
         self._closing: asyncio.Future[None] | None = None
         self._guard = self._release_on_shutdown()
         _prime(self._guard)
