@@ -310,10 +310,12 @@ async def _http_down(peer: Peer, send: Send) -> None:
                 started = True
                 await send(event)
             elif kind == "http.response.body":
+                if not event.get("more_body", False):
+                    peer.finish_output()  # the worker needs no credit or disconnect any more
+                    await send(event)
+                    return
                 await send(event)
                 peer.consumed()
-                if not event.get("more_body", False):
-                    return
             elif kind == CLOSE:
                 if not started:
                     await plain(send, 500, b"Internal Server Error\n")
@@ -379,9 +381,12 @@ async def _ws_down(peer: Peer, send: Send) -> None:
             event = await peer.receive()
             kind = event["type"]
             if kind == CLOSE:
+                peer.finish_output()
                 code = 1011 if event.get("error") else 1000
                 await send({"type": "websocket.close", "code": code})
                 return
+            if kind == "websocket.close":
+                peer.finish_output()  # the worker's app already knows it closed
             await send(event)
             if kind == "websocket.accept":
                 accepted = True

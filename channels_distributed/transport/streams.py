@@ -138,6 +138,7 @@ class Peer:
         self.remote = remote
         self.remote_id: str | None = None
         self.held = held  # outgoing events wait until released (worker: until acknowledged)
+        self.finished = False  # nothing more goes out (the other side needs nothing more)
         self.failed: BaseException | None = None
         self._window = window
         self._credit = window
@@ -194,8 +195,15 @@ class Peer:
     # Outgoing --------------------------------------------------------------------------------
     def post(self, event: Event) -> None:
         """Queue a control event for the next flush (same loop turn)."""
+        if self.finished:
+            return
         self._out.append(event)
         self._schedule()
+
+    def finish_output(self) -> None:
+        """Drop what is queued and send nothing more: the exchange is complete."""
+        self.finished = True
+        self._out.clear()
 
     async def send_data(self, event: Event) -> bool:
         """Queue a data event once the window has room. False if the peer is gone."""

@@ -1,0 +1,185 @@
+"""Hello world through edge -> Redis -> one worker, against direct uvicorn and nginx -> uvicorn.
+
+    .venv/bin/python bench/distributed.py [--duration 5] [--low 1] [--high 64]
+
+Everything runs in one go on a private redis-server: the same ASGI app
+(``testproject.workers:hello``) served (a) by uvicorn directly, (b) by uvicorn behind nginx with
+upstream keepalive, (c) by a ``channels-distributed worker`` behind uvicorn running the path
+distributor. ``wrk`` measures each at low and high concurrency. Printed: throughput ratios, p50 and
+p99 latency, the p50 latency the distributor adds at low load, and Redis commands per request
+(``total_commands_processed``, i.e. commands sent by clients; commands run inside scripts are not
+counted there, ``commandstats`` counts them and is printed as well).
+
+Needs ``nginx`` and ``wrk`` (Debian: ``apt-get install -y nginx wrk``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from channels_distributed.embedded import RedisServer, free_port  # noqa: E402
+
+APP = "testproject.workers:hello"
+NGINX_CONF = """
+worker_processes 1;
+error_log {dir}/error.log warn;
+pid {dir}/nginx.pid;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  client_body_temp_path {dir}/body; proxy_temp_path {dir}/proxy;
+  fastcgi_temp_path {dir}/fcgi; uwsgi_temp_path {dir}/uwsgi; scgi_temp_path {dir}/scgi;
+  upstream app {{ server 127.0.0.1:{upstream}; keepalive 64; }}
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }}
+  }}
+}}
+"""
+
+
+def edge_app() -> object:
+    """``uvicorn --factory bench.distributed:edge_app``: every path to the key ``bench``."""
+    from channels_distributed.distributor import create_path_distributor
+
+    return create_path_distributor(url=os.environ["CD_REDIS_URL"], prefix="bench",
+                                   routes={"/": "bench"})
+
+
+def spawn(args: list[str], **env: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(args, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT), **env),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def uvicorn(target: str, port: int, *extra: str, **env: str) -> subprocess.Popen[bytes]:
+    return spawn([sys.executable, "-m", "uvicorn", target, "--port", str(port),
+                  "--log-level", "warning", "--no-access-log", *extra], **env)
+
+
+def wait_ok(url: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"{url} did not answer 200 within {timeout} s")
+
+
+def wrk(url: str, connections: int, duration: float) -> dict[str, float]:
+    seconds = f"-d{max(1, round(duration))}s"
+    out = subprocess.run(["wrk", "-t1", f"-c{connections}", seconds, "--latency", url],
+                         capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    return {"rps": rps, "requests": total, "p50": _percentile(out, "50%"),
+            "p99": _percentile(out, "99%"), "errors": float("Non-2xx" in out or "errors" in out)}
+
+
+def _percentile(out: str, label: str) -> float:
+    value, unit = re.search(rf"{label}\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def redis_stats(redis: RedisServer) -> tuple[int, int]:
+    info = redis.command("INFO", "all").decode()
+    processed = int(re.search(r"total_commands_processed:(\d+)", info).group(1))  # type: ignore[union-attr]
+    inner = sum(int(n) for n in re.findall(r"cmdstat_\w+:calls=(\d+)", info))
+    return processed, inner
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--low", type=int, default=1)
+    parser.add_argument("--high", type=int, default=64)
+    args = parser.parse_args()
+    for tool in ("nginx", "wrk"):
+        if shutil.which(tool) is None:
+            print(f"{tool} is missing: apt-get install -y nginx wrk", file=sys.stderr)
+            return 2
+    workdir = Path(tempfile.mkdtemp(prefix="cd-bench-"))
+    redis = RedisServer().start()
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        return _run(args, redis, workdir, procs)
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+            proc.wait(15)
+        redis.cleanup()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _run(args: argparse.Namespace, redis: RedisServer, workdir: Path,
+         procs: list[subprocess.Popen[bytes]]) -> int:
+    direct, nginx_port, edge = free_port(), free_port(), free_port()
+    procs.append(uvicorn(APP, direct))
+    (workdir / "nginx.conf").write_text(NGINX_CONF.format(dir=workdir, upstream=direct,
+                                                          port=nginx_port))
+    procs.append(spawn(["nginx", "-c", str(workdir / "nginx.conf"), "-p", str(workdir),
+                        "-g", "daemon off;"]))
+    # The edge runs on asyncio's loop: transport/resp.py does not accept uvloop's transports yet.
+    procs.append(uvicorn("bench.distributed:edge_app", edge, "--factory", "--loop", "asyncio",
+                         CD_REDIS_URL=redis.url))
+    procs.append(spawn([sys.executable, "-m", "channels_distributed.cli", "worker", "bench",
+                        "--app", APP, "--url", redis.url, "--prefix", "bench",
+                        "--log-level", "error"]))
+    targets = {"uvicorn": f"http://127.0.0.1:{direct}/",
+               "nginx->uvicorn": f"http://127.0.0.1:{nginx_port}/",
+               "edge->redis->worker": f"http://127.0.0.1:{edge}/"}
+    for url in targets.values():
+        wait_ok(url)
+    results: dict[tuple[str, int], dict[str, float]] = {}
+    for connections in (args.low, args.high):
+        for name, url in targets.items():
+            wrk(url, connections, 1.0)  # warm up
+            before = redis_stats(redis)
+            result = wrk(url, connections, args.duration)
+            after = redis_stats(redis)
+            result["cmds"] = (after[0] - before[0]) / max(result["requests"], 1)
+            result["inner"] = (after[1] - before[1]) / max(result["requests"], 1)
+            results[name, connections] = result
+    _report(results, args)
+    return 0
+
+
+def _report(results: dict[tuple[str, int], dict[str, float]], args: argparse.Namespace) -> None:
+    print(f"{'target':<22}{'conns':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
+          f"{'redis cmds/req':>16}{'incl. scripts':>15}")
+    for (name, connections), r in results.items():
+        cmds = f"{r['cmds']:.2f}" if name.startswith("edge") else "-"
+        inner = f"{r['inner']:.2f}" if name.startswith("edge") else "-"
+        print(f"{name:<22}{connections:>6}{r['rps']:>10.0f}{r['p50']:>9.3f}{r['p99']:>9.3f}"
+              f"{cmds:>16}{inner:>15}")
+    for connections in (args.low, args.high):
+        ours = results["edge->redis->worker", connections]
+        nginx = results["nginx->uvicorn", connections]
+        direct = results["uvicorn", connections]
+        print(f"c={connections}: throughput vs nginx->uvicorn {ours['rps'] / nginx['rps']:.2f}x "
+              f"(target >= 0.6x), vs uvicorn {ours['rps'] / direct['rps']:.2f}x; "
+              f"p50 added vs uvicorn {ours['p50'] - direct['p50']:+.3f} ms, "
+              f"vs nginx->uvicorn {ours['p50'] - nginx['p50']:+.3f} ms")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
