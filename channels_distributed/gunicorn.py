@@ -78,7 +78,7 @@ class ASGIWorker(base.Worker):  # type: ignore[misc]
         self.asgi = adapt(application, self.config.interface, self.config.legacy_timeout)
 
     def init_signals(self) -> None:
-        assert self.loop is not None  # noqa: S101 -- set in init_process
+        assert self.loop is not None
         for sig in self.SIGNALS:
             signal.signal(sig, signal.SIG_DFL)
         self.loop.add_signal_handler(signal.SIGTERM, self._on_term)
@@ -107,18 +107,20 @@ class ASGIWorker(base.Worker):  # type: ignore[misc]
     # -- running ----------------------------------------------------------------------------
 
     def run(self) -> None:
-        assert self.loop is not None  # noqa: S101
+        assert self.loop is not None
         try:
             self.loop.run_until_complete(self._serve())
         finally:
             self._close_loop()
 
     async def _serve(self) -> None:
-        assert self.config is not None  # noqa: S101
+        assert self.config is not None
         loop = asyncio.get_running_loop()
         server = Server(self.asgi, self.config, loop=loop, log=self.log, on_request=self._counted)
         self.server = server
-        lifespan = Lifespan(self.asgi, self.config.lifespan, server.state, self.config.lifespan_timeout)
+        lifespan = Lifespan(
+            self.asgi, self.config.lifespan, server.state, self.config.lifespan_timeout
+        )
         try:
             await lifespan.startup()
         except LifespanFailure as exc:
@@ -163,7 +165,7 @@ class ASGIWorker(base.Worker):  # type: ignore[misc]
 
     def _close_loop(self) -> None:
         loop = self.loop
-        assert loop is not None  # noqa: S101
+        assert loop is not None
         if loop.is_running() or loop.is_closed():
             return
         pending = [task for task in asyncio.all_tasks(loop) if not task.done()]

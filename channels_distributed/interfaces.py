@@ -59,7 +59,8 @@ def detect_interface(app: Any) -> str:
         return "asgi2"
     if not callable(app):
         raise ConfigurationError(
-            "application", f"expected a callable, got {type(app).__name__}",
+            "application",
+            f"expected a callable, got {type(app).__name__}",
             "point gunicorn (or the worker) at an ASGI application or a consumer function",
         )
     target = app if inspect.isroutine(app) else type(app).__call__
@@ -80,7 +81,9 @@ def _name(app: Any) -> str:
     return getattr(app, "__qualname__", None) or type(app).__qualname__
 
 
-def adapt(app: Any, interface: str = "auto", legacy_timeout: float = DEFAULT_LEGACY_TIMEOUT) -> ASGI3App:
+def adapt(
+    app: Any, interface: str = "auto", legacy_timeout: float = DEFAULT_LEGACY_TIMEOUT
+) -> ASGI3App:
     """Wrap ``app`` as an ASGI 3 application. ``interface`` is auto, asgi3, asgi2 or legacy."""
     if interface not in INTERFACES:
         raise ConfigurationError(
@@ -118,6 +121,7 @@ class _LocalReplyLayer:
         self._pending: deque[tuple[list[dict[str, Any]], asyncio.Future[None]]] = deque()
         self._draining = False
         self._progress: asyncio.Future[None] | None = None
+        self.error: ProtocolError | None = None
         self.inline = False  # True while the adapter itself will drain: no task needed
 
     @property
@@ -130,6 +134,7 @@ class _LocalReplyLayer:
             events = self._convert(message)
         except ProtocolError as exc:
             future.set_exception(exc)
+            self.error = exc
             self._wake(exc)
             return future
         self._pending.append((events, future))
@@ -141,6 +146,8 @@ class _LocalReplyLayer:
         await self.send_soon(channel, message)
 
     async def drain(self) -> None:
+        if self.error is not None:
+            raise self.error  # an invalid reply: the server answers 500 (or closes)
         if self._draining:
             return
         self._draining = True
@@ -184,8 +191,11 @@ class LegacyAdapter:
 
     def __init__(self, consumer: Callable[[Message], Any], timeout: float = DEFAULT_LEGACY_TIMEOUT):
         if timeout <= 0:
-            raise ConfigurationError("legacy_timeout", f"must be > 0, got {timeout!r}",
-                                     "set a positive number of seconds")
+            raise ConfigurationError(
+                "legacy_timeout",
+                f"must be > 0, got {timeout!r}",
+                "set a positive number of seconds",
+            )
         self.consumer = consumer
         self.timeout = timeout
 
@@ -266,8 +276,11 @@ class LegacyAdapter:
                 f"legacy consumer {_name(self.consumer)} stopped streaming for {self.timeout} s "
                 "(more_content=True without a further message)"
             )
-        logger.warning("legacy consumer %s sent no response within %s s; answering 503",
-                       _name(self.consumer), self.timeout)
+        logger.warning(
+            "legacy consumer %s sent no response within %s s; answering 503",
+            _name(self.consumer),
+            self.timeout,
+        )
         await send_status(send, 503, b"Service Unavailable: the consumer did not answer in time\n")
 
 

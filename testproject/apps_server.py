@@ -97,8 +97,13 @@ def legacy_named_scope(scope):
 async def asgi_hello(scope, receive, send):
     if scope["type"] == "lifespan":
         return await _lifespan(receive, send)
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"text/plain")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"text/plain")],
+        }
+    )
     await send({"type": "http.response.body", "body": b"Hello, world"})
 
 
@@ -161,8 +166,13 @@ async def echo(scope, receive, send):
         "pid": os.getpid(),
     }
     payload = json.dumps(info).encode()
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"application/json")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json")],
+        }
+    )
     await send({"type": "http.response.body", "body": payload})
 
 
@@ -183,8 +193,13 @@ async def _slow(scope, receive, send):
 
 async def _big(scope, receive, send):
     size = int(dict(scope["headers"]).get(b"x-size", b"10000000"))
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-length", b"%d" % size)]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-length", b"%d" % size)],
+        }
+    )
     chunk = b"x" * 65536
     sent = 0
     while sent < size:
@@ -205,7 +220,9 @@ async def _status(scope, receive, send):
 
 
 async def _short(scope, receive, send):
-    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"10")]})
+    await send(
+        {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"10")]}
+    )
     await send({"type": "http.response.body", "body": b"short"})
 
 

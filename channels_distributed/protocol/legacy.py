@@ -44,7 +44,9 @@ def _common(scope: Mapping[str, Any], reply_channel: str) -> dict[str, Any]:
     }
 
 
-def http_request_message(scope: Mapping[str, Any], body: bytes, reply_channel: str) -> dict[str, Any]:
+def http_request_message(
+    scope: Mapping[str, Any], body: bytes, reply_channel: str
+) -> dict[str, Any]:
     """Build the ASGI 1 ``http.request`` message for an ASGI 3 ``http`` scope and its whole body."""
     if scope.get("type") != "http":
         raise ProtocolError(f"expected an 'http' scope, got {scope.get('type')!r}")
@@ -90,7 +92,8 @@ def websocket_disconnect_message(
 def _headers(value: Any) -> list[tuple[bytes, bytes]]:
     if not isinstance(value, Iterable) or isinstance(value, (bytes, str, Mapping)):
         raise ProtocolError(
-            f"response 'headers' must be a list of [name, value] byte pairs, got {type(value).__name__}"
+            "response 'headers' must be a list of [name, value] byte pairs, "
+            f"got {type(value).__name__}"
         )
     headers = []
     for item in value:

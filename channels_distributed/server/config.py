@@ -43,7 +43,8 @@ class AddressFilter:
                 network = ipaddress.ip_network(item, strict=False)
             except ValueError:
                 raise ConfigurationError(
-                    setting, f"{item!r} is not an IP address or network",
+                    setting,
+                    f"{item!r} is not an IP address or network",
                     "use addresses such as 127.0.0.1, networks such as 10.0.0.0/8, or *",
                 ) from None
             if network.num_addresses == 1:
@@ -78,14 +79,18 @@ class ServerConfig:
     limit_request_fields: int = 100
     limit_request_field_size: int = 8190
     max_drain: int = 65536
-    forwarded_allow: AddressFilter = field(default_factory=lambda: AddressFilter.parse("", "127.0.0.1,::1"))
+    forwarded_allow: AddressFilter = field(
+        default_factory=lambda: AddressFilter.parse("", "127.0.0.1,::1")
+    )
     secure_scheme_headers: tuple[tuple[bytes, bytes], ...] = (
         (b"x-forwarded-protocol", b"ssl"),
         (b"x-forwarded-proto", b"https"),
         (b"x-forwarded-ssl", b"on"),
     )
     proxy_protocol: str = "off"
-    proxy_allow: AddressFilter = field(default_factory=lambda: AddressFilter.parse("", "127.0.0.1,::1"))
+    proxy_allow: AddressFilter = field(
+        default_factory=lambda: AddressFilter.parse("", "127.0.0.1,::1")
+    )
     ws_max_message_size: int = 16 * 1024 * 1024
     ws_ping_interval: float = 20.0
     ws_ping_timeout: float = 20.0
@@ -104,22 +109,44 @@ class ServerConfig:
         _choice("lifespan", self.lifespan, ("auto", "on", "off"))
         _choice("proxy_protocol", self.proxy_protocol, ("off", "v1", "v2", "auto"))
         _choice("header_map", self.header_map, ("drop", "refuse", "dangerous"))
-        for name in ("keepalive", "header_timeout", "legacy_timeout", "graceful_timeout",
-                     "lifespan_timeout"):
+        for name in (
+            "keepalive",
+            "header_timeout",
+            "legacy_timeout",
+            "graceful_timeout",
+            "lifespan_timeout",
+        ):
             if getattr(self, name) <= 0:
-                raise ConfigurationError(name, f"must be > 0, got {getattr(self, name)!r}",
-                                         "set a positive number of seconds")
-        for name in ("limit_request_line", "limit_request_fields", "limit_request_field_size",
-                     "max_drain", "ws_max_message_size", "ws_ping_interval", "ws_ping_timeout"):
+                raise ConfigurationError(
+                    name,
+                    f"must be > 0, got {getattr(self, name)!r}",
+                    "set a positive number of seconds",
+                )
+        for name in (
+            "limit_request_line",
+            "limit_request_fields",
+            "limit_request_field_size",
+            "max_drain",
+            "ws_max_message_size",
+            "ws_ping_interval",
+            "ws_ping_timeout",
+        ):
             if getattr(self, name) < 0:
-                raise ConfigurationError(name, f"must be >= 0, got {getattr(self, name)!r}",
-                                         "use 0 to disable the limit")
+                raise ConfigurationError(
+                    name, f"must be >= 0, got {getattr(self, name)!r}", "use 0 to disable the limit"
+                )
         if self.worker_connections < 1:
-            raise ConfigurationError("worker_connections", "must be >= 1",
-                                     "set --worker-connections to a positive number")
+            raise ConfigurationError(
+                "worker_connections",
+                "must be >= 1",
+                "set --worker-connections to a positive number",
+            )
         if self.root_path and (not self.root_path.startswith("/") or self.root_path.endswith("/")):
-            raise ConfigurationError("root_path", f"{self.root_path!r} is not a mount path",
-                                     "use a path that starts with / and has no trailing /, e.g. /api")
+            raise ConfigurationError(
+                "root_path",
+                f"{self.root_path!r} is not a mount path",
+                "use a path that starts with / and has no trailing /, e.g. /api",
+            )
 
     @property
     def max_head(self) -> int:
@@ -132,7 +159,9 @@ class ServerConfig:
 
 def _choice(setting: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
-        raise ConfigurationError(setting, f"unknown value {value!r}", f"use one of {', '.join(allowed)}")
+        raise ConfigurationError(
+            setting, f"unknown value {value!r}", f"use one of {', '.join(allowed)}"
+        )
 
 
 # name -> converter for the CD_* environment variables and ``server_settings``.
@@ -161,7 +190,9 @@ def _convert(name: str, raw: Any) -> Any:
         return kind(raw)
     except (TypeError, ValueError):
         raise ConfigurationError(
-            name, f"{raw!r} is not a valid {kind.__name__}", f"set CD_{name.upper()} to a {kind.__name__}"
+            name,
+            f"{raw!r} is not a valid {kind.__name__}",
+            f"set CD_{name.upper()} to a {kind.__name__}",
         ) from None
 
 
@@ -197,7 +228,9 @@ def from_gunicorn(
 ) -> ServerConfig:
     """Map gunicorn's ``cfg`` (+ CD_* settings) to a ``ServerConfig``; raise on a bad value."""
     proxy = cfg.proxy_protocol
-    proxy_mode = {True: "auto", False: "off"}.get(proxy, proxy) if isinstance(proxy, bool) else proxy
+    proxy_mode = (
+        {True: "auto", False: "off"}.get(proxy, proxy) if isinstance(proxy, bool) else proxy
+    )
     values: dict[str, Any] = {
         "root_path": cfg.root_path or "",
         "keepalive": float(cfg.keepalive) or 2.0,

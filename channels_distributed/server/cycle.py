@@ -48,10 +48,30 @@ def _check_header(name: Any, value: Any) -> None:
 
 class RequestCycle:
     __slots__ = (
-        "body", "body_read", "buffered", "chunked", "complete", "conn", "content_length", "discarded",
-        "disconnected", "expect_continue", "headers_out", "keep_alive", "length", "message_done",
-        "no_body", "scope", "sent", "start_time", "started", "status", "task", "waiter", "written",
-    )  # fmt: skip
+        "body",
+        "body_read",
+        "buffered",
+        "chunked",
+        "complete",
+        "conn",
+        "content_length",
+        "discarded",
+        "disconnected",
+        "expect_continue",
+        "headers_out",
+        "keep_alive",
+        "length",
+        "message_done",
+        "no_body",
+        "scope",
+        "sent",
+        "start_time",
+        "started",
+        "status",
+        "task",
+        "waiter",
+        "written",
+    )
 
     def __init__(
         self,
@@ -253,8 +273,11 @@ class RequestCycle:
         if self.length is not None and self.sent < self.length and not self.no_body:
             logger.error(
                 "response to %s %s shorter than its Content-Length (%d < %d); closing",
-                self.scope["method"], self.scope["path"], self.sent, self.length,
-            )  # fmt: skip
+                self.scope["method"],
+                self.scope["path"],
+                self.sent,
+                self.length,
+            )
             self.keep_alive = False
         self.conn.response_complete(self)
 
@@ -267,9 +290,11 @@ class RequestCycle:
             raise
         except BaseException as exc:
             self.conn.server.log.error(
-                "Exception in ASGI application (%s %s)", self.scope["method"], self.scope["path"],
+                "Exception in ASGI application (%s %s)",
+                self.scope["method"],
+                self.scope["path"],
                 exc_info=exc,
-            )  # fmt: skip
+            )
             self._failed()
             if not isinstance(exc, Exception):
                 raise
@@ -277,8 +302,9 @@ class RequestCycle:
             if not self.complete:
                 self.conn.server.log.error(
                     "ASGI application returned without completing the response to %s %s",
-                    self.scope["method"], self.scope["path"],
-                )  # fmt: skip
+                    self.scope["method"],
+                    self.scope["path"],
+                )
                 self._failed()
 
     def _failed(self) -> None:

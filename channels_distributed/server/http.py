@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import unquote
 
 import httptools
@@ -96,7 +96,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
-        self.flow = FlowControl(transport)
+        self.flow = FlowControl(self.transport)
         self.client = _address(transport.get_extra_info("peername"))
         self.local = _address(transport.get_extra_info("sockname"))
         if transport.get_extra_info("sslcontext") is not None:
@@ -196,7 +196,7 @@ class HttpProtocol(asyncio.Protocol):
         if result is proxy.NEED_MORE:
             self.proxy_buffer = buffered
             return None
-        consumed, client, local = result  # type: ignore[misc]
+        consumed, client, local = cast("tuple[int, proxy.Address, proxy.Address]", result)
         self.proxy_buffer = None
         if client is not None:
             self.client, self.local = client, local
@@ -229,10 +229,9 @@ class HttpProtocol(asyncio.Protocol):
         self.transport.write(
             status_line(status)
             + b"content-type: text/plain; charset=utf-8\r\nconnection: close\r\n"
-            + b"content-length: %d\r\n%b%b\r\n%b" % (
-                len(body), self.server.date_line, self.server.server_line, body
-            )
-        )  # fmt: skip
+            + b"content-length: %d\r\n%b%b\r\n%b"
+            % (len(body), self.server.date_line, self.server.server_line, body)
+        )
 
     # -- httptools callbacks ----------------------------------------------------------------
 

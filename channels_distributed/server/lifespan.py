@@ -31,8 +31,11 @@ class Lifespan:
         self.error: BaseException | None = None
 
     async def _run(self) -> None:
-        scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"},
-                 "state": self.state}  # fmt: skip
+        scope = {
+            "type": "lifespan",
+            "asgi": {"version": "3.0", "spec_version": "2.0"},
+            "state": self.state,
+        }
         try:
             await self.app(scope, self.inbox.get, self._send)
         except BaseException as exc:
@@ -58,7 +61,9 @@ class Lifespan:
         if reply["type"] == "lifespan.startup.failed":
             raise LifespanFailure("startup", reply.get("message", ""))
         if self.mode == "on":
-            raise LifespanFailure("startup", f"the application did not complete it ({self.error!r})")
+            raise LifespanFailure(
+                "startup", f"the application did not complete it ({self.error!r})"
+            )
         logger.debug("ASGI lifespan not supported by the application: %r", self.error)
 
     async def _reply(self, phase: str) -> dict[str, Any]:

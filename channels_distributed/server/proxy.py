@@ -96,7 +96,11 @@ def _parse_v2(data: bytes) -> object | tuple[int, Address, Address]:
     src = str(ipaddress.ip_address(body[:size]))
     dst = str(ipaddress.ip_address(body[size : 2 * size]))
     ports = body[2 * size : 2 * size + 4]
-    return (consumed, (src, int.from_bytes(ports[:2], "big")), (dst, int.from_bytes(ports[2:], "big")))
+    return (
+        consumed,
+        (src, int.from_bytes(ports[:2], "big")),
+        (dst, int.from_bytes(ports[2:], "big")),
+    )
 
 
 class InvalidSchemeHeaders(Exception):

@@ -82,7 +82,9 @@ class Server:
         self.date_line = b""
         self._date_second = -1
         self.server_line = (
-            b"server: %s\r\n" % config.server_header.encode("latin-1") if config.server_header else b""
+            b"server: %s\r\n" % config.server_header.encode("latin-1")
+            if config.server_header
+            else b""
         )
         self._listeners: list[tuple[socket.socket, ssl.SSLContext | None]] = []
         self._accepting = False
@@ -92,7 +94,9 @@ class Server:
 
     # -- accepting --------------------------------------------------------------------------
 
-    def start(self, sockets: list[socket.socket], ssl_context: ssl.SSLContext | None = None) -> None:
+    def start(
+        self, sockets: list[socket.socket], ssl_context: ssl.SSLContext | None = None
+    ) -> None:
         """Start accepting on already-bound, listening ``sockets`` (gunicorn's listeners)."""
         for sock in sockets:
             sock.setblocking(False)
@@ -145,11 +149,14 @@ class Server:
 
     def connection_closed(self, conn: HttpProtocol) -> None:
         self.connections.discard(conn)
-        if not self._accepting and len(self.connections) + self.pending < self.config.worker_connections:
+        if (
+            not self._accepting
+            and len(self.connections) + self.pending < self.config.worker_connections
+        ):
             self._resume_accepting()
-        if not self.connections and self._closed_waiter is not None:
-            if not self._closed_waiter.done():
-                self._closed_waiter.set_result(None)
+        waiter = self._closed_waiter
+        if not self.connections and waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     # -- the tick ---------------------------------------------------------------------------
 
@@ -199,7 +206,10 @@ class Server:
     # -- shutdown ---------------------------------------------------------------------------
 
     async def shutdown(
-        self, graceful: bool = True, timeout: float | None = None, notify: Callable[[], None] = lambda: None
+        self,
+        graceful: bool = True,
+        timeout: float | None = None,
+        notify: Callable[[], None] = lambda: None,
     ) -> None:
         """Stop accepting; let requests in flight finish within ``timeout``; close the rest."""
         self.draining = True
@@ -207,7 +217,9 @@ class Server:
         for conn in list(self.connections):
             conn.shutdown()
         if graceful:
-            await self._wait_closed(self.config.graceful_timeout if timeout is None else timeout, notify)
+            await self._wait_closed(
+                self.config.graceful_timeout if timeout is None else timeout, notify
+            )
         for conn in list(self.connections):
             conn.transport.abort()
         if self._tick is not None:
@@ -220,7 +232,9 @@ class Server:
             notify()  # the heartbeat goes on while draining
             self._closed_waiter = self.loop.create_future()
             try:
-                await asyncio.wait_for(self._closed_waiter, min(1.0, max(0.0, deadline - self.loop.time())))
+                await asyncio.wait_for(
+                    self._closed_waiter, min(1.0, max(0.0, deadline - self.loop.time()))
+                )
             except asyncio.TimeoutError:
                 pass
             finally:

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from websockets.datastructures import Headers
 from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
-from websockets.frames import Opcode
+from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.server import ServerProtocol
@@ -53,7 +53,9 @@ class WebSocketSession:
         self.ping_sent = 0.0
         self.close_deadline = 0.0
         self.http_response: tuple[int, list[Any], list[bytes]] | None = None
-        extensions = [ServerPerMessageDeflateFactory()] if self.config.ws_per_message_deflate else None
+        extensions = (
+            [ServerPerMessageDeflateFactory()] if self.config.ws_per_message_deflate else None
+        )
         self.handshake = ServerProtocol(extensions=extensions, logger=ws_logger)
         self.response = self.handshake.accept(Request(target.decode("latin-1"), _headers(scope)))
         if self.response.status_code != 101:
@@ -112,32 +114,35 @@ class WebSocketSession:
 
     def _process(self) -> None:
         proto = self.proto
-        assert proto is not None  # noqa: S101 -- only called once open
-        for frame in proto.events_received():
-            opcode = frame.opcode  # type: ignore[union-attr]
+        if proto is None:
+            return
+        for event in proto.events_received():
+            frame = cast(Frame, event)
+            opcode = frame.opcode
             if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
                 self.fragment_opcode = opcode
-                self.fragments = [frame.data]  # type: ignore[union-attr]
+                self.fragments = [bytes(frame.data)]
             elif opcode is Opcode.CONT:
-                self.fragments.append(frame.data)  # type: ignore[union-attr]
+                self.fragments.append(bytes(frame.data))
             elif opcode is Opcode.PONG:
                 self.ping_sent = 0.0
                 continue
             else:
                 continue
-            if frame.fin:  # type: ignore[union-attr]
+            if frame.fin:
                 self._deliver()
         self._flush()
 
     def _deliver(self) -> None:
         data = b"".join(self.fragments)
         self.fragments = []
+        event: dict[str, Any]
         if self.fragment_opcode is Opcode.TEXT:
             try:
                 event = {"type": "websocket.receive", "text": data.decode("utf-8")}
             except UnicodeDecodeError:
-                assert self.proto is not None  # noqa: S101
-                self.proto.fail(1007, "invalid UTF-8 in a text message")
+                if self.proto is not None:
+                    self.proto.fail(1007, "invalid UTF-8 in a text message")
                 return
         else:
             event = {"type": "websocket.receive", "bytes": data}
@@ -246,7 +251,7 @@ class WebSocketSession:
 
     async def _send_open(self, kind: str, message: dict[str, Any]) -> None:
         proto = self.proto
-        assert proto is not None  # noqa: S101
+        assert proto is not None
         if kind == "websocket.send":
             text, data = message.get("text"), message.get("bytes")
             if proto.state is not State.OPEN:
@@ -271,8 +276,9 @@ class WebSocketSession:
         try:
             await self.conn.server.app(self.scope, self.receive, self.send)
         except Exception:
-            self.conn.server.log.error("Exception in ASGI application (WebSocket %s)",
-                                       self.scope["path"], exc_info=True)
+            self.conn.server.log.error(
+                "Exception in ASGI application (WebSocket %s)", self.scope["path"], exc_info=True
+            )
             self._end(1011, 500)
         else:
             self._end(1000, 403)

@@ -8,12 +8,15 @@ from pathlib import Path
 import pytest
 from gunicorn_helpers import Gunicorn
 
+
 @pytest.fixture
 def gunicorn(tmp_path: Path) -> Iterator[Callable[..., Gunicorn]]:
     """Factory: ``gunicorn("module:app", "--flag", env={...})`` starts a master and one worker."""
     started: list[Gunicorn] = []
 
-    def start(app: str, *args: str, env: dict[str, str] | None = None, ready: bool = True) -> Gunicorn:
+    def start(
+        app: str, *args: str, env: dict[str, str] | None = None, ready: bool = True
+    ) -> Gunicorn:
         server = Gunicorn(app, list(args), dict(env or {}), tmp_path)
         started.append(server)
         return server.start(ready=ready)
@@ -29,13 +32,19 @@ def echo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gunicorn]:
     workdir = tmp_path_factory.mktemp("echo")
     server = Gunicorn(
         "testproject.apps_server:echo",
-        ["--keep-alive", "1", "--limit-request-line", "300", "--limit-request-fields", "20",
-         "--limit-request-field_size", "200"],
+        [
+            "--keep-alive",
+            "1",
+            "--limit-request-line",
+            "300",
+            "--limit-request-fields",
+            "20",
+            "--limit-request-field_size",
+            "200",
+        ],
         {"CD_HEADER_TIMEOUT": "1", "CD_MAX_DRAIN": "100000"},
         workdir,
-    )  # fmt: skip
+    )
     server.start()
     yield server
     server.stop()
-
-

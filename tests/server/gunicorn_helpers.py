@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +24,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for(predicate: Callable[[], object], timeout: float = 10.0, what: str = "condition") -> object:
+def wait_for(
+    predicate: Callable[[], object], timeout: float = 10.0, what: str = "condition"
+) -> object:
     """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
@@ -57,9 +59,23 @@ class Gunicorn:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def start(self, ready: bool = True) -> Gunicorn:
-        command = [GUNICORN, self.app, "--bind", f"127.0.0.1:{self.port}", "--worker-class", WORKER,
-                   "--workers", "1", "--graceful-timeout", "10", "--log-level", "debug",
-                   "--error-logfile", "-", *self.args]  # fmt: skip
+        command = [
+            GUNICORN,
+            self.app,
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            "--worker-class",
+            WORKER,
+            "--workers",
+            "1",
+            "--graceful-timeout",
+            "10",
+            "--log-level",
+            "debug",
+            "--error-logfile",
+            "-",
+            *self.args,
+        ]
         env = {**os.environ, "PYTHONPATH": str(ROOT), "RECORD_DIR": str(self.workdir), **self.env}
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
@@ -68,8 +84,11 @@ class Gunicorn:
         return self
 
     def wait_ready(self, count: int = 1) -> None:
-        wait_for(lambda: self.log().count(READY) >= count or self.proc.poll() is not None,  # type: ignore[union-attr]
-                 timeout=20, what="the worker to serve")  # fmt: skip
+        wait_for(
+            lambda: self.log().count(READY) >= count or self.proc.poll() is not None,  # type: ignore[union-attr]
+            timeout=20,
+            what="the worker to serve",
+        )
         if self.proc is not None and self.proc.poll() is not None:
             raise AssertionError(f"gunicorn exited with {self.proc.returncode}:\n{self.log()}")
 
@@ -154,7 +173,7 @@ class Reader:
         return data
 
     def read(self, head: bool = False) -> Response:
-        version, status, reason = (self._line().decode("latin-1").split(" ", 2) + [""])[:3]
+        version, status, reason = [*self._line().decode("latin-1").split(" ", 2), ""][:3]
         headers = []
         while line := self._line():
             name, _, value = line.decode("latin-1").partition(":")

@@ -34,9 +34,11 @@ VERSION = "27.0.1"
 # llhttp (under httptools) is stricter than gunicorn's parser in these opt-in leniencies, which
 # gunicorn itself refuses by default; the matching valid files need a flag we do not implement.
 UNSUPPORTED_LENIENCIES = {
-    "permit_obsolete_folding", "permit_unconventional_http_method", "casefold_http_method",
+    "permit_obsolete_folding",
+    "permit_unconventional_http_method",
+    "casefold_http_method",
     "strip_header_spaces",
-}  # fmt: skip
+}
 # Valid files we answer differently, each for a stated reason (reported, never silently skipped).
 KNOWN_DEVIATIONS = {
     "013": "llhttp refuses whitespace around ';' in chunk extensions (RFC 9112 7.1.1 allows BWS)",
@@ -49,15 +51,28 @@ KNOWN_DEVIATIONS = {
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     target = tmp_path_factory.mktemp("gunicorn-sdist")
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-               f"gunicorn=={VERSION}", "-d", str(target), "--quiet"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--no-binary",
+        ":all:",
+        f"gunicorn=={VERSION}",
+        "-d",
+        str(target),
+        "--quiet",
+    ]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     except subprocess.TimeoutExpired:
         pytest.skip(f"could not download the gunicorn {VERSION} sdist within 120 s (no network?)")
     archives = list(target.glob("gunicorn-*.tar.gz"))
     if done.returncode != 0 or not archives:
-        pytest.skip(f"could not download the gunicorn {VERSION} sdist: {done.stderr.strip()[-300:]}")
+        pytest.skip(
+            f"could not download the gunicorn {VERSION} sdist: {done.stderr.strip()[-300:]}"
+        )
     with tarfile.open(archives[0]) as archive:
         archive.extractall(target, filter="data")
     return target / f"gunicorn-{VERSION}" / "tests" / "requests"
@@ -160,7 +175,7 @@ def _compare(got: dict[str, Any], expected: dict[str, Any]) -> list[str]:
         "method": (got["method"], expected["method"]),
         "path": (got["raw_path"] or "/", expected["uri"]["path"] or "/"),
         "query": (got["query_string"], expected["uri"]["query"]),
-        "version": (got["http_version"], "%d.%d" % expected["version"]),
+        "version": (got["http_version"], "{}.{}".format(*expected["version"])),
         "headers": ([(n.upper(), v) for n, v in got["headers"]], list(expected["headers"])),
         "body": (got["body"].encode("latin-1"), _bytes(expected["body"])),
     }
@@ -200,8 +215,10 @@ def test_valid_corpus(corpus: Path, servers: Servers) -> None:
             if problems:
                 failures[spec.stem] = problems
     report = "\n".join(f"{name}: {'; '.join(p)}" for name, p in failures.items())
-    print(f"valid corpus: {checked} parsed as gunicorn expects; opt-in leniencies not offered: "
-          f"{unsupported}; known deviations: {KNOWN_DEVIATIONS}")  # fmt: skip
+    print(
+        f"valid corpus: {checked} parsed as gunicorn expects; opt-in leniencies not offered: "
+        f"{unsupported}; known deviations: {KNOWN_DEVIATIONS}"
+    )
     assert not failures, report
 
 
@@ -233,8 +250,12 @@ def test_invalid_corpus(corpus: Path, servers: Servers) -> None:
 
 def test_autobahn_websocket_suite() -> None:
     python2 = shutil.which("python2.7")
-    works = python2 and subprocess.run([python2, "-c", "print 1"], capture_output=True).returncode == 0
+    works = (
+        python2 and subprocess.run([python2, "-c", "print 1"], capture_output=True).returncode == 0
+    )
     if not works:
-        pytest.skip("Autobahn|Testsuite (autobahntestsuite) needs a Python 2.7 interpreter; none "
-                    "is installed here, so cases 1-7 and 10 were not run")  # fmt: skip
+        pytest.skip(
+            "Autobahn|Testsuite (autobahntestsuite) needs a Python 2.7 interpreter; none "
+            "is installed here, so cases 1-7 and 10 were not run"
+        )
     pytest.skip("Python 2.7 found, but running autobahntestsuite is not automated in this suite")

@@ -44,11 +44,13 @@ def test_idle_keep_alive_connection_is_closed(echo_server):
 
 def test_silent_connection_is_closed(echo_server):
     with connect(echo_server.port) as sock:
-        assert Reader(sock).read_to_close() in (b"", )
+        assert Reader(sock).read_to_close() in (b"",)
 
 
 def test_request_line_too_long_is_414(echo_server):
-    response, closed = request(echo_server.port, b"GET /" + b"a" * 400 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    response, closed = request(
+        echo_server.port, b"GET /" + b"a" * 400 + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
     assert response.status == 414
     assert closed
 
@@ -86,7 +88,8 @@ SMUGGLING = {
     "nul_in_value": b"GET / HTTP/1.1\r\nX: a\x00b\r\n\r\n",
     "ctl_in_value": b"GET / HTTP/1.1\r\nX: a\x01b\r\n\r\n",
     "del_in_value": b"GET / HTTP/1.1\r\nX: a\x7fb\r\n\r\n",
-    "bad_chunk_size": b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+    "bad_chunk_size": b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+    b"zz\r\nhello\r\n0\r\n\r\n",
     "chunk_lf_only": b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\nhello\n0\n\n",
     "http2_version": b"GET / HTTP/2.0\r\n\r\n",
     "http09": b"GET /\r\n\r\n",
@@ -109,8 +112,10 @@ def test_smuggling_shapes_are_rejected(echo_server, name):
 def test_smuggled_second_request_is_never_served(echo_server):
     # A front end using Content-Length would forward all of this as one request; we refuse it
     # whole instead of serving the "GET /admin" hidden in the chunked body.
-    payload = (b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 44\r\nTransfer-Encoding: chunked\r\n\r\n"
-               b"0\r\n\r\nGET /admin HTTP/1.1\r\nHost: x\r\n\r\n")  # fmt: skip
+    payload = (
+        b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 44\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"0\r\n\r\nGET /admin HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
     with connect(echo_server.port) as sock:
         sock.sendall(payload)
         data = Reader(sock).read_to_close()

@@ -6,7 +6,6 @@ import json
 import socket
 
 import httpx
-
 from gunicorn_helpers import Reader, connect, request, wait_for
 
 
@@ -66,7 +65,9 @@ def test_pipelining_answers_in_order(echo_server):
 
 def test_expect_100_continue(echo_server):
     with connect(echo_server.port) as sock:
-        sock.sendall(b"POST /e HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+        sock.sendall(
+            b"POST /e HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n"
+        )
         reader = Reader(sock)
         interim = reader.read()
         assert interim.status == 100
@@ -78,7 +79,8 @@ def test_expect_100_continue(echo_server):
 
 def test_unknown_expectation_is_417(echo_server):
     response, closed = request(
-        echo_server.port, b"POST / HTTP/1.1\r\nHost: x\r\nExpect: x-magic\r\nContent-Length: 0\r\n\r\n"
+        echo_server.port,
+        b"POST / HTTP/1.1\r\nHost: x\r\nExpect: x-magic\r\nContent-Length: 0\r\n\r\n",
     )
     assert response.status == 417
     assert closed
@@ -216,8 +218,14 @@ def test_proxy_protocol_v1_and_v2(gunicorn):
     response, _ = request(server.port, v1.replace(b"HTTP/1.1\r\n", b"HTTP/1.0\r\n"))
     assert _json(response.body)["client"] == ["198.51.100.7", 40000]
     address = bytes([198, 51, 100, 8]) + bytes([192, 0, 2, 1]) + (40001).to_bytes(2, "big")
-    v2 = (b"\r\n\r\n\x00\r\nQUIT\n" + b"\x21\x11" + (12).to_bytes(2, "big") + address
-          + (443).to_bytes(2, "big") + b"GET /v2 HTTP/1.0\r\n\r\n")  # fmt: skip
+    v2 = (
+        b"\r\n\r\n\x00\r\nQUIT\n"
+        + b"\x21\x11"
+        + (12).to_bytes(2, "big")
+        + address
+        + (443).to_bytes(2, "big")
+        + b"GET /v2 HTTP/1.0\r\n\r\n"
+    )
     response, _ = request(server.port, v2)
     assert _json(response.body)["client"] == ["198.51.100.8", 40001]
     response, closed = request(server.port, b"PROXY TCP4 nonsense\r\nGET / HTTP/1.1\r\n\r\n")
@@ -226,8 +234,13 @@ def test_proxy_protocol_v1_and_v2(gunicorn):
 
 def test_access_log_through_gunicorn_logger(gunicorn, tmp_path):
     access = tmp_path / "access.log"
-    server = gunicorn("testproject.apps_server:echo", "--access-logfile", str(access),
-                      "--access-logformat", '%(h)s "%(r)s" %(s)s %(b)s "%(a)s"')  # fmt: skip
+    server = gunicorn(
+        "testproject.apps_server:echo",
+        "--access-logfile",
+        str(access),
+        "--access-logformat",
+        '%(h)s "%(r)s" %(s)s %(b)s "%(a)s"',
+    )
     httpx.get(f"{server.url}/logged?q=1", headers={"User-Agent": "probe/1"})
     line = wait_for_line(access)
     assert line == '127.0.0.1 "GET /logged?q=1 HTTP/1.1" 200 ' + line.split(" ")[-2] + ' "probe/1"'

@@ -1,4 +1,4 @@
-"""WebSocket over the ASGIWorker: echo, close codes, rejection, limits, keepalive, legacy, Channels."""
+"""WebSocket over the ASGIWorker: echo, close codes, rejection, limits, keepalive, legacy apps."""
 
 from __future__ import annotations
 
@@ -91,9 +91,12 @@ def test_max_message_size_closes_1009(gunicorn):
 def _raw_handshake(port: int, path: bytes = b"/ws/echo") -> tuple[socket.socket, bytes]:
     sock = connect(port)
     key = base64.b64encode(os.urandom(16))
-    sock.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
-                 b"Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: "
-                 + key + b"\r\n\r\n")  # fmt: skip
+    sock.sendall(
+        b"GET " + path + b" HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+        b"Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: "
+        + key
+        + b"\r\n\r\n"
+    )
     reader = Reader(sock)
     response = reader.read(head=True)
     assert response.status == 101

@@ -1,4 +1,4 @@
-"""The gunicorn worker contract, application interfaces, lifespan and signals, with a real master."""
+"""The gunicorn worker contract, app interfaces, lifespan and signals, with a real master."""
 
 from __future__ import annotations
 
@@ -50,8 +50,15 @@ def test_legacy_async_consumer_message(gunicorn):
     response = httpx.post(f"{server.url}/p/q?x=1", content=b"payload")
     assert response.status_code == 201
     info = response.json()
-    assert info == {"method": "POST", "path": "/p/q", "query_string": "x=1", "body": "payload",
-                    "http_version": "1.1", "scheme": "http", "client": info["client"]}  # fmt: skip
+    assert info == {
+        "method": "POST",
+        "path": "/p/q",
+        "query_string": "x=1",
+        "body": "payload",
+        "http_version": "1.1",
+        "scheme": "http",
+        "client": info["client"],
+    }
     assert info["client"][0] == "127.0.0.1"
 
 
@@ -144,8 +151,13 @@ def test_abort_runs_worker_abort_and_exits_1(gunicorn):
     os.kill(worker, signal.SIGABRT)
     wait_for(lambda: str(worker) in server.recorded("worker_exit"), what="worker_exit")
     assert server.recorded("worker_abort") == [str(worker)]
-    wait_for(lambda: f"Worker (pid:{worker}) exited with code 1" in server.log()
-             or f"Worker (pid:{worker}) was sent SIGABRT" in server.log(), what="the exit code")  # fmt: skip
+    wait_for(
+        lambda: (
+            f"Worker (pid:{worker}) exited with code 1" in server.log()
+            or f"Worker (pid:{worker}) was sent SIGABRT" in server.log()
+        ),
+        what="the exit code",
+    )
     server.wait_ready(count=2)  # the master replaced it
     assert httpx.get(f"{server.url}/").json()["pid"] != worker
 
@@ -174,7 +186,9 @@ def test_max_requests_restarts_worker(gunicorn):
 
 
 def test_worker_connections_backpressure(gunicorn):
-    server = gunicorn("testproject.apps_server:echo", "--worker-connections", "2", "--keep-alive", "30")
+    server = gunicorn(
+        "testproject.apps_server:echo", "--worker-connections", "2", "--keep-alive", "30"
+    )
     first, second = connect(server.port), connect(server.port)
     for sock in (first, second):
         sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -211,8 +225,9 @@ def _alive(pid: int) -> bool:
 def test_reload_restarts_on_code_change(gunicorn, tmp_path):
     module = tmp_path / "reloadable_app.py"
     module.write_text(_reload_app("first"))
-    server = gunicorn("reloadable_app:app", "--reload", "--chdir", str(tmp_path),
-                      "--reload-engine", "poll")  # fmt: skip
+    server = gunicorn(
+        "reloadable_app:app", "--reload", "--chdir", str(tmp_path), "--reload-engine", "poll"
+    )
     assert httpx.get(f"{server.url}/").text == "first"
     module.write_text(_reload_app("second"))
     wait_for(lambda: _get_text(server) == "second", timeout=20, what="the reloaded code")
@@ -238,14 +253,34 @@ def _reload_app(text: str) -> str:
 @pytest.fixture
 def certificate(tmp_path):
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True, cwd=ROOT)  # fmt: skip
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        cwd=ROOT,
+    )
     return key, cert
 
 
 def test_ssl_through_gunicorn_context(gunicorn, certificate):
     key, cert = certificate
-    server = gunicorn("testproject.apps_server:echo", "--keyfile", str(key), "--certfile", str(cert))
+    server = gunicorn(
+        "testproject.apps_server:echo", "--keyfile", str(key), "--certfile", str(cert)
+    )
     info = httpx.get(f"https://127.0.0.1:{server.port}/tls", verify=False).json()
     assert info["scheme"] == "https"
