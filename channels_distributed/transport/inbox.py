@@ -6,9 +6,11 @@ the local name; one reader pops it in batches (``BLMPOP ... COUNT 512`` on Redis
 ``LPOP n`` on 6.2) and hands each entry straight to the waiting ``receive()``. A normal channel
 (competing consumers) has a reader that pops only as many entries as it has waiters.
 
-Readers pop only while someone is waiting, so a process that stops receiving lets its list fill
-to capacity and senders get ChannelFull instead of the process buffering without bound. Entries
-still buffered when the reader closes go back to the head of the list.
+Readers pop only while someone is waiting — an inbox reader also for a short while after its
+last receive (LINGER), which takes a Redis round trip off the next receive — and never while a
+local buffer is at capacity. So a process that stops receiving lets its list fill to capacity and
+senders get ChannelFull instead of the process buffering without bound. Entries still buffered
+when the reader closes go back to the head of the list.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ __all__ = ["Reader"]
 logger = logging.getLogger("channels_distributed.transport")
 
 BLOCK_SECONDS = 1.0
+LINGER = 2.0
 BATCH = 512
 _RETRY_MAX = 0.5
 
@@ -51,6 +54,7 @@ class Reader:
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self._warned = False
+        self._last_demand = 0.0
 
     # Receiving -----------------------------------------------------------------------------
     async def get(self, channel: str) -> Item:
@@ -90,7 +94,7 @@ class Reader:
         link: RespLink | None = None
         delay = 0.02
         try:
-            while self._waiting > 0 and not self._closed:
+            while (self._waiting > 0 or self._lingering()) and not self._closed:
                 try:
                     if link is None or not link.is_open:
                         link = await self.shard.blocking_link()
@@ -112,6 +116,14 @@ class Reader:
         finally:
             if link is not None:
                 self.shard.release_blocking(link)
+
+    def _lingering(self) -> bool:
+        if self._batch == 0 or self._last_demand == 0.0:
+            return False  # competing consumers pop only for their waiters
+        if asyncio.get_running_loop().time() > self._last_demand + LINGER:
+            return False
+        capacity_of = self._capacity_of
+        return not any(len(buf) >= capacity_of(ch) for ch, buf in self._buffers.items())
 
     async def _give_back(self, link: RespLink) -> None:
         # Competing consumers: entries popped for waiters that left meanwhile go back to the
@@ -175,6 +187,7 @@ class Reader:
             if not future.done():
                 future.set_result(item)
                 self._waiting -= 1  # counted here so the pop loop never pops for it again
+                self._last_demand = future.get_loop().time()
                 return
         buffer = self._buffers.setdefault(channel, collections.deque())
         buffer.append(item)

@@ -8,6 +8,7 @@ Batches for one shard are written one after another on one link, so per-key FIFO
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from typing import Any
 
 from ..exceptions import ChannelFull, RedisUnavailable, ReplyError
 from .connection import Shard
-from .resp import ConnectionLost
+from .resp import ConnectionLost, RespLink
 
 __all__ = ["PUSH_SCRIPT", "BatchWriter", "Script"]
 
@@ -55,81 +56,142 @@ class Script:
 _PUSH = Script(PUSH_SCRIPT)
 
 # A pending push: (entry bytes, future). Per key we also keep (capacity, ttl_ms).
-_Pending = dict[str, tuple[int, int, list[tuple[bytes, "asyncio.Future[None]"]]]]
+_Items = list[tuple[bytes, "asyncio.Future[None]"]]
+_Pending = dict[str, tuple[int, int, _Items]]
+_Call = tuple[str, int, int, _Items]
 
 
 class BatchWriter:
-    """Collects pushes for one shard and writes them in batches."""
+    """Collects pushes for one shard and writes them in batches, pipelined on one link.
+
+    Batches are written from a ``call_soon`` callback (no task, no extra loop turn) and settled
+    from reply callbacks. Order holds because every batch goes down the same connection and
+    Redis answers in order; only (re)connecting needs a task, and batches wait for it in order.
+    """
 
     def __init__(self, shard: Shard, describe: Callable[[str], str] = str) -> None:
         self.shard = shard
         self._describe = describe
         self._pending: _Pending = {}
-        self._flushing: asyncio.Task[None] | None = None
+        self._scheduled = False
+        self._connecting: asyncio.Task[None] | None = None
+        self._link: RespLink | None = None  # the link the push script was loaded on
+        self._inflight = 0
+        self._settled = 0
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._idle: asyncio.Future[None] | None = None
 
     def push(self, key: str, entry: bytes, capacity: int, ttl_ms: int) -> asyncio.Future[None]:
         """Queue ``entry`` for ``key``; the future fails with ChannelFull if it did not fit."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
         slot = self._pending.get(key)
         if slot is None:
             self._pending[key] = (capacity, ttl_ms, [(entry, future)])
         else:
             slot[2].append((entry, future))
-        if self._flushing is None:
-            self._flushing = asyncio.ensure_future(self._flush_loop())
+        if not self._scheduled:
+            # Everything pushed during this loop turn joins one batch.
+            self._scheduled = True
+            loop.call_soon(self._flush)
         return future
 
     async def wait_idle(self) -> None:
-        while self._flushing is not None:
-            await asyncio.shield(self._flushing)
+        """Until every push made so far has been answered."""
+        while self._pending or self._connecting is not None or self._inflight:
+            if self._idle is None or self._idle.done():
+                self._idle = asyncio.get_running_loop().create_future()
+            await asyncio.shield(self._idle)
 
-    async def _flush_loop(self) -> None:
-        try:
-            # Yield once so every push made in this loop turn joins the first batch.
-            await asyncio.sleep(0)
-            while self._pending:
-                batch, self._pending = self._pending, {}
-                await self._write(batch)
-        finally:
-            self._flushing = None
+    def _flush(self) -> None:
+        self._scheduled = False
+        if not self._pending or self._connecting is not None:
+            return  # a connect in progress flushes when it is done
+        link = self.shard.connected_link
+        if link is None or link is not self._link:
+            self._connecting = asyncio.ensure_future(self._connect_then_flush())
+            return
+        batch, self._pending = self._pending, {}
+        self._send(link, batch)
 
-    async def _write(self, batch: _Pending) -> None:
-        calls: list[tuple[str, int, int, list[tuple[bytes, asyncio.Future[None]]]]] = []
-        for key, (capacity, ttl, items) in batch.items():
-            for start in range(0, len(items), _MAX_ENTRIES_PER_CALL):
-                calls.append((key, capacity, ttl, items[start : start + _MAX_ENTRIES_PER_CALL]))
+    async def _connect_then_flush(self) -> None:
         try:
             link = await self.shard.link()
+            # Loaded first on every new connection (a restarted Redis has no scripts), so an
+            # EVALSHA never meets NOSCRIPT and never needs a re-send that could reorder.
+            link.call("SCRIPT", "LOAD", _PUSH.source).add_done_callback(_consume)
+            self._link = link
         except RedisUnavailable as exc:
-            _fail_all(calls, exc)  # nothing was sent: a clear error, never a duplicate
+            batch, self._pending = self._pending, {}
+            _fail_all(_calls(batch), exc)  # nothing was sent: a clear error, never a duplicate
             return
         except BaseException as exc:
-            _fail_all(calls, RedisUnavailable(f"send interrupted: {exc!r}"))
+            batch, self._pending = self._pending, {}
+            _fail_all(_calls(batch), RedisUnavailable(f"send interrupted: {exc!r}"))
             raise
+        finally:
+            self._connecting = None
+            self._wake_idle()
+        self._flush()
+
+    def _send(self, link: RespLink, batch: _Pending) -> None:
+        calls = _calls(batch)
         commands = [_PUSH.command([key], [cap, ttl, *(e for e, _ in items)])
                     for key, cap, ttl, items in calls]
         try:
-            replies = await _gather_replies(link, link.call_many(commands))
-        except ConnectionLost as exc:
-            _fail_all(calls, exc)
+            futures = link.call_many(commands)
+        except ConnectionLost:
+            # Not written at all: put it back in front of anything newer and reconnect.
+            self._pending = _merge(batch, self._pending)
+            self._link = None
+            self._flush()
             return
-        retry = [(i, call) for i, (call, reply) in enumerate(zip(calls, replies))
-                 if isinstance(reply, ReplyError) and str(reply).startswith("NOSCRIPT")]
-        if retry:
-            fallback = [_PUSH.fallback([k], [c, t, *(e for e, _ in it)])
-                        for _, (k, c, t, it) in retry]
-            try:
-                again = await _gather_replies(link, link.call_many(fallback))
-            except ConnectionLost as exc:
-                _fail_all([call for _, call in retry], exc)
-                again = [exc] * len(retry)
-            for (index, _), reply in zip(retry, again):
-                replies[index] = reply
-        for call, reply in zip(calls, replies):
-            self._settle(call, reply)
+        self._inflight += len(calls)
+        for call, future in zip(calls, futures):
+            future.add_done_callback(functools.partial(self._on_reply, link, call))
+        self._arm_watchdog(link)
 
-    def _settle(self, call: tuple[str, int, int, list[tuple[bytes, asyncio.Future[None]]]],
-                reply: Any) -> None:
+    def _on_reply(self, link: RespLink, call: _Call, future: asyncio.Future[Any]) -> None:
+        self._inflight -= 1
+        self._settled += 1
+        if future.cancelled():
+            reply: Any = ConnectionLost("push cancelled")
+        else:
+            reply = future.exception() or future.result()
+        if isinstance(reply, ReplyError) and str(reply).startswith("NOSCRIPT") and link.is_open:
+            key, cap, ttl, items = call  # someone ran SCRIPT FLUSH: send the source once
+            retry = link.call(*_PUSH.fallback([key], [cap, ttl, *(e for e, _ in items)]))
+            self._inflight += 1
+            retry.add_done_callback(functools.partial(self._on_reply, link, call))
+            return
+        self._settle(call, reply)
+        self._wake_idle()
+
+    def _wake_idle(self) -> None:
+        if (self._idle is not None and not self._idle.done() and not self._inflight
+                and not self._pending and self._connecting is None):
+            self._idle.set_result(None)
+
+    def _arm_watchdog(self, link: RespLink) -> None:
+        # A server that accepts commands but stops answering gets its link dropped, which fails
+        # the waiting pushes with ConnectionLost instead of hanging them.
+        if self._watchdog is None:
+            loop = asyncio.get_running_loop()
+            self._watchdog = loop.call_later(_REPLY_TIMEOUT, self._check_stall, link,
+                                             self._settled)
+
+    def _check_stall(self, link: RespLink, settled_before: int) -> None:
+        self._watchdog = None
+        if not self._inflight:
+            return
+        if self._settled == settled_before:
+            logger.error("Redis %s did not answer within %g s; reconnecting",
+                         self.shard.spec.describe(), _REPLY_TIMEOUT)
+            link.close()
+            return
+        self._arm_watchdog(link)
+
+    def _settle(self, call: _Call, reply: Any) -> None:
         key, capacity, _, items = call
         if isinstance(reply, BaseException):
             error = reply if isinstance(reply, RedisUnavailable) else RedisUnavailable(
@@ -148,15 +210,6 @@ class BatchWriter:
                     "its reader is slower than its senders"))
 
 
-async def _gather_replies(link: Any, futures: list[asyncio.Future[Any]]) -> list[Any]:
-    """All replies (errors as values). A server that stops answering gets its link dropped."""
-    _, pending = await asyncio.wait(futures, timeout=_REPLY_TIMEOUT)
-    if pending:
-        link.close()
-        raise ConnectionLost(f"Redis did not answer within {_REPLY_TIMEOUT:g} s")
-    return [f.exception() if f.exception() is not None else f.result() for f in futures]
-
-
 def _fail(futures: list[asyncio.Future[None]], error: BaseException) -> None:
     for future in futures:
         if not future.done():
@@ -166,3 +219,26 @@ def _fail(futures: list[asyncio.Future[None]], error: BaseException) -> None:
 def _fail_all(calls: list[Any], error: BaseException) -> None:
     for call in calls:
         _fail([f for _, f in call[3]], error)
+
+
+def _calls(batch: _Pending) -> list[_Call]:
+    calls = []
+    for key, (capacity, ttl, items) in batch.items():
+        for start in range(0, len(items), _MAX_ENTRIES_PER_CALL):
+            calls.append((key, capacity, ttl, items[start : start + _MAX_ENTRIES_PER_CALL]))
+    return calls
+
+
+def _merge(older: _Pending, newer: _Pending) -> _Pending:
+    merged: _Pending = {key: (cap, ttl, list(items)) for key, (cap, ttl, items) in older.items()}
+    for key, (cap, ttl, items) in newer.items():
+        if key in merged:
+            merged[key][2].extend(items)
+        else:
+            merged[key] = (cap, ttl, list(items))
+    return merged
+
+
+def _consume(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()  # retrieved; a failed SCRIPT LOAD shows up as NOSCRIPT later
