@@ -9,9 +9,12 @@ __version__ = "0.1.0"
 __all__ = [
     "ChannelFull",
     "Message",
+    "Node",
+    "PathDistributor",
     "RedisChannelLayer",
     "ReplyChannel",
     "__version__",
+    "create_path_distributor",
 ]
 
 # Imported lazily so `import channels_distributed` stays cheap and the sans-I/O parts
@@ -21,12 +24,17 @@ _LAZY = {
     "Message": "channels_distributed.message",
     "ReplyChannel": "channels_distributed.message",
     "ChannelFull": "channels_distributed.exceptions",
+    "create_path_distributor": "channels_distributed.distributor",
+    "PathDistributor": "channels_distributed.distributor",
+    "Node": "channels_distributed.worker",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .distributor import PathDistributor, create_path_distributor
     from .exceptions import ChannelFull
     from .layer import RedisChannelLayer
     from .message import Message, ReplyChannel
+    from .worker import Node
 
 
 def __getattr__(name: str) -> Any:
