@@ -1,6 +1,5 @@
 """Plain Django views used by tests, benchmarks and the demo."""
 
-import json
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
