@@ -41,6 +41,14 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 _ACCEPT_GRACE = 0.25  # a worker drops requests past their deadline; wait a little longer
 
 
+class _NoWorker(PeerLost):
+    """No worker accepted the connection in time."""
+
+
+class _ClientGone(PeerLost):
+    """The client went away: the connection ends here, quietly."""
+
+
 def connection_settings(*, host: str | None = None, port: int | str | None = None,
                         db: int | str | None = None, password: str | None = None,
                         url: str | None = None, hosts: Any = None, layer: Any = None,
@@ -190,21 +198,24 @@ class _Edge:
                           IDEMPOTENT_METHODS, body=None if first is None else first["body"],
                           more_body=bool(first and first.get("more_body")))
         entry, queue = encode_connect(request), hub.keys.queue(key)
+        ttl = int(max(config.worker_timeout * 2, 60) * 1000)
+        timer = asyncio.get_running_loop().call_later(
+            config.worker_timeout + _ACCEPT_GRACE, peer.fail, _NoWorker())
         try:
-            ttl = int(max(config.worker_timeout * 2, 60) * 1000)
             await hub.push(queue, entry, config.queue_capacity, ttl)
-            await asyncio.wait_for(asyncio.shield(peer.accepted),
-                                   config.worker_timeout + _ACCEPT_GRACE)
-        except (RedisUnavailable, ChannelFull, PeerLost) as exc:
-            logger.warning("cannot queue %s on %s: %s", scope.get("path"), key, exc)
-        except asyncio.TimeoutError:
+            await peer.accepted
+        except _NoWorker:
             logger.warning("no worker took %s on route key %s within %g s", scope.get("path"),
                            key, config.worker_timeout)
             self._withdraw(queue, entry)
+        except (RedisUnavailable, ChannelFull, PeerLost) as exc:
+            logger.warning("cannot queue %s on %s: %s", scope.get("path"), key, exc)
         else:
+            timer.cancel()
             peer.release()
             self.watch.add(str(peer.remote_id), peer)
             return peer
+        timer.cancel()
         hub.close_peer(peer)
         return None
 
@@ -261,7 +272,8 @@ async def serve_http(edge: _Edge, key: str, scope: Scope, receive: Receive, send
         return
     body_done = first is not None and not first.get("more_body")
     try:
-        await _race(_http_down(peer, send), _http_up(peer, receive, config.max_chunk, body_done))
+        await _race(peer, _http_down(peer, send),
+                    _http_up(peer, receive, config.max_chunk, body_done))
     finally:
         edge.finish(peer)
 
@@ -287,17 +299,22 @@ async def _first_body(config: DistributorConfig, scope: Scope, receive: Receive
     return await receive()
 
 
-async def _race(down: Awaitable[None], up: Awaitable[None]) -> None:
-    """Run both directions; whichever ends first ends the connection here."""
-    tasks = [asyncio.ensure_future(down), asyncio.ensure_future(up)]
+async def _race(peer: Peer, down: Awaitable[None], up: Awaitable[None]) -> None:
+    """Relay worker -> client here and client -> worker in a task; either end ends both."""
+    task = asyncio.ensure_future(up)
+
+    def client_side_ended(task: asyncio.Future[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            logger.warning("reading from the client failed: %r", task.exception())
+        peer.fail(_ClientGone("the client went away"))
+
+    task.add_done_callback(client_side_ended)
     try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        await down
+    except _ClientGone:
+        pass
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-    if tasks[0].done() and not tasks[0].cancelled() and tasks[0].exception() is not None:
-        raise tasks[0].exception()  # type: ignore[misc]
+        task.cancel()
 
 
 async def _http_down(peer: Peer, send: Send) -> None:
@@ -321,6 +338,8 @@ async def _http_down(peer: Peer, send: Send) -> None:
                     await plain(send, 500, b"Internal Server Error\n")
                     return
                 raise PeerLost("the application ended before finishing its response")
+    except _ClientGone:
+        raise
     except PeerLost:
         if started:
             raise  # the ASGI server aborts the connection
@@ -360,7 +379,7 @@ async def serve_websocket(edge: _Edge, key: str | None, scope: Scope, receive: R
         await send({"type": "websocket.close", "code": 1013, "reason": "no worker available"})
         return
     try:
-        await _race(_ws_down(peer, send), _ws_up(peer, receive))
+        await _race(peer, _ws_down(peer, send), _ws_up(peer, receive))
     finally:
         edge.finish(peer)
 
@@ -395,6 +414,8 @@ async def _ws_down(peer: Peer, send: Send) -> None:
             elif kind == "websocket.close" or (kind == "websocket.http.response.body"
                                                and not event.get("more_body")):
                 return
+    except _ClientGone:
+        raise
     except PeerLost:
         if not accepted:
             await send({"type": "websocket.accept"})
