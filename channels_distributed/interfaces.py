@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from channels_distributed.exceptions import ConfigurationError, ProtocolError
-from channels_distributed.message import Message
+from channels_distributed.message import Message, ReplyChannel
 from channels_distributed.protocol import legacy
 
 __all__ = ["INTERFACES", "ASGI3App", "LegacyAdapter", "adapt", "detect_interface"]
@@ -186,6 +186,15 @@ class _LocalReplyLayer:
         return True
 
 
+class _LocalReplyChannel(ReplyChannel):
+    """A reply channel bound to a ``_LocalReplyLayer``: schedules without protocol checks."""
+
+    layer: _LocalReplyLayer
+
+    def _schedule(self, content: dict[str, Any]) -> asyncio.Future[None]:
+        return self.layer.send_soon(str(self), content)
+
+
 class LegacyAdapter:
     """ASGI 3 application running a Channels 1 style ``consumer(message)``."""
 
@@ -232,7 +241,7 @@ class LegacyAdapter:
         body = await _read_body(receive)
         response = legacy.LegacyHttpResponse()
         layer = _LocalReplyLayer(asyncio.get_running_loop(), send, response.feed)
-        name = f"http.response!{next(_ids)}"
+        name = _LocalReplyChannel(f"http.response!{next(_ids)}", layer)
         content = legacy.http_request_message(scope, body, name)
         await self.call(Message(content, channel="http.request", channel_layer=layer), layer)
         while not response.done:
@@ -245,7 +254,7 @@ class LegacyAdapter:
             return
         replies = legacy.LegacyWebSocketReplies()
         layer = _LocalReplyLayer(asyncio.get_running_loop(), send, replies.feed)
-        name = f"websocket.send!{next(_ids)}"
+        name = _LocalReplyChannel(f"websocket.send!{next(_ids)}", layer)
         connect = legacy.websocket_connect_message(scope, name)
         await self._deliver(layer, Message(connect, "websocket.connect", layer))
         while replies.state == "connecting":
