@@ -36,8 +36,18 @@ APPS = {
 
 
 def _gunicorn(worker: str) -> list[str]:
-    return [str(BIN / "gunicorn"), "--workers", "1", "--worker-class", worker,
-            "--log-level", "warning", "--keep-alive", "75", "--bind"]  # fmt: skip
+    return [
+        str(BIN / "gunicorn"),
+        "--workers",
+        "1",
+        "--worker-class",
+        worker,
+        "--log-level",
+        "warning",
+        "--keep-alive",
+        "75",
+        "--bind",
+    ]
 
 
 SERVERS = {
@@ -45,7 +55,7 @@ SERVERS = {
         *_gunicorn("channels_distributed.gunicorn.ASGIWorker"),
         f"127.0.0.1:{port}",
         app,
-    ],  # fmt: skip
+    ],
     UVICORN: lambda app, port: [
         *_gunicorn("uvicorn_worker.UvicornWorker"),
         f"127.0.0.1:{port}",
@@ -66,7 +76,7 @@ SERVERS = {
         "warning",
         "--no-ws",
         app,
-    ],  # fmt: skip
+    ],
 }
 
 
@@ -93,8 +103,17 @@ def _wait_ready(port: int, path: str, proc: subprocess.Popen[bytes]) -> bool:
 
 
 def _wrk(port: int, path: str, duration: int, connections: int) -> tuple[float, float, float]:
-    command = ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{duration}s",
-               "--latency", f"http://127.0.0.1:{port}{path}"]  # fmt: skip
+    command = [
+        "taskset",
+        "-c",
+        "1",
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{duration}s",
+        "--latency",
+        f"http://127.0.0.1:{port}{path}",
+    ]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     return rps, _latency(out, "50%"), _latency(out, "99%")
@@ -112,8 +131,14 @@ def run_one(server: str, app: str, path: str, duration: int, connections: int) -
     port = _free_port()
     command = ["taskset", "-c", "0", *SERVERS[server](app, port)]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "DJANGO_SETTINGS_MODULE": "testproject.settings"}
-    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     try:
         if not _wait_ready(port, path, proc):
             return None
@@ -147,8 +172,10 @@ def main() -> None:
 
 
 def print_table(results: dict[tuple[str, str], tuple | None]) -> None:
-    print(f"\n{'app':<20} {'server':<24} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} "
-          f"{'ours / this':>12}")  # fmt: skip
+    print(
+        f"\n{'app':<20} {'server':<24} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'ours / this':>12}"
+    )
     for label in APPS:
         ours = results.get((label, OURS))
         for server in SERVERS:
