@@ -138,8 +138,7 @@ def _run(args: argparse.Namespace, redis: RedisServer, workdir: Path,
                                                           port=nginx_port))
     procs.append(spawn(["nginx", "-c", str(workdir / "nginx.conf"), "-p", str(workdir),
                         "-g", "daemon off;"]))
-    # The edge runs on asyncio's loop: transport/resp.py does not accept uvloop's transports yet.
-    procs.append(uvicorn("bench.distributed:edge_app", edge, "--factory", "--loop", "asyncio",
+    procs.append(uvicorn("bench.distributed:edge_app", edge, "--factory",
                          CD_REDIS_URL=redis.url))
     procs.append(spawn([sys.executable, "-m", "channels_distributed.cli", "worker", "bench",
                         "--app", APP, "--url", redis.url, "--prefix", "bench",

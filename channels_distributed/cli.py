@@ -157,7 +157,7 @@ def _demo(url: str, procs: list[Any], requests: int) -> int:
     port = free_port()
     procs.append(subprocess.Popen([
         sys.executable, "-m", "uvicorn", "--factory", "channels_distributed.cli:demo_edge",
-        "--port", str(port), "--loop", "asyncio", "--log-level", "warning"], env=env))
+        "--port", str(port), "--log-level", "warning"], env=env))
     print(f"* edge: uvicorn running the path distributor on http://127.0.0.1:{port}, "
           f"routes {DEMO_ROUTES}")
     for name, key in (("A", "demo-api"), ("B", "demo-site")):

@@ -232,18 +232,11 @@ class Node:
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:
-    """uvloop when it is installed and the transport accepts its sockets, else asyncio."""
+    """uvloop when it is installed, else asyncio."""
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is not available on Windows
         return asyncio.new_event_loop()
-    try:
-        RespLink().connection_made(object())  # type: ignore[arg-type]
-    except TypeError:  # this RespLink insists on asyncio's own transport classes
-        logger.info("running on asyncio's loop: the Redis link does not accept uvloop's")
-        return asyncio.new_event_loop()
-    except RuntimeError:  # no running loop: it got past the transport check
-        pass
     return uvloop.new_event_loop()
 
 

@@ -193,3 +193,27 @@ def test_redis_6_2_without_blmpop() -> None:
             return got
 
         assert asyncio.run(scenario()) == [*range(601), 7]
+
+
+def test_layer_on_uvloop(redis_fresh: RedisServer) -> None:
+    """uvloop's transports are not asyncio.Transport subclasses; the Redis link must not care."""
+    uvloop = pytest.importorskip("uvloop")
+
+    async def scenario() -> list[str]:
+        layer = RedisChannelLayer(hosts=[redis_fresh.url])
+        channel = await layer.new_channel()
+        await layer.group_add("uv", channel)
+        await layer.send(channel, {"type": "direct"})
+        await layer.group_send("uv", {"type": "group"})
+        got = [(await layer.receive(channel))["type"] for _ in range(2)]
+        await layer.flush()
+        await layer.close()
+        return got
+
+    loop = uvloop.new_event_loop()
+    try:
+        assert loop.run_until_complete(scenario()) == ["direct", "group"]
+        loop.run_until_complete(loop.shutdown_asyncgens())
+    finally:
+        loop.close()
+    assert poll(lambda: client_count(redis_fresh) == 0)

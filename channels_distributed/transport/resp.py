@@ -39,9 +39,8 @@ class RespLink(asyncio.Protocol):
 
     # asyncio.Protocol -------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        if not isinstance(transport, asyncio.Transport):  # pragma: no cover - defensive
-            raise TypeError("RespLink needs a stream transport")
-        self._transport = transport
+        # Duck-typed: uvloop's transports are not asyncio.Transport subclasses.
+        self._transport = transport  # type: ignore[assignment]
         self._closed = asyncio.get_running_loop().create_future()
 
     def data_received(self, data: bytes) -> None:

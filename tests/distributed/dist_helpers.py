@@ -100,9 +100,8 @@ class Cluster:
     def edge(self, worker_timeout: float = 5.0, app: str = "testproject.edge:app") -> str:
         """Start uvicorn running the distributor; its base URL once it answers."""
         port = free_port()
-        # --loop asyncio: transport/resp.py does not accept uvloop's transports yet.
         proc = self.spawn([sys.executable, "-m", "uvicorn", app, "--port", str(port),
-                           "--loop", "asyncio", "--log-level", "warning"], "edge",
+                           "--log-level", "warning"], "edge",
                           CD_WORKER_TIMEOUT=str(worker_timeout))
         url = f"http://127.0.0.1:{port}"
         wait_for(lambda: _answers(url, proc), what=f"the edge at {url}")

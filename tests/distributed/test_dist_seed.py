@@ -75,7 +75,7 @@ def test_seed_example(cluster: Cluster) -> None:
     node = cluster.spawn([sys.executable, str(cluster.tmp / "worker.py")], "seed-worker")
     http_port = free_port()
     edge = cluster.spawn([sys.executable, "-m", "uvicorn", "server:app", "--app-dir",
-                          str(cluster.tmp), "--port", str(http_port), "--loop", "asyncio",
+                          str(cluster.tmp), "--port", str(http_port),
                           "--log-level", "warning"], "seed-edge")
     url = f"http://127.0.0.1:{http_port}"
 
