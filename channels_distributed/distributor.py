@@ -16,6 +16,7 @@ processes' inboxes (``protocol.envelope``, ``transport.streams``).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -39,6 +40,7 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 _ACCEPT_GRACE = 0.25  # a worker drops requests past their deadline; wait a little longer
+_SWEEP_INTERVAL = 0.05
 
 
 class _NoWorker(PeerLost):
@@ -132,6 +134,7 @@ class PathDistributor:
             raise ConfigurationError("options", str(exc),
                                      "see PathDistributor's settings") from None
         self._hubs: dict[asyncio.AbstractEventLoop, _Edge] = {}
+        self._last: tuple[asyncio.AbstractEventLoop | None, _Edge | None] = (None, None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -144,21 +147,26 @@ class PathDistributor:
         else:
             raise ValueError(f"the distributor cannot serve scope type {kind!r}")
 
-    async def _edge(self) -> _Edge:
+    def _edge(self) -> _Edge:
         loop = asyncio.get_running_loop()
+        last_loop, edge = self._last
+        if last_loop is loop and edge is not None:
+            return edge
         edge = self._hubs.get(loop)
         if edge is None:
             edge = self._hubs[loop] = _Edge(self.config)
+        self._last = (loop, edge)
         return edge
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             event = await receive()
             if event["type"] == "lifespan.startup":
-                await self._edge()
+                self._edge()
                 await send({"type": "lifespan.startup.complete"})
             elif event["type"] == "lifespan.shutdown":
                 edge = self._hubs.pop(asyncio.get_running_loop(), None)
+                self._last = (None, None)
                 if edge is not None:
                     await edge.close()
                 await send({"type": "lifespan.shutdown.complete"})
@@ -169,11 +177,11 @@ class PathDistributor:
         if key is None:
             await plain(send, 404, b"Not Found\n")
             return
-        await serve_http(await self._edge(), key, scope, receive, send)
+        await serve_http(self._edge(), key, scope, receive, send)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         key = self.config.routes.resolve(scope["path"])
-        await serve_websocket(await self._edge(), key, scope, receive, send)
+        await serve_websocket(self._edge(), key, scope, receive, send)
 
 
 class _Edge:
@@ -186,12 +194,36 @@ class _Edge:
         self.presence = Presence(self.hub)
         self.presence.start()
         self.watch = Watch(self.hub)
+        # Connection ids: unique per edge process (a random prefix) and cheap (a counter).
+        self._ids = itertools.count(1)
+        self._id_prefix = uuid.uuid4().hex[:10]
+        # Connections waiting for a worker, by deadline; one sweeper instead of a timer each.
+        self._waiting: dict[Peer, float] = {}
+        self._sweeper: asyncio.Task[None] | None = None
+
+    def _new_id(self) -> str:
+        return f"{self._id_prefix}{next(self._ids):x}"
+
+    def _await_worker(self, peer: Peer, timeout: float) -> None:
+        self._waiting[peer] = asyncio.get_running_loop().time() + timeout
+        if self._sweeper is None or self._sweeper.done():
+            self._sweeper = asyncio.ensure_future(self._sweep())
+
+    async def _sweep(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._waiting:
+            await asyncio.sleep(_SWEEP_INTERVAL)
+            now = loop.time()
+            for peer, deadline in list(self._waiting.items()):
+                if deadline <= now:
+                    del self._waiting[peer]
+                    peer.fail(_NoWorker())
 
     async def connect(self, key: str, scope: Scope, first: dict[str, Any] | None
                       ) -> Peer | None:
         """Queue the connection on ``key``; the peer once a worker accepted, else None."""
         config, hub = self.config, self.hub
-        peer = hub.open_peer(uuid.uuid4().hex, config.window, held=True)
+        peer = hub.open_peer(self._new_id(), config.window, held=True)
         deadline = now_ms() + int(config.worker_timeout * 1000)
         request = Connect(conn=peer.conn, scope=scope, reply=hub.inbox, origin=hub.id,
                           deadline_ms=deadline, idempotent=scope.get("method") in
@@ -199,8 +231,7 @@ class _Edge:
                           more_body=bool(first and first.get("more_body")))
         entry, queue = encode_connect(request), hub.keys.queue(key)
         ttl = int(max(config.worker_timeout * 2, 60) * 1000)
-        timer = asyncio.get_running_loop().call_later(
-            config.worker_timeout + _ACCEPT_GRACE, peer.fail, _NoWorker())
+        self._await_worker(peer, config.worker_timeout + _ACCEPT_GRACE)
         try:
             await hub.push(queue, entry, config.queue_capacity, ttl)
             await peer.accepted
@@ -211,11 +242,12 @@ class _Edge:
         except (RedisUnavailable, ChannelFull, PeerLost) as exc:
             logger.warning("cannot queue %s on %s: %s", scope.get("path"), key, exc)
         else:
-            timer.cancel()
+            self._waiting.pop(peer, None)
             peer.release()
             self.watch.add(str(peer.remote_id), peer)
             return peer
-        timer.cancel()
+        finally:
+            self._waiting.pop(peer, None)
         hub.close_peer(peer)
         return None
 
@@ -232,6 +264,8 @@ class _Edge:
         self.hub.close_peer(peer)
 
     async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         await self.watch.close()
         await self.presence.stop()
         await self.hub.close()

@@ -41,17 +41,44 @@ class Route:
     pattern: re.Pattern[str]
     template: str
 
+    def __post_init__(self) -> None:
+        # The template is split once into literals and group references: Python 3.11's
+        # match.expand() re-parses its template on every call, a hot spot at the edge.
+        object.__setattr__(self, "_parts", _split_template(self.template))
+
     def resolve(self, path: str) -> str | None:
         """The expanded key when the route matches ``path`` and expands to a valid key."""
         match = self.pattern.search(path)
         return None if match is None else self.expand(match)
 
     def expand(self, match: re.Match[str]) -> str | None:
-        try:
-            key = match.expand(self.template)
-        except (re.error, IndexError):  # pragma: no cover - templates are checked up front
-            return None
+        parts: tuple[str | tuple[int | str], ...] | None = self._parts  # type: ignore[attr-defined]
+        if parts is None:
+            try:
+                key = match.expand(self.template)
+            except (re.error, IndexError):  # pragma: no cover - templates are checked up front
+                return None
+        elif len(parts) == 1 and isinstance(parts[0], str):
+            return parts[0]  # a plain key, validated when the route was compiled
+        else:
+            key = "".join(p if isinstance(p, str) else (match.group(p[0]) or "") for p in parts)
         return key if valid_route_key(key) else None
+
+
+def _split_template(template: str) -> tuple[str | tuple[int | str], ...] | None:
+    """Literals, and group references as 1-tuples; None if it needs re's own parser."""
+    parts: list[str | tuple[int | str]] = []
+    position = 0
+    for ref in _REF_RE.finditer(template):
+        parts.append(template[position:ref.start()])
+        name, number = ref.groups()
+        parts.append((int(number) if number else (int(name) if name.isdigit() else name),))
+        position = ref.end()
+    parts.append(template[position:])
+    literals = [p for p in parts if isinstance(p, str)]
+    if any("\\" in p for p in literals):
+        return None  # other escapes: leave them to match.expand
+    return tuple(p for p in parts if p != "")
 
 
 def _check_template(pattern: re.Pattern[str], template: str) -> None:
