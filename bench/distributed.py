@@ -100,11 +100,17 @@ def _percentile(out: str, label: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
+# Commands only our Lua scripts run (clients never send these directly on the request path).
+_SCRIPT_ONLY = ("llen", "rpush", "pexpire", "lrem", "lmove")
+
+
 def redis_stats(redis: RedisServer) -> tuple[int, int]:
-    info = redis.command("INFO", "all").decode()
-    processed = int(re.search(r"total_commands_processed:(\d+)", info).group(1))  # type: ignore[union-attr]
-    inner = sum(int(n) for n in re.findall(r"cmdstat_\w+:calls=(\d+)", info))
-    return processed, inner
+    """(commands sent by clients, all commands including those run inside scripts)."""
+    info = redis.command("INFO", "commandstats").decode()
+    calls = {name: int(n) for name, n in re.findall(r"cmdstat_(\w+):calls=(\d+)", info)}
+    everything = sum(n for name, n in calls.items() if name != "info")
+    inside = sum(calls.get(name, 0) for name in _SCRIPT_ONLY)
+    return everything - inside, everything
 
 
 def main() -> int:
@@ -132,20 +138,27 @@ def main() -> int:
 
 def _run(args: argparse.Namespace, redis: RedisServer, workdir: Path,
          procs: list[subprocess.Popen[bytes]]) -> int:
-    direct, nginx_port, edge = free_port(), free_port(), free_port()
+    direct, nginx_port, edge, edge_uvicorn = free_port(), free_port(), free_port(), free_port()
     procs.append(uvicorn(APP, direct))
     (workdir / "nginx.conf").write_text(NGINX_CONF.format(dir=workdir, upstream=direct,
                                                           port=nginx_port))
     procs.append(spawn(["nginx", "-c", str(workdir / "nginx.conf"), "-p", str(workdir),
                         "-g", "daemon off;"]))
-    procs.append(uvicorn("bench.distributed:edge_app", edge, "--factory",
+    # The distributor under the package's gunicorn worker (the recommended edge) and, for
+    # comparison, under uvicorn; both forward to the same worker.
+    procs.append(spawn([sys.executable, "-m", "gunicorn", "bench.distributed:edge_app()",
+                        "-k", "channels_distributed.gunicorn.ASGIWorker", "-w", "1",
+                        "-b", f"127.0.0.1:{edge}", "--log-level", "warning"],
+                       CD_REDIS_URL=redis.url))
+    procs.append(uvicorn("bench.distributed:edge_app", edge_uvicorn, "--factory",
                          CD_REDIS_URL=redis.url))
     procs.append(spawn([sys.executable, "-m", "channels_distributed.cli", "worker", "bench",
                         "--app", APP, "--url", redis.url, "--prefix", "bench",
                         "--log-level", "error"]))
     targets = {"uvicorn": f"http://127.0.0.1:{direct}/",
                "nginx->uvicorn": f"http://127.0.0.1:{nginx_port}/",
-               "edge->redis->worker": f"http://127.0.0.1:{edge}/"}
+               "edge->redis->worker": f"http://127.0.0.1:{edge}/",
+               "uvicorn edge->...": f"http://127.0.0.1:{edge_uvicorn}/"}
     for url in targets.values():
         wait_ok(url)
     results: dict[tuple[str, int], dict[str, float]] = {}
@@ -163,11 +176,15 @@ def _run(args: argparse.Namespace, redis: RedisServer, workdir: Path,
 
 
 def _report(results: dict[tuple[str, int], dict[str, float]], args: argparse.Namespace) -> None:
+    print("edge->redis->worker: the distributor under gunicorn -k channels_distributed.gunicorn."
+          "ASGIWorker; 'uvicorn edge->...': the same under uvicorn. Redis commands per request:")
+    print("sent by clients, and all commands including those run inside Lua scripts.")
     print(f"{'target':<22}{'conns':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
           f"{'redis cmds/req':>16}{'incl. scripts':>15}")
     for (name, connections), r in results.items():
-        cmds = f"{r['cmds']:.2f}" if name.startswith("edge") else "-"
-        inner = f"{r['inner']:.2f}" if name.startswith("edge") else "-"
+        ours = "edge" in name
+        cmds = f"{r['cmds']:.2f}" if ours else "-"
+        inner = f"{r['inner']:.2f}" if ours else "-"
         print(f"{name:<22}{connections:>6}{r['rps']:>10.0f}{r['p50']:>9.3f}{r['p99']:>9.3f}"
               f"{cmds:>16}{inner:>15}")
     for connections in (args.low, args.high):

@@ -108,6 +108,16 @@ class Hub:
         entry = encode_entry(conn, now_ms() + self.ttl_ms, encode_events(events))
         return self.push(inbox, entry, self.capacity, self.ttl_ms)
 
+    def send_events_acked(self, ack: tuple[str, bytes], inbox: str, conn: str,
+                          events: list[Event]) -> asyncio.Future[Any]:
+        """Acknowledge a taken request and send its first events in one atomic step."""
+        entry = encode_entry(conn, now_ms() + self.ttl_ms, encode_events(events))
+        return self.state.writer_for(inbox).acked_push(ack[0], ack[1], inbox, entry,
+                                                       self.capacity, self.ttl_ms)
+
+    def same_shard(self, key: str, other: str) -> bool:
+        return self.topology.shard_for(key) is self.topology.shard_for(other)
+
     def open_peer(self, conn: str, window: int, remote: str | None = None,
                   held: bool = False) -> Peer:
         peer = Peer(self, conn, window, remote, held)
@@ -138,6 +148,10 @@ class Peer:
         self.remote = remote
         self.remote_id: str | None = None
         self.held = held  # outgoing events wait until released (worker: until acknowledged)
+        # (processing list, request entry): the first flush acknowledges the request and sends
+        # in one atomic step, and later output waits for its answer.
+        self.ack_with: tuple[str, bytes] | None = None
+        self.revoked = False  # the request was given back to its queue: another worker runs it
         self.finished = False  # nothing more goes out (the other side needs nothing more)
         self.failed: BaseException | None = None
         self._window = window
@@ -240,8 +254,27 @@ class Peer:
         if self.held or not self._out or self.remote is None:
             return
         events, self._out = self._out, []
+        if self.ack_with is not None:
+            ack, self.ack_with = self.ack_with, None
+            self.held = True  # nothing more goes out until the acknowledgement is confirmed
+            self.hub.send_events_acked(ack, self.remote, self.conn, events).add_done_callback(
+                self._acked)
+            return
         future = self.hub.send_events(self.remote, self.conn, events)
         future.add_done_callback(self._sent)
+
+    def _acked(self, future: asyncio.Future[Any]) -> None:
+        error = None if future.cancelled() else future.exception()
+        if future.cancelled() or error is not None:
+            self.fail(PeerLost(f"could not acknowledge {self.conn}: {error or 'cancelled'}"))
+        elif future.result() == 1:
+            self.release()
+        elif future.result() == -1:
+            self.revoked = True
+            self.finish_output()
+            self.fail(PeerLost(f"{self.conn} was given back to its queue"))
+        else:
+            self.fail(PeerLost(f"the inbox of the other side of {self.conn} is full"))
 
     def _sent(self, future: asyncio.Future[None]) -> None:
         error = future.exception()

@@ -34,6 +34,17 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return n
 """
 
+# KEYS[1] = processing list, KEYS[2] = list; ARGV = acknowledged entry, capacity, ttl_ms, entry.
+# Acknowledges a taken request and pushes the first events of its response in one step: -1 if
+# the request was no longer ours (given back to its queue), 0 if the list is full, else 1.
+ACKED_PUSH_SCRIPT = """
+if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return -1 end
+if redis.call('LLEN', KEYS[2]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('RPUSH', KEYS[2], ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return 1
+"""
+
 # Lua's unpack() has a stack limit; stay far below it.
 _MAX_ENTRIES_PER_CALL = 512
 _REPLY_TIMEOUT = 10.0
@@ -54,6 +65,7 @@ class Script:
 
 
 _PUSH = Script(PUSH_SCRIPT)
+_ACKED_PUSH = Script(ACKED_PUSH_SCRIPT)
 
 # A pending push: (entry bytes, future). Per key we also keep (capacity, ttl_ms).
 _Items = list[tuple[bytes, "asyncio.Future[None]"]]
@@ -73,6 +85,7 @@ class BatchWriter:
         self.shard = shard
         self._describe = describe
         self._pending: _Pending = {}
+        self._scripted: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
         self._scheduled = False
         self._connecting: asyncio.Task[None] | None = None
         self._link: RespLink | None = None  # the link the push script was loaded on
@@ -96,60 +109,103 @@ class BatchWriter:
             loop.call_soon(self._flush)
         return future
 
+    def acked_push(self, ack_key: str, ack_entry: bytes, key: str, entry: bytes, capacity: int,
+                   ttl_ms: int) -> asyncio.Future[Any]:
+        """Acknowledge ``ack_entry`` and push ``entry`` atomically, in the next batch.
+
+        Resolves to -1 (not acknowledged: nothing pushed), 0 (list full) or 1. Both keys must
+        be on this writer's shard.
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        command = _ACKED_PUSH.command([ack_key, key], [ack_entry, capacity, ttl_ms, entry])
+        self._scripted.append((command, future))
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._flush)
+        return future
+
     async def wait_idle(self) -> None:
         """Until every push made so far has been answered."""
-        while self._pending or self._connecting is not None or self._inflight:
+        while (self._pending or self._scripted or self._connecting is not None
+               or self._inflight):
             if self._idle is None or self._idle.done():
                 self._idle = asyncio.get_running_loop().create_future()
             await asyncio.shield(self._idle)
 
     def _flush(self) -> None:
         self._scheduled = False
-        if not self._pending or self._connecting is not None:
+        if not (self._pending or self._scripted) or self._connecting is not None:
             return  # a connect in progress flushes when it is done
         link = self.shard.connected_link
         if link is None or link is not self._link:
             self._connecting = asyncio.ensure_future(self._connect_then_flush())
             return
         batch, self._pending = self._pending, {}
-        self._send(link, batch)
+        scripted, self._scripted = self._scripted, []
+        self._send(link, batch, scripted)
 
     async def _connect_then_flush(self) -> None:
         try:
             link = await self.shard.link()
             # Loaded first on every new connection (a restarted Redis has no scripts), so an
             # EVALSHA never meets NOSCRIPT and never needs a re-send that could reorder.
-            link.call("SCRIPT", "LOAD", _PUSH.source).add_done_callback(_consume)
+            for script in (_PUSH, _ACKED_PUSH):
+                link.call("SCRIPT", "LOAD", script.source).add_done_callback(_consume)
             self._link = link
         except RedisUnavailable as exc:
-            batch, self._pending = self._pending, {}
-            _fail_all(_calls(batch), exc)  # nothing was sent: a clear error, never a duplicate
+            self._fail_queued(exc)  # nothing was sent: a clear error, never a duplicate
             return
         except BaseException as exc:
-            batch, self._pending = self._pending, {}
-            _fail_all(_calls(batch), RedisUnavailable(f"send interrupted: {exc!r}"))
+            self._fail_queued(RedisUnavailable(f"send interrupted: {exc!r}"))
             raise
         finally:
             self._connecting = None
             self._wake_idle()
         self._flush()
 
-    def _send(self, link: RespLink, batch: _Pending) -> None:
+    def _fail_queued(self, error: BaseException) -> None:
+        batch, self._pending = self._pending, {}
+        scripted, self._scripted = self._scripted, []
+        _fail_all(_calls(batch), error)
+        _fail([future for _, future in scripted], error)
+
+    def _send(self, link: RespLink, batch: _Pending,
+              scripted: list[tuple[tuple[Any, ...], asyncio.Future[Any]]]) -> None:
         calls = _calls(batch)
-        commands = [_PUSH.command([key], [cap, ttl, *(e for e, _ in items)])
-                    for key, cap, ttl, items in calls]
+        # Scripted commands first: an acknowledged push precedes later events of its list.
+        commands = [command for command, _ in scripted]
+        commands += [_PUSH.command([key], [cap, ttl, *(e for e, _ in items)])
+                     for key, cap, ttl, items in calls]
         try:
             futures = link.call_many(commands)
         except ConnectionLost:
             # Not written at all: put it back in front of anything newer and reconnect.
             self._pending = _merge(batch, self._pending)
+            self._scripted = scripted + self._scripted
             self._link = None
             self._flush()
             return
-        self._inflight += len(calls)
-        for call, future in zip(calls, futures):
+        self._inflight += len(commands)
+        for (_, target), future in zip(scripted, futures):
+            future.add_done_callback(functools.partial(self._on_scripted, target))
+        for call, future in zip(calls, futures[len(scripted):]):
             future.add_done_callback(functools.partial(self._on_reply, link, call))
         self._arm_watchdog(link)
+
+    def _on_scripted(self, target: asyncio.Future[Any], future: asyncio.Future[Any]) -> None:
+        self._inflight -= 1
+        self._settled += 1
+        if not target.done():
+            if future.cancelled():
+                target.set_exception(ConnectionLost("acknowledged push cancelled"))
+            elif future.exception() is not None:
+                error = future.exception()
+                target.set_exception(error if isinstance(error, RedisUnavailable) else
+                                     RedisUnavailable(f"Redis refused a push: {error}"))
+            else:
+                target.set_result(future.result())
+        self._wake_idle()
 
     def _on_reply(self, link: RespLink, call: _Call, future: asyncio.Future[Any]) -> None:
         self._inflight -= 1
@@ -169,7 +225,7 @@ class BatchWriter:
 
     def _wake_idle(self) -> None:
         if (self._idle is not None and not self._idle.done() and not self._inflight
-                and not self._pending and self._connecting is None):
+                and not self._pending and not self._scripted and self._connecting is None):
             self._idle.set_result(None)
 
     def _arm_watchdog(self, link: RespLink) -> None:
