@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check compat bench lint types clean
+.PHONY: demo test compat bench bench-layer bench-distributed bench-server lint types clean
 
 $(STAMP): setup.cfg setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,8 +30,21 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(VENV)/bin/mypy
 
-bench: $(STAMP)
+# Side-by-side benchmarks (they print ratios against the peers measured in the same run).
+# bench-distributed and bench-server need nginx and wrk: apt-get install -y nginx wrk
+bench: bench-layer bench-distributed bench-server
+
+bench-layer: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) bench/layer.py
+
+bench-distributed: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) bench/distributed.py
+
+bench-server: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) bench/server.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -9,6 +9,7 @@ __all__ = [
     "ChannelsDistributedError",
     "ConfigurationError",
     "ForeignChannelError",
+    "LifespanFailure",
     "PeerLost",
     "ProtocolError",
     "RedisUnavailable",

@@ -77,15 +77,20 @@ class ASGIWorker(base.Worker):  # type: ignore[misc]
         self.config = from_gunicorn(self.cfg, self.server_settings)
         self.asgi = adapt(application, self.config.interface, self.config.legacy_timeout)
 
+    def _require_loop(self) -> asyncio.AbstractEventLoop:
+        if self.loop is None:
+            raise RuntimeError("ASGIWorker.init_process() creates the event loop; call it first")
+        return self.loop
+
     def init_signals(self) -> None:
-        assert self.loop is not None
+        loop = self._require_loop()
         for sig in self.SIGNALS:
             signal.signal(sig, signal.SIG_DFL)
-        self.loop.add_signal_handler(signal.SIGTERM, self._on_term)
-        self.loop.add_signal_handler(signal.SIGQUIT, self._on_quit)
-        self.loop.add_signal_handler(signal.SIGINT, self._on_quit)
-        self.loop.add_signal_handler(signal.SIGUSR1, self.log.reopen_files)
-        self.loop.add_signal_handler(signal.SIGWINCH, lambda: None)
+        loop.add_signal_handler(signal.SIGTERM, self._on_term)
+        loop.add_signal_handler(signal.SIGQUIT, self._on_quit)
+        loop.add_signal_handler(signal.SIGINT, self._on_quit)
+        loop.add_signal_handler(signal.SIGUSR1, self.log.reopen_files)
+        loop.add_signal_handler(signal.SIGWINCH, lambda: None)
         # ABRT is gunicorn's "timed out" signal: a plain handler runs even if the loop is stuck.
         signal.signal(signal.SIGABRT, self.handle_abort)
 
@@ -107,20 +112,20 @@ class ASGIWorker(base.Worker):  # type: ignore[misc]
     # -- running ----------------------------------------------------------------------------
 
     def run(self) -> None:
-        assert self.loop is not None
+        loop = self._require_loop()
         try:
-            self.loop.run_until_complete(self._serve())
+            loop.run_until_complete(self._serve())
         finally:
             self._close_loop()
 
     async def _serve(self) -> None:
-        assert self.config is not None
+        config = self.config
+        if config is None:
+            raise RuntimeError("ASGIWorker.load_wsgi() resolves the settings; call it first")
         loop = asyncio.get_running_loop()
-        server = Server(self.asgi, self.config, loop=loop, log=self.log, on_request=self._counted)
+        server = Server(self.asgi, config, loop=loop, log=self.log, on_request=self._counted)
         self.server = server
-        lifespan = Lifespan(
-            self.asgi, self.config.lifespan, server.state, self.config.lifespan_timeout
-        )
+        lifespan = Lifespan(self.asgi, config.lifespan, server.state, config.lifespan_timeout)
         try:
             await lifespan.startup()
         except LifespanFailure as exc:
@@ -164,8 +169,7 @@ class ASGIWorker(base.Worker):  # type: ignore[misc]
         return sock.ssl_context(self.cfg)
 
     def _close_loop(self) -> None:
-        loop = self.loop
-        assert loop is not None
+        loop = self._require_loop()
         if loop.is_running() or loop.is_closed():
             return
         pending = [task for task in asyncio.all_tasks(loop) if not task.done()]

@@ -78,8 +78,11 @@ class ReplyChannel(str):
 
     def _schedule(self, content: dict[str, Any]) -> asyncio.Future[None]:
         layer = self.layer
-        if isinstance(layer, SupportsSendSoon):
-            return layer.send_soon(str(self), content)
+        # A plain attribute lookup: isinstance() against a runtime-checkable Protocol costs
+        # more than the send itself on the legacy hot path.
+        send_soon = getattr(layer, "send_soon", None)
+        if send_soon is not None:
+            return send_soon(str(self), content)  # type: ignore[no-any-return]
         return asyncio.ensure_future(layer.send(str(self), content))
 
     def __reduce__(self) -> tuple[type[str], tuple[str]]:

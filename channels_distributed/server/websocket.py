@@ -251,7 +251,8 @@ class WebSocketSession:
 
     async def _send_open(self, kind: str, message: dict[str, Any]) -> None:
         proto = self.proto
-        assert proto is not None
+        if proto is None:  # pragma: no cover - _OPEN is only entered once the protocol exists
+            raise RuntimeError("websocket is open without a protocol object")
         if kind == "websocket.send":
             text, data = message.get("text"), message.get("bytes")
             if proto.state is not State.OPEN:
