@@ -88,3 +88,15 @@ def test_invalid_keys(key: object) -> None:
 def test_bad_tables_raise_configuration_errors(routes: object, message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
         RouteTable(routes)  # type: ignore[arg-type]
+
+
+def test_templates_expand_named_numbered_and_unmatched_groups() -> None:
+    table = RouteTable([
+        (r"^/n/(?P<x>[a-z]+)/(\d+)", r"N-\g<x>-\g<2>-\2"),
+        (r"^/o/(x)?y", r"O-\1"),
+        (r"^/e/(a)", "x\\.\\1"),  # other escapes go through re's own expansion
+    ])
+    assert table.resolve("/n/abc/42") == "N-abc-42-42"
+    assert table.resolve("/o/y") == "O-"  # an unmatched group expands to nothing
+    assert table.resolve("/o/xy") == "O-x"
+    assert table.resolve("/e/a") is None  # "x\.a": a backslash is not valid in a key
