@@ -104,8 +104,22 @@ def demo_edge() -> Any:
                                    prefix=os.environ["CD_DEMO_PREFIX"], routes=DEMO_ROUTES)
 
 
+_demo_layers: dict[str, Any] = {}
+
+
+def _demo_layer() -> Any:
+    """This worker process's channel layer (one per process, as in a Django project)."""
+    from .layer import RedisChannelLayer
+
+    url = os.environ["CD_DEMO_URL"]
+    if url not in _demo_layers:
+        _demo_layers[url] = RedisChannelLayer(hosts=[url], prefix=os.environ["CD_DEMO_PREFIX"])
+    return _demo_layers[url]
+
+
 async def demo_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """The demo's worker application: says who served the request; echoes WebSocket text."""
+    """The demo's worker application: says who served a request; a WebSocket joins a chat room
+    (a channel layer group) that spans both workers."""
     who = f"worker {os.environ.get('CD_DEMO_NAME', '?')} (pid {os.getpid()}, key " \
           f"{os.environ.get('CD_DEMO_KEY', '?')})"
     if scope["type"] == "http":
@@ -113,10 +127,33 @@ async def demo_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
                     "headers": [(b"content-type", b"text/plain")]})
         await send({"type": "http.response.body", "body": who.encode()})
     elif scope["type"] == "websocket":
-        await receive()
-        await send({"type": "websocket.accept"})
+        await _demo_chat(f"worker {os.environ.get('CD_DEMO_NAME', '?')}", receive, send)
+
+
+async def _demo_chat(who: str, receive: Any, send: Any) -> None:
+    import asyncio
+
+    layer = _demo_layer()
+    channel = await layer.new_channel()
+    await layer.group_add("demo-room", channel)
+    await receive()  # websocket.connect
+    await send({"type": "websocket.accept"})
+
+    async def relay_room() -> None:  # group messages -> this socket
+        while True:
+            message = await layer.receive(channel)
+            await send({"type": "websocket.send",
+                        "text": f"{message['text']} (sent by {message['by']}, "
+                                f"delivered by {who})"})
+
+    relay = asyncio.ensure_future(relay_room())
+    try:
         while (event := await receive())["type"] == "websocket.receive":
-            await send({"type": "websocket.send", "text": f"{who} echoes {event['text']!r}"})
+            await layer.group_send("demo-room", {"type": "chat.message",
+                                                 "text": event.get("text"), "by": who})
+    finally:
+        relay.cancel()
+        await layer.group_discard("demo-room", channel)
 
 
 def run_demo(requests: int = 4) -> int:
@@ -156,10 +193,11 @@ def _demo(url: str, procs: list[Any], requests: int) -> int:
     env = dict(os.environ, CD_DEMO_URL=url, CD_DEMO_PREFIX=f"demo{os.getpid()}")
     port = free_port()
     procs.append(subprocess.Popen([
-        sys.executable, "-m", "uvicorn", "--factory", "channels_distributed.cli:demo_edge",
-        "--port", str(port), "--log-level", "warning"], env=env))
-    print(f"* edge: uvicorn running the path distributor on http://127.0.0.1:{port}, "
-          f"routes {DEMO_ROUTES}")
+        sys.executable, "-m", "gunicorn", "channels_distributed.cli:demo_edge()",
+        "--worker-class", "channels_distributed.gunicorn.ASGIWorker", "--workers", "1",
+        "--bind", f"127.0.0.1:{port}", "--log-level", "warning"], env=env))
+    print(f"* edge: gunicorn (ASGIWorker) running the path distributor on "
+          f"http://127.0.0.1:{port}, routes {DEMO_ROUTES}")
     for name, key in (("A", "demo-api"), ("B", "demo-site")):
         procs.append(subprocess.Popen([
             sys.executable, "-m", "channels_distributed.cli", "worker", key, "--app",
@@ -179,20 +217,28 @@ def _demo(url: str, procs: list[Any], requests: int) -> int:
         print(f"  GET {path:<12} -> {response.status_code} served by {response.text}")
     import asyncio
 
-    for line in asyncio.run(_demo_websocket(base.replace("http", "ws") + "/chat")):
+    for line in asyncio.run(_demo_websocket(base.replace("http", "ws"))):
         print(f"  {line}")
     return 0
 
 
-async def _demo_websocket(url: str) -> list[str]:
+async def _demo_websocket(base: str) -> list[str]:
+    """Two WebSockets on different workers, one chat room: a group broadcast crosses over."""
+    import asyncio
+
     import websockets
 
-    lines = []
-    async with websockets.connect(url, open_timeout=10) as ws:
-        for text in ("hello", "world"):
-            await ws.send(text)
-            reply = str(await ws.recv())
-            lines.append(f"WebSocket /chat: sent {text!r}, got: {reply}")
+    lines = ["WebSocket: alice on /api/chat (worker A), bob on /chat (worker B), "
+             "both in the channel layer group 'demo-room'"]
+    async with websockets.connect(base + "/api/chat", open_timeout=10) as alice, \
+            websockets.connect(base + "/chat", open_timeout=10) as bob:
+        # Each socket joined the group before it was accepted: both are in the room now.
+        for speaker, name, text in ((alice, "alice", "hello from alice"),
+                                    (bob, "bob", "hi alice, bob here")):
+            await speaker.send(text)
+            for listener, who in ((alice, "alice"), (bob, "bob")):
+                got = str(await asyncio.wait_for(listener.recv(), 10))
+                lines.append(f"{name} said {text!r} -> {who} got: {got}")
     return lines
 
 

@@ -23,7 +23,11 @@ def test_demo_runs_end_to_end() -> None:
     assert "started a private redis-server" in out
     assert "GET /api/orders  -> 200 served by worker A" in out
     assert "GET /about       -> 200 served by worker B" in out
-    assert "echoes 'world'" in out
+    # A group broadcast through the channel layer crosses from one worker to the other.
+    assert ("alice said 'hello from alice' -> bob got: hello from alice (sent by worker A, "
+            "delivered by worker B)") in out
+    assert ("bob said 'hi alice, bob here' -> alice got: hi alice, bob here (sent by worker B, "
+            "delivered by worker A)") in out
     assert out.rstrip().endswith("stopped everything")
 
 
