@@ -206,6 +206,13 @@ class Peer:
             self.accepted.exception()  # retrieved: nobody may be waiting any more
         self._notify()
 
+    def fail_on_error(self, future: asyncio.Future[Any]) -> None:
+        """Done callback of a push this side waits on: its failure fails the peer."""
+        if future.cancelled():
+            self.fail(PeerLost(f"sending for {self.conn} was cancelled"))
+        elif future.exception() is not None:
+            self.fail(future.exception())  # type: ignore[arg-type]
+
     # Outgoing --------------------------------------------------------------------------------
     def post(self, event: Event) -> None:
         """Queue a control event for the next flush (same loop turn)."""
@@ -242,7 +249,8 @@ class Peer:
         if remote is not None:
             self.remote = remote
         self.held = False
-        self._schedule()
+        if self._out:
+            self._schedule()
 
     def _schedule(self) -> None:
         if not self._scheduled and not self.held:
