@@ -96,6 +96,8 @@ class Edge:
         """Queue the connection on ``key``; the peer once a worker accepted, else None."""
         config, hub = self.config, self.hub
         peer = hub.open_peer(self._new_id(), config.window, held=True)
+        accepted = peer.accepted
+        assert accepted is not None  # a peer opened without its remote waits for cd.accept
         entry = pack_connect(peer.conn, scope, hub.inbox, hub.id, now_ms() + self._timeout_ms,
                              scope.get("method") in IDEMPOTENT_METHODS,
                              None if first is None else first["body"],
@@ -107,7 +109,7 @@ class Edge:
         hub.push(queue, entry, config.queue_capacity, self._queue_ttl_ms).add_done_callback(
             peer.fail_on_error)
         try:
-            await peer.accepted
+            await accepted
         except _NoWorker:
             logger.warning("no worker took %s on route key %s within %g s", scope.get("path"),
                            key, config.worker_timeout)

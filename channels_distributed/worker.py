@@ -22,7 +22,7 @@ from typing import Any
 
 from .distributor import connection_settings
 from .exceptions import ConfigurationError, ProtocolError, RedisUnavailable, ReplyError
-from .protocol.envelope import decode_connect
+from .protocol.envelope import accept_event, decode_connect
 from .protocol.routing import valid_route_key
 from .transport.liveness import Presence, Watch
 from .transport.queues import RouteQueue
@@ -66,6 +66,7 @@ class Node:
         self.grace = float(grace)
         self.redis_timeout = float(redis_timeout)
         self.hub: Hub | None = None
+        self.accept_event: dict[str, Any] = {}  # this node's cd.accept, shared by connections
         self.watch: Watch | None = None
         self.lifespan_state: dict[str, Any] = {}
         self.served = 0
@@ -100,6 +101,7 @@ class Node:
         lifespan = Lifespan(self.app, self.lifespan_mode, self.lifespan_state)
         await lifespan.startup()
         hub = self.hub = Hub(self.hosts, self.prefix, "w", retry_window=self.redis_timeout)
+        self.accept_event = accept_event(hub.id, hub.inbox)
         hub.start()
         self.watch = Watch(hub)
         routes = [RouteQueue(hub.keys, hub.shard_for(hub.keys.queue(k)), k, hub.id)

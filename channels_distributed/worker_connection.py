@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from .exceptions import ConfigurationError, PeerLost, ProtocolError, RedisUnavailable
-from .protocol.envelope import Connect, accept_event, close_event, is_data, split_body
+from .protocol.envelope import Connect, close_event, is_data, split_body
 from .transport.queues import RouteQueue
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -62,14 +62,14 @@ class Connection:
         self.raw = raw
         self.connect = connect
         self.kind = connect.scope["type"]
-        self.scope: Scope = dict(connect.scope)
+        self.scope: Scope = connect.scope  # decoded for this connection alone: no copy
         self.scope["state"] = dict(node.lifespan_state)
         self._pending: collections.deque[Event] = collections.deque()
         self.gone = False  # the client went away
         self.done = False  # the response (or the socket) is complete
         hub = node._hub
         self.peer = hub.open_peer(connect.conn, node.window, remote=connect.reply, held=True)
-        self.peer.post(accept_event(hub.id, hub.inbox))
+        self.peer.post(node.accept_event)
         if self.kind == "websocket":
             self._pending.append({"type": "websocket.connect"})
         elif connect.body is not None:  # else the body arrives as events
@@ -114,11 +114,11 @@ class Connection:
     async def _run_optimistic(self, hub: Any, watch: Any) -> None:
         peer = self.peer
         peer.ack_with = (self.route.processing, self.raw)
-        peer.held = False  # the accept goes out with the app's first output, not before
-        # The first flush runs right after the app's first step: whatever the app sent by then
-        # (a whole small response, usually) travels with the accept and the acknowledgement;
-        # an app that is still working is accepted at once all the same.
-        asyncio.get_running_loop().call_soon(peer.flush)
+        # The accept goes out with the app's first output, not before: the first flush runs
+        # right after the app's first step, so whatever the app sent by then (a whole small
+        # response, usually) travels with the accept and the acknowledgement; an app that is
+        # still working is accepted at once all the same.
+        peer.release()
         if watch is not None:
             watch.add(self.connect.origin, peer)
         try:
@@ -137,7 +137,7 @@ class Connection:
             logger.exception("application raised serving %s %s", self.kind,
                              self.scope.get("path"))
         finally:
-            self.peer.post(close_event(error))
+            self.peer.post(_CLOSED_WITH_ERROR if error else _CLOSED)
 
     # The application's receive and send ------------------------------------------------------
     async def receive(self) -> Event:
@@ -186,6 +186,11 @@ class Connection:
         # Later receive() calls return the disconnect at once, as an ASGI server's would.
         self.done = True
         self.peer.feed([then])
+
+
+# Posted events are only read (packed) once sent, so these can be shared.
+_CLOSED = close_event(False)
+_CLOSED_WITH_ERROR = close_event(True)
 
 
 def _start_event(event: Event) -> Event:

@@ -141,6 +141,11 @@ class Hub:
 class Peer:
     """One side of one forwarded connection."""
 
+    # Slots: one Peer per request, so its creation is on every request's path.
+    __slots__ = ("_credit", "_inbound", "_out", "_scheduled", "_wakers", "_window", "accepted",
+                 "ack_with", "conn", "failed", "finished", "held", "hub", "remote",
+                 "remote_id", "revoked")
+
     def __init__(self, hub: Hub, conn: str, window: int, remote: str | None,
                  held: bool) -> None:
         self.hub = hub
@@ -160,7 +165,9 @@ class Peer:
         self._scheduled = False
         self._inbound: collections.deque[Event] = collections.deque()
         self._wakers: list[asyncio.Future[None]] = []
-        self.accepted = asyncio.get_running_loop().create_future()
+        # Only the side that does not know its remote yet (the distributor) waits for cd.accept.
+        self.accepted: asyncio.Future[None] | None = (
+            asyncio.get_running_loop().create_future() if remote is None else None)
 
     # Incoming --------------------------------------------------------------------------------
     def feed(self, events: list[Event]) -> None:
@@ -168,7 +175,7 @@ class Peer:
             kind = event["type"]
             if kind == ACK:
                 self._credit += int(event.get("n", 1))
-            elif kind == ACCEPT and not self.accepted.done():
+            elif kind == ACCEPT and self.accepted is not None and not self.accepted.done():
                 self.remote = str(event.get("inbox"))
                 self.remote_id = str(event.get("worker"))
                 self.accepted.set_result(None)
@@ -201,7 +208,7 @@ class Peer:
     def fail(self, error: BaseException) -> None:
         if self.failed is None:
             self.failed = error
-        if not self.accepted.done():
+        if self.accepted is not None and not self.accepted.done():
             self.accepted.set_exception(error)
             self.accepted.exception()  # retrieved: nobody may be waiting any more
         self._notify()

@@ -34,15 +34,29 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return n
 """
 
-# KEYS[1] = processing list, KEYS[2] = list; ARGV = acknowledged entry, capacity, ttl_ms, entry.
-# Acknowledges a taken request and pushes the first events of its response in one step: -1 if
-# the request was no longer ours (given back to its queue), 0 if the list is full, else 1.
+# KEYS[1] = processing list, KEYS[2] = list; ARGV = capacity, ttl_ms, then pairs of (taken
+# request, entry). For each pair, in order: acknowledge the request and push its entry, as one
+# step: -1 if the request was no longer ours (given back to its queue; nothing pushed), 0 if the
+# list is full, else 1. One call carries every such pair of a loop turn (a worker's busy turn
+# answers many requests), with one RPUSH.
 ACKED_PUSH_SCRIPT = """
-if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return -1 end
-if redis.call('LLEN', KEYS[2]) >= tonumber(ARGV[2]) then return 0 end
-redis.call('RPUSH', KEYS[2], ARGV[4])
-redis.call('PEXPIRE', KEYS[2], ARGV[3])
-return 1
+local room = tonumber(ARGV[1]) - redis.call('LLEN', KEYS[2])
+local out, push = {}, {}
+for i = 3, #ARGV, 2 do
+  if redis.call('LREM', KEYS[1], 1, ARGV[i]) == 0 then
+    out[#out + 1] = -1
+  elseif #push >= room then
+    out[#out + 1] = 0
+  else
+    push[#push + 1] = ARGV[i + 1]
+    out[#out + 1] = 1
+  end
+end
+if #push > 0 then
+  redis.call('RPUSH', KEYS[2], unpack(push))
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+end
+return out
 """
 
 # Lua's unpack() has a stack limit; stay far below it.
@@ -71,6 +85,10 @@ _ACKED_PUSH = Script(ACKED_PUSH_SCRIPT)
 _Items = list[tuple[bytes, "asyncio.Future[None]"]]
 _Pending = dict[str, tuple[int, int, _Items]]
 _Call = tuple[str, int, int, _Items]
+# Pending acknowledged pushes: (processing list, list, capacity, ttl_ms) -> [(request, entry,
+# future)].
+_AckedItems = list[tuple[bytes, bytes, "asyncio.Future[Any]"]]
+_Acked = dict[tuple[str, str, int, int], _AckedItems]
 
 
 class BatchWriter:
@@ -85,7 +103,7 @@ class BatchWriter:
         self.shard = shard
         self._describe = describe
         self._pending: _Pending = {}
-        self._scripted: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
+        self._acked: _Acked = {}
         self._scheduled = False
         self._connecting: asyncio.Task[None] | None = None
         self._link: RespLink | None = None  # the link the push script was loaded on
@@ -118,8 +136,12 @@ class BatchWriter:
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        command = _ACKED_PUSH.command([ack_key, key], [ack_entry, capacity, ttl_ms, entry])
-        self._scripted.append((command, future))
+        group = (ack_key, key, capacity, ttl_ms)
+        items = self._acked.get(group)
+        if items is None:
+            self._acked[group] = [(ack_entry, entry, future)]
+        else:
+            items.append((ack_entry, entry, future))
         if not self._scheduled:
             self._scheduled = True
             loop.call_soon(self._flush)
@@ -127,7 +149,7 @@ class BatchWriter:
 
     async def wait_idle(self) -> None:
         """Until every push made so far has been answered."""
-        while (self._pending or self._scripted or self._connecting is not None
+        while (self._pending or self._acked or self._connecting is not None
                or self._inflight):
             if self._idle is None or self._idle.done():
                 self._idle = asyncio.get_running_loop().create_future()
@@ -135,15 +157,15 @@ class BatchWriter:
 
     def _flush(self) -> None:
         self._scheduled = False
-        if not (self._pending or self._scripted) or self._connecting is not None:
+        if not (self._pending or self._acked) or self._connecting is not None:
             return  # a connect in progress flushes when it is done
         link = self.shard.connected_link
         if link is None or link is not self._link:
             self._connecting = asyncio.ensure_future(self._connect_then_flush())
             return
         batch, self._pending = self._pending, {}
-        scripted, self._scripted = self._scripted, []
-        self._send(link, batch, scripted)
+        acked, self._acked = self._acked, {}
+        self._send(link, batch, acked)
 
     async def _connect_then_flush(self) -> None:
         try:
@@ -166,15 +188,15 @@ class BatchWriter:
 
     def _fail_queued(self, error: BaseException) -> None:
         batch, self._pending = self._pending, {}
-        scripted, self._scripted = self._scripted, []
+        acked, self._acked = self._acked, {}
         _fail_all(_calls(batch), error)
-        _fail([future for _, future in scripted], error)
+        _fail([future for items in acked.values() for _, _, future in items], error)
 
-    def _send(self, link: RespLink, batch: _Pending,
-              scripted: list[tuple[tuple[Any, ...], asyncio.Future[Any]]]) -> None:
+    def _send(self, link: RespLink, batch: _Pending, acked: _Acked) -> None:
         calls = _calls(batch)
-        # Scripted commands first: an acknowledged push precedes later events of its list.
-        commands = [command for command, _ in scripted]
+        acked_calls = _acked_calls(acked)
+        # Acknowledged pushes first: an acknowledged push precedes later events of its list.
+        commands = [_ACKED_PUSH.command(keys, args) for keys, args, _ in acked_calls]
         commands += [_PUSH.command([key], [cap, ttl, *(e for e, _ in items)])
                      for key, cap, ttl, items in calls]
         try:
@@ -182,29 +204,40 @@ class BatchWriter:
         except ConnectionLost:
             # Not written at all: put it back in front of anything newer and reconnect.
             self._pending = _merge(batch, self._pending)
-            self._scripted = scripted + self._scripted
+            for group, items in self._acked.items():
+                acked.setdefault(group, []).extend(items)
+            self._acked = acked
             self._link = None
             self._flush()
             return
         self._inflight += len(commands)
-        for (_, target), future in zip(scripted, futures):
-            future.add_done_callback(functools.partial(self._on_scripted, target))
-        for call, future in zip(calls, futures[len(scripted):]):
+        for acked_call, future in zip(acked_calls, futures):
+            future.add_done_callback(functools.partial(self._on_acked, link, acked_call))
+        for call, future in zip(calls, futures[len(acked_calls):]):
             future.add_done_callback(functools.partial(self._on_reply, link, call))
         self._arm_watchdog(link)
 
-    def _on_scripted(self, target: asyncio.Future[Any], future: asyncio.Future[Any]) -> None:
+    def _on_acked(self, link: RespLink, call: _AckedCall, future: asyncio.Future[Any]) -> None:
         self._inflight -= 1
         self._settled += 1
-        if not target.done():
-            if future.cancelled():
-                target.set_exception(ConnectionLost("acknowledged push cancelled"))
-            elif future.exception() is not None:
-                error = future.exception()
-                target.set_exception(error if isinstance(error, RedisUnavailable) else
-                                     RedisUnavailable(f"Redis refused a push: {error}"))
-            else:
-                target.set_result(future.result())
+        keys, args, targets = call
+        if future.cancelled():
+            error: BaseException | None = ConnectionLost("acknowledged push cancelled")
+        else:
+            error = future.exception()
+        if isinstance(error, ReplyError) and str(error).startswith("NOSCRIPT") and link.is_open:
+            # Someone ran SCRIPT FLUSH, so nothing ran: send the source once.
+            retry = link.call(*_ACKED_PUSH.fallback(keys, args))
+            self._inflight += 1
+            retry.add_done_callback(functools.partial(self._on_acked, link, call))
+            return
+        if error is not None:
+            _fail(targets, error if isinstance(error, RedisUnavailable) else
+                  RedisUnavailable(f"Redis refused a push: {error}"))
+        else:
+            for target, result in zip(targets, future.result()):
+                if not target.done():
+                    target.set_result(int(result))
         self._wake_idle()
 
     def _on_reply(self, link: RespLink, call: _Call, future: asyncio.Future[Any]) -> None:
@@ -225,7 +258,7 @@ class BatchWriter:
 
     def _wake_idle(self) -> None:
         if (self._idle is not None and not self._idle.done() and not self._inflight
-                and not self._pending and not self._scripted and self._connecting is None):
+                and not self._pending and not self._acked and self._connecting is None):
             self._idle.set_result(None)
 
     def _arm_watchdog(self, link: RespLink) -> None:
@@ -282,6 +315,21 @@ def _calls(batch: _Pending) -> list[_Call]:
     for key, (capacity, ttl, items) in batch.items():
         for start in range(0, len(items), _MAX_ENTRIES_PER_CALL):
             calls.append((key, capacity, ttl, items[start : start + _MAX_ENTRIES_PER_CALL]))
+    return calls
+
+
+_AckedCall = tuple[list[Any], list[Any], list["asyncio.Future[Any]"]]
+
+
+def _acked_calls(acked: _Acked) -> list[_AckedCall]:
+    calls: list[_AckedCall] = []
+    for (ack_key, key, capacity, ttl), items in acked.items():
+        for start in range(0, len(items), _MAX_ENTRIES_PER_CALL):
+            part = items[start : start + _MAX_ENTRIES_PER_CALL]
+            args: list[Any] = [capacity, ttl]
+            for request, entry, _ in part:
+                args += (request, entry)
+            calls.append(([ack_key, key], args, [future for _, _, future in part]))
     return calls
 
 
