@@ -172,11 +172,8 @@ class Node:
                         started = loop.time()
                         entry = await route.take_blocking(link)
                         entries = [entry] if entry is not None else []
-                        # A quick answer while other connections are running means a queue is
-                        # forming: take several at once next. One at a time (low load), a
-                        # non-blocking take would mostly come back empty: a wasted command.
-                        fast = (bool(entries) and loop.time() - started < _QUEUE_WAS_FULL
-                                and len(self._active) > 1)
+                        # A quick answer means a queue may be forming: take several at once.
+                        fast = bool(entries) and loop.time() - started < _QUEUE_WAS_FULL
                 except (RedisUnavailable, ConnectionLost, ReplyError, OSError) as exc:
                     _drop(link)
                     link = None
