@@ -18,6 +18,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -157,18 +158,33 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="runs per server, interleaved; the median is reported")
     args = parser.parse_args()
     for tool in ("wrk", "taskset"):
         if shutil.which(tool) is None:
             sys.exit(f"{tool} is required: apt-get install -y wrk util-linux")
-    results: dict[tuple[str, str], tuple | None] = {}
+    # Rounds are interleaved (every server once, then again) so that a slow spell of this
+    # shared machine hits all of them alike; the median of each server's rounds is reported.
+    runs: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
+    failed: set[tuple[str, str]] = set()
     for label, (app, path) in APPS.items():
-        for server in SERVERS:
-            if label.startswith("legacy") and server != OURS:
-                continue
-            results[(label, server)] = run_one(server, app, path, args.duration, args.connections)
-            print(f"  measured {label} on {server}: {results[(label, server)]}", file=sys.stderr)
+        for _ in range(args.rounds):
+            for server in SERVERS:
+                if label.startswith("legacy") and server != OURS:
+                    continue
+                result = run_one(server, app, path, args.duration, args.connections)
+                print(f"  measured {label} on {server}: {result}", file=sys.stderr)
+                if result is None:
+                    failed.add((label, server))
+                else:
+                    runs.setdefault((label, server), []).append(result)
+    results: dict[tuple[str, str], tuple | None] = {key: None for key in failed}
+    for key, values in runs.items():
+        results[key] = tuple(statistics.median(v[i] for v in values) for i in range(3))
     print_table(results)
+    print(f"(medians of {args.rounds} interleaved {args.duration} s runs, "
+          f"{args.connections} connections)")
 
 
 def print_table(results: dict[tuple[str, str], tuple | None]) -> None:
