@@ -52,7 +52,10 @@ def _parser() -> argparse.ArgumentParser:
         "\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     worker = commands.add_parser("worker", help="serve route keys with an application")
-    worker.add_argument("keys", nargs="+", metavar="KEY", help="route key(s) to take from")
+    worker.add_argument("keys", nargs="*", metavar="KEY", help="route key(s) to take from")
+    worker.add_argument("--channel", action="append", default=[], metavar="NAME",
+                        help="also serve this Channels channel (repeatable), as "
+                             "channels' runworker does")
     worker.add_argument("--app", required=True, help="the application, as module:attribute")
     worker.add_argument("--url", default=os.environ.get("REDIS_URL"),
                         help="Redis URL (default: $REDIS_URL or redis://localhost:6379/0)")
@@ -75,7 +78,11 @@ def _worker(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     app = import_app(args.app)
-    Node(app, keys=args.keys, url=args.url or "redis://localhost:6379/0", prefix=args.prefix,
+    if not args.keys and not args.channel:
+        raise ConfigurationError("KEY", "nothing to serve",
+                                 "give route key(s) and/or --channel NAME")
+    Node(app, keys=args.keys or None, channels=args.channel,
+         url=args.url or "redis://localhost:6379/0", prefix=args.prefix,
          interface=args.interface, concurrency=args.concurrency, grace=args.grace).run()
     return 0
 

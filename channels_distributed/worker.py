@@ -21,6 +21,7 @@ import signal
 from collections.abc import Iterable
 from typing import Any
 
+from .channel_worker import ChannelService, channel_names, layer_for
 from .distributor import connection_settings
 from .exceptions import ConfigurationError, ProtocolError, RedisUnavailable, ReplyError
 from .protocol.envelope import accept_event, decode_connect
@@ -48,7 +49,8 @@ class Node:
                  key: str | None = None, keys: Iterable[str] | None = None,
                  interface: str = "auto", concurrency: int = 100, grace: float = 30.0,
                  window: int = 16, max_chunk: int = 64 * 1024, lifespan: str = "auto",
-                 redis_timeout: float = 5.0, **connection: Any) -> None:
+                 redis_timeout: float = 5.0, channels: Iterable[str] = (),
+                 channel_layer: Any = None, **connection: Any) -> None:
         given = [a for a in (app, cls, consumer) if a is not None]
         if len(given) != 1:
             raise ConfigurationError("app", f"expected exactly one of app=, cls=, consumer=, got "
@@ -56,8 +58,11 @@ class Node:
         if consumer is not None and interface == "auto":
             interface = "legacy"
         self.app = adapt_application(given[0], interface)
-        self.keys = _route_keys(key, keys)
+        self.channel_names = channel_names(channels)
+        self.keys = _route_keys(key, keys, allow_none=bool(self.channel_names))
         self.hosts, self.prefix = connection_settings(**connection)
+        self._channel_layer = channel_layer
+        self._connection = connection
         self.concurrency = _count("concurrency", concurrency)
         self.window = _count("window", window)
         self.max_chunk = _count("max_chunk", max_chunk)
@@ -108,6 +113,11 @@ class Node:
             self._install_signals()
         lifespan = Lifespan(self.app, self.lifespan_mode, self.lifespan_state)
         await lifespan.startup()
+        service = None
+        if self.channel_names:
+            layer = self._channel_layer or layer_for(self._connection, self.prefix)
+            service = ChannelService(self.app, self.channel_names, layer)
+            service.start()
         hub = self.hub = Hub(self.hosts, self.prefix, "w", retry_window=self.redis_timeout)
         self.accept_event = accept_event(hub.id, hub.inbox)
         hub.start()
@@ -117,10 +127,13 @@ class Node:
         presence = Presence(hub, refresh=lambda: self._upkeep(routes))
         presence.start()
         takers = [asyncio.ensure_future(self._take_loop(route, presence)) for route in routes]
-        logger.warning("worker %s serving route key(s) %s", hub.id, ", ".join(self.keys))
+        if self.keys:
+            logger.warning("worker %s serving route key(s) %s", hub.id, ", ".join(self.keys))
         try:
             await self._stopping.wait()
         finally:
+            if service is not None:
+                await service.stop(self.grace)
             await self._drain(routes, takers, presence)
             await lifespan.shutdown()
 
@@ -256,13 +269,16 @@ def _drop(link: RespLink | None) -> None:
         link.close()
 
 
-def _route_keys(key: str | None, keys: Iterable[str] | None) -> tuple[str, ...]:
+def _route_keys(key: str | None, keys: Iterable[str] | None,
+                allow_none: bool = False) -> tuple[str, ...]:
+    if key is None and keys is None and allow_none:
+        return ()
     if (key is None) == (keys is None):
         raise ConfigurationError("key", "expected key= or keys=, not both or neither",
                                  "pass key='ASGI-testing' or keys=['a', 'b']")
     found = (key,) if key is not None else tuple(keys or ())
     bad = [k for k in found if not valid_route_key(k)]
-    if not found or bad:
+    if (not found and not allow_none) or bad:
         raise ConfigurationError("keys", f"invalid route key(s) {bad or found!r}",
                                  "use letters, digits, '.', '_' and '-', under 100 characters")
     return found

@@ -8,10 +8,14 @@ from django.core.asgi import get_asgi_application
 
 django_asgi_app = get_asgi_application()
 
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.routing import ChannelNameRouter, ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402
 
-from testproject.demo.consumers import ChatConsumer, EchoConsumer  # noqa: E402
+from testproject.demo.consumers import (  # noqa: E402
+    BackgroundConsumer,
+    ChatConsumer,
+    EchoConsumer,
+)
 
 application = ProtocolTypeRouter(
     {
@@ -21,6 +25,10 @@ application = ProtocolTypeRouter(
                 path("ws/echo/", EchoConsumer.as_asgi()),
                 path("ws/chat/<str:group>/", ChatConsumer.as_asgi()),
             ]
+        ),
+        # Background work on named channels, served by `manage.py runworker NAME`.
+        "channel": ChannelNameRouter(
+            {"thumbnails": BackgroundConsumer.as_asgi(), "django": BackgroundConsumer.as_asgi()}
         ),
     }
 )

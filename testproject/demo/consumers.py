@@ -1,7 +1,9 @@
 """Channels consumers used by tests and the demo."""
 
+import os
 from typing import Any
 
+from channels.consumer import AsyncConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
 
 
@@ -31,3 +33,13 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def chat_message(self, event: dict[str, Any]) -> None:
         await self.send_json({"text": event["text"]})
+
+
+class BackgroundConsumer(AsyncConsumer):
+    """A background-work consumer on a named channel (a ``"channel"`` scope), as Channels
+    projects run with ``manage.py runworker``: it answers on the reply channel it is given."""
+
+    async def thumbnail_make(self, message: dict[str, Any]) -> None:
+        await self.channel_layer.send(message["reply"], {
+            "type": "thumbnail.done", "name": message["name"], "pid": os.getpid(),
+            "channel": self.scope["channel"]})

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 
 import httpx
 from dist_helpers import ROOT, Cluster
+
+from channels_distributed import RedisChannelLayer
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -49,12 +52,39 @@ def test_manage_py_runworker(private: Cluster) -> None:
                           "--prefix", private.prefix, "--settings",
                           "testproject.settings_dist"], "runworker")
     private.wait_registered("django", proc)
-    assert "Serving route key(s) django" in proc.output()
+    assert "Serving route key(s) and channel(s) django" in proc.output()
     response = httpx.get(url + "/hello/", timeout=30)
     assert response.status_code == 200
     assert response.content == b"Hello, world"
+    # The same name is also a Channels channel, served as channels' own runworker would.
+    done = asyncio.run(_background_job(private.redis.url, "django"))
+    assert done["type"] == "thumbnail.done" and done["channel"] == "django"
+    assert done["pid"] == proc.popen.pid
     proc.stop()
     assert proc.popen.returncode == 0
+
+
+def test_manage_py_runworker_channels_only(private: Cluster) -> None:
+    proc = private.spawn([sys.executable, "testproject/manage.py", "runworker", "thumbnails",
+                          "--channels-only", "--settings", "testproject.settings_dist"],
+                         "runworker-channels")
+    done = asyncio.run(_background_job(private.redis.url, "thumbnails"))
+    assert done == {"type": "thumbnail.done", "name": "cat.png", "pid": proc.popen.pid,
+                    "channel": "thumbnails"}
+    assert "Serving channel(s) thumbnails" in proc.output()
+    proc.stop()
+    assert proc.popen.returncode == 0
+
+
+async def _background_job(redis_url: str, channel: str) -> dict:
+    """Send a job the way a Django view would, and wait for the worker's answer."""
+    layer = RedisChannelLayer(hosts=[redis_url])  # the settings' layer: same hosts and prefix
+    reply = await layer.new_channel()
+    await layer.send(channel, {"type": "thumbnail.make", "name": "cat.png", "reply": reply})
+    try:
+        return await asyncio.wait_for(layer.receive(reply), 30)
+    finally:
+        await layer.close()
 
 
 def test_channels_runworker_wins_when_listed_first() -> None:
@@ -67,3 +97,25 @@ def test_channels_runworker_wins_when_listed_first() -> None:
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                              timeout=60, env=env, cwd=ROOT)
         assert out.stdout.strip() == expected, out.stderr
+
+
+def test_node_refuses_process_local_or_bad_channel_names() -> None:
+    from channels_distributed import Node
+    from channels_distributed.exceptions import ConfigurationError
+
+    async def app(scope: dict, receive: object, send: object) -> None:
+        """An ASGI 3 application that is never called here."""
+
+    for bad in (["specific.abc!x"], ["has space"]):
+        try:
+            Node(app, channels=bad, url="redis://127.0.0.1:1/0")
+        except ConfigurationError as exc:
+            assert "plain channel names" in str(exc)
+        else:
+            raise AssertionError(f"{bad} was accepted")
+    try:
+        Node(app, url="redis://127.0.0.1:1/0")
+    except ConfigurationError as exc:
+        assert "key=" in str(exc)
+    else:
+        raise AssertionError("a node with nothing to serve was accepted")

@@ -1,4 +1,6 @@
-"""``manage.py runworker KEY [KEY ...]``: serve route keys of the path distributor.
+"""``manage.py runworker NAME [NAME ...]``: serve route keys of the path distributor, and the
+Channels channels of the same names, so that it does everything Channels' own ``runworker`` does
+(``--routes-only`` / ``--channels-only`` narrow it).
 
 Django picks a command from the app listed *first* in ``INSTALLED_APPS`` that has it
 (``get_commands()`` walks the apps in reverse and lets earlier ones overwrite later ones). Channels
@@ -22,7 +24,13 @@ class Command(BaseCommand):  # type: ignore[misc]
             "the project's ASGI application for them.")
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("keys", nargs="+", metavar="KEY", help="route key(s) to serve")
+        parser.add_argument("keys", nargs="+", metavar="NAME",
+                            help="route key(s) to serve; also served as Channels channels")
+        only = parser.add_mutually_exclusive_group()
+        only.add_argument("--routes-only", action="store_true",
+                          help="serve only route keys of the path distributor")
+        only.add_argument("--channels-only", action="store_true",
+                          help="serve only Channels channels (like channels' runworker)")
         parser.add_argument("--app", default=None,
                             help="module:attribute of the application (default: "
                                  "ASGI_APPLICATION)")
@@ -38,13 +46,18 @@ class Command(BaseCommand):  # type: ignore[misc]
         from channels_distributed.worker import Node
 
         try:
-            node = Node(self._application(options["app"]), keys=options["keys"],
+            names = options["keys"]
+            node = Node(self._application(options["app"]),
+                        keys=None if options["channels_only"] else names,
+                        channels=() if options["routes_only"] else names,
                         interface=options["interface"], concurrency=options["concurrency"],
                         grace=options["grace"], prefix=options["prefix"],
                         **self._connection(options["url"]))
         except ConfigurationError as exc:
             raise CommandError(str(exc)) from None
-        self.stdout.write(f"Serving route key(s) {', '.join(options['keys'])}")
+        what = ("channel(s)" if options["channels_only"] else "route key(s)"
+                if options["routes_only"] else "route key(s) and channel(s)")
+        self.stdout.write(f"Serving {what} {', '.join(options['keys'])}")
         node.run()
 
     def _application(self, spec: str | None) -> Any:
