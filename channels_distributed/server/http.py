@@ -212,8 +212,14 @@ class HttpProtocol(asyncio.Protocol):
         self.flow.pause_reading(PIPELINED)
         self.no_more = True
         self.error = _Reject(status, message)
-        active = self.active
-        if active is not None and self.reading is active:
+        active, reading = self.active, self.reading
+        if reading is not None and reading is not active:
+            # A queued request with a broken body must never start: it is dropped, and the 400
+            # follows the responses to the requests before it.
+            self.reading = None
+            self.pipeline.remove(reading)
+            reading.disconnect()
+        elif active is not None and reading is active:
             # The request being served has a broken body: the application sees a disconnect.
             active.disconnect()
             if active.written:
@@ -422,7 +428,7 @@ class HttpProtocol(asyncio.Protocol):
         self.active = None
         if self.pipeline:
             following = self.pipeline.popleft()
-            if not self.pipeline:
+            if not self.pipeline and self.error is None:
                 self.flow.resume_reading(PIPELINED)
             self._start(following)
         elif self.error is not None:

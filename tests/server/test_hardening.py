@@ -121,3 +121,21 @@ def test_smuggled_second_request_is_never_served(echo_server):
         data = Reader(sock).read_to_close()
     assert data.count(b"HTTP/1.1 ") == 1
     assert b"/admin" not in data
+
+
+def test_broken_body_of_a_queued_request_never_starts(echo_server):
+    # Request 2 waits behind request 1 and its chunked body is malformed: it must not reach the
+    # application with a partial body; the connection answers request 1, then 400 and close.
+    with connect(echo_server.port) as sock:
+        sock.sendall(
+            b"GET /slow HTTP/1.1\r\nHost: x\r\nX-Delay: 0.2\r\n\r\n"
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"5\r\nhello\r\nzz\r\n"
+        )
+        reader = Reader(sock)
+        first = reader.read()
+        assert (first.status, first.body) == (200, b"slow done")
+        second = reader.read()
+        assert second.status == 400
+        assert second.header("connection") == "close"
+        assert reader.closed()
