@@ -17,10 +17,13 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from .exceptions import ChannelFull, PeerLost, RedisUnavailable
-from .protocol.envelope import CLOSE, IDEMPOTENT_METHODS, pack_connect, split_body
+from .exceptions import ChannelFull, PeerLost, RedisUnavailable, ReplyError
+from .protocol.envelope import CLOSE, IDEMPOTENT_METHODS, STATE_TTL_MS, pack_connect, split_body
 from .transport.liveness import Presence, Watch
+from .transport.queues import run_script
+from .transport.resp import ConnectionLost
 from .transport.streams import Hub, Peer, now_ms
+from .transport.writer import Script
 
 if TYPE_CHECKING:  # pragma: no cover
     from .distributor import DistributorConfig
@@ -35,10 +38,24 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 _ACCEPT_GRACE = 0.25  # a worker drops requests past their deadline; wait a little longer
 _SWEEP_INTERVAL = 0.05
+# How long an accept may still take once a worker acknowledged the request at the deadline.
+_LATE_ACCEPT = 5.0
+# KEYS: queue, state; ARGV: entry, state ttl_ms. 1: withdrawn from the queue, never taken;
+# 0: a worker had taken it: it is marked given up, so that worker's acknowledgement fails if it
+# has not happened yet (if it has, the worker's accept is on its way).
+_GIVE_UP = Script("""
+if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 1 then return 1 end
+redis.call('SET', KEYS[2], 'c', 'PX', ARGV[2])
+return 0
+""")
 
 
 class _NoWorker(PeerLost):
     """No worker accepted the connection in time."""
+
+
+class _WorkerSilent(PeerLost):
+    """A worker had taken the request by its deadline, then never answered."""
 
 
 class _ClientGone(PeerLost):
@@ -63,6 +80,9 @@ class Edge:
         self._queue_ttl_ms = int(max(config.worker_timeout * 2, 60) * 1000)
         # Connections waiting for a worker, by deadline; one sweeper instead of a timer each.
         self._waiting: dict[Peer, float] = {}
+        # Their requests (queue, state key, entry) until given up at the deadline.
+        self._requests: dict[Peer, tuple[str, str, bytes]] = {}
+        self._giving_up: set[asyncio.Task[None]] = set()
         self._sweeper: asyncio.Task[None] | None = None
 
     def _new_id(self) -> str:
@@ -87,9 +107,35 @@ class Edge:
             await asyncio.sleep(_SWEEP_INTERVAL)
             now = loop.time()
             for peer, deadline in list(self._waiting.items()):
-                if deadline <= now:
-                    del self._waiting[peer]
-                    peer.fail(_NoWorker())
+                if deadline > now:
+                    continue
+                del self._waiting[peer]
+                request = self._requests.pop(peer, None)
+                if request is None:  # taken before the deadline, yet no accept since
+                    peer.fail(_WorkerSilent("the worker that took the request never answered"))
+                    continue
+                task = asyncio.ensure_future(self._give_up(peer, *request))
+                self._giving_up.add(task)
+                task.add_done_callback(self._giving_up.discard)
+
+    async def _give_up(self, peer: Peer, queue: str, state: str, entry: bytes) -> None:
+        """At the deadline: withdraw the request, or, if a worker took it already, mark it given
+        up so that it cannot be acknowledged from now on, and wait a little longer for the
+        accept of a worker that acknowledged it in time. A request the client is told 503 about
+        is never run; one a worker holds is answered by it (or with 502)."""
+        try:
+            link = await asyncio.wait_for(self.hub.shard_for(queue).link(), 1.0)
+            given_up = await asyncio.wait_for(
+                run_script(link, _GIVE_UP, [queue, state], [entry, STATE_TTL_MS]), 2.0)
+        except (RedisUnavailable, ReplyError, ConnectionLost, OSError, asyncio.TimeoutError):
+            given_up = 1  # Redis is unreachable: no worker can answer through it either
+        if given_up:
+            peer.fail(_NoWorker())
+        elif not peer.failed:
+            # Taken by a worker: its accept may be on the way; wait for it a while longer.
+            self._waiting[peer] = asyncio.get_running_loop().time() + _LATE_ACCEPT
+            if self._sweeper is None or self._sweeper.done():
+                self._sweeper = asyncio.ensure_future(self._sweep())
 
     async def connect(self, key: str, scope: Scope, first: dict[str, Any] | None
                       ) -> Peer | None:
@@ -103,38 +149,44 @@ class Edge:
                              None if first is None else first["body"],
                              bool(first and first.get("more_body")))
         queue = self._queue(key)
+        self._requests[peer] = (queue, hub.keys.state(key, peer.conn), entry)
         self._await_worker(peer, config.worker_timeout + _ACCEPT_GRACE)
         # A failed push fails the peer, so the request waits in one await (one wakeup), not
         # for the push's reply and then for the accept.
         hub.push(queue, entry, config.queue_capacity, self._queue_ttl_ms).add_done_callback(
             peer.fail_on_error)
+        ok = False
         try:
             await accepted
+            ok = True
         except _NoWorker:
             logger.warning("no worker took %s on route key %s within %g s", scope.get("path"),
                            key, config.worker_timeout)
-            self._withdraw(queue, entry)
+        except _WorkerSilent:
+            logger.warning("the worker that took %s on %s never answered", scope.get("path"), key)
+            raise  # not "no worker": one has it, and failed it
         except (RedisUnavailable, ChannelFull, PeerLost) as exc:
             logger.warning("cannot queue %s on %s: %s", scope.get("path"), key, exc)
-        else:
-            del self._waiting[peer]
-            peer.release()
-            self.watch.add(str(peer.remote_id), peer)
-            return peer
-        self._waiting.pop(peer, None)
-        hub.close_peer(peer)
-        return None
+        finally:
+            # Also when the server cancels us (client gone, shutdown): nothing may leak.
+            self._waiting.pop(peer, None)
+            self._requests.pop(peer, None)
+            if not ok:
+                hub.close_peer(peer)
+        if not ok:
+            return None
+        peer.release()
+        self.watch.add(str(peer.remote_id), peer)
+        return peer
 
-    def _withdraw(self, queue: str, entry: bytes) -> None:
-        # Keep the queue clean; a worker would drop it for its deadline anyway.
-        link = self.hub.shard_for(queue).connected_link
-        if link is not None:
-            link.call("LREM", queue, 1, entry).add_done_callback(
-                lambda f: f.cancelled() or f.exception())
-
-    def finish(self, peer: Peer) -> None:
+    def finish(self, peer: Peer, disconnect: dict[str, Any]) -> None:
+        """The connection ended here. If the exchange was not complete (the client left in the
+        middle, the server failed to send), the worker's application is told, so it never
+        waits forever on a connection that is gone."""
         if peer.remote_id is not None:
             self.watch.remove(peer.remote_id, peer)
+        if not peer.finished and peer.failed is None:
+            peer.post(disconnect)
         self.hub.close_peer(peer)
 
     async def close(self) -> None:
@@ -221,7 +273,11 @@ async def serve_http(edge: Edge, key: str, scope: Scope, receive: Receive, send:
     first = await _first_body(config, scope, receive)
     if first is not None and first["type"] == "http.disconnect":
         return
-    peer = await edge.connect(key, scope, first)
+    try:
+        peer = await edge.connect(key, scope, first)
+    except _WorkerSilent:
+        await plain(send, 502, b"Bad Gateway: the worker that took this request never answered\n")
+        return
     if peer is None:
         await plain(send, config.no_worker_status,
                     b"No worker is available for this request; retry later\n",
@@ -233,7 +289,7 @@ async def serve_http(edge: Edge, key: str, scope: Scope, receive: Receive, send:
                      lambda: _http_up(peer, receive, config.max_chunk, body_done),
                      eager=not body_done)
     finally:
-        edge.finish(peer)
+        edge.finish(peer, {"type": "http.disconnect"})
 
 
 async def _first_body(config: DistributorConfig, scope: Scope, receive: Receive
@@ -310,7 +366,12 @@ async def serve_websocket(edge: Edge, key: str | None, scope: Scope, receive: Re
     if key is None:
         await _reject(scope, send)
         return
-    peer = await edge.connect(key, scope, None)
+    try:
+        peer = await edge.connect(key, scope, None)
+    except _WorkerSilent:
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.close", "code": 1011, "reason": "worker went away"})
+        return
     if peer is None:
         await send({"type": "websocket.accept"})
         await send({"type": "websocket.close", "code": 1013, "reason": "no worker available"})
@@ -318,7 +379,7 @@ async def serve_websocket(edge: Edge, key: str | None, scope: Scope, receive: Re
     try:
         await _relay(peer, send, _ws_down, lambda: _ws_up(peer, receive), eager=True)
     finally:
-        edge.finish(peer)
+        edge.finish(peer, {"type": "websocket.disconnect", "code": 1006})
 
 
 async def _reject(scope: Scope, send: Send) -> None:

@@ -83,7 +83,7 @@ class Connection:
             return
         try:
             try:
-                mine = await self.route.ack(self.raw)
+                mine = await self.route.ack(self.raw, self.connect.conn)
             except RedisUnavailable as exc:
                 logger.warning("cannot acknowledge %s: %s", self.connect.conn, exc)
                 mine = False
@@ -113,7 +113,8 @@ class Connection:
 
     async def _run_optimistic(self, hub: Any, watch: Any) -> None:
         peer = self.peer
-        peer.ack_with = (self.route.processing, self.raw)
+        peer.ack_with = (self.route.processing, self.raw,
+                         self.route.keys.state(self.route.route, self.connect.conn))
         # The accept goes out with the app's first output, not before: the first flush runs
         # right after the app's first step, so whatever the app sent by then (a whole small
         # response, usually) travels with the accept and the acknowledgement; an app that is

@@ -44,6 +44,9 @@ __all__ = [
 ]
 
 VERSION = 1
+#: Lifetime of a given-up mark (set only for requests a worker took but had not answered at
+#: their deadline: rare). Longer than any deadline.
+STATE_TTL_MS = 120_000
 ACCEPT = "cd.accept"
 ACK = "cd.ack"
 CLOSE = "cd.close"
@@ -77,6 +80,11 @@ class DistKeys:
 
     def registry(self, route: str) -> str:
         return f"{self.prefix}:{{rt:{route}}}:w"
+
+    def state(self, route: str, conn: str) -> str:
+        """Exists when the distributor gave up on a request a worker had already taken: that
+        worker's acknowledgement then fails, so the request never runs after its deadline."""
+        return f"{self.prefix}:{{rt:{route}}}:s:{conn}"
 
     def reap_lock(self, route: str) -> str:
         return f"{self.prefix}:{{rt:{route}}}:lock"

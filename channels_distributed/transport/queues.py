@@ -37,9 +37,15 @@ end
 return out
 """)
 # KEYS: processing; ARGV: entries. Returns 1/0 per entry: removed, or already gone (reaped).
+# KEYS: processing, then one state key per entry; ARGV: entries. 1 where the request is ours to
+# run: still in our processing list, and not given up by the distributor (no state key).
 _ACK = Script("""
 local out = {}
-for i = 1, #ARGV do out[i] = redis.call('LREM', KEYS[1], 1, ARGV[i]) end
+for i = 1, #ARGV do
+  if redis.call('LREM', KEYS[1], 1, ARGV[i]) == 0 then out[i] = 0
+  elseif redis.call('EXISTS', KEYS[i + 1]) == 1 then out[i] = 0
+  else out[i] = 1 end
+end
 return out
 """)
 # KEYS: processing, queue. Moves every entry back to the queue head, keeping their order.
@@ -74,7 +80,7 @@ class RouteQueue:
         self.queue = keys.queue(route)
         self.processing = keys.processing(route, worker)
         self.registry = keys.registry(route)
-        self._acks: list[tuple[bytes, asyncio.Future[bool]]] = []
+        self._acks: list[tuple[bytes, str, asyncio.Future[bool]]] = []
         self._writes: set[asyncio.Task[None]] = set()
 
     async def take(self, count: int) -> list[bytes]:
@@ -88,12 +94,13 @@ class RouteQueue:
                                 BLOCK_SECONDS)
         return reply if isinstance(reply, bytes) else None
 
-    def ack(self, entry: bytes) -> asyncio.Future[bool]:
-        """Acknowledge ``entry``; True if it was ours to run. Batched per loop turn."""
+    def ack(self, entry: bytes, conn: str) -> asyncio.Future[bool]:
+        """Acknowledge ``entry`` (request ``conn``); True if it is ours to run. Batched per
+        loop turn."""
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         if not self._acks:
             asyncio.get_running_loop().call_soon(self._flush_acks)
-        self._acks.append((entry, future))
+        self._acks.append((entry, self.keys.state(self.route, conn), future))
         return future
 
     def _flush_acks(self) -> None:
@@ -102,18 +109,19 @@ class RouteQueue:
         self._writes.add(task)
         task.add_done_callback(self._writes.discard)
 
-    async def _write_acks(self, batch: list[tuple[bytes, asyncio.Future[bool]]]) -> None:
+    async def _write_acks(self, batch: list[tuple[bytes, str, asyncio.Future[bool]]]) -> None:
         try:
             link = await self.shard.link()
-            replies = await run_script(link, _ACK, [self.processing], [e for e, _ in batch])
+            replies = await run_script(link, _ACK, [self.processing, *(s for _, s, _ in batch)],
+                                       [entry for entry, _, _ in batch])
         except (RedisUnavailable, ReplyError, ConnectionLost) as exc:
-            for _, future in batch:
+            for *_, future in batch:
                 if not future.done():
                     future.set_exception(RedisUnavailable(f"acknowledgement failed: {exc}"))
             return
-        for (_, future), removed in zip(batch, replies):
+        for (*_, future), mine in zip(batch, replies):
             if not future.done():
-                future.set_result(int(removed) > 0)
+                future.set_result(int(mine) > 0)
 
     async def give_back(self) -> int:
         """Return every request still in this worker's processing list (shutdown)."""
@@ -155,5 +163,13 @@ class RouteQueue:
 
     def drop(self, entry: bytes) -> None:
         """Remove a request that will not be run (garbage, expired) from the processing list."""
-        future = self.ack(entry)
-        future.add_done_callback(lambda f: f.cancelled() or f.exception())
+        task = asyncio.ensure_future(self._remove(entry))
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+
+    async def _remove(self, entry: bytes) -> None:
+        try:
+            link = await self.shard.link()
+            await link.call("LREM", self.processing, 1, entry)
+        except (RedisUnavailable, ReplyError, ConnectionLost) as exc:
+            logger.warning("could not drop a request from %s: %s", self.processing, exc)

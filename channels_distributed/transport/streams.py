@@ -108,11 +108,11 @@ class Hub:
         entry = encode_entry(conn, now_ms() + self.ttl_ms, encode_events(events))
         return self.push(inbox, entry, self.capacity, self.ttl_ms)
 
-    def send_events_acked(self, ack: tuple[str, bytes], inbox: str, conn: str,
+    def send_events_acked(self, ack: tuple[str, bytes, str], inbox: str, conn: str,
                           events: list[Event]) -> asyncio.Future[Any]:
         """Acknowledge a taken request and send its first events in one atomic step."""
         entry = encode_entry(conn, now_ms() + self.ttl_ms, encode_events(events))
-        return self.state.writer_for(inbox).acked_push(ack[0], ack[1], inbox, entry,
+        return self.state.writer_for(inbox).acked_push(ack[0], ack[1], ack[2], inbox, entry,
                                                        self.capacity, self.ttl_ms)
 
     def same_shard(self, key: str, other: str) -> bool:
@@ -156,9 +156,9 @@ class Peer:
         self.remote = remote
         self.remote_id: str | None = None
         self.held = held  # outgoing events wait until released (worker: until acknowledged)
-        # (processing list, request entry): the first flush acknowledges the request and sends
-        # in one atomic step, and later output waits for its answer.
-        self.ack_with: tuple[str, bytes] | None = None
+        # (processing list, request entry, state key): the first flush acknowledges the request
+        # and sends, in one atomic step; later output waits for the answer.
+        self.ack_with: tuple[str, bytes, str] | None = None
         self.revoked = False  # the request was given back to its queue: another worker runs it
         self.finished = False  # nothing more goes out (the other side needs nothing more)
         self.failed: BaseException | None = None

@@ -34,22 +34,26 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return n
 """
 
-# KEYS[1] = processing list, KEYS[2] = list; ARGV = capacity, ttl_ms, then pairs of (taken
-# request, entry). For each pair, in order: acknowledge the request and push its entry, as one
-# step: -1 if the request was no longer ours (given back to its queue; nothing pushed), 0 if the
-# list is full, else 1. One call carries every such pair of a loop turn (a worker's busy turn
-# answers many requests), with one RPUSH.
+# KEYS[1] = processing list, KEYS[2] = list, then one state key per request; ARGV = capacity,
+# ttl_ms, then pairs of (taken request, entry). For each pair, in order: acknowledge the request
+# and push its entry, as one step: -1 if the request was no longer ours (given back to its
+# queue, or given up by the distributor: its state key exists; nothing pushed), 0 if the list
+# is full, else 1. One call carries every such pair of a loop
+# turn (a worker's busy turn answers many requests), with one RPUSH.
 ACKED_PUSH_SCRIPT = """
 local room = tonumber(ARGV[1]) - redis.call('LLEN', KEYS[2])
 local out, push = {}, {}
 for i = 3, #ARGV, 2 do
+  local n = #out + 1
   if redis.call('LREM', KEYS[1], 1, ARGV[i]) == 0 then
-    out[#out + 1] = -1
+    out[n] = -1
+  elseif redis.call('EXISTS', KEYS[n + 2]) == 1 then
+    out[n] = -1
   elseif #push >= room then
-    out[#out + 1] = 0
+    out[n] = 0
   else
     push[#push + 1] = ARGV[i + 1]
-    out[#out + 1] = 1
+    out[n] = 1
   end
 end
 if #push > 0 then
@@ -87,7 +91,7 @@ _Pending = dict[str, tuple[int, int, _Items]]
 _Call = tuple[str, int, int, _Items]
 # Pending acknowledged pushes: (processing list, list, capacity, ttl_ms) -> [(request, entry,
 # future)].
-_AckedItems = list[tuple[bytes, bytes, "asyncio.Future[Any]"]]
+_AckedItems = list[tuple[bytes, str, bytes, "asyncio.Future[Any]"]]
 _Acked = dict[tuple[str, str, int, int], _AckedItems]
 
 
@@ -127,8 +131,8 @@ class BatchWriter:
             loop.call_soon(self._flush)
         return future
 
-    def acked_push(self, ack_key: str, ack_entry: bytes, key: str, entry: bytes, capacity: int,
-                   ttl_ms: int) -> asyncio.Future[Any]:
+    def acked_push(self, ack_key: str, ack_entry: bytes, state_key: str, key: str,
+                   entry: bytes, capacity: int, ttl_ms: int) -> asyncio.Future[Any]:
         """Acknowledge ``ack_entry`` and push ``entry`` atomically, in the next batch.
 
         Resolves to -1 (not acknowledged: nothing pushed), 0 (list full) or 1. Both keys must
@@ -139,9 +143,9 @@ class BatchWriter:
         group = (ack_key, key, capacity, ttl_ms)
         items = self._acked.get(group)
         if items is None:
-            self._acked[group] = [(ack_entry, entry, future)]
+            self._acked[group] = [(ack_entry, state_key, entry, future)]
         else:
-            items.append((ack_entry, entry, future))
+            items.append((ack_entry, state_key, entry, future))
         if not self._scheduled:
             self._scheduled = True
             loop.call_soon(self._flush)
@@ -190,7 +194,7 @@ class BatchWriter:
         batch, self._pending = self._pending, {}
         acked, self._acked = self._acked, {}
         _fail_all(_calls(batch), error)
-        _fail([future for items in acked.values() for _, _, future in items], error)
+        _fail([future for items in acked.values() for *_, future in items], error)
 
     def _send(self, link: RespLink, batch: _Pending, acked: _Acked) -> None:
         calls = _calls(batch)
@@ -327,9 +331,10 @@ def _acked_calls(acked: _Acked) -> list[_AckedCall]:
         for start in range(0, len(items), _MAX_ENTRIES_PER_CALL):
             part = items[start : start + _MAX_ENTRIES_PER_CALL]
             args: list[Any] = [capacity, ttl]
-            for request, entry, _ in part:
+            for request, _, entry, _ in part:
                 args += (request, entry)
-            calls.append(([ack_key, key], args, [future for _, _, future in part]))
+            keys = [ack_key, key, *(state for _, state, _, _ in part)]
+            calls.append((keys, args, [future for *_, future in part]))
     return calls
 
 
