@@ -75,6 +75,7 @@ class ServerConfig:
     root_path: str = ""
     keepalive: float = 2.0
     header_timeout: float = 10.0
+    body_timeout: float = 30.0
     limit_request_line: int = 4094
     limit_request_fields: int = 100
     limit_request_field_size: int = 8190
@@ -112,6 +113,7 @@ class ServerConfig:
         for name in (
             "keepalive",
             "header_timeout",
+            "body_timeout",
             "legacy_timeout",
             "graceful_timeout",
             "lifespan_timeout",
@@ -168,6 +170,7 @@ def _choice(setting: str, value: str, allowed: tuple[str, ...]) -> None:
 _EXTRA: dict[str, type] = {
     "interface": str,
     "header_timeout": float,
+    "body_timeout": float,
     "max_drain": int,
     "ws_ping_interval": float,
     "ws_ping_timeout": float,

@@ -29,6 +29,10 @@ class FlowControl:
             self.transport.pause_reading()
         self._read_pauses |= reason
 
+    @property
+    def reading_paused(self) -> bool:
+        return bool(self._read_pauses)
+
     def resume_reading(self, reason: int) -> None:
         if self._read_pauses & reason:
             self._read_pauses &= ~reason

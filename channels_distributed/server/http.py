@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["HttpProtocol"]
 
 ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
-_HEADERS_DEADLINE, _IDLE_DEADLINE = 1, 2
+_HEADERS_DEADLINE, _IDLE_DEADLINE, _BODY_DEADLINE = 1, 2, 3
 # Headers that need a look after the head is parsed: one dict lookup per header, no regex.
 _FLAG_TE, _FLAG_EXPECT, _FLAG_FORWARDED, _FLAG_CL, _FLAG_UPGRADE = 1, 2, 4, 8, 16
 _FLAG_HOST, _FLAG_CONTENT_TYPE = 32, 64
@@ -143,10 +143,26 @@ class HttpProtocol(asyncio.Protocol):
         """Called by the server a few times a second: enforce deadlines, ping WebSockets."""
         if self.ws is not None:
             self.ws.on_tick(now)
-        elif self.deadline and now >= self.deadline:
+        elif not self.deadline:
+            return
+        elif self.deadline_kind == _BODY_DEADLINE and self.flow.reading_paused:
+            # Reading is paused because the application (or an earlier request) is not done with
+            # what was sent: the client is not late. Its time starts again when reading resumes.
+            self.deadline = now + self.config.body_timeout
+        elif now >= self.deadline:
             if self.deadline_kind == _HEADERS_DEADLINE and self.in_head and self.active is None:
                 self._write_error(408, "request head not received in time")
+            elif self.deadline_kind == _BODY_DEADLINE:
+                self._body_timed_out()
             self.close()
+
+    def _body_timed_out(self) -> None:
+        cycle = self.reading
+        if cycle is None:
+            return
+        if cycle is self.active and not cycle.written:
+            self._write_error(408, "request body not received in time")
+        cycle.disconnect()
 
     def shutdown(self) -> None:
         """Graceful shutdown: close when idle, else after the response in progress."""
@@ -307,6 +323,8 @@ class HttpProtocol(asyncio.Protocol):
                 return
             keep_alive = False  # an upgrade we do not speak: answer over HTTP, then close
         cycle = RequestCycle(self, scope, keep_alive, expect_continue, length)
+        # Slowloris on the body: each chunk must follow the last within body_timeout.
+        self._set_deadline(_BODY_DEADLINE, self.config.body_timeout)
         if self.server.access_log:
             cycle.start_time = self.loop.time()
         self.reading = cycle
@@ -398,11 +416,16 @@ class HttpProtocol(asyncio.Protocol):
                     scope["client"] = (host, 0)
 
     def on_body(self, body: bytes) -> None:
+        self._set_deadline(_BODY_DEADLINE, self.config.body_timeout)
         if self.reading is not None:
             self.reading.feed(body)
 
     def on_message_complete(self) -> None:
         cycle, self.reading = self.reading, None
+        self.deadline = 0.0
+        if cycle is not None and cycle.complete and self.active is None:
+            # The body was drained after its response: the connection is idle again.
+            self._set_deadline(_IDLE_DEADLINE, self.config.keepalive)
         if cycle is not None:
             cycle.message_complete()
             if not cycle.keep_alive:

@@ -48,3 +48,18 @@ def echo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gunicorn]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def edge_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gunicorn]:
+    """One shared server running ``tests/server/edge_apps.py`` with a 2 s body timeout."""
+    workdir = tmp_path_factory.mktemp("edge")
+    server = Gunicorn(
+        "edge_apps:app",
+        ["--pythonpath", str(Path(__file__).parent)],
+        {"CD_BODY_TIMEOUT": "2"},
+        workdir,
+    )
+    server.start()
+    yield server
+    server.stop()

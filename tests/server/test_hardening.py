@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from gunicorn_helpers import Reader, connect, request
+from gunicorn_helpers import Reader, connect, request, wait_for
 
 
 def test_slowloris_header_is_cut_at_deadline(echo_server):
@@ -139,3 +139,43 @@ def test_broken_body_of_a_queued_request_never_starts(echo_server):
         assert second.status == 400
         assert second.header("connection") == "close"
         assert reader.closed()
+
+
+def test_slowloris_body_is_cut_at_deadline(edge_server):
+    # CD_BODY_TIMEOUT=2: a body that stops arriving gets 408 and close, and the application
+    # gets http.disconnect instead of waiting for the rest forever.
+    with connect(edge_server.port) as sock:
+        sock.sendall(b"POST /reader HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\nx")
+        reader = Reader(sock)
+        response = reader.read()
+        assert response.status == 408
+        assert response.header("connection") == "close"
+        assert reader.closed()
+    wait_for(lambda: "disconnect" in edge_server.recorded("reader"), what="http.disconnect")
+
+
+def test_body_trickling_within_the_deadline_is_read(edge_server):
+    # Each byte follows the last well within CD_BODY_TIMEOUT=2, though the whole body takes longer.
+    with connect(edge_server.port) as sock:
+        sock.sendall(b"POST /reader HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n")
+        for _ in range(10):
+            time.sleep(0.3)
+            sock.sendall(b"x")
+        response = Reader(sock).read()
+        assert (response.status, response.body) == (200, b"read")
+
+
+def test_body_left_unread_by_the_application_is_not_timed_out(edge_server):
+    # The application leaves the body unread for 3 s (> CD_BODY_TIMEOUT=2): reading is paused
+    # then, the client is not late, and the rest of the body is read once the application reads.
+    size = 1_000_000
+    with connect(edge_server.port) as sock:
+        sock.sendall(
+            b"POST /late-reader HTTP/1.1\r\nHost: x\r\nX-Delay: 3\r\nContent-Length: %d\r\n\r\n"
+            % size
+            + b"x" * 100_000
+        )
+        wait_for(lambda: edge_server.recorded("late-reader"), what="the application to start")
+        sock.sendall(b"x" * (size - 100_000))
+        response = Reader(sock).read()
+        assert (response.status, response.body) == (200, b"%d" % size)

@@ -1,0 +1,55 @@
+"""ASGI applications for server edge cases the test project does not cover (``--pythonpath``)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+
+def _record(name: str, value: str) -> None:
+    with open(os.path.join(os.environ["RECORD_DIR"], name), "a") as handle:
+        handle.write(value + "\n")
+
+
+async def _late_reader(scope, receive, send):
+    """Leaves the body unread for X-Delay seconds, then reads it all and answers its size."""
+    _record("late-reader", "started")
+    await asyncio.sleep(float(dict(scope["headers"]).get(b"x-delay", b"0")))
+    size, more = 0, True
+    while more:
+        event = await receive()
+        if event["type"] == "http.disconnect":
+            _record("late-reader", "disconnect")
+            return
+        size += len(event.get("body", b""))
+        more = event.get("more_body", False)
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"%d" % size})
+
+
+async def _reader(scope, receive, send):
+    """Reads the body; records the disconnect if that is what arrives instead."""
+    more = True
+    while more:
+        event = await receive()
+        if event["type"] == "http.disconnect":
+            _record("reader", "disconnect")
+            return
+        more = event.get("more_body", False)
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"read"})
+
+
+async def _websocket(scope, receive, send):
+    await receive()  # websocket.connect
+    await send({"type": "websocket.http.response.start", "status": 401, "headers": []})
+    if scope["path"] == "/ws/start-then-raise":
+        raise RuntimeError("boom after websocket.http.response.start")
+
+
+async def app(scope, receive, send):
+    if scope["type"] == "websocket":
+        await _websocket(scope, receive, send)
+    elif scope["type"] == "http":
+        handler = _late_reader if scope["path"] == "/late-reader" else _reader
+        await handler(scope, receive, send)
