@@ -282,11 +282,21 @@ class WebSocketSession:
             )
             self._end(1011, 500)
         else:
+            if self.state == _RESPONDING:
+                self.conn.server.log.error(
+                    "ASGI application returned without completing the WebSocket denial response"
+                    " to %s",
+                    self.scope["path"],
+                )
             self._end(1000, 403)
 
     def _end(self, code: int, status: int) -> None:
         if self.state == _CONNECTING:
             self._reject(status, [], b"")
+        elif self.state == _RESPONDING:
+            # A denial response left unfinished: its parts are held until the last one, so
+            # nothing was written yet and a 500 takes its place (then close, like any denial).
+            self._reject(500, [], b"")
         elif self.state == _OPEN and self.proto is not None and self.proto.state is State.OPEN:
             self.proto.send_close(code)
             self._flush()

@@ -139,3 +139,17 @@ def test_channels_consumer_from_testproject(gunicorn):
     with ws_connect(_url(server, "/ws/echo/"), open_timeout=10) as ws:
         ws.send("through channels")
         assert ws.recv(timeout=10) == "through channels"
+
+
+@pytest.mark.parametrize("path", ["/ws/start-then-raise", "/ws/start-then-return"])
+def test_unfinished_denial_response_is_500_and_close(edge_server, path):
+    # The application sent websocket.http.response.start, then raised or returned.
+    key = base64.b64encode(os.urandom(16))
+    response, closed = request(
+        edge_server.port,
+        b"GET %b HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+        b"Sec-WebSocket-Key: %b\r\nSec-WebSocket-Version: 13\r\n\r\n" % (path.encode(), key),
+    )
+    assert response.status == 500
+    assert response.header("connection") == "close"
+    assert closed
