@@ -49,14 +49,32 @@ def layer_for(connection: Mapping[str, Any], prefix: str) -> Any:
     return RedisChannelLayer(hosts=hosts, prefix=prefix)
 
 
+def _worker_class() -> Any:
+    from channels.worker import Worker
+
+    class StoppableWorker(Worker):  # type: ignore[misc]
+        """Channels' Worker, whose listeners stop when it is cancelled (Worker.handle() waits
+        on them with asyncio.wait, which does not cancel them: they would keep popping
+        messages nobody will handle)."""
+
+        async def handle(self) -> None:
+            listeners = [asyncio.ensure_future(self.listener(name)) for name in self.channels]
+            try:
+                await asyncio.gather(*listeners)
+            finally:
+                for listener in listeners:
+                    listener.cancel()
+                await asyncio.gather(*listeners, return_exceptions=True)
+
+    return StoppableWorker
+
+
 class ChannelService:
     """Channels' ``Worker`` for some channel names, started and stopped with the node."""
 
     def __init__(self, app: Any, names: tuple[str, ...], layer: Any) -> None:
-        from channels.worker import Worker
-
         self.layer = layer
-        self.worker = Worker(application=app, channels=list(names), channel_layer=layer)
+        self.worker = _worker_class()(application=app, channels=list(names), channel_layer=layer)
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:

@@ -246,7 +246,12 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
 
 
 async def _all(futures: list[asyncio.Future[Any]]) -> list[Any]:
-    return [await future for future in futures]
+    """Every reply, or the first error (the others are retrieved too, never left dangling)."""
+    replies = await asyncio.gather(*futures, return_exceptions=True)
+    for reply in replies:
+        if isinstance(reply, BaseException):
+            raise reply
+    return replies
 
 
 def _by_key(keys: KeySpace, channels: list[str]) -> dict[str, list[str]]:

@@ -32,6 +32,15 @@ logger = logging.getLogger("channels_distributed.transport")
 
 BLOCK_SECONDS = 1.0
 LINGER = 2.0
+_GRACE = 2.0  # beyond BLOCK_SECONDS, before a silent blocking connection is dropped
+# Extends a list's expiry to ARGV[1] ms, never shortens it (PEXPIRE GT needs Redis 7).
+# Sent as source: it runs only when messages are given back, which is rare.
+_EXTEND_TTL = """
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
+return 1
+"""
 BATCH = 512
 _RETRY_MAX = 0.5
 
@@ -94,25 +103,28 @@ class Reader:
         link: RespLink | None = None
         delay = 0.02
         try:
-            while (self._waiting > 0 or self._lingering()) and not self._closed:
-                try:
-                    if link is None or not link.is_open:
-                        link = await self.shard.blocking_link()
-                    raws = await self._pop(link)
-                except (RedisUnavailable, ConnectionLost, OSError) as exc:
-                    self._drop(link)
-                    link = None
-                    self._warn(exc)
-                    await asyncio.sleep(delay)  # wait for Redis to come back; never give up
-                    delay = min(delay * 2, _RETRY_MAX)
-                    continue
-                delay = 0.02
-                if self._warned:
-                    logger.warning("Redis is reachable again; receiving from %s", self.key)
-                    self._warned = False
-                self.deliver(raws)
-            if self._batch == 0 and self._buffers and link is not None:
-                await self._give_back(link)
+            while True:
+                while (self._waiting > 0 or self._lingering()) and not self._closed:
+                    try:
+                        if link is None or not link.is_open:
+                            link = await self.shard.blocking_link()
+                        raws = await self._bounded_pop(link)
+                    except (RedisUnavailable, ConnectionLost, OSError) as exc:
+                        self._drop(link)
+                        link = None
+                        self._warn(exc)
+                        await asyncio.sleep(delay)  # wait for Redis to come back; never give up
+                        delay = min(delay * 2, _RETRY_MAX)
+                        continue
+                    delay = 0.02
+                    if self._warned:
+                        logger.warning("Redis is reachable again; receiving from %s", self.key)
+                        self._warned = False
+                    self.deliver(raws)
+                if self._batch == 0 and self._buffers and link is not None and not self._closed:
+                    await self._give_back(link)
+                    continue  # a receive() that came meanwhile found this task still running
+                break
         finally:
             if link is not None:
                 self.shard.release_blocking(link)
@@ -128,11 +140,11 @@ class Reader:
     async def _give_back(self, link: RespLink) -> None:
         # Competing consumers: entries popped for waiters that left meanwhile go back to the
         # head of the list, where another process can take them.
-        entries = self.unclaimed()
+        commands = self.give_back_commands()
         try:
-            await link.call("LPUSH", self.key, *reversed(entries))
+            await asyncio.gather(*link.call_many(commands))
         except (RedisUnavailable, ReplyError) as exc:
-            logger.warning("lost %d messages of %s: %s", len(entries), self.key, exc)
+            logger.warning("lost %d messages of %s: %s", len(commands[0]) - 2, self.key, exc)
 
     def _drop(self, link: RespLink | None) -> None:
         if link is not None:
@@ -143,6 +155,15 @@ class Reader:
             logger.warning("cannot receive from %s, retrying until Redis is back: %s",
                            self.key, exc)
             self._warned = True
+
+    async def _bounded_pop(self, link: RespLink) -> list[bytes]:
+        # Redis ends the block after BLOCK_SECONDS; a reply later than that means the connection
+        # is half-open (partition, failover, paused VM): drop it rather than wait forever.
+        watchdog = asyncio.get_running_loop().call_later(BLOCK_SECONDS + _GRACE, link.close)
+        try:
+            return await self._pop(link)
+        finally:
+            watchdog.cancel()
 
     async def _pop(self, link: RespLink) -> list[bytes]:
         count = self._batch if self._batch > 0 else max(self._waiting, 1)
@@ -196,6 +217,15 @@ class Reader:
             buffer.popleft()
             logger.warning("dropped the oldest message of %s: more than %d waiting in this "
                            "process and nobody receiving", channel, capacity)
+
+    def give_back_commands(self) -> list[tuple[Any, ...]]:
+        """Commands that put the buffered entries back at the head of the list, in order, and
+        keep the list alive as long as its latest entry (the buffers are emptied)."""
+        latest = max((expires for buffer in self._buffers.values() for expires, _ in buffer),
+                     default=0)
+        ttl_ms = max(latest - self._clock_ms(), 1000)
+        return [("LPUSH", self.key, *reversed(self.unclaimed())),
+                ("EVAL", _EXTEND_TTL, 1, self.key, ttl_ms)]
 
     def unclaimed(self) -> list[bytes]:
         """Buffered entries, encoded again, oldest first; the buffers are emptied."""

@@ -72,17 +72,18 @@ class LoopState:
         # Messages popped for a receiver that went away go back to the head of their list, so
         # another loop or process can still receive them.
         for reader in readers:
-            entries = reader.unclaimed()
-            if not entries:
+            commands = reader.give_back_commands()
+            count = len(commands[0]) - 2
+            if not count:
                 continue
             link = reader.shard.connected_link
             try:
                 if link is None:
                     link = await asyncio.wait_for(reader.shard.link(), 1.0)
-                await asyncio.wait_for(link.call("LPUSH", reader.key, *reversed(entries)), 2.0)
+                await asyncio.wait_for(asyncio.gather(*link.call_many(commands)), 2.0)
             except Exception as exc:
                 logger.warning("lost %d unreceived messages of %s while closing: %s",
-                               len(entries), reader.key, exc)
+                               count, reader.key, exc)
 
     async def _release_on_shutdown(self) -> AsyncGenerator[None, None]:
         try:

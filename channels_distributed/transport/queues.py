@@ -90,8 +90,14 @@ class RouteQueue:
 
     async def take_blocking(self, link: RespLink) -> bytes | None:
         """One request, waiting at most a second for it."""
-        reply = await link.call("BLMOVE", self.queue, self.processing, "LEFT", "RIGHT",
-                                BLOCK_SECONDS)
+        # A reply much later than the block time means a half-open connection: drop it (the
+        # take loop reconnects) instead of waiting forever.
+        watchdog = asyncio.get_running_loop().call_later(BLOCK_SECONDS + 2.0, link.close)
+        try:
+            reply = await link.call("BLMOVE", self.queue, self.processing, "LEFT", "RIGHT",
+                                    BLOCK_SECONDS)
+        finally:
+            watchdog.cancel()
         return reply if isinstance(reply, bytes) else None
 
     def ack(self, entry: bytes, conn: str) -> asyncio.Future[bool]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import socket
 import ssl
 from typing import Any
 
@@ -152,6 +153,11 @@ async def open_link(
                 lambda: RespLink(where), host, port, ssl=ssl_context,
                 server_hostname=host if ssl_context else None,
             )
+        sock = link._transport.get_extra_info("socket") if link._transport else None
+        if sock is not None and not path:
+            # Keepalive lets the kernel notice a peer that vanished (a partition, a failover)
+            # on connections that otherwise only wait.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
         try:
             await _handshake(link, username, password, db)
         except BaseException:
@@ -175,5 +181,7 @@ async def _handshake(link: RespLink, username: str | None, password: str | None,
     if db:
         commands.append(("SELECT", db))
     if commands:
-        for future in link.call_many(commands):
-            await future
+        replies = await asyncio.gather(*link.call_many(commands), return_exceptions=True)
+        for reply in replies:
+            if isinstance(reply, BaseException):
+                raise reply

@@ -277,12 +277,14 @@ class BatchWriter:
         self._watchdog = None
         if not self._inflight:
             return
+        current = self._link if self._link is not None else link
         if self._settled == settled_before:
             logger.error("Redis %s did not answer within %g s; reconnecting",
                          self.shard.spec.describe(), _REPLY_TIMEOUT)
             link.close()
+            current.close()  # the pushes in flight may be on a link made since it was armed
             return
-        self._arm_watchdog(link)
+        self._arm_watchdog(current)
 
     def _settle(self, call: _Call, reply: Any) -> None:
         key, capacity, _, items = call
