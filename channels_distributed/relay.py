@@ -143,7 +143,8 @@ class Edge:
         config, hub = self.config, self.hub
         peer = hub.open_peer(self._new_id(), config.window, held=True)
         accepted = peer.accepted
-        assert accepted is not None  # a peer opened without its remote waits for cd.accept
+        if accepted is None:  # pragma: no cover - a peer opened without a remote has one
+            raise RuntimeError("a peer waiting for its worker has no accept future")
         entry = pack_connect(peer.conn, scope, hub.inbox, hub.id, now_ms() + self._timeout_ms,
                              scope.get("method") in IDEMPOTENT_METHODS,
                              None if first is None else first["body"],
