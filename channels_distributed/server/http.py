@@ -10,11 +10,10 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import unquote
 
 import httptools
 
-from channels_distributed.server import proxy
+from channels_distributed.server import head, proxy
 from channels_distributed.server.cycle import RequestCycle, status_line
 from channels_distributed.server.flow import BODY_BUFFERED, PIPELINED, FlowControl
 
@@ -26,32 +25,6 @@ __all__ = ["HttpProtocol"]
 
 ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
 _HEADERS_DEADLINE, _IDLE_DEADLINE, _BODY_DEADLINE = 1, 2, 3
-# Headers that need a look after the head is parsed: one dict lookup per header, no regex.
-_FLAG_TE, _FLAG_EXPECT, _FLAG_FORWARDED, _FLAG_CL, _FLAG_UPGRADE = 1, 2, 4, 8, 16
-_FLAG_HOST, _FLAG_CONTENT_TYPE = 32, 64
-# RFC 9110 section 5.3: fields that admit one value; a second one makes the request ambiguous.
-_SINGLETONS = _FLAG_HOST | _FLAG_CONTENT_TYPE
-_CHECKED = _FLAG_TE | _FLAG_EXPECT | _FLAG_FORWARDED | _FLAG_CL | _FLAG_UPGRADE
-_FLAGGED = {
-    b"transfer-encoding": _FLAG_TE,
-    b"expect": _FLAG_EXPECT,
-    b"x-forwarded-for": _FLAG_FORWARDED,
-    b"content-length": _FLAG_CL,
-    b"upgrade": _FLAG_UPGRADE,
-    b"host": _FLAG_HOST,
-    b"content-type": _FLAG_CONTENT_TYPE,
-}
-# RFC 9110 section 6.5.1: fields a trailer must not carry (routing, framing, authentication);
-# the same set gunicorn refuses.
-_FORBIDDEN_TRAILERS = frozenset(
-    {b"host", b"content-length", b"transfer-encoding", b"trailer", b"authorization", b"te"}
-)
-
-
-class _Reject(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def _address(value: Any) -> tuple[str, int] | None:
@@ -66,9 +39,9 @@ class HttpProtocol(asyncio.Protocol):
         self.config = server.config
         self.loop = server.loop
         self.parser = httptools.HttpRequestParser(self)
-        self.flagged = dict(_FLAGGED)
+        self.flagged = dict(head.FLAGGED)
         for name, _ in self.config.secure_scheme_headers:
-            self.flagged[name] = _FLAG_FORWARDED
+            self.flagged[name] = head.FLAG_FORWARDED
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.flow: FlowControl = None  # type: ignore[assignment]
         self.client: tuple[str, int] | None = None
@@ -82,7 +55,7 @@ class HttpProtocol(asyncio.Protocol):
         self.deadline = 0.0
         self.deadline_kind = 0
         self.proxy_buffer: bytes | None = None
-        self.error: _Reject | None = None
+        self.error: head.Reject | None = None
         self.in_head = False
         self.head_bytes = 0
         self.no_more = False
@@ -190,8 +163,12 @@ class HttpProtocol(asyncio.Protocol):
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
             self._upgrade(data[upgrade.args[0] :])
-        except httptools.HttpParserCallbackError:
-            error = self.error or _Reject(400, "invalid request")
+        except httptools.HttpParserCallbackError as exc:
+            # httptools keeps what a callback raised as the context of its own error.
+            error = exc.__context__
+            if not isinstance(error, head.Reject):
+                error = head.Reject(400, "invalid request")
+            self.error = error
             self.reject(error.status, str(error))
         except httptools.HttpParserError as exc:
             self.reject(400, str(exc) or "invalid request")
@@ -227,7 +204,7 @@ class HttpProtocol(asyncio.Protocol):
         self.server.log.warning("Invalid request from ip=%s: %s", self.client, message)
         self.flow.pause_reading(PIPELINED)
         self.no_more = True
-        self.error = _Reject(status, message)
+        self.error = head.Reject(status, message)
         active, reading = self.active, self.reading
         if reading is not None and reading is not active:
             # A queued request with a broken body must never start: it is dropped, and the 400
@@ -267,42 +244,17 @@ class HttpProtocol(asyncio.Protocol):
 
     def on_url(self, url: bytes) -> None:
         self.url += url
-        limit = self.config.limit_request_line
-        if limit and len(self.url) + len(self.parser.get_method()) + 10 > limit:
-            self.error = _Reject(414, "request line too long")
-            raise self.error
+        head.check_line(self.config, self.parser.get_method(), self.url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        config = self.config
-        if config.limit_request_fields and len(self.headers) >= config.limit_request_fields:
-            self.error = _Reject(431, "too many header fields")
-            raise self.error
-        if config.limit_request_field_size and len(name) + len(value) + 4 > (
-            config.limit_request_field_size  # the field line: name ": " value CRLF
-        ):
-            self.error = _Reject(431, f"header field {name[:64]!r} too large")
-            raise self.error
-        if not self.in_head:
-            # A trailer field of a chunked body: ASGI has no place for it, but some are refused.
-            if name.lower() in _FORBIDDEN_TRAILERS:
-                self.error = _Reject(400, f"field {name[:64]!r} is not allowed in a trailer")
-                raise self.error
+        kept = head.field(self.config, len(self.headers), name, value, self.in_head)
+        if kept is None:
             return
-        if b"_" in name and config.header_map != "dangerous":
-            # gunicorn's header_map: "Content_Length" must not pass for Content-Length downstream.
-            if config.header_map == "refuse":
-                self.error = _Reject(400, f"header name {name[:64]!r} contains an underscore")
-                raise self.error
-            return
-        name = name.lower()
-        if value[-1:] in (b" ", b"\t"):
-            value = value.rstrip(b" \t")  # RFC 9110 5.5: trailing whitespace is not the value
-        self.headers.append((name, value))
-        flag = self.flagged.get(name)
+        self.headers.append(kept)
+        flag = self.flagged.get(kept[0])
         if flag:
-            if flag & self.flags & _SINGLETONS:
-                self.error = _Reject(400, f"duplicate {name.decode('latin-1')} header")
-                raise self.error
+            if flag & self.flags & head.SINGLETONS:
+                raise head.Reject(400, f"duplicate {kept[0].decode('latin-1')} header")
             self.flags |= flag
 
     def on_headers_complete(self) -> None:
@@ -310,15 +262,16 @@ class HttpProtocol(asyncio.Protocol):
         self.deadline = 0.0
         version = self.parser.get_http_version()
         if version not in ("1.1", "1.0"):
-            self.error = _Reject(400, f"unsupported HTTP version {version}")
-            raise self.error
+            raise head.Reject(400, f"unsupported HTTP version {version}")
         scope = self._scope(version)
         keep_alive = self.parser.should_keep_alive() and not self.server.draining
-        expect_continue, length = (
-            self._check_flags(version, scope) if self.flags & _CHECKED else (False, None)
-        )
-        if self.flags & _FLAG_UPGRADE and self.parser.should_upgrade():
-            if self._upgrade_kind() == b"websocket" and scope["method"] == "GET":
+        expect_continue, length = False, None
+        if self.flags & head.CHECKED:
+            expect_continue, length = head.framing(self.headers, version)
+            if self.flags & head.FLAG_FORWARDED and self.trusted:
+                head.forwarded(self.headers, self.config, scope)
+        if self.flags & head.FLAG_UPGRADE and self.parser.should_upgrade():
+            if head.upgrade_kind(self.headers) == b"websocket" and scope["method"] == "GET":
                 self.upgrade_scope = scope
                 return
             keep_alive = False  # an upgrade we do not speak: answer over HTTP, then close
@@ -335,16 +288,8 @@ class HttpProtocol(asyncio.Protocol):
             self.flow.pause_reading(PIPELINED)
 
     def _scope(self, version: str) -> dict[str, Any]:
-        url = self.url
-        if url[:1] == b"/":
-            raw_path, _, query = url.partition(b"?")
-            raw_path = raw_path.partition(b"#")[0]
-            query = query.partition(b"#")[0]
-        else:  # absolute-form, authority-form (CONNECT) or asterisk-form (OPTIONS *)
-            raw_path, query = self._parse_target(url)
-        path = raw_path.decode("latin-1")
-        if b"%" in raw_path:
-            path = unquote(path)
+        method = self.parser.get_method()
+        path, raw_path, query = head.target(method, self.url)
         root = self.config.root_path
         return {
             "type": "http",
@@ -353,7 +298,7 @@ class HttpProtocol(asyncio.Protocol):
             "server": self.local,
             "client": self.client,
             "scheme": self.scheme,
-            "method": self.parser.get_method().decode("ascii"),
+            "method": method.decode("ascii"),
             "root_path": root,
             "path": root + path if root else path,
             "raw_path": root.encode() + raw_path if root else raw_path,
@@ -361,59 +306,6 @@ class HttpProtocol(asyncio.Protocol):
             "headers": self.headers,
             "state": self.server.state.copy(),
         }
-
-    def _parse_target(self, url: bytes) -> tuple[bytes, bytes]:
-        if url == b"*":
-            if self.parser.get_method() != b"OPTIONS":
-                self.error = _Reject(400, "the asterisk-form target is only for OPTIONS")
-                raise self.error
-            return b"*", b""
-        if self.parser.get_method() == b"CONNECT":
-            return b"", b""  # authority-form: the target is in the Host header
-        try:
-            parsed = httptools.parse_url(url)
-        except httptools.HttpParserInvalidURLError:
-            self.error = _Reject(400, "invalid request target")
-            raise self.error from None
-        return parsed.path or b"/", parsed.query or b""
-
-    def _upgrade_kind(self) -> bytes:
-        for name, value in self.headers:
-            if name == b"upgrade":
-                return value.strip().lower()
-        return b""
-
-    def _check_flags(self, version: str, scope: dict[str, Any]) -> tuple[bool, int | None]:
-        expect_continue, length = False, None
-        for name, value in self.headers:
-            if name == b"transfer-encoding" and version == "1.0":
-                # RFC 9112 section 6.1: Transfer-Encoding in HTTP/1.0 is a smuggling vector.
-                self.error = _Reject(400, "Transfer-Encoding in an HTTP/1.0 request")
-                raise self.error
-            if name == b"expect":
-                if value.strip().lower() != b"100-continue":
-                    self.error = _Reject(417, f"unsupported expectation {value[:64]!r}")
-                    raise self.error
-                expect_continue = version == "1.1"
-            elif name == b"content-length":
-                length = int(value)
-        if self.flags & _FLAG_FORWARDED and self.trusted:
-            self._forwarded(scope)
-        return expect_continue, length
-
-    def _forwarded(self, scope: dict[str, Any]) -> None:
-        try:
-            secure = proxy.secure_scheme(self.headers, self.config)
-        except proxy.InvalidSchemeHeaders as exc:
-            self.error = _Reject(400, str(exc))
-            raise self.error from None
-        if secure is not None:
-            scope["scheme"] = "https" if secure else "http"
-        for name, value in self.headers:
-            if name == b"x-forwarded-for":
-                host = proxy.forwarded_client(value, self.config.forwarded_allow)
-                if host:
-                    scope["client"] = (host, 0)
 
     def on_body(self, body: bytes) -> None:
         self._set_deadline(_BODY_DEADLINE, self.config.body_timeout)
