@@ -118,9 +118,7 @@ class HttpProtocol(asyncio.Protocol):
             self.ws.on_tick(now)
         elif not self.deadline:
             return
-        elif self.deadline_kind == _BODY_DEADLINE and self.flow.reading_paused:
-            # Reading is paused because the application (or an earlier request) is not done with
-            # what was sent: the client is not late. Its time starts again when reading resumes.
+        elif self.deadline_kind == _BODY_DEADLINE and self._body_awaits_server():
             self.deadline = now + self.config.body_timeout
         elif now >= self.deadline:
             if self.deadline_kind == _HEADERS_DEADLINE and self.in_head and self.active is None:
@@ -128,6 +126,13 @@ class HttpProtocol(asyncio.Protocol):
             elif self.deadline_kind == _BODY_DEADLINE:
                 self._body_timed_out()
             self.close()
+
+    def _body_awaits_server(self) -> bool:
+        # The client is not late while reading is paused (the application, or an earlier
+        # request, is not done with what was sent) or while it waits for the 100 Continue the
+        # application has not asked for yet (RFC 9110 section 10.1.1). Its time starts again after.
+        reading = self.reading
+        return self.flow.reading_paused or (reading is not None and reading.expect_continue)
 
     def _body_timed_out(self) -> None:
         cycle = self.reading

@@ -179,3 +179,18 @@ def test_body_left_unread_by_the_application_is_not_timed_out(edge_server):
         sock.sendall(b"x" * (size - 100_000))
         response = Reader(sock).read()
         assert (response.status, response.body) == (200, b"%d" % size)
+
+
+def test_body_awaiting_100_continue_is_not_timed_out(edge_server):
+    # The client waits for the 100 Continue, which goes out only when the application reads,
+    # 3 s later (> CD_BODY_TIMEOUT=2): the client is not late meanwhile.
+    with connect(edge_server.port) as sock:
+        sock.sendall(
+            b"POST /late-reader HTTP/1.1\r\nHost: x\r\nX-Delay: 3\r\nContent-Length: 5\r\n"
+            b"Expect: 100-continue\r\n\r\n"
+        )
+        reader = Reader(sock)
+        assert reader.read().status == 100
+        sock.sendall(b"hello")
+        response = reader.read()
+        assert (response.status, response.body) == (200, b"5")
