@@ -101,7 +101,7 @@ def _percentile(out: str, label: str) -> float:
 
 
 # Commands only our Lua scripts run (clients never send these directly on the request path).
-_SCRIPT_ONLY = ("llen", "rpush", "pexpire", "lrem", "lmove")
+_SCRIPT_ONLY = ("llen", "rpush", "pexpire", "lrem", "lmove", "exists")
 
 
 def redis_stats(redis: RedisServer) -> tuple[int, int]:
