@@ -8,12 +8,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import polling
 
 from channels_distributed.embedded import RedisServer, free_port
 
@@ -28,14 +28,7 @@ def unique_prefix() -> str:
 
 def wait_for(predicate: Callable[[], object], timeout: float = WAIT, what: str = "") -> object:
     """Poll ``predicate`` until it returns something true; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
-        time.sleep(0.02)
+    return polling.wait_for(predicate, timeout, what)
 
 
 @dataclass
