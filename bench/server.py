@@ -160,6 +160,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=3,
                         help="runs per server, interleaved; the median is reported")
+    parser.add_argument("--app", action="append", choices=list(APPS), default=None,
+                        help="measure only this application (repeatable; default: all)")
     args = parser.parse_args()
     for tool in ("wrk", "taskset"):
         if shutil.which(tool) is None:
@@ -169,6 +171,8 @@ def main() -> None:
     runs: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
     failed: set[tuple[str, str]] = set()
     for label, (app, path) in APPS.items():
+        if args.app and label not in args.app:
+            continue
         for _ in range(args.rounds):
             for server in SERVERS:
                 if label.startswith("legacy") and server != OURS:
