@@ -114,22 +114,29 @@ class Edge:
                 if request is None:  # taken before the deadline, yet no accept since
                     peer.fail(_WorkerSilent("the worker that took the request never answered"))
                     continue
-                task = asyncio.ensure_future(self._give_up(peer, *request))
-                self._giving_up.add(task)
-                task.add_done_callback(self._giving_up.discard)
+                self._spawn(self._give_up(peer, *request))
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._giving_up.add(task)
+        task.add_done_callback(self._giving_up.discard)
+
+    async def _withdraw(self, queue: str, state: str, entry: bytes) -> int:
+        """Withdraw the request from its queue (1), or mark it given up if a worker took it (0).
+        Redis unreachable: 1 (no worker can answer through it either)."""
+        try:
+            link = await asyncio.wait_for(self.hub.shard_for(queue).link(), 1.0)
+            return int(await asyncio.wait_for(
+                run_script(link, _GIVE_UP, [queue, state], [entry, STATE_TTL_MS]), 2.0))
+        except (RedisUnavailable, ReplyError, ConnectionLost, OSError, asyncio.TimeoutError):
+            return 1
 
     async def _give_up(self, peer: Peer, queue: str, state: str, entry: bytes) -> None:
         """At the deadline: withdraw the request, or, if a worker took it already, mark it given
         up so that it cannot be acknowledged from now on, and wait a little longer for the
         accept of a worker that acknowledged it in time. A request the client is told 503 about
         is never run; one a worker holds is answered by it (or with 502)."""
-        try:
-            link = await asyncio.wait_for(self.hub.shard_for(queue).link(), 1.0)
-            given_up = await asyncio.wait_for(
-                run_script(link, _GIVE_UP, [queue, state], [entry, STATE_TTL_MS]), 2.0)
-        except (RedisUnavailable, ReplyError, ConnectionLost, OSError, asyncio.TimeoutError):
-            given_up = 1  # Redis is unreachable: no worker can answer through it either
-        if given_up:
+        if await self._withdraw(queue, state, entry):
             peer.fail(_NoWorker())
         elif not peer.failed:
             # Taken by a worker: its accept may be on the way; wait for it a while longer.
@@ -169,11 +176,14 @@ class Edge:
         except (RedisUnavailable, ChannelFull, PeerLost) as exc:
             logger.warning("cannot queue %s on %s: %s", scope.get("path"), key, exc)
         finally:
-            # Also when the server cancels us (client gone, shutdown): nothing may leak.
+            # Also when the server cancels us (client gone, shutdown): nothing may leak, and a
+            # request nobody waits for any more is withdrawn (or can no longer be acknowledged).
             self._waiting.pop(peer, None)
-            self._requests.pop(peer, None)
+            request = self._requests.pop(peer, None)
             if not ok:
                 hub.close_peer(peer)
+                if request is not None:
+                    self._spawn(self._withdraw(*request))
         if not ok:
             return None
         peer.release()
@@ -193,6 +203,8 @@ class Edge:
     async def close(self) -> None:
         if self._sweeper is not None:
             self._sweeper.cancel()
+        for task in list(self._giving_up):
+            task.cancel()
         await self.watch.close()
         await self.presence.stop()
         await self.hub.close()

@@ -29,6 +29,7 @@ __all__ = [
     "ACCEPT",
     "ACK",
     "CLOSE",
+    "RESET",
     "VERSION",
     "Connect",
     "DistKeys",
@@ -50,6 +51,9 @@ STATE_TTL_MS = 120_000
 ACCEPT = "cd.accept"
 ACK = "cd.ack"
 CLOSE = "cd.close"
+#: Distributor -> worker: that connection is gone on the edge (its client left before the
+#: worker's accept arrived); the application is told the client disconnected.
+RESET = "cd.reset"
 
 #: Events that carry payload and count against the flow-control window.
 DATA_EVENTS = frozenset(

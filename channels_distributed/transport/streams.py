@@ -22,7 +22,15 @@ from typing import Any
 from ..conf import HostSpec
 from ..exceptions import PeerLost, ProtocolError
 from ..protocol.codec import decode_entry, encode_entry
-from ..protocol.envelope import ACCEPT, ACK, DistKeys, ack_event, decode_events, encode_events
+from ..protocol.envelope import (
+    ACCEPT,
+    ACK,
+    RESET,
+    DistKeys,
+    ack_event,
+    decode_events,
+    encode_events,
+)
 from .connection import Shard
 from .inbox import BATCH, Reader
 from .loopstate import LoopState
@@ -64,8 +72,18 @@ class _Inbox(Reader):
             peer = self.hub.peers.get(target) if isinstance(target, str) else None
             if peer is None or expires < now:
                 logger.debug("dropping events for finished connection %r", target)
+                if isinstance(target, str):
+                    self._reset_late_accept(target, events)
                 continue
             peer.feed(events)
+
+    def _reset_late_accept(self, conn: str, events: list[Event]) -> None:
+        # A worker accepted a connection this process no longer has (its client left while it
+        # waited): tell that worker, or its application would wait for the client forever.
+        for event in events:
+            if event.get("type") == ACCEPT and isinstance(event.get("inbox"), str):
+                self.hub.send_events(event["inbox"], conn, [{"type": RESET}]).add_done_callback(
+                    lambda f: f.cancelled() or f.exception())
 
 
 class Hub:
@@ -182,6 +200,9 @@ class Peer:
                 self.remote = str(event.get("inbox"))
                 self.remote_id = str(event.get("worker"))
                 self.accepted.set_result(None)
+            elif kind == RESET:
+                self.finish_output()
+                self.fail(PeerLost(f"the other side of {self.conn} is gone"))
             else:
                 self._inbound.append(event)
         self._notify()

@@ -1,0 +1,41 @@
+"""An accept for a connection the edge no longer has is answered with a reset, so the worker's
+application learns that its client is gone instead of waiting for it forever."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from channels_distributed.conf import parse_hosts
+from channels_distributed.protocol.codec import decode_entry, encode_entry
+from channels_distributed.protocol.envelope import (
+    RESET,
+    accept_event,
+    decode_events,
+    encode_events,
+)
+from channels_distributed.transport.streams import Hub, now_ms
+
+
+async def _late_accept(url: str) -> list[Any]:
+    edge = Hub(parse_hosts([url]), "resettest", "d", retry_window=1.0)
+    edge.start()
+    worker_inbox = edge.keys.inbox("w-test")
+    link = await edge.topology.shards[0].link()
+    events = [accept_event("w-test", worker_inbox), {"type": "websocket.accept"}]
+    await link.call("RPUSH", edge.inbox,
+                    encode_entry("gone-conn", now_ms() + 60_000, encode_events(events)))
+    for _ in range(500):
+        entry = await link.call("LPOP", worker_inbox)
+        if entry is not None:
+            break
+        await asyncio.sleep(0.01)
+    await edge.close()
+    target, _, payload = decode_entry(entry)
+    return [target, decode_events(payload)]
+
+
+def test_late_accept_gets_a_reset(redis_single: Any) -> None:
+    target, events = asyncio.run(_late_accept(redis_single.servers[0].url))
+    assert target == "gone-conn"
+    assert events == [{"type": RESET}]
