@@ -58,6 +58,7 @@ return n
 BLOCK_SECONDS = 1.0
 REAP_LOCK_MS = 2000
 REGISTRY_TTL = 86400
+PROCESSING_TTL_MS = 120_000
 
 
 async def run_script(link: RespLink, script: Script, keys: list[Any], args: list[Any]) -> Any:
@@ -135,9 +136,14 @@ class RouteQueue:
         return int(await run_script(link, _REQUEUE, [self.processing, self.queue], []))
 
     async def register(self) -> None:
+        """Every second while alive: stay in the route's registry, and keep this worker's
+        processing list from outliving it. A dead worker's list is normally reaped within a
+        second or two; if no worker of the route is left to reap it, it expires (everything in
+        it is long past its deadline by then)."""
         link = await self.shard.link()
         await asyncio.gather(*link.call_many([("SADD", self.registry, self.worker),
-                                              ("EXPIRE", self.registry, REGISTRY_TTL)]))
+                                              ("EXPIRE", self.registry, REGISTRY_TTL),
+                                              ("PEXPIRE", self.processing, PROCESSING_TTL_MS)]))
 
     async def unregister(self) -> None:
         link = await self.shard.link()
