@@ -101,6 +101,14 @@ class RedisServer:
             sock.sendall(packet)
             return _read_reply(sock)
 
+    def keys(self, pattern: str = "*") -> list[bytes]:
+        """The keys matching ``pattern`` (KEYS: for tests and tools, never for production)."""
+        import hiredis
+
+        reader = hiredis.Reader()
+        reader.feed(self.command("KEYS", pattern))
+        return list(reader.gets() or [])
+
     def stop(self, kill: bool = False) -> None:
         process = self.process
         if process is None:

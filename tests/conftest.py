@@ -31,17 +31,10 @@ class Topology:
     def keys(self, pattern: str = "*") -> list[bytes]:
         found: list[bytes] = []
         for server in self.servers:
-            found.extend(_keys(server, pattern))
+            found.extend(server.keys(pattern))
         return found
 
 
-def _keys(server: RedisServer, pattern: str) -> list[bytes]:
-    import hiredis
-
-    reader = hiredis.Reader()
-    reader.feed(server.command("KEYS", pattern))
-    reply = reader.gets()
-    return list(reply or [])
 
 
 def _start(count: int, name: str) -> Topology:

@@ -347,16 +347,9 @@ async def test_sharded_keys_spread_over_all_servers(redis_sharded, make_layer) -
     layer = make_layer(hosts=redis_sharded.hosts, capacity=1000)
     for i in range(60):
         await layer.send(f"spread-{i}", {"type": "x"})
-    counts = [len(_keys_on(server, f"{layer.prefix}:*")) for server in redis_sharded.servers]
+    counts = [len(server.keys(f"{layer.prefix}:*")) for server in redis_sharded.servers]
     assert sum(counts) == 60 and all(counts)
     await layer.flush()
-    assert sum(len(_keys_on(s, f"{layer.prefix}:*")) for s in redis_sharded.servers) == 0
+    assert sum(len(s.keys(f"{layer.prefix}:*")) for s in redis_sharded.servers) == 0
     await layer.close()
 
-
-def _keys_on(server, pattern: str) -> list[bytes]:
-    import hiredis
-
-    reader = hiredis.Reader()
-    reader.feed(server.command("KEYS", pattern))
-    return list(reader.gets() or [])

@@ -243,7 +243,3 @@ class Reader:
         for waiters in self._waiters.values():
             for future in waiters:
                 future.cancel()
-
-    def stats(self) -> dict[str, Any]:
-        return {"key": self.key, "waiting": self._waiting,
-                "buffered": sum(len(b) for b in self._buffers.values())}

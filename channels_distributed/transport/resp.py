@@ -107,9 +107,6 @@ class RespLink(asyncio.Protocol):
         transport.write(b"".join(chunks) if len(chunks) > 1 else chunks[0])
         return futures
 
-    async def execute(self, *args: Any) -> Any:
-        return await self.call(*args)
-
     def _abort(self, why: str) -> None:
         self._lost_reason = ConnectionLost(f"connection to Redis {self.name} dropped: {why}")
         if self._transport is not None:

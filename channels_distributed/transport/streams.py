@@ -163,9 +163,9 @@ class Peer:
     """One side of one forwarded connection."""
 
     # Slots: one Peer per request, so its creation is on every request's path.
-    __slots__ = ("_credit", "_inbound", "_out", "_scheduled", "_wakers", "_window", "accepted",
+    __slots__ = ("_credit", "_inbound", "_out", "_scheduled", "_wakers", "accepted",
                  "ack_with", "conn", "failed", "finished", "held", "hub", "remote",
-                 "remote_id", "revoked")
+                 "remote_id")
 
     def __init__(self, hub: Hub, conn: str, window: int, remote: str | None,
                  held: bool) -> None:
@@ -177,10 +177,8 @@ class Peer:
         # (processing list, request entry, state key): the first flush acknowledges the request
         # and sends, in one atomic step; later output waits for the answer.
         self.ack_with: tuple[str, bytes, str] | None = None
-        self.revoked = False  # the request was given back to its queue: another worker runs it
         self.finished = False  # nothing more goes out (the other side needs nothing more)
         self.failed: BaseException | None = None
-        self._window = window
         self._credit = window
         self._out: list[Event] = []
         self._scheduled = False
@@ -309,7 +307,6 @@ class Peer:
         elif future.result() == 1:
             self.release()
         elif future.result() == -1:
-            self.revoked = True
             self.finish_output()
             self.fail(PeerLost(f"{self.conn} was given back to its queue"))
         else:
