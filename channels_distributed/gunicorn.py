@@ -12,6 +12,7 @@ through ``run()`` returning or ``SystemExit``, never by a re-raised signal, so `
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import sys
@@ -131,6 +132,7 @@ class ASGIWorker(base.Worker):  # type: ignore[misc]
         except LifespanFailure as exc:
             self.log.error("%s", exc)
             raise SystemExit(WORKER_BOOT_ERROR) from None
+        _tune_gc(config.gc_threshold)
         try:
             server.start([listener.sock for listener in self.sockets], self._ssl_context())
             self.log.info("ASGIWorker serving %s", ", ".join(str(s) for s in self.sockets))
@@ -185,6 +187,16 @@ class ASGIWorker(base.Worker):  # type: ignore[misc]
         self.quick = True
         self.cfg.worker_abort(self)
         sys.exit(1)
+
+
+def _tune_gc(threshold: int) -> None:
+    """This process serves requests for the rest of its life: collect less often, and leave
+    what the application built at start-up (modules, settings, URL maps) out of every later
+    full collection."""
+    if threshold:
+        current = gc.get_threshold()
+        gc.set_threshold(max(threshold, current[0]), *current[1:])
+    gc.freeze()
 
 
 def _error_app(message: str) -> Any:

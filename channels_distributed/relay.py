@@ -14,7 +14,7 @@ import asyncio
 import itertools
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from .exceptions import ChannelFull, PeerLost, RedisUnavailable, ReplyError
@@ -97,9 +97,9 @@ class Edge:
         return queue
 
     def _await_worker(self, peer: Peer, timeout: float) -> None:
-        self._waiting[peer] = asyncio.get_running_loop().time() + timeout
+        self._waiting[peer] = self.hub.loop.time() + timeout
         if self._sweeper is None or self._sweeper.done():
-            self._sweeper = asyncio.ensure_future(self._sweep())
+            self._sweeper = self.hub.loop.create_task(self._sweep())
 
     async def _sweep(self) -> None:
         loop = asyncio.get_running_loop()
@@ -117,7 +117,7 @@ class Edge:
                 self._spawn(self._give_up(peer, *request))
 
     def _spawn(self, coroutine: Any) -> None:
-        task = asyncio.ensure_future(coroutine)
+        task = self.hub.loop.create_task(coroutine)
         self._giving_up.add(task)
         task.add_done_callback(self._giving_up.discard)
 
@@ -140,9 +140,9 @@ class Edge:
             peer.fail(_NoWorker())
         elif not peer.failed:
             # Taken by a worker: its accept may be on the way; wait for it a while longer.
-            self._waiting[peer] = asyncio.get_running_loop().time() + _LATE_ACCEPT
+            self._waiting[peer] = self.hub.loop.time() + _LATE_ACCEPT
             if self._sweeper is None or self._sweeper.done():
-                self._sweeper = asyncio.ensure_future(self._sweep())
+                self._sweeper = self.hub.loop.create_task(self._sweep())
 
     async def connect(self, key: str, scope: Scope, first: dict[str, Any] | None
                       ) -> Peer | None:
@@ -225,14 +225,14 @@ class _Upstream:
 
     __slots__ = ("factory", "peer", "task")
 
-    def __init__(self, peer: Peer, factory: Callable[[], Awaitable[None]]) -> None:
+    def __init__(self, peer: Peer, factory: Callable[[], Coroutine[Any, Any, None]]) -> None:
         self.peer = peer
         self.factory = factory
         self.task: asyncio.Future[None] | None = None
 
     def start(self) -> None:
         if self.task is None:
-            self.task = asyncio.ensure_future(self.factory())
+            self.task = self.peer.hub.loop.create_task(self.factory())
             self.task.add_done_callback(self._ended)
 
     def _ended(self, task: asyncio.Future[None]) -> None:
@@ -248,7 +248,7 @@ class _Upstream:
 Down = Callable[[Peer, Send, Callable[[], None]], Awaitable[None]]
 
 
-async def _relay(peer: Peer, send: Send, down: Down, up: Callable[[], Awaitable[None]],
+async def _relay(peer: Peer, send: Send, down: Down, up: Callable[[], Coroutine[Any, Any, None]],
                  eager: bool) -> None:
     """Relay worker -> client here and client -> worker in a task; either end ends both.
 

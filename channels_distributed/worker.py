@@ -213,7 +213,7 @@ class Node:
             route.drop(raw)
             return
         connection = Connection(self, route, raw, connect)
-        task = asyncio.ensure_future(connection.run())
+        task = self._hub.loop.create_task(connection.run())
         self._active.add(task)
         task.add_done_callback(self._finished)
         if len(self._active) >= self.concurrency:

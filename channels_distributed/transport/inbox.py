@@ -64,6 +64,9 @@ class Reader:
         self._closed = False
         self._warned = False
         self._last_demand = 0.0
+        # A reader belongs to one loop; kept, as get_running_loop() is a getpid() syscall on
+        # Python < 3.12 and get() runs for every message.
+        self._loop = asyncio.get_running_loop()
 
     # Receiving -----------------------------------------------------------------------------
     async def get(self, channel: str) -> Item:
@@ -73,7 +76,7 @@ class Reader:
             item = buffer.popleft()
             if item[0] >= self._clock_ms():
                 return item
-        future: asyncio.Future[Item] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Item] = self._loop.create_future()
         self._waiters.setdefault(channel, collections.deque()).append(future)
         self._waiting += 1
         self._ensure_running()
@@ -96,7 +99,7 @@ class Reader:
 
     def _ensure_running(self) -> None:
         if (self._task is None or self._task.done()) and not self._closed:
-            self._task = asyncio.ensure_future(self._run())
+            self._task = self._loop.create_task(self._run())
 
     # The pop loop ----------------------------------------------------------------------------
     async def _run(self) -> None:
@@ -132,7 +135,7 @@ class Reader:
     def _lingering(self) -> bool:
         if self._batch == 0 or self._last_demand == 0.0:
             return False  # competing consumers pop only for their waiters
-        if asyncio.get_running_loop().time() > self._last_demand + LINGER:
+        if self._loop.time() > self._last_demand + LINGER:
             return False
         capacity_of = self._capacity_of
         return not any(len(buf) >= capacity_of(ch) for ch, buf in self._buffers.items())
@@ -159,7 +162,7 @@ class Reader:
     async def _bounded_pop(self, link: RespLink) -> list[bytes]:
         # Redis ends the block after BLOCK_SECONDS; a reply later than that means the connection
         # is half-open (partition, failover, paused VM): drop it rather than wait forever.
-        watchdog = asyncio.get_running_loop().call_later(BLOCK_SECONDS + _GRACE, link.close)
+        watchdog = self._loop.call_later(BLOCK_SECONDS + _GRACE, link.close)
         try:
             return await self._pop(link)
         finally:

@@ -30,7 +30,7 @@ class LoopState:
                  retry_window: float, describe: Callable[[str], str]) -> None:
         self.loop = loop
         self.topology = Topology(hosts, retry_window)
-        self.writers = [BatchWriter(shard, describe) for shard in self.topology.shards]
+        self.writers = [BatchWriter(shard, describe, loop) for shard in self.topology.shards]
         self.readers: dict[str, Reader] = {}
         self.closed = False
         self.tag = ""  # names this loop's inbox; set by the layer

@@ -83,6 +83,7 @@ class RouteQueue:
         self.registry = keys.registry(route)
         self._acks: list[tuple[bytes, str, asyncio.Future[bool]]] = []
         self._writes: set[asyncio.Task[None]] = set()
+        self._loop = asyncio.get_running_loop()  # kept: a getpid() syscall on Python < 3.12
 
     async def take(self, count: int) -> list[bytes]:
         """Up to ``count`` waiting requests, without blocking."""
@@ -93,7 +94,7 @@ class RouteQueue:
         """One request, waiting at most a second for it."""
         # A reply much later than the block time means a half-open connection: drop it (the
         # take loop reconnects) instead of waiting forever.
-        watchdog = asyncio.get_running_loop().call_later(BLOCK_SECONDS + 2.0, link.close)
+        watchdog = self._loop.call_later(BLOCK_SECONDS + 2.0, link.close)
         try:
             reply = await link.call("BLMOVE", self.queue, self.processing, "LEFT", "RIGHT",
                                     BLOCK_SECONDS)
@@ -104,15 +105,15 @@ class RouteQueue:
     def ack(self, entry: bytes, conn: str) -> asyncio.Future[bool]:
         """Acknowledge ``entry`` (request ``conn``); True if it is ours to run. Batched per
         loop turn."""
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[bool] = self._loop.create_future()
         if not self._acks:
-            asyncio.get_running_loop().call_soon(self._flush_acks)
+            self._loop.call_soon(self._flush_acks)
         self._acks.append((entry, self.keys.state(self.route, conn), future))
         return future
 
     def _flush_acks(self) -> None:
         batch, self._acks = self._acks, []
-        task = asyncio.ensure_future(self._write_acks(batch))
+        task = self._loop.create_task(self._write_acks(batch))
         self._writes.add(task)
         task.add_done_callback(self._writes.discard)
 
@@ -175,7 +176,7 @@ class RouteQueue:
 
     def drop(self, entry: bytes) -> None:
         """Remove a request that will not be run (garbage, expired) from the processing list."""
-        task = asyncio.ensure_future(self._remove(entry))
+        task = self._loop.create_task(self._remove(entry))
         self._writes.add(task)
         task.add_done_callback(self._writes.discard)
 

@@ -37,12 +37,15 @@ class RespLink(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._closed: asyncio.Future[None] | None = None
         self._lost_reason: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # asyncio.Protocol -------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # Duck-typed: uvloop's transports are not asyncio.Transport subclasses.
         self._transport = transport  # type: ignore[assignment]
-        self._closed = asyncio.get_running_loop().create_future()
+        # Kept: get_running_loop() is a getpid() syscall on Python < 3.12.
+        self._loop = asyncio.get_running_loop()
+        self._closed = self._loop.create_future()
 
     def data_received(self, data: bytes) -> None:
         self._reader.feed(data)
@@ -96,7 +99,9 @@ class RespLink(asyncio.Protocol):
         transport = self._transport
         if transport is None or transport.is_closing():
             raise ConnectionLost(f"connection to Redis {self.name} is closed")
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        if loop is None:
+            raise ConnectionLost(f"connection to Redis {self.name} is not open yet")
         futures = []
         chunks = []
         for args in commands:

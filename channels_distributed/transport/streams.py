@@ -98,7 +98,10 @@ class Hub:
         self.peers: dict[str, Peer] = {}
         self.capacity = inbox_capacity
         self.ttl_ms = int(ttl * 1000)
-        self.state = LoopState(asyncio.get_running_loop(), hosts, retry_window, self._describe)
+        # Kept: asyncio.get_running_loop() costs a getpid() syscall on Python < 3.12, and the
+        # per-request path would otherwise call it several times.
+        self.loop = asyncio.get_running_loop()
+        self.state = LoopState(self.loop, hosts, retry_window, self._describe)
         self.topology = self.state.topology
         self._reader = _Inbox(self, self.topology.shard_for(self.inbox))
         self._idle: asyncio.Task[Any] | None = None
@@ -108,7 +111,7 @@ class Hub:
 
     def start(self) -> None:
         if self._idle is None:
-            self._idle = asyncio.ensure_future(self._reader.get(_IDLE))
+            self._idle = self.loop.create_task(self._reader.get(_IDLE))
             self._idle.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     @property
@@ -186,7 +189,7 @@ class Peer:
         self._wakers: list[asyncio.Future[None]] = []
         # Only the side that does not know its remote yet (the distributor) waits for cd.accept.
         self.accepted: asyncio.Future[None] | None = (
-            asyncio.get_running_loop().create_future() if remote is None else None)
+            hub.loop.create_future() if remote is None else None)
 
     # Incoming --------------------------------------------------------------------------------
     def feed(self, events: list[Event]) -> None:
@@ -212,7 +215,7 @@ class Peer:
                 waker.set_result(None)
 
     async def _wait(self) -> None:
-        waker = asyncio.get_running_loop().create_future()
+        waker = self.hub.loop.create_future()
         self._wakers.append(waker)
         await waker
 
@@ -284,7 +287,7 @@ class Peer:
     def _schedule(self) -> None:
         if not self._scheduled and not self.held:
             self._scheduled = True
-            asyncio.get_running_loop().call_soon(self.flush)
+            self.hub.loop.call_soon(self.flush)
 
     def flush(self) -> None:
         self._scheduled = False

@@ -103,8 +103,12 @@ class BatchWriter:
     Redis answers in order; only (re)connecting needs a task, and batches wait for it in order.
     """
 
-    def __init__(self, shard: Shard, describe: Callable[[str], str] = str) -> None:
+    def __init__(self, shard: Shard, describe: Callable[[str], str] = str,
+                 loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.shard = shard
+        # Kept rather than looked up per push: get_running_loop() is a getpid() syscall
+        # on Python < 3.12.
+        self._loop = loop if loop is not None else asyncio.get_running_loop()
         self._describe = describe
         self._pending: _Pending = {}
         self._acked: _Acked = {}
@@ -118,7 +122,7 @@ class BatchWriter:
 
     def push(self, key: str, entry: bytes, capacity: int, ttl_ms: int) -> asyncio.Future[None]:
         """Queue ``entry`` for ``key``; the future fails with ChannelFull if it did not fit."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop
         future: asyncio.Future[None] = loop.create_future()
         slot = self._pending.get(key)
         if slot is None:
@@ -138,7 +142,7 @@ class BatchWriter:
         Resolves to -1 (not acknowledged: nothing pushed), 0 (list full) or 1. Both keys must
         be on this writer's shard.
         """
-        loop = asyncio.get_running_loop()
+        loop = self._loop
         future: asyncio.Future[Any] = loop.create_future()
         group = (ack_key, key, capacity, ttl_ms)
         items = self._acked.get(group)
@@ -156,7 +160,7 @@ class BatchWriter:
         while (self._pending or self._acked or self._connecting is not None
                or self._inflight):
             if self._idle is None or self._idle.done():
-                self._idle = asyncio.get_running_loop().create_future()
+                self._idle = self._loop.create_future()
             await asyncio.shield(self._idle)
 
     def _flush(self) -> None:
@@ -165,7 +169,7 @@ class BatchWriter:
             return  # a connect in progress flushes when it is done
         link = self.shard.connected_link
         if link is None or link is not self._link:
-            self._connecting = asyncio.ensure_future(self._connect_then_flush())
+            self._connecting = self._loop.create_task(self._connect_then_flush())
             return
         batch, self._pending = self._pending, {}
         acked, self._acked = self._acked, {}
@@ -269,8 +273,7 @@ class BatchWriter:
         # A server that accepts commands but stops answering gets its link dropped, which fails
         # the waiting pushes with ConnectionLost instead of hanging them.
         if self._watchdog is None:
-            loop = asyncio.get_running_loop()
-            self._watchdog = loop.call_later(_REPLY_TIMEOUT, self._check_stall, link,
+            self._watchdog = self._loop.call_later(_REPLY_TIMEOUT, self._check_stall, link,
                                              self._settled)
 
     def _check_stall(self, link: RespLink, settled_before: int) -> None:
