@@ -18,6 +18,7 @@ import contextlib
 import gc
 import logging
 import signal
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -36,10 +37,15 @@ __all__ = ["Node"]
 
 logger = logging.getLogger("channels_distributed.worker")
 
-_MAX_TAKE = 64
+# At most this many requests per take. Small batches keep the pipeline moving: the worker's
+# first responses leave while the edge still reads the next requests, instead of whole convoys
+# passing from stage to stage while the others idle (64 left a quarter of a 2-core machine idle
+# under load and served ~15% fewer requests/s than 16).
+_MAX_TAKE = 16
 _GC_THRESHOLD = 50_000
-# A BLMOVE answered this fast found the queue non-empty: take the rest in batches.
-_QUEUE_WAS_FULL = 0.0003
+# A BLMOVE answered this fast (one round trip) found the queue non-empty: take the rest in
+# batches. Measured with perf_counter: uvloop's loop.time() only moves once a millisecond.
+_QUEUE_WAS_FULL = 0.00015
 
 
 class Node:
@@ -166,7 +172,6 @@ class Node:
 
     # Taking connections --------------------------------------------------------------------
     async def _take_loop(self, route: RouteQueue, presence: Presence) -> None:
-        loop = asyncio.get_running_loop()
         link: RespLink | None = None
         fast, delay = False, 0.02
         await presence.present.wait()
@@ -182,11 +187,11 @@ class Node:
                     if not entries:
                         link = link if link is not None and link.is_open else \
                             await route.shard.blocking_link()
-                        started = loop.time()
+                        started = time.perf_counter()
                         entry = await route.take_blocking(link)
                         entries = [entry] if entry is not None else []
                         # A quick answer means a queue may be forming: take several at once.
-                        fast = bool(entries) and loop.time() - started < _QUEUE_WAS_FULL
+                        fast = bool(entries) and time.perf_counter() - started < _QUEUE_WAS_FULL
                 except (RedisUnavailable, ConnectionLost, ReplyError, OSError) as exc:
                     _drop(link)
                     link = None

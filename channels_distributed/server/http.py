@@ -8,6 +8,7 @@ the server's shared tick, so the hot path arms no timer.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from typing import TYPE_CHECKING, Any, cast
 
@@ -284,7 +285,7 @@ class HttpProtocol(asyncio.Protocol):
         # Slowloris on the body: each chunk must follow the last within body_timeout.
         self._set_deadline(_BODY_DEADLINE, self.config.body_timeout)
         if self.server.access_log:
-            cycle.start_time = self.loop.time()
+            cycle.start_time = time.perf_counter()  # loop.time() ticks per ms on uvloop
         self.reading = cycle
         if self.active is None:
             self._start(cycle)

@@ -199,7 +199,7 @@ class Server:
         for name, value in headers:
             environ["HTTP_" + name.replace("-", "_")] = value
         out = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in cycle.headers_out]
-        elapsed = datetime.timedelta(seconds=self.loop.time() - cycle.start_time)
+        elapsed = datetime.timedelta(seconds=time.perf_counter() - cycle.start_time)
         response = _AccessResponse(cycle.status, cycle.sent, out)
         self.log.access(response, _AccessRequest(headers), environ, elapsed)
 

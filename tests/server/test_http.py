@@ -246,6 +246,20 @@ def test_access_log_through_gunicorn_logger(gunicorn, tmp_path):
     assert line == '127.0.0.1 "GET /logged?q=1 HTTP/1.1" 200 ' + line.split(" ")[-2] + ' "probe/1"'
 
 
+def test_access_log_request_time_has_microsecond_resolution(gunicorn, tmp_path):
+    # uvloop's loop.time() moves once a millisecond: %(D)s must not come out as 0 or 1000.
+    access = tmp_path / "access.log"
+    server = gunicorn("testproject.apps_server:echo", "--access-logfile", str(access),
+                      "--access-logformat", "%(D)s")
+    with httpx.Client() as client:
+        for _ in range(5):
+            client.get(f"{server.url}/timed")
+    wait_for(lambda: access.exists() and len(access.read_text().split()) == 5,
+             what="five access log lines")
+    micros = [int(value) for value in access.read_text().split()]
+    assert any(value % 1000 for value in micros), micros
+
+
 def wait_for_line(path):
     wait_for(lambda: path.exists() and path.read_text().strip(), what="an access log line")
     return path.read_text().strip().splitlines()[-1]
