@@ -1,6 +1,6 @@
 """Hello world through edge -> Redis -> one worker, against direct uvicorn and nginx -> uvicorn.
 
-    .venv/bin/python bench/distributed.py [--duration 5] [--low 1] [--high 64]
+    .venv/bin/python bench/distributed.py [--duration 5] [--low 1] [--high 64] [--rounds 3]
 
 Everything runs in one go on a private redis-server: the same ASGI app
 (``testproject.workers:hello``) served (a) by uvicorn directly, (b) by uvicorn behind nginx with
@@ -19,6 +19,7 @@ import argparse
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -118,6 +119,8 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--low", type=int, default=1)
     parser.add_argument("--high", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="interleaved runs per target; medians are reported")
     args = parser.parse_args()
     for tool in ("nginx", "wrk"):
         if shutil.which(tool) is None:
@@ -161,16 +164,21 @@ def _run(args: argparse.Namespace, redis: RedisServer, workdir: Path,
                "uvicorn edge->...": f"http://127.0.0.1:{edge_uvicorn}/"}
     for url in targets.values():
         wait_ok(url)
-    results: dict[tuple[str, int], dict[str, float]] = {}
-    for connections in (args.low, args.high):
-        for name, url in targets.items():
-            wrk(url, connections, 1.0)  # warm up
-            before = redis_stats(redis)
-            result = wrk(url, connections, args.duration)
-            after = redis_stats(redis)
-            result["cmds"] = (after[0] - before[0]) / max(result["requests"], 1)
-            result["inner"] = (after[1] - before[1]) / max(result["requests"], 1)
-            results[name, connections] = result
+    # Rounds interleave the targets, so a slow spell of the machine hits all of them alike;
+    # each figure is the median of the rounds.
+    rounds: dict[tuple[str, int], list[dict[str, float]]] = {}
+    for _ in range(args.rounds):
+        for connections in (args.low, args.high):
+            for name, url in targets.items():
+                wrk(url, connections, 1.0)  # warm up
+                before = redis_stats(redis)
+                result = wrk(url, connections, args.duration)
+                after = redis_stats(redis)
+                result["cmds"] = (after[0] - before[0]) / max(result["requests"], 1)
+                result["inner"] = (after[1] - before[1]) / max(result["requests"], 1)
+                rounds.setdefault((name, connections), []).append(result)
+    results = {key: {field: statistics.median(r[field] for r in runs) for field in runs[0]}
+               for key, runs in rounds.items()}
     _report(results, args)
     return 0
 
@@ -179,6 +187,7 @@ def _report(results: dict[tuple[str, int], dict[str, float]], args: argparse.Nam
     print("edge->redis->worker: the distributor under gunicorn -k channels_distributed.gunicorn."
           "ASGIWorker; 'uvicorn edge->...': the same under uvicorn. Redis commands per request:")
     print("sent by clients, and all commands including those run inside Lua scripts.")
+    print(f"(medians of {args.rounds} interleaved {args.duration:g} s runs)")
     print(f"{'target':<22}{'conns':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
           f"{'redis cmds/req':>16}{'incl. scripts':>15}")
     for (name, connections), r in results.items():

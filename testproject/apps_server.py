@@ -5,6 +5,7 @@ corrected). The rest exercise the server: ASGI 3, ASGI 2, streaming, echo, WebSo
 """
 
 import asyncio
+import gc
 import json
 import os
 
@@ -243,6 +244,13 @@ async def _count_body(scope, receive, send):
     await send({"type": "http.response.body", "body": str(total).encode()})
 
 
+async def _gc(scope, receive, send):
+    """The worker process's garbage collector settings."""
+    payload = json.dumps({"threshold": gc.get_threshold()[0], "frozen": gc.get_freeze_count()})
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": payload.encode()})
+
+
 _SPECIAL = {
     "/stream": _stream,
     "/slow": _slow,
@@ -252,6 +260,7 @@ _SPECIAL = {
     "/short": _short,
     "/raise": _raise,
     "/count-body": _count_body,
+    "/gc": _gc,
 }
 
 

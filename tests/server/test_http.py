@@ -260,6 +260,13 @@ def test_access_log_request_time_has_microsecond_resolution(gunicorn, tmp_path):
     assert any(value % 1000 for value in micros), micros
 
 
+def test_gc_threshold_setting(gunicorn):
+    default = httpx.get(f"{gunicorn('testproject.apps_server:echo').url}/gc").json()
+    assert default["threshold"] == 50_000 and default["frozen"] > 0
+    tuned = gunicorn("testproject.apps_server:echo", env={"CD_GC_THRESHOLD": "12345"})
+    assert httpx.get(f"{tuned.url}/gc").json()["threshold"] == 12345
+
+
 def wait_for_line(path):
     wait_for(lambda: path.exists() and path.read_text().strip(), what="an access log line")
     return path.read_text().strip().splitlines()[-1]

@@ -12,6 +12,9 @@ import httpx
 import pytest
 from gunicorn_helpers import ROOT, Reader, connect, wait_for
 
+from channels_distributed.exceptions import ConfigurationError
+from channels_distributed.server.config import ServerConfig, extra_settings
+
 HOOKS = str(Path(__file__).with_name("hooks_conf.py"))
 SEED_PAGE = b"<html><h1>Hello, world</h1></html>"
 
@@ -76,6 +79,13 @@ def test_bad_setting_stops_start_up_naming_it(gunicorn):
     server = gunicorn("testproject.apps_server:echo", env={"CD_INTERFACE": "asgi4"}, ready=False)
     assert server.wait() == 3  # gunicorn's WORKER_BOOT_ERROR: the master halts
     assert "interface: unknown value 'asgi4'. use one of auto, asgi3, asgi2, legacy" in server.log()
+
+
+def test_negative_gc_threshold_names_the_setting():
+    with pytest.raises(ConfigurationError, match="gc_threshold"):
+        ServerConfig(**extra_settings({}, {"CD_GC_THRESHOLD": "-1"}))
+    with pytest.raises(ConfigurationError, match="CD_GC_THRESHOLD"):
+        extra_settings({}, {"CD_GC_THRESHOLD": "lots"})
 
 
 def test_django_asgi_application(gunicorn):
