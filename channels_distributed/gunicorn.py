@@ -194,8 +194,7 @@ def _tune_gc(threshold: int) -> None:
     what the application built at start-up (modules, settings, URL maps) out of every later
     full collection."""
     if threshold:
-        current = gc.get_threshold()
-        gc.set_threshold(max(threshold, current[0]), *current[1:])
+        gc.set_threshold(threshold, *gc.get_threshold()[1:])
     gc.freeze()
 
 
