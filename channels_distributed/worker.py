@@ -31,6 +31,7 @@ from .transport.liveness import Presence, Watch
 from .transport.queues import RouteQueue
 from .transport.resp import ConnectionLost, RespLink
 from .transport.streams import Hub, now_ms
+from .transport.turns import let_woken_write
 from .worker_connection import Connection, Lifespan, adapt_application
 
 __all__ = ["Node"]
@@ -202,6 +203,7 @@ class Node:
                 delay = 0.02
                 for raw in entries:
                     self._dispatch(route, raw)
+                await let_woken_write()  # responses made at once leave before the next take
         finally:
             _drop(link)  # it may be parked in BLMOVE: never reuse it
 

@@ -25,6 +25,7 @@ from ..exceptions import ProtocolError, RedisUnavailable, ReplyError
 from ..protocol.codec import decode_entry, encode_entry
 from .connection import Shard
 from .resp import ConnectionLost, RespLink
+from .turns import let_woken_write
 
 __all__ = ["Reader"]
 
@@ -124,6 +125,8 @@ class Reader:
                         logger.warning("Redis is reachable again; receiving from %s", self.key)
                         self._warned = False
                     self.deliver(raws)
+                    if raws:
+                        await let_woken_write()  # their answers leave before the next pop
                 if self._batch == 0 and self._buffers and link is not None and not self._closed:
                     await self._give_back(link)
                     continue  # a receive() that came meanwhile found this task still running
