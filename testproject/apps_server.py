@@ -227,6 +227,23 @@ async def _short(scope, receive, send):
     await send({"type": "http.response.body", "body": b"short"})
 
 
+_BAD_HEADERS = {
+    b"value-lf": (b"x-a", b"ok\nx-injected: 1"),
+    b"value-cr": (b"x-a", b"ok\rx-injected: 1"),
+    b"value-nul": (b"x-a", b"ok\x00"),
+    b"name-colon": (b"x-a: x-injected", b"1"),
+    b"name-cr": (b"x-a\rx-injected", b"1"),
+    b"not-bytes": ("x-a", "text"),
+}
+
+
+async def _bad_header(scope, receive, send):
+    """Sends the response header named by the query string: the server must refuse it."""
+    header = _BAD_HEADERS[scope["query_string"]]
+    await send({"type": "http.response.start", "status": 200, "headers": [header]})
+    await send({"type": "http.response.body", "body": b"never"})
+
+
 async def _raise(scope, receive, send):
     raise RuntimeError("boom")
 
@@ -259,6 +276,7 @@ _SPECIAL = {
     "/status": _status,
     "/short": _short,
     "/raise": _raise,
+    "/bad-header": _bad_header,
     "/count-body": _count_body,
     "/gc": _gc,
 }

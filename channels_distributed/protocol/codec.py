@@ -16,6 +16,7 @@ from typing import Any
 import msgpack
 
 from ..exceptions import ConfigurationError, ProtocolError
+from .packing import pack
 
 __all__ = ["Entry", "MessageCodec", "decode_entry", "encode_entry"]
 
@@ -23,7 +24,7 @@ Entry = tuple["str | list[str]", int, bytes]
 
 
 def encode_entry(target: str | list[str], expires_at_ms: int, payload: bytes) -> bytes:
-    return msgpack.packb((target, expires_at_ms, payload), use_bin_type=True)  # type: ignore[no-any-return]
+    return pack((target, expires_at_ms, payload))
 
 
 def decode_entry(raw: bytes) -> Entry:
@@ -42,7 +43,7 @@ def decode_entry(raw: bytes) -> Entry:
 
 
 def _msgpack_dumps(message: dict[str, Any]) -> bytes:
-    return msgpack.packb(message, use_bin_type=True)  # type: ignore[no-any-return]
+    return pack(message)
 
 
 def _msgpack_loads(raw: bytes) -> Any:

@@ -24,6 +24,7 @@ from typing import Any
 import msgpack
 
 from channels_distributed.exceptions import ProtocolError
+from channels_distributed.protocol.packing import pack
 
 __all__ = [
     "ACCEPT",
@@ -140,7 +141,7 @@ def scope_from_wire(wire: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _pack(value: Any) -> bytes:
-    return msgpack.packb(value, use_bin_type=True)  # type: ignore[no-any-return]
+    return pack(value)
 
 
 def encode_connect(connect: Connect) -> bytes:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import http
 import logging
+import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -39,10 +40,15 @@ class ResponseError(RuntimeError):
     """The application sent an invalid response (answered with 500 or by closing)."""
 
 
+# One C-level scan per field instead of five ``in`` tests: this runs for every response header.
+_BAD_VALUE = re.compile(rb"[\r\n\x00]").search
+_BAD_NAME = re.compile(rb"[\r\n\x00:]").search
+
+
 def _check_header(name: Any, value: Any) -> None:
     if not isinstance(name, bytes) or not isinstance(value, bytes):
         raise ResponseError(f"response header {name!r}: {value!r} must be a pair of bytes")
-    if b"\n" in value or b"\r" in value or b"\0" in value or b":" in name or b"\n" in name:
+    if _BAD_VALUE(value) is not None or _BAD_NAME(name) is not None:
         raise ResponseError(f"response header {name!r} contains CR, LF, NUL or ':'")
 
 

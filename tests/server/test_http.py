@@ -6,7 +6,8 @@ import json
 import socket
 
 import httpx
-from gunicorn_helpers import Reader, connect, request, wait_for
+import pytest
+from gunicorn_helpers import Reader, connect, exchange, request, wait_for
 
 
 def _json(response: httpx.Response | bytes) -> dict:  # type: ignore[type-arg]
@@ -146,6 +147,19 @@ def test_application_error_is_500(echo_server):
     response, closed = request(echo_server.port, b"GET /raise HTTP/1.1\r\nHost: x\r\n\r\n")
     assert response.status == 500
     assert closed
+
+
+@pytest.mark.parametrize(
+    "kind", ["value-lf", "value-cr", "value-nul", "name-colon", "name-cr", "not-bytes"]
+)
+def test_response_header_that_would_split_the_response_is_500(echo_server, kind):
+    raw = exchange(
+        echo_server.port,
+        b"GET /bad-header?%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        % kind.encode(),
+    )
+    assert raw.startswith(b"HTTP/1.1 500 ")
+    assert b"injected" not in raw and b"never" not in raw
 
 
 def test_large_upload_with_slow_reader(echo_server):
