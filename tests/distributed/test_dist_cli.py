@@ -6,6 +6,8 @@ import asyncio
 import os
 import subprocess
 import sys
+from pathlib import Path
+from typing import Any
 
 import httpx
 from dist_helpers import ROOT, Cluster
@@ -76,15 +78,49 @@ def test_manage_py_runworker_channels_only(private: Cluster) -> None:
     assert proc.popen.returncode == 0
 
 
-async def _background_job(redis_url: str, channel: str) -> dict:
+def test_manage_py_runworker_with_a_channels_redis_layer(private: Cluster) -> None:
+    # No --url and no --prefix: both come from the channels_redis layer's CONFIG.
+    url = private.edge()
+    proc = private.spawn([sys.executable, "testproject/manage.py", "runworker", "django",
+                          "--settings", "testproject.settings_channels_redis"], "runworker-cr")
+    private.wait_registered("django", proc)
+    response = httpx.get(url + "/hello/", timeout=30)
+    assert response.status_code == 200
+    assert response.content == b"Hello, world"
+    # The channel of the same name is served by channels_redis itself, as the project's views
+    # send to it.
+    from channels_redis.core import RedisChannelLayer as ChannelsRedisLayer
+
+    sender = ChannelsRedisLayer(hosts=[private.redis.url], prefix=private.prefix)
+    done = asyncio.run(_background_job(private.redis.url, "django", sender))
+    assert done["type"] == "thumbnail.done" and done["pid"] == proc.popen.pid
+    proc.stop()
+    assert proc.popen.returncode == 0
+
+
+def test_manage_py_runworker_without_redis_hosts_says_how_to_fix_it(tmp_path: Path) -> None:
+    settings = tmp_path / "memory_settings.py"
+    settings.write_text("from testproject.settings_dist import *  # noqa\n"
+                        "CHANNEL_LAYERS = {'default': "
+                        "{'BACKEND': 'channels.layers.InMemoryChannelLayer'}}\n")
+    env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{tmp_path}")
+    out = subprocess.run([sys.executable, "testproject/manage.py", "runworker", "django",
+                          "--settings", "memory_settings"], capture_output=True, text=True,
+                         timeout=60, env=env, cwd=ROOT)
+    assert out.returncode != 0
+    assert "pass --url redis://host:port/db" in out.stderr
+
+
+async def _background_job(redis_url: str, channel: str, layer: Any = None) -> dict:
     """Send a job the way a Django view would, and wait for the worker's answer."""
-    layer = RedisChannelLayer(hosts=[redis_url])  # the settings' layer: same hosts and prefix
+    # By default the settings' layer: same hosts and prefix.
+    layer = layer if layer is not None else RedisChannelLayer(hosts=[redis_url])
     reply = await layer.new_channel()
     await layer.send(channel, {"type": "thumbnail.make", "name": "cat.png", "reply": reply})
     try:
         return await asyncio.wait_for(layer.receive(reply), 30)
     finally:
-        await layer.close()
+        await (layer.close() if hasattr(layer, "close") else layer.close_pools())
 
 
 def test_channels_runworker_wins_when_listed_first() -> None:

@@ -5,8 +5,10 @@ Channels channels of the same names, so that it does everything Channels' own ``
 Django picks a command from the app listed *first* in ``INSTALLED_APPS`` that has it
 (``get_commands()`` walks the apps in reverse and lets earlier ones overwrite later ones). Channels
 ships a ``runworker`` too, so list ``"channels_distributed"`` **before** ``"channels"`` for this one
-to run. Connection settings come from the default channel layer when it is our
-``RedisChannelLayer``; otherwise pass ``--url``.
+to run. Connection settings come from the default channel layer: our ``RedisChannelLayer`` is
+used as it is; with another Redis layer (channels_redis), route keys use the ``hosts`` and
+``prefix`` of its ``CONFIG`` and Channels channels are served by that layer itself. ``--url``
+overrides both.
 """
 
 from __future__ import annotations
@@ -45,14 +47,16 @@ class Command(BaseCommand):  # type: ignore[misc]
     def handle(self, *args: Any, **options: Any) -> None:
         from channels_distributed.worker import Node
 
+        connection = self._connection(options["url"])
+        if options["prefix"] is not None:
+            connection["prefix"] = options["prefix"]
         try:
             names = options["keys"]
             node = Node(self._application(options["app"]),
                         keys=None if options["channels_only"] else names,
                         channels=() if options["routes_only"] else names,
                         interface=options["interface"], concurrency=options["concurrency"],
-                        grace=options["grace"], prefix=options["prefix"],
-                        **self._connection(options["url"]))
+                        grace=options["grace"], **connection)
         except ConfigurationError as exc:
             raise CommandError(str(exc)) from None
         what = ("channel(s)" if options["channels_only"] else "route key(s)"
@@ -74,12 +78,21 @@ class Command(BaseCommand):  # type: ignore[misc]
     def _connection(self, url: str | None) -> dict[str, Any]:
         if url:
             return {"url": url}
+        from channels import DEFAULT_CHANNEL_LAYER
         from channels.layers import get_channel_layer
 
         from channels_distributed.layer import RedisChannelLayer
 
         layer = get_channel_layer()
-        if not isinstance(layer, RedisChannelLayer):
-            raise CommandError("the default channel layer is not channels_distributed's "
-                               "RedisChannelLayer; pass --url redis://host:port/db")
-        return {"layer": layer}
+        if isinstance(layer, RedisChannelLayer):
+            return {"layer": layer}
+        # Another Redis layer (channels_redis takes the same CONFIG): its servers and prefix for
+        # the route keys, the layer itself for Channels channels.
+        config = settings.CHANNEL_LAYERS.get(DEFAULT_CHANNEL_LAYER, {}).get("CONFIG") or {}
+        if layer is None or not config.get("hosts"):
+            raise CommandError("the default channel layer names no Redis hosts (CONFIG "
+                               "'hosts'); pass --url redis://host:port/db")
+        connection: dict[str, Any] = {"hosts": config["hosts"], "channel_layer": layer}
+        if config.get("prefix"):
+            connection["prefix"] = config["prefix"]
+        return connection
