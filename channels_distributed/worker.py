@@ -203,7 +203,8 @@ class Node:
                 delay = 0.02
                 for raw in entries:
                     self._dispatch(route, raw)
-                await let_woken_write()  # responses made at once leave before the next take
+                if entries:
+                    await let_woken_write()  # responses made at once leave before the next take
         finally:
             _drop(link)  # it may be parked in BLMOVE: never reuse it
 

@@ -24,9 +24,11 @@ def pack(value: Any) -> bytes:
     packer = getattr(_local, "packer", None)
     if packer is None:
         packer = _local.packer = msgpack.Packer(use_bin_type=True)
-    # pack() resets the packer's buffer when it raises (an unsupported type), so a failed call
-    # leaves nothing behind for the next one.
-    data: bytes = packer.pack(value)
+    try:
+        data: bytes = packer.pack(value)
+    except BaseException:
+        _local.packer = None  # whatever it holds now (a half-packed value, a grown buffer)
+        raise
     if len(data) > _KEEP_BELOW:
         _local.packer = None
     return data

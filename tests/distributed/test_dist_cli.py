@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from dist_helpers import ROOT, Cluster
 
 from channels_distributed import RedisChannelLayer
@@ -98,11 +99,14 @@ def test_manage_py_runworker_with_a_channels_redis_layer(private: Cluster) -> No
     assert proc.popen.returncode == 0
 
 
-def test_manage_py_runworker_without_redis_hosts_says_how_to_fix_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("layers", [
+    "CHANNEL_LAYERS = {'default': {'BACKEND': 'channels.layers.InMemoryChannelLayer'}}",
+    "del CHANNEL_LAYERS",
+])
+def test_manage_py_runworker_without_redis_hosts_says_how_to_fix_it(tmp_path: Path,
+                                                                     layers: str) -> None:
     settings = tmp_path / "memory_settings.py"
-    settings.write_text("from testproject.settings_dist import *  # noqa\n"
-                        "CHANNEL_LAYERS = {'default': "
-                        "{'BACKEND': 'channels.layers.InMemoryChannelLayer'}}\n")
+    settings.write_text(f"from testproject.settings_dist import *  # noqa\n{layers}\n")
     env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{tmp_path}")
     out = subprocess.run([sys.executable, "testproject/manage.py", "runworker", "django",
                           "--settings", "memory_settings"], capture_output=True, text=True,

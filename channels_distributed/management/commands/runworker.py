@@ -88,7 +88,8 @@ class Command(BaseCommand):  # type: ignore[misc]
             return {"layer": layer}
         # Another Redis layer (channels_redis takes the same CONFIG): its servers and prefix for
         # the route keys, the layer itself for Channels channels.
-        config = settings.CHANNEL_LAYERS.get(DEFAULT_CHANNEL_LAYER, {}).get("CONFIG") or {}
+        layers = getattr(settings, "CHANNEL_LAYERS", None) or {}
+        config = layers.get(DEFAULT_CHANNEL_LAYER, {}).get("CONFIG") or {}
         if layer is None or not config.get("hosts"):
             raise CommandError("the default channel layer names no Redis hosts (CONFIG "
                                "'hosts'); pass --url redis://host:port/db")
