@@ -42,10 +42,6 @@ def decode_entry(raw: bytes) -> Entry:
     raise ProtocolError("channel layer entry has a bad target")
 
 
-def _msgpack_dumps(message: dict[str, Any]) -> bytes:
-    return pack(message)
-
-
 def _msgpack_loads(raw: bytes) -> Any:
     return msgpack.unpackb(raw, raw=False, strict_map_key=False)
 
@@ -55,7 +51,7 @@ def _json_dumps(message: dict[str, Any]) -> bytes:
 
 
 _FORMATS: dict[str, tuple[Callable[[dict[str, Any]], bytes], Callable[[bytes], Any]]] = {
-    "msgpack": (_msgpack_dumps, _msgpack_loads),
+    "msgpack": (pack, _msgpack_loads),
     "json": (_json_dumps, json.loads),
 }
 

@@ -140,10 +140,6 @@ def scope_from_wire(wire: Mapping[str, Any]) -> dict[str, Any]:
     return scope
 
 
-def _pack(value: Any) -> bytes:
-    return pack(value)
-
-
 def encode_connect(connect: Connect) -> bytes:
     return pack_connect(connect.conn, connect.scope, connect.reply, connect.origin,
                         connect.deadline_ms, connect.idempotent, connect.body, connect.more_body)
@@ -153,7 +149,7 @@ def pack_connect(conn: str, scope: Mapping[str, Any], reply: str, origin: str,
                  deadline_ms: int, idempotent: bool, body: bytes | None,
                  more_body: bool) -> bytes:
     """A ``connect`` request, packed straight from its fields (the edge's hot path)."""
-    return _pack({"t": "connect", "v": VERSION, "c": conn, "s": wire_scope(scope), "r": reply,
+    return pack({"t": "connect", "v": VERSION, "c": conn, "s": wire_scope(scope), "r": reply,
                   "o": origin, "d": deadline_ms, "i": idempotent, "b": body, "m": more_body})
 
 
@@ -189,7 +185,7 @@ def decode_connect(raw: bytes) -> Connect:
 
 
 def encode_events(events: Iterable[Mapping[str, Any]]) -> bytes:
-    return _pack(list(events))
+    return pack(list(events))
 
 
 def decode_events(payload: bytes) -> list[dict[str, Any]]:
