@@ -1,7 +1,7 @@
 """The edge application of the tests and the demo: the path distributor, configured from env.
 
 ``CD_REDIS_URL`` points at Redis, ``CD_PREFIX`` sets the key prefix, ``CD_WORKER_TIMEOUT`` the
-seconds to wait for a worker.
+seconds to wait for a worker, ``CD_QUEUE_CAPACITY`` the requests one route key may hold.
 """
 
 import os
@@ -21,5 +21,6 @@ app = create_path_distributor(
     url=os.environ.get("CD_REDIS_URL", "redis://127.0.0.1:6379/0"),
     prefix=os.environ.get("CD_PREFIX", "asgi"),
     worker_timeout=float(os.environ.get("CD_WORKER_TIMEOUT", "5")),
+    queue_capacity=int(os.environ.get("CD_QUEUE_CAPACITY", "10000")),
     routes=ROUTES,
 )

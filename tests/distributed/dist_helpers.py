@@ -90,12 +90,14 @@ class Cluster:
         self.procs.append(proc)
         return proc
 
-    def edge(self, worker_timeout: float = 5.0, app: str = "testproject.edge:app") -> str:
+    def edge(self, worker_timeout: float = 5.0, app: str = "testproject.edge:app",
+             queue_capacity: int = 10_000) -> str:
         """Start uvicorn running the distributor; its base URL once it answers."""
         port = free_port()
         proc = self.spawn([sys.executable, "-m", "uvicorn", app, "--port", str(port),
                            "--log-level", "warning"], "edge",
-                          CD_WORKER_TIMEOUT=str(worker_timeout))
+                          CD_WORKER_TIMEOUT=str(worker_timeout),
+                          CD_QUEUE_CAPACITY=str(queue_capacity))
         url = f"http://127.0.0.1:{port}"
         wait_for(lambda: _answers(url, proc), what=f"the edge at {url}")
         return url

@@ -1,5 +1,6 @@
-"""Faults with real processes: no worker, kill -9, SIGTERM drain, rolling restart, Redis restart,
-a worker at its concurrency limit, and requests of a dead worker given back to the queue."""
+"""Faults with real processes: no worker, a full route queue, kill -9, SIGTERM drain, rolling
+restart, Redis restart, a worker at its concurrency limit, and requests of a dead worker given
+back to the queue."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 import concurrent.futures
 import signal
 import threading
+import time
 
 import httpx
 import pytest
@@ -46,6 +48,23 @@ async def test_no_worker_closes_websocket_with_1013(private: Cluster) -> None:
         with pytest.raises(ConnectionClosed) as closed:
             await ws.recv()
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
+
+
+def test_full_route_queue_is_503_at_once_and_keeps_what_it_holds(private: Cluster) -> None:
+    url = private.edge(worker_timeout=20, queue_capacity=2)
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        queued = [pool.submit(get, url + f"/k/full/mark?tag=queued{i}") for i in range(2)]
+        wait_for(lambda: llen(private, "k-full") == 2, what="two requests on the route key")
+        started = time.monotonic()
+        over = get(url + "/k/full/mark?tag=over")
+        assert over.status_code == 503
+        assert over.headers["retry-after"] == "1"
+        # Refused at once (the queue said so), not after waiting worker_timeout for a worker.
+        assert time.monotonic() - started < 10
+        private.worker("k-full")
+        assert [f.result(timeout=30).status_code for f in queued] == [200, 200]
+    assert private.marker("ran-queued0").exists() and private.marker("ran-queued1").exists()
+    assert not private.marker("ran-over").exists()
 
 
 def test_worker_drops_requests_past_their_deadline(private: Cluster) -> None:
