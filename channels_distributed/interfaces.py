@@ -191,6 +191,13 @@ class _LocalReplyChannel(ReplyChannel):
 
     layer: _LocalReplyLayer
 
+    def __new__(cls, name: str, layer: _LocalReplyLayer) -> _LocalReplyChannel:
+        # Made on the loop for each request: take the layer's loop rather than look it up.
+        instance = str.__new__(cls, name)
+        instance.layer = layer
+        instance._loop = layer.loop
+        return instance
+
     def _schedule(self, content: dict[str, Any]) -> asyncio.Future[None]:
         return self.layer.send_soon(str(self), content)
 
@@ -234,7 +241,7 @@ class LegacyAdapter:
         finally:
             layer.inline = False
         await layer.drain()
-        if inspect.isawaitable(result):
+        if result is not None and inspect.isawaitable(result):
             await result
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:

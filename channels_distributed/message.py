@@ -62,7 +62,7 @@ class ReplyChannel(str):
 
     def send(self, message: Mapping[str, Any]) -> Awaitable[Any]:
         """Send ``message`` now. Callable from sync code, from the loop, or from another thread."""
-        if not isinstance(message, Mapping):
+        if type(message) is not dict and not isinstance(message, Mapping):
             raise TypeError(
                 f"reply_channel.send() takes a dict, got {type(message).__name__}; "
                 "pass the response as a dict such as {'status': 200, 'content': b'...'}"

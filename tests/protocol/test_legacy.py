@@ -65,6 +65,20 @@ def test_single_response():
     assert response.done
 
 
+@pytest.mark.parametrize("headers", [
+    ((b"a", b"b"), (b"c", b"d")),  # a tuple of tuples
+    (pair for pair in [[b"a", b"b"], [b"c", "d"]]),  # any iterable of pairs
+])
+def test_response_headers_in_other_shapes(headers):
+    start = legacy.LegacyHttpResponse().feed({"status": 200, "headers": headers})[0]
+    assert start["headers"] == [(b"a", b"b"), (b"c", b"d")]
+
+
+def test_bytes_like_header_names_are_refused():
+    with pytest.raises(ProtocolError, match="header name must be bytes"):
+        legacy.LegacyHttpResponse().feed({"status": 200, "headers": [[bytearray(b"a"), b"b"]]})
+
+
 def test_streamed_response_then_nothing_more():
     response = legacy.LegacyHttpResponse()
     assert len(response.feed({"status": 200, "more_content": True})) == 2
