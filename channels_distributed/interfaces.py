@@ -193,10 +193,7 @@ class _LocalReplyChannel(ReplyChannel):
 
     def __new__(cls, name: str, layer: _LocalReplyLayer) -> _LocalReplyChannel:
         # Made on the loop for each request: take the layer's loop rather than look it up.
-        instance = str.__new__(cls, name)
-        instance.layer = layer
-        instance._loop = layer.loop
-        return instance
+        return super().__new__(cls, name, layer, layer.loop)  # type: ignore[return-value]
 
     def _schedule(self, content: dict[str, Any]) -> asyncio.Future[None]:
         return self.layer.send_soon(str(self), content)

@@ -48,12 +48,13 @@ class ReplyChannel(str):
     layer: SupportsSend
     _loop: asyncio.AbstractEventLoop | None
 
-    def __new__(cls, name: str, layer: SupportsSend) -> ReplyChannel:
+    def __new__(cls, name: str, layer: SupportsSend,
+                loop: asyncio.AbstractEventLoop | None = None) -> ReplyChannel:
         instance = super().__new__(cls, name)
         instance.layer = layer
-        # Remember the loop it was made in, so a sync consumer running in a worker thread
-        # can still hand its send over to that loop.
-        instance._loop = _running_loop()
+        # Remember the loop it was made in (``loop``, when the caller knows it), so a sync
+        # consumer running in a worker thread can still hand its send over to that loop.
+        instance._loop = loop if loop is not None else _running_loop()
         return instance
 
     @property

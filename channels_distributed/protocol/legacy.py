@@ -50,20 +50,13 @@ def http_request_message(
     """Build the ASGI 1 ``http.request`` message for an ASGI 3 ``http`` scope and its whole body."""
     if scope.get("type") != "http":
         raise ProtocolError(f"expected an 'http' scope, got {scope.get('type')!r}")
-    # One literal rather than _common() + update(): this runs for every legacy request.
-    return {
-        "reply_channel": reply_channel,
-        "path": scope["path"],
-        "query_string": scope.get("query_string", b""),
-        "root_path": scope.get("root_path", ""),
-        "headers": [[name, value] for name, value in scope.get("headers", ())],
-        "client": _pair(scope.get("client")),
-        "server": _pair(scope.get("server")),
-        "http_version": scope.get("http_version", "1.1"),
-        "method": scope["method"],
-        "scheme": scope.get("scheme", "http"),
-        "body": body,
-    }
+    message = _common(scope, reply_channel)
+    # Item by item rather than update(**kwargs): this runs for every legacy request.
+    message["http_version"] = scope.get("http_version", "1.1")
+    message["method"] = scope["method"]
+    message["scheme"] = scope.get("scheme", "http")
+    message["body"] = body
+    return message
 
 
 def websocket_connect_message(scope: Mapping[str, Any], reply_channel: str) -> dict[str, Any]:
