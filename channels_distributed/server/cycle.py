@@ -45,6 +45,17 @@ _BAD_VALUE = re.compile(rb"[\r\n\x00]").search
 _BAD_NAME = re.compile(rb"[\r\n\x00:]").search
 
 
+# Response headers the server looks at; any other is copied as it is.
+_LENGTH, _TE, _CONNECTION, _DATE, _SERVER = 1, 2, 3, 4, 5
+_SPECIAL = {
+    b"content-length": _LENGTH,
+    b"transfer-encoding": _TE,
+    b"connection": _CONNECTION,
+    b"date": _DATE,
+    b"server": _SERVER,
+}
+
+
 def _check_header(name: Any, value: Any) -> None:
     if not isinstance(name, bytes) or not isinstance(value, bytes):
         raise ResponseError(f"response header {name!r}: {value!r} must be a pair of bytes")
@@ -124,7 +135,8 @@ class RequestCycle:
 
     def message_complete(self) -> None:
         self.message_done = True
-        self._wake()
+        if self.waiter is not None:
+            self._wake()
 
     def disconnect(self) -> None:
         self.disconnected = True
@@ -218,24 +230,28 @@ class RequestCycle:
 
     def _head(self, body: bytes, more: bool) -> bytes:
         status = self.status
-        parts = [status_line(status)]
+        line = _STATUS_LINES.get(status)
+        parts = [line if line is not None else status_line(status)]
         length = None
         has_date = has_server = False
         for name, value in self.headers_out:
-            _check_header(name, value)
-            lowered = name.lower()
-            if lowered == b"content-length":
-                length = _parse_length(value)
-            elif lowered == b"transfer-encoding":
-                continue  # framing is ours to choose
-            elif lowered == b"connection":
-                if value.lower() == b"close":
-                    self.keep_alive = False
-                continue
-            elif lowered == b"date":
-                has_date = True
-            elif lowered == b"server":
-                has_server = True
+            if (type(name) is not bytes or type(value) is not bytes
+                    or _BAD_VALUE(value) is not None or _BAD_NAME(name) is not None):
+                _check_header(name, value)  # raises, unless bytes subclasses that are clean
+            special = _SPECIAL.get(name.lower())
+            if special is not None:
+                if special == _LENGTH:
+                    length = _parse_length(value)
+                elif special == _TE:
+                    continue  # framing is ours to choose
+                elif special == _CONNECTION:
+                    if value.lower() == b"close":
+                        self.keep_alive = False
+                    continue
+                elif special == _DATE:
+                    has_date = True
+                else:
+                    has_server = True
             parts += [name, b": ", value, b"\r\n"]
         if status < 200 or status in _NO_BODY_STATUS:
             self.no_body = True
@@ -275,7 +291,8 @@ class RequestCycle:
 
     def _finish(self) -> None:
         self.complete = True
-        self._wake()
+        if self.waiter is not None:
+            self._wake()
         if self.length is not None and self.sent < self.length and not self.no_body:
             logger.error(
                 "response to %s %s shorter than its Content-Length (%d < %d); closing",

@@ -26,6 +26,8 @@ __all__ = ["HttpProtocol"]
 
 ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
 _HEADERS_DEADLINE, _IDLE_DEADLINE, _BODY_DEADLINE = 1, 2, 3
+_TRAILING_SPACE = (b" ", b"\t")
+_UNLIMITED = 1 << 62
 
 
 def _address(value: Any) -> tuple[str, int] | None:
@@ -40,6 +42,13 @@ class HttpProtocol(asyncio.Protocol):
         self.config = server.config
         self.loop = server.loop
         self.parser = httptools.HttpRequestParser(self)
+        self.app = server.app
+        config = self.config
+        # The header limits as plain bounds for the common case (0 means no limit): a field
+        # inside them is kept without a call to head.field, which has the rarer rules.
+        self.line_limit = config.limit_request_line
+        self.field_count = config.limit_request_fields or _UNLIMITED
+        self.field_room = (config.limit_request_field_size or _UNLIMITED) - 3
         self.flagged = dict(head.FLAGGED)
         for name, _ in self.config.secure_scheme_headers:
             self.flagged[name] = head.FLAG_FORWARDED
@@ -240,23 +249,40 @@ class HttpProtocol(asyncio.Protocol):
 
     # -- httptools callbacks ----------------------------------------------------------------
 
+    # The callbacks below run for every request (on_header for every field): deadlines are set
+    # inline and the common case skips the head.* helpers, one Python call each.
+
     def on_message_begin(self) -> None:
         self.url = b""
         self.headers = []
         self.flags = 0
         self.in_head = True
         self.head_bytes = 0
-        self._set_deadline(_HEADERS_DEADLINE, self.config.header_timeout)
+        self.deadline_kind = _HEADERS_DEADLINE
+        self.deadline = self.server.now + self.config.header_timeout
 
     def on_url(self, url: bytes) -> None:
         self.url += url
-        head.check_line(self.config, self.parser.get_method(), self.url)
+        # The shortest method is 3 bytes: a line that fits with it needs no closer look.
+        if self.line_limit and len(self.url) + 13 > self.line_limit:
+            head.check_line(self.config, self.parser.get_method(), self.url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        kept = head.field(self.config, len(self.headers), name, value, self.in_head)
-        if kept is None:
-            return
-        self.headers.append(kept)
+        headers = self.headers
+        if (
+            self.in_head
+            and len(headers) < self.field_count
+            and len(name) + len(value) < self.field_room
+            and name.find(b"_") < 0  # see head.field: cheaper than `in` on bytes
+            and value[-1:] not in _TRAILING_SPACE
+        ):
+            kept = (name.lower(), value)
+        else:
+            checked = head.field(self.config, len(headers), name, value, self.in_head)
+            if checked is None:
+                return
+            kept = checked
+        headers.append(kept)
         flag = self.flagged.get(kept[0])
         if flag:
             if flag & self.flags & head.SINGLETONS:
@@ -266,11 +292,18 @@ class HttpProtocol(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         self.in_head = False
         self.deadline = 0.0
-        version = self.parser.get_http_version()
-        if version not in ("1.1", "1.0"):
-            raise head.Reject(400, f"unsupported HTTP version {version}")
+        keep_alive = self.parser.should_keep_alive()
+        if keep_alive and not self.flags & head.FLAG_CONNECTION:
+            # llhttp keeps a request without a Connection field alive only for HTTP/1.1 (the
+            # only accepted version with a non-zero minor): this skips get_http_version(),
+            # which formats a new string for every request.
+            version = "1.1"
+        else:
+            version = self.parser.get_http_version()
+            if version not in ("1.1", "1.0"):
+                raise head.Reject(400, f"unsupported HTTP version {version}")
         scope = self._scope(version)
-        keep_alive = self.parser.should_keep_alive() and not self.server.draining
+        keep_alive = keep_alive and not self.server.draining
         expect_continue, length = False, None
         if self.flags & head.CHECKED:
             expect_continue, length = head.framing(self.headers, version)
@@ -283,7 +316,8 @@ class HttpProtocol(asyncio.Protocol):
             keep_alive = False  # an upgrade we do not speak: answer over HTTP, then close
         cycle = RequestCycle(self, scope, keep_alive, expect_continue, length)
         # Slowloris on the body: each chunk must follow the last within body_timeout.
-        self._set_deadline(_BODY_DEADLINE, self.config.body_timeout)
+        self.deadline_kind = _BODY_DEADLINE
+        self.deadline = self.server.now + self.config.body_timeout
         if self.server.access_log:
             cycle.start_time = time.perf_counter()  # loop.time() ticks per ms on uvloop
         self.reading = cycle
@@ -334,7 +368,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def _start(self, cycle: RequestCycle) -> None:
         self.active = cycle
-        cycle.task = self.loop.create_task(cycle.run(self.server.app))
+        cycle.task = self.loop.create_task(cycle.run(self.app))
 
     def response_complete(self, cycle: RequestCycle) -> None:
         self.server.request_done(cycle)
@@ -344,8 +378,10 @@ class HttpProtocol(asyncio.Protocol):
         if not cycle.message_done and not self._can_drain(cycle):
             self.close()
             return
-        cycle.body = []
-        self.flow.resume_reading(BODY_BUFFERED)
+        if cycle.body:
+            cycle.body = []
+        if self.flow.read_pauses:
+            self.flow.resume_reading(BODY_BUFFERED)
         self.active = None
         if self.pipeline:
             following = self.pipeline.popleft()
@@ -358,7 +394,8 @@ class HttpProtocol(asyncio.Protocol):
         elif self.server.draining and not self.in_head:
             self.close()
         elif not self.in_head:
-            self._set_deadline(_IDLE_DEADLINE, self.config.keepalive)
+            self.deadline_kind = _IDLE_DEADLINE
+            self.deadline = self.server.now + self.config.keepalive
 
     def _can_drain(self, cycle: RequestCycle) -> bool:
         # Unread request body: read and drop it to keep the connection, up to max_drain bytes.

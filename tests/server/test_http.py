@@ -113,6 +113,27 @@ def test_http10_keep_alive(echo_server):
             assert _json(response.body)["http_version"] == "1.0"
 
 
+@pytest.mark.parametrize(
+    ("request_line", "connection", "version", "kept"),
+    [
+        (b"HTTP/1.1", b"", "1.1", True),
+        (b"HTTP/1.1", b"Connection: close\r\n", "1.1", False),
+        (b"HTTP/1.1", b"Connection: keep-alive\r\n", "1.1", True),
+        (b"HTTP/1.0", b"", "1.0", False),
+        (b"HTTP/1.0", b"Connection: keep-alive\r\n", "1.0", True),
+        (b"HTTP/1.0", b"Connection: close\r\n", "1.0", False),
+    ],
+)
+def test_http_version_and_persistence(echo_server, request_line, connection, version, kept):
+    # The server infers HTTP/1.1 from a kept-alive request without a Connection field rather
+    # than asking the parser for the version string: every shape must still come out right.
+    with connect(echo_server.port) as sock:
+        sock.sendall(b"GET /v " + request_line + b"\r\nHost: x\r\n" + connection + b"\r\n")
+        response = Reader(sock).read()
+        assert _json(response.body)["http_version"] == version
+        assert (response.header("connection") != "close") is kept
+
+
 def test_head_204_304_framing(echo_server):
     with connect(echo_server.port) as sock:
         reader = Reader(sock)
