@@ -122,8 +122,13 @@ class Watch:
                 self._missed.pop(process, None)
 
     async def _run(self) -> None:
-        while self._watched:
+        # Ends only after a whole interval with nothing watched: a quick request adds and
+        # removes its peer within a loop turn, and a new task for each would cost more than
+        # the request itself.
+        while True:
             await asyncio.sleep(self.interval)
+            if not self._watched:
+                return
             names = {self.hub.keys.presence(p): p for p in self._watched}
             try:
                 link = await asyncio.wait_for(self.hub.presence_shard.link(), self.interval * 4)
