@@ -135,8 +135,7 @@ class RequestCycle:
 
     def message_complete(self) -> None:
         self.message_done = True
-        if self.waiter is not None:
-            self._wake()
+        self._wake()
 
     def disconnect(self) -> None:
         self.disconnected = True
@@ -230,8 +229,7 @@ class RequestCycle:
 
     def _head(self, body: bytes, more: bool) -> bytes:
         status = self.status
-        line = _STATUS_LINES.get(status)
-        parts = [line if line is not None else status_line(status)]
+        parts = [status_line(status)]
         length = None
         has_date = has_server = False
         for name, value in self.headers_out:
@@ -291,8 +289,7 @@ class RequestCycle:
 
     def _finish(self) -> None:
         self.complete = True
-        if self.waiter is not None:
-            self._wake()
+        self._wake()
         if self.length is not None and self.sent < self.length and not self.no_body:
             logger.error(
                 "response to %s %s shorter than its Content-Length (%d < %d); closing",

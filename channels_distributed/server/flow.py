@@ -16,27 +16,27 @@ BODY_BUFFERED = 2
 
 
 class FlowControl:
-    __slots__ = ("_drain", "read_pauses", "transport", "write_paused")
+    __slots__ = ("_drain", "_read_pauses", "transport", "write_paused")
 
     def __init__(self, transport: asyncio.Transport) -> None:
         self.transport = transport
-        self.read_pauses = 0
+        self._read_pauses = 0
         self.write_paused = False
         self._drain: asyncio.Future[None] | None = None
 
     def pause_reading(self, reason: int) -> None:
-        if not self.read_pauses:
+        if not self._read_pauses:
             self.transport.pause_reading()
-        self.read_pauses |= reason
+        self._read_pauses |= reason
 
     @property
     def reading_paused(self) -> bool:
-        return bool(self.read_pauses)
+        return bool(self._read_pauses)
 
     def resume_reading(self, reason: int) -> None:
-        if self.read_pauses & reason:
-            self.read_pauses &= ~reason
-            if not self.read_pauses and not self.transport.is_closing():
+        if self._read_pauses & reason:
+            self._read_pauses &= ~reason
+            if not self._read_pauses and not self.transport.is_closing():
                 self.transport.resume_reading()
 
     def pause_writing(self) -> None:

@@ -73,7 +73,11 @@ def check_line(config: ServerConfig, method: bytes, url: bytes) -> None:
 def field(
     config: ServerConfig, count: int, name: bytes, value: bytes, in_head: bool
 ) -> tuple[bytes, bytes] | None:
-    """Check one header (or trailer) field; return it to keep (name lowercased) or None to drop."""
+    """Check one header (or trailer) field; return it to keep (name lowercased) or None to drop.
+
+    ``HttpProtocol.on_header`` keeps a head field that is inside every limit, has no underscore
+    and no trailing whitespace without calling here: a rule added here must be added there too.
+    """
     if config.limit_request_fields and count >= config.limit_request_fields:
         raise Reject(431, "too many header fields")
     if config.limit_request_field_size and len(name) + len(value) + 4 > (

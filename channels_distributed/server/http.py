@@ -380,8 +380,7 @@ class HttpProtocol(asyncio.Protocol):
             return
         if cycle.body:
             cycle.body = []
-        if self.flow.read_pauses:
-            self.flow.resume_reading(BODY_BUFFERED)
+        self.flow.resume_reading(BODY_BUFFERED)
         self.active = None
         if self.pipeline:
             following = self.pipeline.popleft()
