@@ -7,7 +7,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test compat bench bench-layer bench-distributed bench-server lint types clean
 
-$(STAMP): setup.cfg setup.py
+# The server's hot path is compiled in place (setup.py): a change to it rebuilds the extensions.
+COMPILED := $(wildcard $(foreach m,flow head cycle http,channels_distributed/server/$(m).py channels_distributed/server/$(m).pxd))
+
+$(STAMP): setup.cfg setup.py pyproject.toml $(COMPILED)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
 	$(PY) -m pip install --quiet -e '.[test]'
@@ -16,9 +19,11 @@ $(STAMP): setup.cfg setup.py
 demo: $(STAMP)
 	$(PY) -m channels_distributed.cli demo
 
-# The whole suite: lint, types, tests, then the channels_redis compatibility target.
+# The whole suite: lint, types, tests, the server's tests again on its pure-Python build, then
+# the channels_redis compatibility target.
 test: $(STAMP) lint types
 	$(PY) -m pytest -q -m "not compat"
+	CHANNELS_DISTRIBUTED_NO_EXTENSIONS=1 $(PY) -m pytest -q tests/server
 	$(MAKE) compat
 
 compat: $(STAMP)

@@ -22,6 +22,7 @@ from gunicorn.workers import base
 
 from channels_distributed.exceptions import LifespanFailure
 from channels_distributed.interfaces import adapt
+from channels_distributed.server.compiled import COMPILED, compiled_modules
 from channels_distributed.server.config import ServerConfig, from_gunicorn
 from channels_distributed.server.lifespan import Lifespan
 from channels_distributed.server.server import Server
@@ -135,7 +136,11 @@ class ASGIWorker(base.Worker):  # type: ignore[misc]
         _tune_gc(config.gc_threshold)
         try:
             server.start([listener.sock for listener in self.sockets], self._ssl_context())
-            self.log.info("ASGIWorker serving %s", ", ".join(str(s) for s in self.sockets))
+            self.log.info(
+                "ASGIWorker serving %s (%s HTTP server)",
+                ", ".join(str(s) for s in self.sockets),
+                "compiled" if len(compiled_modules()) == len(COMPILED) else "pure-Python",
+            )
             await self._heartbeat()
         finally:
             self.log.info("Worker shutting down (%s)", "quick" if self.quick else "graceful")

@@ -64,32 +64,6 @@ def _check_header(name: Any, value: Any) -> None:
 
 
 class RequestCycle:
-    __slots__ = (
-        "body",
-        "body_read",
-        "buffered",
-        "chunked",
-        "complete",
-        "conn",
-        "content_length",
-        "discarded",
-        "disconnected",
-        "expect_continue",
-        "headers_out",
-        "keep_alive",
-        "length",
-        "message_done",
-        "no_body",
-        "scope",
-        "sent",
-        "start_time",
-        "started",
-        "status",
-        "task",
-        "waiter",
-        "written",
-    )
-
     def __init__(
         self,
         conn: HttpProtocol,

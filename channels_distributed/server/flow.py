@@ -16,8 +16,6 @@ BODY_BUFFERED = 2
 
 
 class FlowControl:
-    __slots__ = ("_drain", "_read_pauses", "transport", "write_paused")
-
     def __init__(self, transport: asyncio.Transport) -> None:
         self.transport = transport
         self._read_pauses = 0

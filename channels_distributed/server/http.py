@@ -36,7 +36,7 @@ def _address(value: Any) -> tuple[str, int] | None:
     return None
 
 
-class HttpProtocol(asyncio.Protocol):
+class HttpProtocol:
     def __init__(self, server: Server) -> None:
         self.server = server
         self.config = server.config

@@ -12,7 +12,7 @@ import ssl
 import time
 from collections.abc import Callable
 from email.utils import formatdate
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from channels_distributed.server.config import ServerConfig
 from channels_distributed.server.http import HttpProtocol
@@ -135,9 +135,14 @@ class Server:
             self.pending += 1
             self.loop.create_task(self._connect(conn, context))
 
+    def _protocol(self) -> asyncio.Protocol:
+        # HttpProtocol has asyncio.Protocol's methods without its base class: compiled, it is an
+        # extension type, which cannot subclass a Python class.
+        return cast(asyncio.Protocol, HttpProtocol(self))
+
     async def _connect(self, conn: socket.socket, context: ssl.SSLContext | None) -> None:
         try:
-            await self.loop.connect_accepted_socket(lambda: HttpProtocol(self), conn, ssl=context)
+            await self.loop.connect_accepted_socket(self._protocol, conn, ssl=context)
         except (OSError, ssl.SSLError) as exc:
             self.log.debug("connection setup failed: %s", exc)
             conn.close()

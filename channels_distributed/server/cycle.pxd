@@ -1,0 +1,22 @@
+from channels_distributed.server.flow cimport FlowControl
+
+cdef class RequestCycle:
+    cdef public list body
+    cdef public bint body_read, chunked, complete, disconnected, expect_continue
+    cdef public bint keep_alive, message_done, no_body, started, written
+    cdef public Py_ssize_t buffered, discarded, sent
+    cdef public object conn, content_length, headers_out, length, task, waiter
+    cdef public dict scope
+    cdef public double start_time
+    cdef public int status
+    cpdef feed(self, bytes chunk)
+    cpdef message_complete(self)
+    cpdef disconnect(self)
+    cpdef _wake(self)
+    cpdef _body(self, body, bint more)
+    cpdef _frame(self, body, bint more)
+    cpdef _head(self, body, bint more)
+    cpdef _choose_framing(self, body, bint more, list parts)
+    cpdef _connection_header(self, list parts)
+    cpdef _finish(self)
+    cpdef _failed(self)
