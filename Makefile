@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 .PHONY: demo test compat bench bench-layer bench-distributed bench-server lint types clean
 
 # The server's hot path is compiled in place (setup.py): a change to it rebuilds the extensions.
-COMPILED := $(wildcard $(foreach m,flow head cycle http,channels_distributed/server/$(m).py channels_distributed/server/$(m).pxd))
+COMPILED := $(wildcard $(foreach m,flow head cycle http server,channels_distributed/server/$(m).py channels_distributed/server/$(m).pxd))
 
 $(STAMP): setup.cfg setup.py pyproject.toml $(COMPILED)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

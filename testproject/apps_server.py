@@ -234,11 +234,13 @@ _BAD_HEADERS = {
     b"name-colon": (b"x-a: x-injected", b"1"),
     b"name-cr": (b"x-a\rx-injected", b"1"),
     b"not-bytes": ("x-a", "text"),
+    b"clean": (b"x-a", b"1"),  # its name and value reappear in the bad ones above
 }
 
 
 async def _bad_header(scope, receive, send):
-    """Sends the response header named by the query string: the server must refuse it."""
+    """Sends the response header named by the query string: the server must refuse it
+    (except ``clean``)."""
     header = _BAD_HEADERS[scope["query_string"]]
     await send({"type": "http.response.start", "status": 200, "headers": [header]})
     await send({"type": "http.response.body", "body": b"never"})

@@ -19,7 +19,7 @@ from types import ModuleType
 
 __all__ = ["COMPILED", "ENV", "compiled_modules", "use_sources"]
 
-COMPILED = ("flow", "head", "cycle", "http")
+COMPILED = ("flow", "head", "cycle", "http", "server")
 ENV = "CHANNELS_DISTRIBUTED_NO_EXTENSIONS"
 _PACKAGE = __name__.rpartition(".")[0]
 _HERE = Path(__file__).resolve().parent

@@ -1,11 +1,12 @@
-from channels_distributed.server.flow cimport FlowControl
+from channels_distributed.server.http cimport HttpProtocol
 
 cdef class RequestCycle:
+    cdef public HttpProtocol conn
     cdef public list body
     cdef public bint body_read, chunked, complete, disconnected, expect_continue
     cdef public bint keep_alive, message_done, no_body, started, written
     cdef public Py_ssize_t buffered, discarded, sent
-    cdef public object conn, content_length, headers_out, length, task, waiter
+    cdef public object content_length, headers_out, length, task, waiter
     cdef public dict scope
     cdef public double start_time
     cdef public int status
@@ -15,7 +16,7 @@ cdef class RequestCycle:
     cpdef _wake(self)
     cpdef _body(self, body, bint more)
     cpdef _frame(self, body, bint more)
-    cpdef _head(self, body, bint more)
+    cpdef bytes _head(self, body, bint more)
     cpdef _choose_framing(self, body, bint more, list parts)
     cpdef _connection_header(self, list parts)
     cpdef _finish(self)

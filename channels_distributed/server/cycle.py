@@ -63,6 +63,30 @@ def _check_header(name: Any, value: Any) -> None:
         raise ResponseError(f"response header {name!r} contains CR, LF, NUL or ':'")
 
 
+# Response header names and values already checked. An application sends the same few fields
+# with every response, so each distinct one is checked (and its name classified) once instead of
+# per response. Only exact bytes are remembered (a bytes subclass could change its hash); short
+# values only, and both caches are emptied when full, so their memory stays bounded.
+_KNOWN_NAMES: dict[bytes, int] = {}  # name -> its _SPECIAL code, 0 for any other
+_KNOWN_VALUES: set[bytes] = set()
+_KNOWN_LIMIT, _KNOWN_VALUE_SIZE = 512, 64
+
+
+def _header_kind(name: Any, value: Any) -> int:
+    """Check a response header field not seen before; return its name's _SPECIAL code (or 0)."""
+    _check_header(name, value)
+    kind = _SPECIAL.get(name.lower(), 0)
+    if type(name) is bytes and type(value) is bytes:
+        if len(_KNOWN_NAMES) >= _KNOWN_LIMIT:
+            _KNOWN_NAMES.clear()
+        _KNOWN_NAMES[name] = kind
+        if len(value) <= _KNOWN_VALUE_SIZE:
+            if len(_KNOWN_VALUES) >= _KNOWN_LIMIT:
+                _KNOWN_VALUES.clear()
+            _KNOWN_VALUES.add(value)
+    return kind
+
+
 class RequestCycle:
     def __init__(
         self,
@@ -207,11 +231,10 @@ class RequestCycle:
         length = None
         has_date = has_server = False
         for name, value in self.headers_out:
-            if (type(name) is not bytes or type(value) is not bytes
-                    or _BAD_VALUE(value) is not None or _BAD_NAME(name) is not None):
-                _check_header(name, value)  # raises, unless bytes subclasses that are clean
-            special = _SPECIAL.get(name.lower())
-            if special is not None:
+            special = _KNOWN_NAMES.get(name, -1) if type(name) is bytes else -1
+            if special < 0 or type(value) is not bytes or value not in _KNOWN_VALUES:
+                special = _header_kind(name, value)  # raises if the field is invalid
+            if special:
                 if special == _LENGTH:
                     length = _parse_length(value)
                 elif special == _TE:

@@ -49,6 +49,11 @@ class HttpProtocol:
         self.line_limit = config.limit_request_line
         self.field_count = config.limit_request_fields or _UNLIMITED
         self.field_room = (config.limit_request_field_size or _UNLIMITED) - 3
+        # Read for every request: kept here (typed attributes when compiled, see http.pxd).
+        self.header_timeout = config.header_timeout
+        self.body_timeout = config.body_timeout
+        self.keepalive = config.keepalive
+        self.root_path = config.root_path
         self.flagged = dict(head.FLAGGED)
         for name, _ in self.config.secure_scheme_headers:
             self.flagged[name] = head.FLAG_FORWARDED
@@ -89,7 +94,7 @@ class HttpProtocol:
         if self.config.proxy_protocol != "off" and self.config.proxy_allow.allows(host):
             self.proxy_buffer = b""
         self.server.connection_opened(self)
-        self._set_deadline(_HEADERS_DEADLINE, self.config.header_timeout)
+        self._set_deadline(_HEADERS_DEADLINE, self.header_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -129,7 +134,7 @@ class HttpProtocol:
         elif not self.deadline:
             return
         elif self.deadline_kind == _BODY_DEADLINE and self._body_awaits_server():
-            self.deadline = now + self.config.body_timeout
+            self.deadline = now + self.body_timeout
         elif now >= self.deadline:
             if self.deadline_kind == _HEADERS_DEADLINE and self.in_head and self.active is None:
                 self._write_error(408, "request head not received in time")
@@ -259,7 +264,7 @@ class HttpProtocol:
         self.in_head = True
         self.head_bytes = 0
         self.deadline_kind = _HEADERS_DEADLINE
-        self.deadline = self.server.now + self.config.header_timeout
+        self.deadline = self.server.now + self.header_timeout
 
     def on_url(self, url: bytes) -> None:
         self.url += url
@@ -317,7 +322,7 @@ class HttpProtocol:
         cycle = RequestCycle(self, scope, keep_alive, expect_continue, length)
         # Slowloris on the body: each chunk must follow the last within body_timeout.
         self.deadline_kind = _BODY_DEADLINE
-        self.deadline = self.server.now + self.config.body_timeout
+        self.deadline = self.server.now + self.body_timeout
         if self.server.access_log:
             cycle.start_time = time.perf_counter()  # loop.time() ticks per ms on uvloop
         self.reading = cycle
@@ -330,7 +335,7 @@ class HttpProtocol:
     def _scope(self, version: str) -> dict[str, Any]:
         method = self.parser.get_method()
         path, raw_path, query = head.target(method, self.url)
-        root = self.config.root_path
+        root = self.root_path
         return {
             "type": "http",
             "asgi": ASGI_VERSION,
@@ -348,7 +353,7 @@ class HttpProtocol:
         }
 
     def on_body(self, body: bytes) -> None:
-        self._set_deadline(_BODY_DEADLINE, self.config.body_timeout)
+        self._set_deadline(_BODY_DEADLINE, self.body_timeout)
         if self.reading is not None:
             self.reading.feed(body)
 
@@ -357,7 +362,7 @@ class HttpProtocol:
         self.deadline = 0.0
         if cycle is not None and cycle.complete and self.active is None:
             # The body was drained after its response: the connection is idle again.
-            self._set_deadline(_IDLE_DEADLINE, self.config.keepalive)
+            self._set_deadline(_IDLE_DEADLINE, self.keepalive)
         if cycle is not None:
             cycle.message_complete()
             if not cycle.keep_alive:
@@ -394,7 +399,7 @@ class HttpProtocol:
             self.close()
         elif not self.in_head:
             self.deadline_kind = _IDLE_DEADLINE
-            self.deadline = self.server.now + self.config.keepalive
+            self.deadline = self.server.now + self.keepalive
 
     def _can_drain(self, cycle: RequestCycle) -> bool:
         # Unread request body: read and drop it to keep the connection, up to max_drain bytes.

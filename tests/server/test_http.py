@@ -183,6 +183,20 @@ def test_response_header_that_would_split_the_response_is_500(echo_server, kind)
     assert b"injected" not in raw and b"never" not in raw
 
 
+def test_response_header_checks_hold_for_a_name_or_value_seen_before(echo_server):
+    # The server checks each distinct clean field once and remembers it: a bad field must still
+    # be refused when its name or its value alone went out before, in any order.
+    for kind in (b"clean", b"value-lf", b"clean", b"name-cr", b"name-colon", b"clean"):
+        raw = exchange(
+            echo_server.port,
+            b"GET /bad-header?%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % kind,
+        )
+        if kind == b"clean":
+            assert raw.startswith(b"HTTP/1.1 200 ") and b"\r\nx-a: 1\r\n" in raw
+        else:
+            assert raw.startswith(b"HTTP/1.1 500 ") and b"injected" not in raw
+
+
 def test_large_upload_with_slow_reader(echo_server):
     size = 5 * 1024 * 1024
     response = httpx.post(f"{echo_server.url}/count-body", content=b"u" * size, timeout=30)

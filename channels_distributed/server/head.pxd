@@ -1,0 +1,1 @@
+cpdef tuple target(bytes method, bytes url)
