@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from .exceptions import ConfigurationError, PeerLost, ProtocolError, RedisUnavailable
+from .interfaces import adapt
 from .protocol.envelope import Connect, close_event, is_data, split_body
 from .transport.queues import RouteQueue
 
@@ -33,24 +34,7 @@ ASGI3 = Callable[[Scope, Callable[[], Awaitable[Event]], Callable[[Event], Await
 
 def adapt_application(app: Any, interface: str) -> ASGI3:
     """Any supported application as an ASGI 3 callable (``interfaces.adapt``)."""
-    try:
-        from .interfaces import adapt
-    except ImportError:  # pragma: no cover - SHIM: remove once interfaces.py is committed
-        return _shim_adapt(app, interface)
     return adapt(app, interface)
-
-
-def _shim_adapt(app: Any, interface: str) -> ASGI3:  # pragma: no cover - replaced by interfaces
-    import inspect
-
-    if interface == "asgi2" or (interface == "auto" and inspect.isclass(app)):
-        async def asgi2(scope: Scope, receive: Any, send: Any) -> None:
-            await app(scope)(receive, send)
-        return asgi2
-    if interface in ("asgi3", "auto"):
-        return app  # type: ignore[no-any-return]
-    raise ConfigurationError("interface", f"{interface!r} needs channels_distributed.interfaces",
-                             "install a release that has it")
 
 
 class Connection:
