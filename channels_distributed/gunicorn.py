@@ -20,9 +20,9 @@ from typing import Any, ClassVar
 
 from gunicorn.workers import base
 
+from channels_distributed.compiled import compiled_modules
 from channels_distributed.exceptions import LifespanFailure
 from channels_distributed.interfaces import adapt
-from channels_distributed.server.compiled import COMPILED, compiled_modules
 from channels_distributed.server.config import ServerConfig, from_gunicorn
 from channels_distributed.server.lifespan import Lifespan
 from channels_distributed.server.server import Server
@@ -139,7 +139,8 @@ class ASGIWorker(base.Worker):  # type: ignore[misc]
             self.log.info(
                 "ASGIWorker serving %s (%s HTTP server)",
                 ", ".join(str(s) for s in self.sockets),
-                "compiled" if len(compiled_modules()) == len(COMPILED) else "pure-Python",
+                "compiled" if "channels_distributed.server.http" in compiled_modules()
+                else "pure-Python",
             )
             await self._heartbeat()
         finally:

@@ -4,8 +4,6 @@ httptools parses HTTP/1.1, the ``websockets`` sans-I/O protocol frames WebSocket
 ``Server`` is usable without gunicorn (tests, embedding); the gunicorn worker wraps it.
 """
 
-# First: it may switch the compiled hot path back to its Python sources before they load.
-from channels_distributed.server import compiled  # noqa: F401
 from channels_distributed.server.config import ServerConfig
 from channels_distributed.server.server import Server
 

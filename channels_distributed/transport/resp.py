@@ -14,7 +14,7 @@ import collections
 import contextlib
 import socket
 import ssl
-from typing import Any
+from typing import Any, cast
 
 import hiredis
 
@@ -27,7 +27,13 @@ class ConnectionLost(RedisUnavailable):
     """The connection closed with commands in flight; they may or may not have run."""
 
 
-class RespLink(asyncio.Protocol):
+def _protocol(name: str) -> asyncio.Protocol:
+    # RespLink has asyncio.Protocol's methods without its base class: compiled, it is an
+    # extension type, which cannot subclass a Python class.
+    return cast(asyncio.Protocol, RespLink(name))
+
+
+class RespLink:
     """One Redis connection. ``call``/``call_many`` return futures resolved in reply order."""
 
     def __init__(self, name: str = "") -> None:
@@ -149,12 +155,13 @@ async def open_link(
 
     async def connect() -> RespLink:
         if path:
-            _, link = await loop.create_unix_connection(lambda: RespLink(where), path)
+            _, protocol = await loop.create_unix_connection(lambda: _protocol(where), path)
         else:
-            _, link = await loop.create_connection(
-                lambda: RespLink(where), host, port, ssl=ssl_context,
+            _, protocol = await loop.create_connection(
+                lambda: _protocol(where), host, port, ssl=ssl_context,
                 server_hostname=host if ssl_context else None,
             )
+        link = cast(RespLink, protocol)
         sock = link._transport.get_extra_info("socket") if link._transport else None
         if sock is not None and not path:
             # Keepalive lets the kernel notice a peer that vanished (a partition, a failover)

@@ -165,10 +165,6 @@ class Hub:
 class Peer:
     """One side of one forwarded connection."""
 
-    # Slots: one Peer per request, so its creation is on every request's path.
-    __slots__ = ("_credit", "_inbound", "_out", "_scheduled", "_wakers", "accepted",
-                 "ack_with", "conn", "failed", "finished", "held", "hub", "remote",
-                 "remote_id")
 
     def __init__(self, hub: Hub, conn: str, window: int, remote: str | None,
                  held: bool) -> None:

@@ -1,0 +1,8 @@
+cdef class Edge:
+    cdef public object config, hub, presence, watch, _ids, _id_prefix
+    cdef public object _queues, _timeout_ms, _queue_ttl_ms, _waiting, _requests, _giving_up
+    cdef public object _sweeper
+
+cdef class _Upstream:
+    cdef public object peer, factory, task
+

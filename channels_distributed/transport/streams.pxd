@@ -1,0 +1,9 @@
+cdef class Hub:
+    cdef public object keys, id, inbox, peers, capacity, ttl_ms
+    cdef public object loop, state, topology, _reader, _idle
+
+cdef class Peer:
+    cdef public object hub, conn, remote, remote_id, held, ack_with
+    cdef public object finished, failed, _credit, _out, _scheduled, _inbound
+    cdef public object _wakers, accepted
+

@@ -1,0 +1,44 @@
+"""The hot path runs compiled where it was built, and as Python when asked to."""
+
+import importlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from channels_distributed import compiled
+
+
+def test_the_hot_path_runs_in_the_build_the_environment_asks_for():
+    for name in compiled.COMPILED:
+        importlib.import_module(name)
+    if os.environ.get(compiled.ENV, "") not in ("", "0"):
+        assert compiled.compiled_modules() == []
+        return
+    assert compiled.compiled_modules() == list(compiled.COMPILED), (
+        "the hot path is not compiled: run `pip install -e .` (Cython and a C compiler)"
+    )
+    for name in compiled.COMPILED:
+        extension = Path(sys.modules[name].__file__)
+        source = compiled.source_of(name)
+        for path in (source, source.with_suffix(".pxd")):
+            if path.exists():
+                assert extension.stat().st_mtime >= path.stat().st_mtime, (
+                    f"{extension.name} is older than {path.name}: rebuild it with "
+                    "`pip install -e .` (`make test` does)"
+                )
+
+
+def test_the_environment_switch_imports_the_python_sources():
+    code = (
+        "import importlib\n"
+        "from channels_distributed.compiled import COMPILED, compiled_modules\n"
+        "files = [importlib.import_module(name).__file__ for name in COMPILED]\n"
+        "print(all(f.endswith('.py') for f in files), compiled_modules())\n"
+    )
+    env = dict(os.environ, **{compiled.ENV: "1"})
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "[]"]
