@@ -8,9 +8,9 @@ STAMP := $(VENV)/.installed
 .PHONY: demo test compat bench bench-layer bench-distributed bench-server lint types clean
 
 # The hot path is compiled in place (setup.py): a change to the package rebuilds the extensions.
-COMPILED := $(shell find channels_distributed -name '*.py' -o -name '*.pxd')
+SOURCES := $(shell find channels_distributed -name '*.py' -o -name '*.pxd')
 
-$(STAMP): setup.cfg setup.py pyproject.toml $(COMPILED)
+$(STAMP): setup.cfg setup.py pyproject.toml $(SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
 	$(PY) -m pip install --quiet -e '.[test]'
