@@ -174,7 +174,7 @@ class Node:
     # Taking connections --------------------------------------------------------------------
     async def _take_loop(self, route: RouteQueue, presence: Presence) -> None:
         link: RespLink | None = None
-        fast, delay = False, 0.02
+        fast, quick, delay = False, False, 0.02
         await presence.present.wait()
         try:
             while True:
@@ -191,8 +191,12 @@ class Node:
                         started = time.perf_counter()
                         entry = await route.take_blocking(link)
                         entries = [entry] if entry is not None else []
-                        # A quick answer means a queue may be forming: take several at once.
-                        fast = bool(entries) and time.perf_counter() - started < _QUEUE_WAS_FULL
+                        # Two quick answers in a row mean a queue is forming: take several at
+                        # once. One alone is often a request that arrived just before the
+                        # take, and the batch take after it would find the queue empty.
+                        was_quick = quick
+                        quick = bool(entries) and time.perf_counter() - started < _QUEUE_WAS_FULL
+                        fast = quick and was_quick
                 except (RedisUnavailable, ConnectionLost, ReplyError, OSError) as exc:
                     _drop(link)
                     link = None
