@@ -223,7 +223,6 @@ async def plain(send: Send, status: int, body: bytes, retry_after: int | None = 
 class _Upstream:
     """The client -> worker direction of one connection, in a task started when needed."""
 
-
     def __init__(self, peer: Peer, factory: Callable[[], Coroutine[Any, Any, None]]) -> None:
         self.peer = peer
         self.factory = factory

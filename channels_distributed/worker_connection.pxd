@@ -1,7 +1,9 @@
+# For the compiled build (setup.py): the classes of the .py beside this file as extension
+# types. Their attributes become C struct fields instead of instance-dict entries; typed as
+# object, they keep Python's semantics.
 cdef class Connection:
     cdef public object node, route, raw, connect, kind, scope
     cdef public object _pending, gone, done, peer
 
 cdef class Lifespan:
     cdef public object app, mode, state, _to_app, _from_app, _task
-

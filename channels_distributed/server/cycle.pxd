@@ -1,3 +1,5 @@
+# For the compiled build (setup.py): the classes of the .py beside this file as extension
+# types with typed attributes (C struct fields), and the methods called from C.
 from channels_distributed.server.http cimport HttpProtocol
 
 cdef class RequestCycle:

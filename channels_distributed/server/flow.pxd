@@ -1,3 +1,5 @@
+# For the compiled build (setup.py): the classes of the .py beside this file as extension
+# types with typed attributes (C struct fields), and the methods called from C.
 cdef class FlowControl:
     cdef public object transport
     cdef public int _read_pauses

@@ -1,3 +1,5 @@
+# For the compiled build (setup.py): the classes of the .py beside this file as extension
+# types with typed attributes (C struct fields), and the methods called from C.
 from channels_distributed.server cimport head
 from channels_distributed.server.cycle cimport RequestCycle
 from channels_distributed.server.flow cimport FlowControl

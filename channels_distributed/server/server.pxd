@@ -1,3 +1,5 @@
+# For the compiled build (setup.py): the classes of the .py beside this file as extension
+# types with typed attributes (C struct fields), and the methods called from C.
 cdef class Server:
     cdef public object app, config, loop, log, on_request, connections, _listeners
     cdef public object _tick, _closed_waiter

@@ -165,7 +165,6 @@ class Hub:
 class Peer:
     """One side of one forwarded connection."""
 
-
     def __init__(self, hub: Hub, conn: str, window: int, remote: str | None,
                  held: bool) -> None:
         self.hub = hub
