@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
-__all__ = ["COMPILED", "ENV", "compiled_modules", "source_of", "use_sources"]
+__all__ = ["COMPILED", "ENV", "compiled_modules", "source_of"]
 
 # Each has a .pxd beside it declaring its classes as extension types (the protocol modules are
 # plain functions, compiled as they are). setup.py reads this tuple.
@@ -53,12 +53,6 @@ class _SourcesFirst(importlib.abc.MetaPathFinder):
         return importlib.util.spec_from_file_location(fullname, source_of(fullname))
 
 
-def use_sources() -> None:
-    """Import the hot path from its Python sources (only modules not imported yet)."""
-    if not any(isinstance(finder, _SourcesFirst) for finder in sys.meta_path):
-        sys.meta_path.insert(0, _SourcesFirst())
-
-
 def source_of(module: str) -> Path:
     """The ``.py`` file of a module of the package."""
     return _ROOT.joinpath(*module.split(".")).with_suffix(".py")
@@ -76,4 +70,4 @@ def compiled_modules() -> list[str]:
 
 
 if os.environ.get(ENV, "") not in ("", "0"):
-    use_sources()
+    sys.meta_path.insert(0, _SourcesFirst())  # this module runs once, before any of them loads

@@ -191,9 +191,10 @@ class Node:
                         started = time.perf_counter()
                         entry = await route.take_blocking(link)
                         entries = [entry] if entry is not None else []
-                        # Two quick answers in a row mean a queue is forming: take several at
-                        # once. One alone is often a request that arrived just before the
-                        # take, and the batch take after it would find the queue empty.
+                        # Two quick BLMOVE answers in a row (batch takes between them do not
+                        # break the run) mean a queue is forming: take several at once. One
+                        # alone is often a request that arrived just before the take, and the
+                        # batch take after it would find the queue empty.
                         was_quick = quick
                         quick = bool(entries) and time.perf_counter() - started < _QUEUE_WAS_FULL
                         fast = quick and was_quick
