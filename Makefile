@@ -1,55 +1,71 @@
-# Two commands for a newcomer: `make demo` and `make test`. Each one creates (or refreshes)
-# the local virtualenv .venv and installs what it needs first.
+# Two commands for a newcomer: `make demo` and `make test`. Each creates (or refreshes) the local
+# virtualenv .venv and installs what it needs first; neither needs a Redis server.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+TOOLS := $(VENV)/.tools
+DEV := $(VENV)/.dev
 
-.PHONY: demo test compat bench bench-layer bench-distributed bench-server lint types clean
+.PHONY: demo test test-dev dev compat bench bench-layer bench-distributed bench-server lint types \
+	clean
 
-# The hot path is compiled in place (setup.py): a change to the package rebuilds the extensions.
+# The test matrix (noxfile.py): the sdist, then a wheel built from it and installed into a fresh
+# virtualenv for each Python, each tested outside the checkout. Only nox and the build tools go
+# into .venv.
+$(TOOLS): setup.cfg
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet 'nox>=2024.10' 'build>=1.2' 'twine>=5' 'virtualenv>=20.26'
+	touch $(TOOLS)
+
+test: $(TOOLS)
+	$(VENV)/bin/nox
+
+# A working copy for development: the package installed editable (its hot path compiled in
+# place, rebuilt when a source changes), with the test and lint tools.
 SOURCES := $(shell find channels_distributed -name '*.py' -o -name '*.pxd')
 
-$(STAMP): setup.cfg setup.py pyproject.toml $(SOURCES)
+$(DEV): setup.cfg setup.py pyproject.toml $(SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
-	$(PY) -m pip install --quiet -e '.[test]'
-	touch $(STAMP)
+	$(PY) -m pip install --quiet -e '.[gunicorn,demo,test,dev]'
+	touch $(DEV)
 
-demo: $(STAMP)
+dev: $(DEV)
+
+demo: $(DEV)
 	$(PY) -m channels_distributed.cli demo
 
-# The whole suite: lint, types, tests (on the compiled build, then again on the Python sources),
-# then the channels_redis compatibility target.
-test: $(STAMP) lint types
+# The whole suite on the working copy, compiled then on the Python sources: quicker than the
+# matrix while editing.
+test-dev: $(DEV) lint types
 	$(PY) -m pytest -q -m "not compat"
 	CHANNELS_DISTRIBUTED_NO_EXTENSIONS=1 $(PY) -m pytest -q -m "not compat"
-	$(MAKE) compat
 
-compat: $(STAMP)
+compat: $(DEV)
 	$(PY) tests/compat/run_channels_redis_suite.py
 
-lint: $(STAMP)
+lint: $(DEV)
 	$(VENV)/bin/ruff check .
 
-types: $(STAMP)
+types: $(DEV)
 	$(VENV)/bin/mypy
 
 # Side-by-side benchmarks (they print ratios against the peers measured in the same run).
 # bench-distributed and bench-server need nginx and wrk: apt-get install -y nginx wrk
 bench: bench-layer bench-distributed bench-server
 
-bench-layer: $(STAMP)
+bench-layer: $(DEV)
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) bench/layer.py
 
-bench-distributed: $(STAMP)
+bench-distributed: $(DEV)
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) bench/distributed.py
 
-bench-server: $(STAMP)
+bench-server: $(DEV)
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) bench/server.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build dist *.egg-info

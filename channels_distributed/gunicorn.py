@@ -23,7 +23,7 @@ from gunicorn.workers import base
 from channels_distributed.compiled import compiled_modules
 from channels_distributed.exceptions import LifespanFailure
 from channels_distributed.interfaces import adapt
-from channels_distributed.server.config import ServerConfig, from_gunicorn
+from channels_distributed.server.config import ServerConfig, from_gunicorn, setting
 from channels_distributed.server.lifespan import Lifespan
 from channels_distributed.server.server import Server
 
@@ -56,7 +56,7 @@ class ASGIWorker(base.Worker):  # type: ignore[misc]
 
     def init_process(self) -> None:
         # The loop must exist before super().init_process(): it installs signal handlers on it.
-        if self.cfg.asgi_loop == "asyncio":
+        if setting(self.cfg, "asgi_loop", "auto") == "asyncio":
             self.loop = asyncio.new_event_loop()
         else:
             import uvloop

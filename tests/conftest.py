@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 
 import pytest
+from servers import KINDS, ServerPool
 
 from channels_distributed.embedded import RedisServer
 from channels_distributed.layer import RedisChannelLayer
@@ -35,8 +36,6 @@ class Topology:
         return found
 
 
-
-
 def _start(count: int, name: str) -> Topology:
     topology = Topology(name)
     for _ in range(count):
@@ -60,13 +59,36 @@ def redis_sharded() -> Iterator[Topology]:
         server.cleanup()
 
 
-# Sentinel and Cluster topologies join this list with the scale-out work.
+@pytest.fixture(scope="session")
+def redis_pool() -> Iterator[ServerPool]:
+    """Servers of each kind (tests/servers.py), started when a test first asks for one."""
+    pool = ServerPool()
+    yield pool
+    pool.cleanup()
+
+
+# The deployments a test that takes ``topology`` runs on: the suite's default server, alone and
+# sharded over three; a test marked ``core`` runs on each server kind alone (the default server
+# is one of them) and sharded. Sentinel and Cluster topologies join these lists with the
+# scale-out work.
 TOPOLOGIES = ["single", "sharded"]
+CORE_TOPOLOGIES = [*(f"single-{kind}" for kind in KINDS), "sharded"]
 
 
-@pytest.fixture(params=TOPOLOGIES)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "topology" in metafunc.fixturenames:
+        core = metafunc.definition.get_closest_marker("core") is not None
+        metafunc.parametrize("topology", CORE_TOPOLOGIES if core else TOPOLOGIES,
+                             indirect=True)
+
+
+@pytest.fixture
 def topology(request: pytest.FixtureRequest) -> Topology:
-    return request.getfixturevalue(f"redis_{request.param}")  # type: ignore[no-any-return]
+    name: str = request.param
+    if name.startswith("single-"):
+        pool: ServerPool = request.getfixturevalue("redis_pool")
+        return Topology(name, pool.get(name.removeprefix("single-")))
+    return request.getfixturevalue(f"redis_{name}")  # type: ignore[no-any-return]
 
 
 @pytest.fixture

@@ -12,7 +12,9 @@ from channels_distributed import compiled
 def test_the_hot_path_runs_in_the_build_the_environment_asks_for():
     for name in compiled.COMPILED:
         importlib.import_module(name)
-    if os.environ.get(compiled.ENV, "") not in ("", "0"):
+    # nox says which build the installed wheel is: a wheel built without a compiler has none.
+    if os.environ.get(compiled.ENV, "") not in ("", "0") or \
+            os.environ.get("CD_EXPECT_BUILD") == "pure":
         assert compiled.compiled_modules() == []
         return
     assert compiled.compiled_modules() == list(compiled.COMPILED), (

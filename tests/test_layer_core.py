@@ -27,12 +27,14 @@ async def nothing_on(layer: RedisChannelLayer, channel: str, within: float = 0.3
     return False
 
 
+@pytest.mark.core
 async def test_send_receive_normal_channel_fifo(layer: RedisChannelLayer) -> None:
     for i in range(5):
         await layer.send("work-queue", {"type": "job", "n": i})
     assert [(await receive(layer, "work-queue"))["n"] for _ in range(5)] == list(range(5))
 
 
+@pytest.mark.core
 async def test_process_local_channel(layer: RedisChannelLayer) -> None:
     channel = await layer.new_channel()
     assert re.fullmatch(r"specific\.[0-9a-f]{33,}![0-9a-f]{12}", channel)
@@ -54,6 +56,7 @@ async def test_message_types_round_trip(layer: RedisChannelLayer) -> None:
     assert await receive(layer, channel) == message
 
 
+@pytest.mark.core
 async def test_one_megabyte_message(layer: RedisChannelLayer) -> None:
     body = bytes(range(256)) * 4096
     channel = await layer.new_channel()
@@ -61,6 +64,7 @@ async def test_one_megabyte_message(layer: RedisChannelLayer) -> None:
     assert (await receive(layer, channel))["body"] == body
 
 
+@pytest.mark.core
 async def test_two_layers_exchange(make_layer) -> None:
     alice, bob = make_layer(), make_layer()
     a, b = await alice.new_channel(), await bob.new_channel()
@@ -73,6 +77,7 @@ async def test_two_layers_exchange(make_layer) -> None:
     await bob.close()
 
 
+@pytest.mark.core
 async def test_competing_consumers_share_a_normal_channel(make_layer) -> None:
     producer, one, two = make_layer(), make_layer(), make_layer()
     for i in range(20):
@@ -119,6 +124,7 @@ async def test_non_dict_message_is_refused(layer: RedisChannelLayer) -> None:
 
 
 # Capacity ----------
+@pytest.mark.core
 async def test_capacity_on_normal_channel(make_layer) -> None:
     layer = make_layer(capacity=3)
     for _ in range(3):
@@ -157,6 +163,7 @@ async def test_channel_capacity_globs_and_regexes(make_layer) -> None:
     await layer.close()
 
 
+@pytest.mark.core
 async def test_capacity_on_process_local_channel(make_layer) -> None:
     layer = make_layer(capacity=3)
     channel = await layer.new_channel()
@@ -169,6 +176,7 @@ async def test_capacity_on_process_local_channel(make_layer) -> None:
 
 
 # Groups ----------
+@pytest.mark.core
 async def test_groups_add_discard_send(layer: RedisChannelLayer) -> None:
     one, two, three = [await layer.new_channel(prefix=f"g{i}") for i in range(3)]
     for channel in (one, two, three):
@@ -208,6 +216,7 @@ async def test_group_send_never_raises_channel_full_and_logs(make_layer, caplog)
     await layer.close()
 
 
+@pytest.mark.core
 async def test_group_send_cost_grows_with_processes_not_members(topology, make_layer) -> None:
     processes = [make_layer() for _ in range(3)]
     members = []
@@ -249,6 +258,7 @@ async def test_group_membership_expires(make_layer) -> None:
 
 
 # Expiry (clock injected, no sleeping) ----------
+@pytest.mark.core
 async def test_expired_messages_are_never_delivered(make_layer) -> None:
     layer = make_layer(expiry=10)
     now = [1_000_000.0]

@@ -1,8 +1,9 @@
 """What leaves first: a consumer's answer goes to Redis before its reader's next pop.
 
-A reader re-sends its blocking pop (BLMPOP) after handing entries over. Sent at once, that write
-would go out before the answer of the consumer it just woke, which then waits behind it; the
-reader lets the woken consumers write first. Redis MONITOR shows the order.
+A reader re-sends its blocking pop (BLMPOP; BLPOP on Redis 6.2) after handing entries over.
+Sent at once, that write would go out before the answer of the consumer it just woke, which
+then waits behind it; the reader lets the woken consumers write first. Redis MONITOR shows
+the order.
 """
 
 from __future__ import annotations
@@ -69,8 +70,10 @@ def _push_to(line: str) -> str | None:
 
 
 def _pop_of(line: str) -> str | None:
+    # Redis 7: BLMPOP <timeout> 1 <list> ...; Redis 6.2: BLPOP <list> <timeout>.
     args = arguments(line)
-    return args[3] if args[0].upper() == "BLMPOP" else None
+    name = args[0].upper()
+    return args[3] if name == "BLMPOP" else args[1] if name == "BLPOP" else None
 
 
 def _pops_after_answer(lines: list[str], inbox: str) -> bool:

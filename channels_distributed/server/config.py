@@ -18,7 +18,7 @@ from typing import Any
 
 from channels_distributed.exceptions import ConfigurationError
 
-__all__ = ["AddressFilter", "ServerConfig", "from_gunicorn"]
+__all__ = ["AddressFilter", "ServerConfig", "from_gunicorn", "setting"]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -232,16 +232,26 @@ def _clamp(value: int, maximum: int, zero: int) -> int:
     return value
 
 
+def setting(cfg: Any, name: str, default: Any) -> Any:
+    """gunicorn's value of ``name``, or ``default`` on a release without that setting.
+
+    ``cfg.<name>`` raises AttributeError for a setting the installed gunicorn does not know:
+    ``asgi_loop``, ``asgi_lifespan``, ``root_path`` and ``websocket_max_message_size`` came with
+    gunicorn 24-27, and 23.0 is still what Debian and many pins ship.
+    """
+    return cfg.settings[name].get() if name in cfg.settings else default
+
+
 def from_gunicorn(
     cfg: Any, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
 ) -> ServerConfig:
     """Map gunicorn's ``cfg`` (+ CD_* settings) to a ``ServerConfig``; raise on a bad value."""
-    proxy = cfg.proxy_protocol
+    proxy = setting(cfg, "proxy_protocol", False)
     proxy_mode = (
         {True: "auto", False: "off"}.get(proxy, proxy) if isinstance(proxy, bool) else proxy
     )
     values: dict[str, Any] = {
-        "root_path": cfg.root_path or "",
+        "root_path": setting(cfg, "root_path", "") or "",
         "keepalive": float(cfg.keepalive) or 2.0,
         # gunicorn's own clamps (gunicorn/http/message.py): line < 8190 (0 = none),
         # fields 0 or > 32768 -> 32768, field size 0 -> 8190.
@@ -252,11 +262,12 @@ def from_gunicorn(
         "secure_scheme_headers": _scheme_headers(cfg.secure_scheme_headers),
         "proxy_protocol": str(proxy_mode or "off"),
         "proxy_allow": AddressFilter.parse("proxy_allow_ips", cfg.proxy_allow_ips),
-        "ws_max_message_size": cfg.websocket_max_message_size,
-        "lifespan": cfg.asgi_lifespan,
+        "ws_max_message_size": setting(cfg, "websocket_max_message_size",
+                                       ServerConfig.ws_max_message_size),
+        "lifespan": setting(cfg, "asgi_lifespan", "auto"),
         "graceful_timeout": float(cfg.graceful_timeout) or 30.0,
         "worker_connections": cfg.worker_connections,
-        "header_map": cfg.header_map,
+        "header_map": setting(cfg, "header_map", "drop"),
     }
     values.update(extra_settings(overrides or {}, os.environ if environ is None else environ))
     return ServerConfig(**values)

@@ -1,4 +1,8 @@
-"""Fixtures of the distributed tests: real processes on a private redis-server."""
+"""Fixtures of the distributed tests: real processes on a private redis-server.
+
+A test marked ``core`` that takes ``shared`` or ``private`` runs on each server kind of
+``tests/servers.py`` (the suite's default server is one of them) instead of the default server.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +11,35 @@ from pathlib import Path
 
 import pytest
 from dist_helpers import Cluster
+from servers import KINDS, ServerPool
 
 from channels_distributed.embedded import RedisServer
 
+_KIND_FIXTURES = {"shared": "module", "private": "function"}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.definition.get_closest_marker("core") is None:
+        return
+    for name, scope in _KIND_FIXTURES.items():
+        if name in metafunc.fixturenames:
+            metafunc.parametrize(name, KINDS, indirect=True, scope=scope)
+
+
+def _server(request: pytest.FixtureRequest) -> RedisServer:
+    """The default server, or the one of the kind the test is parametrized with."""
+    kind = getattr(request, "param", "default")
+    if kind == "default":
+        return request.getfixturevalue("redis_single").servers[0]  # type: ignore[no-any-return]
+    pool: ServerPool = request.getfixturevalue("redis_pool")
+    return pool.get(kind)[0]
+
 
 @pytest.fixture(scope="module")
-def shared(redis_single: object, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def shared(request: pytest.FixtureRequest,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """An edge and two workers on key ``t``, shared by a module's tests."""
-    server = redis_single.servers[0]  # type: ignore[attr-defined]
-    cluster = Cluster(server, tmp_path_factory.mktemp("shared"))
+    cluster = Cluster(_server(request), tmp_path_factory.mktemp("shared"))
     cluster.url = cluster.edge()  # type: ignore[attr-defined]
     first = cluster.worker("t")
     cluster.worker("t", wait=False)
@@ -33,8 +57,8 @@ def cluster(redis_fresh: RedisServer, tmp_path: Path) -> Iterator[Cluster]:
 
 
 @pytest.fixture
-def private(redis_single: object, tmp_path: Path) -> Iterator[Cluster]:
-    """Processes of the test's own on the shared Redis (a prefix of its own)."""
-    made = Cluster(redis_single.servers[0], tmp_path)  # type: ignore[attr-defined]
+def private(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]:
+    """Processes of the test's own on a shared Redis (a prefix of its own)."""
+    made = Cluster(_server(request), tmp_path)
     yield made
     made.close()

@@ -30,6 +30,7 @@ def llen(cluster: Cluster, key: str) -> int:
     return int(reply[1:].split(b"\r\n")[0])
 
 
+@pytest.mark.core
 def test_no_worker_is_503_and_the_request_never_runs_later(private: Cluster) -> None:
     url = private.edge(worker_timeout=0.5)
     response = get(url + "/k/late/mark?tag=never")
@@ -79,6 +80,7 @@ def test_worker_drops_requests_past_their_deadline(private: Cluster) -> None:
     assert not private.marker("ran-stale").exists()
 
 
+@pytest.mark.core
 def test_requests_of_a_dead_worker_go_back_to_the_queue(private: Cluster) -> None:
     url = private.edge(worker_timeout=15)
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
@@ -94,6 +96,7 @@ def test_requests_of_a_dead_worker_go_back_to_the_queue(private: Cluster) -> Non
     assert private.marker("ran-ghost").exists()
 
 
+@pytest.mark.core
 def test_kill_9_fails_its_connections_and_spares_the_others(private: Cluster) -> None:
     url = private.edge()
     victim = private.worker("k-victim")

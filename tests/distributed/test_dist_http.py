@@ -20,6 +20,7 @@ def get(cluster: Cluster, path: str, **kwargs: object) -> httpx.Response:
     return httpx.get(cluster.url + path, timeout=TIMEOUT, **kwargs)  # type: ignore[attr-defined,arg-type]
 
 
+@pytest.mark.core
 def test_hello_goes_through_a_worker(shared: Cluster) -> None:
     response = get(shared, "/t/hello")
     assert response.status_code == 200
@@ -59,12 +60,14 @@ def test_invalid_key_expansion_is_404(shared: Cluster, path: str) -> None:
     assert set(shared.redis_keys()) == before
 
 
+@pytest.mark.core
 def test_streaming_response_arrives_in_order(shared: Cluster) -> None:
     with httpx.stream("GET", shared.url + "/t/stream", timeout=TIMEOUT) as response:  # type: ignore[attr-defined]
         body = b"".join(response.iter_bytes())
     assert body == b"part0\npart1\npart2\npart3\npart4\nend\n"
 
 
+@pytest.mark.core
 def test_large_upload_streams_through(shared: Cluster) -> None:
     block = os.urandom(1024 * 1024)
     digest = hashlib.sha256()
@@ -133,6 +136,7 @@ def test_many_concurrent_requests(shared: Cluster) -> None:
     assert len({r.headers["x-worker-pid"] for r in responses}) == 2  # both workers served
 
 
+@pytest.mark.core
 def test_client_disconnect_reaches_the_app(shared: Cluster) -> None:
     tag = f"dc{time.monotonic_ns()}"
     host, port = shared.url.removeprefix("http://").split(":")  # type: ignore[attr-defined]

@@ -24,6 +24,7 @@ async def test_accept_with_subprotocol_and_headers(shared: Cluster) -> None:
             assert ws.response.headers["x-worker-pid"].isdigit()
 
 
+@pytest.mark.core
 async def test_text_and_bytes_both_ways(shared: Cluster) -> None:
     async with asyncio.timeout(20), websockets.connect(ws_url(shared, "/ws/echo")) as ws:
         for i in range(20):

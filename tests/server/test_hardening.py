@@ -47,6 +47,7 @@ def test_silent_connection_is_closed(echo_server):
         assert Reader(sock).read_to_close() in (b"",)
 
 
+@pytest.mark.core
 def test_request_line_too_long_is_414(echo_server):
     response, closed = request(
         echo_server.port, b"GET /" + b"a" * 400 + b" HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -55,6 +56,7 @@ def test_request_line_too_long_is_414(echo_server):
     assert closed
 
 
+@pytest.mark.core
 def test_too_many_headers_is_431(echo_server):
     headers = b"".join(b"X-%d: v\r\n" % i for i in range(30))
     response, closed = request(echo_server.port, b"GET / HTTP/1.1\r\n" + headers + b"\r\n")
@@ -98,6 +100,7 @@ SMUGGLING = {
 }
 
 
+@pytest.mark.core
 @pytest.mark.parametrize("name", sorted(SMUGGLING))
 def test_smuggling_shapes_are_rejected(echo_server, name):
     with connect(echo_server.port) as sock:

@@ -14,6 +14,7 @@ def _json(response: httpx.Response | bytes) -> dict:  # type: ignore[type-arg]
     return json.loads(response if isinstance(response, bytes) else response.content)
 
 
+@pytest.mark.core
 def test_get_scope(echo_server):
     response = httpx.get(f"{echo_server.url}/a%20b/c?x=1&y=%20", headers={"X-Test": "yes"})
     assert response.status_code == 200
@@ -32,6 +33,7 @@ def test_get_scope(echo_server):
     assert "date" in response.headers
 
 
+@pytest.mark.core
 def test_keep_alive_reuses_connection(echo_server):
     with httpx.Client() as client:
         first = client.get(f"{echo_server.url}/one").json()
@@ -39,6 +41,7 @@ def test_keep_alive_reuses_connection(echo_server):
     assert first["client"] == second["client"]
 
 
+@pytest.mark.core
 def test_post_body_and_chunked_body(echo_server):
     response = httpx.post(f"{echo_server.url}/p", content=b"hello world")
     assert response.json()["body"] == "hello world"
@@ -47,6 +50,7 @@ def test_post_body_and_chunked_body(echo_server):
     assert ["transfer-encoding", "chunked"] in response.json()["headers"]
 
 
+@pytest.mark.core
 def test_pipelining_answers_in_order(echo_server):
     requests = (
         b"GET /slow HTTP/1.1\r\nHost: x\r\nX-Delay: 0.3\r\n\r\n"
@@ -64,6 +68,7 @@ def test_pipelining_answers_in_order(echo_server):
     assert _json(bodies[2])["body"] == "hello"
 
 
+@pytest.mark.core
 def test_expect_100_continue(echo_server):
     with connect(echo_server.port) as sock:
         sock.sendall(
@@ -134,6 +139,7 @@ def test_http_version_and_persistence(echo_server, request_line, connection, ver
         assert (response.header("connection") != "close") is kept
 
 
+@pytest.mark.core
 def test_head_204_304_framing(echo_server):
     with connect(echo_server.port) as sock:
         reader = Reader(sock)

@@ -16,6 +16,7 @@ def _url(server, path="/ws/echo"):
     return f"ws://127.0.0.1:{server.port}{path}"
 
 
+@pytest.mark.core
 def test_echo_text_and_bytes(echo_server):
     with ws_connect(_url(echo_server), open_timeout=10) as ws:
         ws.send("hello")
@@ -38,6 +39,7 @@ def test_subprotocol_negotiation(echo_server):
         assert ws.subprotocol == "chat.v2"
 
 
+@pytest.mark.core
 def test_server_close_code_reaches_client(echo_server):
     with ws_connect(_url(echo_server), open_timeout=10) as ws:
         ws.send("close:4000")
@@ -46,6 +48,7 @@ def test_server_close_code_reaches_client(echo_server):
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4000
 
 
+@pytest.mark.core
 def test_client_close_code_reaches_application(echo_server):
     with ws_connect(_url(echo_server), open_timeout=10) as ws:
         ws.send("ping")

