@@ -28,7 +28,7 @@ SOURCES := $(shell find channels_distributed -name '*.py' -o -name '*.pxd')
 $(DEV): setup.cfg setup.py pyproject.toml $(SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
-	$(PY) -m pip install --quiet -e '.[gunicorn,demo,test,dev]'
+	$(PY) -m pip install --quiet -e '.[gunicorn,demo,test,dev]' channels_redis==4.3.0
 	touch $(DEV)
 
 dev: $(DEV)

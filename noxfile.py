@@ -44,6 +44,9 @@ CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "chan
 FLOORS = ROOT / ".ci" / "floors.txt"
 # What each session installs besides the wheel: the extras users install, and the test tools.
 EXTRAS = "[gunicorn,test]"
+# channels_redis, whose own test suite runs against our layer (only in the full session: it needs
+# channels>=4.2.2, above our floor of 4.2).
+COMPAT = "channels_redis==4.3.0"
 
 nox.options.envdir = str(CACHE / "nox")
 nox.options.sessions = ["build", "lint", "full-3.12", "floors", "core-3.11", "core-3.13"]
@@ -127,10 +130,10 @@ def _suite(session: nox.Session) -> Path:
     return suite
 
 
-def _install(session: nox.Session, compiled: bool, floors: bool = False) -> Path:
+def _install(session: nox.Session, compiled: bool, *extra: str, floors: bool = False) -> Path:
     wheel = _wheel(session, compiled)
     constraints = ["--constraint", str(FLOORS)] if floors else []
-    session.install(f"{wheel}{EXTRAS}", *constraints)
+    session.install(f"{wheel}{EXTRAS}", *extra, *constraints)
     return _suite(session)
 
 
@@ -138,6 +141,18 @@ def _pytest(session: nox.Session, suite: Path, build: str, *args: str) -> None:
     with session.chdir(suite):
         session.run("python", "-m", "pytest", "-rs", *args, *session.posargs,
                     env={"CD_EXPECT_BUILD": build})
+
+
+_SHOW_VERSIONS = """
+import sys
+from importlib.metadata import version
+print("floors:", ", ".join(f"{name} {version(name)}" for name in sys.argv[1:]))
+"""
+
+
+def _pinned() -> list[str]:
+    lines = (line.split("#")[0].strip() for line in FLOORS.read_text().splitlines())
+    return [line.split("==")[0] for line in lines if line]
 
 
 @nox.session(python=False)
@@ -150,7 +165,7 @@ def build(session: nox.Session) -> None:
 @nox.session(python="3.12")
 def lint(session: nox.Session) -> None:
     """ruff and mypy --strict over the sources (the dependencies come from the sdist)."""
-    session.install(f"{_sdist(session)}[gunicorn,test,dev]", env={"CC": "false"})
+    session.install(f"{_sdist(session)}[gunicorn,test,dev]", COMPAT, env={"CC": "false"})
     session.run("ruff", "check", str(ROOT))
     with session.chdir(ROOT):
         session.run("mypy")  # setup.cfg: strict, over the package in the working tree
@@ -159,7 +174,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(name="full", python="3.12")
 def full(session: nox.Session) -> None:
     """Everything, on the compiled build, every dependency at its newest release."""
-    suite = _install(session, compiled=True)
+    suite = _install(session, True, COMPAT)
     _pytest(session, suite, "compiled", "-m", "not compat")
     session.run("python", str(suite / "tests" / "compat" / "run_channels_redis_suite.py"))
 
@@ -167,8 +182,8 @@ def full(session: nox.Session) -> None:
 @nox.session(python="3.10")
 def floors(session: nox.Session) -> None:
     """The smoke suite and the core tests with every dependency at its declared floor."""
-    suite = _install(session, compiled=True, floors=True)
-    session.run("python", "-m", "pip", "freeze", silent=False)
+    suite = _install(session, True, floors=True)
+    session.run("python", "-c", _SHOW_VERSIONS, *_pinned())
     _pytest(session, suite, "compiled", "-m", "core")
 
 
@@ -176,5 +191,5 @@ def floors(session: nox.Session) -> None:
 def core(session: nox.Session) -> None:
     """The smoke suite and the core tests (3.13: on the pure-Python fallback build)."""
     compiled = session.python != "3.13"
-    suite = _install(session, compiled=compiled)
+    suite = _install(session, compiled)
     _pytest(session, suite, "compiled" if compiled else "pure", "-m", "core")

@@ -10,6 +10,7 @@ import signal
 import threading
 import time
 
+import async_timeout  # asyncio.timeout() needs Python 3.11
 import httpx
 import pytest
 import websockets
@@ -45,7 +46,7 @@ def test_no_worker_is_503_and_the_request_never_runs_later(private: Cluster) -> 
 
 async def test_no_worker_closes_websocket_with_1013(private: Cluster) -> None:
     url = private.edge(worker_timeout=0.5).replace("http://", "ws://")
-    async with asyncio.timeout(20), websockets.connect(url + "/k/nows/ws") as ws:
+    async with async_timeout.timeout(20), websockets.connect(url + "/k/nows/ws") as ws:
         with pytest.raises(ConnectionClosed) as closed:
             await ws.recv()
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
@@ -114,7 +115,7 @@ def test_kill_9_fails_its_connections_and_spares_the_others(private: Cluster) ->
 
 
 async def _ws_close_code(url: str) -> int:
-    async with asyncio.timeout(30), websockets.connect(url.replace("http://", "ws://")) as ws:
+    async with async_timeout.timeout(30), websockets.connect(url.replace("http://", "ws://")) as ws:
         await ws.send("hello")
         assert await ws.recv() == "echo:hello"
         try:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 
+import async_timeout  # asyncio.timeout() needs Python 3.11
 import pytest
 import websockets
 from dist_helpers import Cluster, wait_for
@@ -16,17 +16,16 @@ def ws_url(cluster: Cluster, path: str) -> str:
 
 
 async def test_accept_with_subprotocol_and_headers(shared: Cluster) -> None:
-    async with asyncio.timeout(20):
-        async with websockets.connect(ws_url(shared, "/ws/echo"),
-                                      subprotocols=["one", "two"]) as ws:  # type: ignore[list-item]
-            assert ws.subprotocol == "two"
-            assert ws.response is not None
-            assert ws.response.headers["x-worker-pid"].isdigit()
+    async with async_timeout.timeout(20), websockets.connect(ws_url(shared, "/ws/echo"),
+                                  subprotocols=["one", "two"]) as ws:  # type: ignore[list-item]
+        assert ws.subprotocol == "two"
+        assert ws.response is not None
+        assert ws.response.headers["x-worker-pid"].isdigit()
 
 
 @pytest.mark.core
 async def test_text_and_bytes_both_ways(shared: Cluster) -> None:
-    async with asyncio.timeout(20), websockets.connect(ws_url(shared, "/ws/echo")) as ws:
+    async with async_timeout.timeout(20), websockets.connect(ws_url(shared, "/ws/echo")) as ws:
         for i in range(20):
             await ws.send(f"hello {i}")
             assert await ws.recv() == f"echo:hello {i}"
@@ -35,7 +34,7 @@ async def test_text_and_bytes_both_ways(shared: Cluster) -> None:
 
 
 async def test_many_frames_in_flight(shared: Cluster) -> None:
-    async with asyncio.timeout(30), websockets.connect(ws_url(shared, "/ws/echo")) as ws:
+    async with async_timeout.timeout(30), websockets.connect(ws_url(shared, "/ws/echo")) as ws:
         for i in range(300):
             await ws.send(f"m{i}")
         got = [await ws.recv() for _ in range(300)]
@@ -43,7 +42,7 @@ async def test_many_frames_in_flight(shared: Cluster) -> None:
 
 
 async def test_app_closes_with_code_and_reason(shared: Cluster) -> None:
-    async with asyncio.timeout(20), websockets.connect(ws_url(shared, "/ws/echo")) as ws:
+    async with async_timeout.timeout(20), websockets.connect(ws_url(shared, "/ws/echo")) as ws:
         await ws.send("close:4001:bye now")
         with pytest.raises(ConnectionClosed) as closed:
             await ws.recv()
@@ -52,14 +51,14 @@ async def test_app_closes_with_code_and_reason(shared: Cluster) -> None:
 
 
 async def test_reject_before_accept_is_403(shared: Cluster) -> None:
-    async with asyncio.timeout(20):
+    async with async_timeout.timeout(20):
         with pytest.raises(InvalidStatus) as rejected:
             await websockets.connect(ws_url(shared, "/ws/reject"))
     assert rejected.value.response.status_code == 403
 
 
 async def test_unrouted_websocket_is_refused(shared: Cluster) -> None:
-    async with asyncio.timeout(20):
+    async with async_timeout.timeout(20):
         with pytest.raises(InvalidStatus) as refused:
             await websockets.connect(ws_url(shared, "/nowhere"))
     assert refused.value.response.status_code in (403, 404)
@@ -68,7 +67,7 @@ async def test_unrouted_websocket_is_refused(shared: Cluster) -> None:
 @pytest.mark.parametrize("code", [1000, 4002])
 async def test_client_close_code_reaches_the_app(shared: Cluster, code: int) -> None:
     tag = f"c{code}x{time.monotonic_ns()}"
-    async with asyncio.timeout(20):
+    async with async_timeout.timeout(20):
         ws = await websockets.connect(ws_url(shared, f"/ws/echo?tag={tag}"))
         await ws.send("ping")
         assert await ws.recv() == "echo:ping"
