@@ -133,7 +133,8 @@ def _suite(session: nox.Session) -> Path:
 def _install(session: nox.Session, compiled: bool, *extra: str, floors: bool = False) -> Path:
     wheel = _wheel(session, compiled)
     constraints = ["--constraint", str(FLOORS)] if floors else []
-    session.install(f"{wheel}{EXTRAS}", *extra, *constraints)
+    # pip too: uv's virtualenvs have none, and users' have (the conformance tests call it).
+    session.install(f"{wheel}{EXTRAS}", "pip", *extra, *constraints)
     return _suite(session)
 
 

@@ -96,6 +96,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigurationError as exc:
         print(f"channels-distributed: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # Ctrl-C is how a user ends the demo: whatever it started is stopped by then.
+        print("channels-distributed: interrupted", file=sys.stderr)
+        return 0
 
 
 # The demo ----------------------------------------------------------------------------------------
@@ -186,11 +190,22 @@ def run_demo(requests: int = 4) -> int:
     try:
         return _demo(url, procs, requests)
     finally:
+        _stop_all(procs, redis)
+
+
+def _stop_all(procs: list[Any], redis: Any) -> None:
+    """Stop what the demo started; a second Ctrl-C cannot cut this short and leave processes."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
         for proc in reversed(procs):
             _stop(proc)
         if redis is not None:
             redis.cleanup()
-        print("* stopped everything")
+        print("* stopped everything", flush=True)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _demo(url: str, procs: list[Any], requests: int) -> int:

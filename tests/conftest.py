@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import getpass
 import itertools
 import os
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from servers import KINDS, ServerPool
@@ -14,6 +18,24 @@ from channels_distributed.embedded import RedisServer
 from channels_distributed.layer import RedisChannelLayer
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "testproject.settings")
+
+# Every temporary file of the run (pytest's tmp_path folders, the Redis servers' folders, what
+# child processes write) goes into one folder of the run's own: at the end it must hold nothing
+# else than pytest's folders, and it is removed when the run passed (kept to debug a failure).
+RUN_TMP = Path(tempfile.mkdtemp(prefix="cd-tests-"))
+os.environ["TMPDIR"] = tempfile.tempdir = str(RUN_TMP)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    pytest_folder = f"pytest-of-{getpass.getuser()}"
+    left = sorted(p.name for p in RUN_TMP.iterdir() if p.name != pytest_folder)
+    if left:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        print(f"\nthe test run left temporary files behind in {RUN_TMP}: {left}")
+    elif exitstatus == pytest.ExitCode.OK:
+        shutil.rmtree(RUN_TMP, ignore_errors=True)
+    else:
+        print(f"\ntemporary files of this run (kept to debug it): {RUN_TMP}")
 
 _prefixes = itertools.count()
 

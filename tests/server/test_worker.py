@@ -10,10 +10,16 @@ from pathlib import Path
 
 import httpx
 import pytest
+from gunicorn.config import Config
 from gunicorn_helpers import ROOT, Reader, connect, wait_for
 
 from channels_distributed.exceptions import ConfigurationError
-from channels_distributed.server.config import ServerConfig, extra_settings
+from channels_distributed.server.config import (
+    ServerConfig,
+    extra_settings,
+    from_gunicorn,
+    setting,
+)
 
 HOOKS = str(Path(__file__).with_name("hooks_conf.py"))
 SEED_PAGE = b"<html><h1>Hello, world</h1></html>"
@@ -80,6 +86,22 @@ def test_bad_setting_stops_start_up_naming_it(gunicorn):
     server = gunicorn("testproject.apps_server:echo", env={"CD_INTERFACE": "asgi4"}, ready=False)
     assert server.wait() == 3  # gunicorn's WORKER_BOOT_ERROR: the master halts
     assert "interface: unknown value 'asgi4'. use one of auto, asgi3, asgi2, legacy" in server.log()
+
+
+@pytest.mark.core
+@pytest.mark.parametrize("missing", [(), ("asgi_loop", "asgi_lifespan", "root_path",
+                                          "websocket_max_message_size", "header_map")])
+def test_settings_newer_than_gunicorn_23_take_their_defaults(missing):
+    """gunicorn 23.0 lacks these settings (``cfg.asgi_loop`` raises AttributeError there): the
+    worker reads them with their defaults. The floors session runs this on a real 23.0."""
+    cfg = Config()
+    for name in missing:
+        cfg.settings.pop(name, None)  # as on a gunicorn release that predates them
+    config = from_gunicorn(cfg, environ={})
+    assert (config.root_path, config.lifespan, config.header_map) == ("", "auto", "drop")
+    assert config.ws_max_message_size == ServerConfig.ws_max_message_size
+    assert setting(cfg, "asgi_loop", "auto") in ("auto", "uvloop", "asyncio")
+    assert from_gunicorn(cfg, environ={"CD_ROOT_PATH": "/api"}).root_path == "/api"
 
 
 def test_negative_gc_threshold_names_the_setting():
