@@ -32,7 +32,7 @@ from .transport.queues import RouteQueue
 from .transport.resp import ConnectionLost, RespLink
 from .transport.streams import Hub, now_ms
 from .transport.turns import let_woken_write
-from .worker_connection import Connection, Lifespan, adapt_application
+from .worker_connection import Connection, Lifespan, adapt_application, tell_expired
 
 __all__ = ["Node"]
 
@@ -222,8 +222,8 @@ class Node:
             route.drop(raw)
             return
         if connect.deadline_ms < now_ms():
-            logger.info("dropping %s: it waited past its deadline", connect.scope.get("path"))
             route.drop(raw)
+            tell_expired(self._hub, connect)
             return
         connection = Connection(self, route, raw, connect)
         task = self._hub.loop.create_task(connection.run())

@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from .exceptions import ConfigurationError, PeerLost, ProtocolError, RedisUnavailable
 from .interfaces import adapt
-from .protocol.envelope import Connect, close_event, is_data, split_body
-from .transport.queues import RouteQueue
+from .protocol.envelope import EXPIRED, Connect, close_event, is_data, split_body
+from .transport.queues import GIVEN_UP, OURS, REAPED, RouteQueue
 
 if TYPE_CHECKING:  # pragma: no cover
     from .worker import Node
 
-__all__ = ["Connection", "Lifespan", "adapt_application"]
+__all__ = ["Connection", "Lifespan", "adapt_application", "tell_expired"]
 
 logger = logging.getLogger("channels_distributed.worker")
 
@@ -35,6 +35,21 @@ ASGI3 = Callable[[Scope, Callable[[], Awaitable[Event]], Callable[[Event], Await
 def adapt_application(app: Any, interface: str) -> ASGI3:
     """Any supported application as an ASGI 3 callable (``interfaces.adapt``)."""
     return adapt(app, interface)
+
+
+def tell_expired(hub: Any, connect: Connect) -> None:
+    """Tell the distributor that ``connect`` will never run: it answers 503 at once, instead
+    of waiting for an accept that never comes and then answering 502."""
+    logger.info("not running %s %s: it reached this worker after its deadline",
+                connect.scope["type"], connect.scope.get("path"))
+    hub.send_events(connect.reply, connect.conn, [_EXPIRED]).add_done_callback(_consume)
+
+
+def _consume(future: asyncio.Future[None]) -> None:
+    # Not told (Redis unreachable): the distributor finds out at its deadline as before.
+    if not future.cancelled() and future.exception() is not None:
+        logger.warning("could not tell the distributor about an expired request: %s",
+                       future.exception())
 
 
 class Connection:
@@ -67,12 +82,14 @@ class Connection:
             return
         try:
             try:
-                mine = await self.route.ack(self.raw, self.connect.conn)
+                answer = await self.route.ack(self.raw, self.connect.conn)
             except RedisUnavailable as exc:
                 logger.warning("cannot acknowledge %s: %s", self.connect.conn, exc)
-                mine = False
-            if not mine:
-                return  # given back to the queue by a reaper: another worker runs it
+                answer = REAPED
+            if answer == GIVEN_UP:
+                tell_expired(hub, self.connect)  # taken before its deadline, too late to run
+            if answer != OURS:
+                return  # REAPED: given back to the queue by a reaper, another worker runs it
             self.peer.release()
             if watch is not None:
                 watch.add(self.connect.origin, self.peer)
@@ -176,6 +193,7 @@ class Connection:
 # Posted events are only read (packed) once sent, so these can be shared.
 _CLOSED = close_event(False)
 _CLOSED_WITH_ERROR = close_event(True)
+_EXPIRED = {"type": EXPIRED}
 
 
 def _start_event(event: Event) -> Event:

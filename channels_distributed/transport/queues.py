@@ -22,7 +22,7 @@ from .liveness import absent
 from .resp import ConnectionLost, RespLink
 from .writer import Script
 
-__all__ = ["RouteQueue"]
+__all__ = ["GIVEN_UP", "OURS", "REAPED", "RouteQueue"]
 
 logger = logging.getLogger("channels_distributed.queues")
 
@@ -36,18 +36,21 @@ for i = 1, tonumber(ARGV[1]) do
 end
 return out
 """)
-# KEYS: processing; ARGV: entries. Returns 1/0 per entry: removed, or already gone (reaped).
-# KEYS: processing, then one state key per entry; ARGV: entries. 1 where the request is ours to
-# run: still in our processing list, and not given up by the distributor (no state key).
+# KEYS: processing, then one state key per entry; ARGV: entries. Per entry: 1 (OURS) where the
+# request is ours to run: still in our processing list, and not given up by the distributor (no
+# state key); 0 (REAPED) where a reaper gave it back to the queue (another worker runs it); -1
+# (GIVEN_UP) where the distributor gave it up: it is gone from every list now, so its mark is
+# deleted, and it never runs.
 _ACK = Script("""
 local out = {}
 for i = 1, #ARGV do
   if redis.call('LREM', KEYS[1], 1, ARGV[i]) == 0 then out[i] = 0
-  elseif redis.call('EXISTS', KEYS[i + 1]) == 1 then out[i] = 0
+  elseif redis.call('DEL', KEYS[i + 1]) == 1 then out[i] = -1
   else out[i] = 1 end
 end
 return out
 """)
+OURS, REAPED, GIVEN_UP = 1, 0, -1
 # KEYS: processing, queue. Moves every entry back to the queue head, keeping their order.
 _REQUEUE = Script("""
 local n = 0
@@ -81,7 +84,7 @@ class RouteQueue:
         self.queue = keys.queue(route)
         self.processing = keys.processing(route, worker)
         self.registry = keys.registry(route)
-        self._acks: list[tuple[bytes, str, asyncio.Future[bool]]] = []
+        self._acks: list[tuple[bytes, str, asyncio.Future[int]]] = []
         self._writes: set[asyncio.Task[None]] = set()
         self._loop = asyncio.get_running_loop()  # kept: a getpid() syscall on Python < 3.12
 
@@ -102,10 +105,10 @@ class RouteQueue:
             watchdog.cancel()
         return reply if isinstance(reply, bytes) else None
 
-    def ack(self, entry: bytes, conn: str) -> asyncio.Future[bool]:
-        """Acknowledge ``entry`` (request ``conn``); True if it is ours to run. Batched per
-        loop turn."""
-        future: asyncio.Future[bool] = self._loop.create_future()
+    def ack(self, entry: bytes, conn: str) -> asyncio.Future[int]:
+        """Acknowledge ``entry`` (request ``conn``): OURS (run it), REAPED or GIVEN_UP (do
+        not). Batched per loop turn."""
+        future: asyncio.Future[int] = self._loop.create_future()
         if not self._acks:
             self._loop.call_soon(self._flush_acks)
         self._acks.append((entry, self.keys.state(self.route, conn), future))
@@ -117,7 +120,7 @@ class RouteQueue:
         self._writes.add(task)
         task.add_done_callback(self._writes.discard)
 
-    async def _write_acks(self, batch: list[tuple[bytes, str, asyncio.Future[bool]]]) -> None:
+    async def _write_acks(self, batch: list[tuple[bytes, str, asyncio.Future[int]]]) -> None:
         try:
             link = await self.shard.link()
             replies = await run_script(link, _ACK, [self.processing, *(s for _, s, _ in batch)],
@@ -129,7 +132,7 @@ class RouteQueue:
             return
         for (*_, future), mine in zip(batch, replies):
             if not future.done():
-                future.set_result(int(mine) > 0)
+                future.set_result(int(mine))
 
     async def give_back(self) -> int:
         """Return every request still in this worker's processing list (shutdown)."""

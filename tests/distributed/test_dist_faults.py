@@ -194,3 +194,21 @@ def test_redis_restart(cluster: Cluster) -> None:
 
     wait_for(flowing, timeout=30, what="traffic to flow again after Redis came back")
     assert all(proc.alive() for proc in cluster.procs)
+
+
+def test_overload_is_503_with_retry_after_and_late_requests_never_run(private: Cluster) -> None:
+    # One worker serving one request at a time, more requests than it can serve before their
+    # deadline: those it cannot reach in time get 503 + Retry-After (not 502 after a further
+    # wait), and none of them runs.
+    url = private.edge(worker_timeout=1)
+    private.worker("k-over", args=("--concurrency", "1"))
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        responses = list(pool.map(
+            lambda i: get(url + f"/k/over/slow?s=0.3&tag=over{i}"), range(16)))
+    statuses = [r.status_code for r in responses]
+    assert set(statuses) == {200, 503}, statuses
+    for i, response in enumerate(responses):
+        ran = private.marker(f"slow-started-over{i}").exists()
+        assert ran == (response.status_code == 200), (i, response.status_code)
+        if response.status_code == 503:
+            assert response.headers["retry-after"] == "1"
