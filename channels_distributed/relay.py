@@ -376,11 +376,12 @@ async def _http_up(peer: Peer, receive: Receive, max_chunk: int, body_done: bool
 # WebSocket --------------------------------------------------------------------------------------
 
 async def serve_websocket(edge: Edge, key: str | None, scope: Scope, receive: Receive,
-                          send: Send) -> None:
+                          send: Send, refuse: int = 404) -> None:
+    """Relay a WebSocket to a worker on ``key``; with no key, refuse it with ``refuse``."""
     if (await receive())["type"] != "websocket.connect":
         return
     if key is None:
-        await _reject(scope, send)
+        await _reject(scope, send, refuse)
         return
     try:
         peer = await edge.connect(key, scope, None)
@@ -398,11 +399,12 @@ async def serve_websocket(edge: Edge, key: str | None, scope: Scope, receive: Re
         edge.finish(peer, {"type": "websocket.disconnect", "code": 1006})
 
 
-async def _reject(scope: Scope, send: Send) -> None:
+async def _reject(scope: Scope, send: Send, status: int) -> None:
     if "websocket.http.response" in scope.get("extensions", {}):
-        await send({"type": "websocket.http.response.start", "status": 404,
+        body = b"Not Found\n" if status == 404 else b"Bad Request\n"
+        await send({"type": "websocket.http.response.start", "status": status,
                     "headers": [(b"content-type", b"text/plain; charset=utf-8")]})
-        await send({"type": "websocket.http.response.body", "body": b"Not Found\n"})
+        await send({"type": "websocket.http.response.body", "body": body})
     else:
         await send({"type": "websocket.close", "code": 1008})  # the server answers 403
 

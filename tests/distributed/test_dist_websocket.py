@@ -64,6 +64,16 @@ async def test_unrouted_websocket_is_refused(shared: Cluster) -> None:
     assert refused.value.response.status_code in (403, 404)
 
 
+async def test_websocket_path_with_control_characters_is_refused(shared: Cluster) -> None:
+    before = set(shared.redis_keys())
+    async with asyncio.timeout(20):
+        with pytest.raises(InvalidStatus) as refused:
+            await websockets.connect(ws_url(shared, "/ws/echo%0a"))
+    # 400 where the server has the websocket.http.response extension, else 403.
+    assert refused.value.response.status_code in (400, 403)
+    assert set(shared.redis_keys()) == before
+
+
 @pytest.mark.parametrize("code", [1000, 4002])
 async def test_client_close_code_reaches_the_app(shared: Cluster, code: int) -> None:
     tag = f"c{code}x{time.monotonic_ns()}"
