@@ -221,10 +221,13 @@ class Node:
                          bytes(raw[:32]))
             route.drop(raw)
             return
-        if connect.deadline_ms < now_ms():
+        ahead = connect.deadline_ms - now_ms()
+        if ahead < 0:
             route.drop(raw)
             tell_expired(self._hub, connect)
             return
+        if ahead > route.horizon_ms:
+            route.saw_deadline(ahead)
         connection = Connection(self, route, raw, connect)
         task = self._hub.loop.create_task(connection.run())
         self._active.add(task)

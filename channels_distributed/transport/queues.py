@@ -60,8 +60,15 @@ return n
 
 BLOCK_SECONDS = 1.0
 REAP_LOCK_MS = 2000
-REGISTRY_TTL = 86400
-PROCESSING_TTL_MS = 120_000
+# The route's registry and each worker's processing list live this long after their last
+# refresh (every second, by each live worker): long enough for a request that a dying worker
+# held to be given back by a worker started before the request's deadline, and no longer, so a
+# route whose last worker was killed leaves nothing behind. The deadlines are the distributor's
+# (worker_timeout, default 5 s); a worker learns how far ahead they lie from the requests it
+# takes (``RouteQueue.horizon_ms``).
+MIN_TTL_MS = 6_000
+MAX_TTL_MS = 120_000
+_TTL_MARGIN_MS = 1_000
 
 
 async def run_script(link: RespLink, script: Script, keys: list[Any], args: list[Any]) -> Any:
@@ -84,6 +91,7 @@ class RouteQueue:
         self.queue = keys.queue(route)
         self.processing = keys.processing(route, worker)
         self.registry = keys.registry(route)
+        self.horizon_ms = 0  # the furthest deadline ahead seen in a request taken (ms)
         self._acks: list[tuple[bytes, str, asyncio.Future[int]]] = []
         self._writes: set[asyncio.Task[None]] = set()
         self._loop = asyncio.get_running_loop()  # kept: a getpid() syscall on Python < 3.12
@@ -139,15 +147,25 @@ class RouteQueue:
         link = await self.shard.link()
         return int(await run_script(link, _REQUEUE, [self.processing, self.queue], []))
 
+    def saw_deadline(self, ahead_ms: int) -> None:
+        """A request taken had its deadline ``ahead_ms`` from now."""
+        if ahead_ms > self.horizon_ms:
+            self.horizon_ms = min(ahead_ms, MAX_TTL_MS)
+
+    @property
+    def ttl_ms(self) -> int:
+        return max(MIN_TTL_MS, self.horizon_ms + _TTL_MARGIN_MS)
+
     async def register(self) -> None:
-        """Every second while alive: stay in the route's registry, and keep this worker's
-        processing list from outliving it. A dead worker's list is normally reaped within a
-        second or two; if no worker of the route is left to reap it, it expires (everything in
-        it is long past its deadline by then)."""
+        """Every second while alive: stay in the route's registry, and keep it and this
+        worker's processing list alive. A dead worker's list is normally reaped within a
+        second or two by another worker of the route; if none is left, the registry and the
+        lists expire once every request they could hold is past its deadline."""
         link = await self.shard.link()
+        ttl = self.ttl_ms
         await asyncio.gather(*link.call_many([("SADD", self.registry, self.worker),
-                                              ("EXPIRE", self.registry, REGISTRY_TTL),
-                                              ("PEXPIRE", self.processing, PROCESSING_TTL_MS)]))
+                                              ("PEXPIRE", self.registry, ttl),
+                                              ("PEXPIRE", self.processing, ttl)]))
 
     async def unregister(self) -> None:
         link = await self.shard.link()

@@ -212,3 +212,22 @@ def test_overload_is_503_with_retry_after_and_late_requests_never_run(private: C
         assert ran == (response.status_code == 200), (i, response.status_code)
         if response.status_code == 503:
             assert response.headers["retry-after"] == "1"
+
+
+def test_registry_of_a_route_goes_when_its_last_worker_is_killed(private: Cluster) -> None:
+    url = private.edge(worker_timeout=1)
+    first = private.worker("k-reg")
+    second = private.worker("k-reg")
+    private.wait_registered("k-reg", second, count=2)
+    assert get(url + "/k/reg/hello").status_code == 200
+    registry = f"{private.prefix}:{{rt:k-reg}}:w"
+    first.signal(signal.SIGKILL)
+    first.wait()
+    # A live worker of the route reaps the dead one, and keeps the registry.
+    wait_for(lambda: private.registered("k-reg") == 1, what="the dead worker to be reaped")
+    second.signal(signal.SIGKILL)
+    second.wait()
+    # Nobody is left to reap: the registry, and what pointed at the dead workers, expire.
+    wait_for(lambda: private.redis.command("EXISTS", registry) == b":0\r\n", timeout=30,
+             what="the registry to go once no live worker remains")
+    assert not [k for k in private.redis_keys() if b"}:p:" in k]
