@@ -65,6 +65,7 @@ class Node:
         if consumer is not None and interface == "auto":
             interface = "legacy"
         self.app = adapt_application(given[0], interface)
+        self.app_name = _describe(given[0])  # named in the log lines about the application
         self.channel_names = channel_names(channels)
         self.keys = _route_keys(key, keys, allow_none=bool(self.channel_names))
         self.hosts, self.prefix = connection_settings(**connection)
@@ -278,6 +279,12 @@ def _new_loop() -> asyncio.AbstractEventLoop:
     except ImportError:  # pragma: no cover - uvloop is not available on Windows
         return asyncio.new_event_loop()
     return uvloop.new_event_loop()
+
+
+def _describe(app: Any) -> str:
+    """``module:qualname`` of an application (a function, a class, or an instance's class)."""
+    named = app if hasattr(app, "__qualname__") else type(app)
+    return f"{getattr(named, '__module__', '?')}:{getattr(named, '__qualname__', repr(app))}"
 
 
 def _drop(link: RespLink | None) -> None:

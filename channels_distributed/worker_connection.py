@@ -136,8 +136,8 @@ class Connection:
             await self.node.app(self.scope, self.receive, self.send)
             error = False
         except Exception:
-            logger.exception("application raised serving %s %s", self.kind,
-                             self.scope.get("path"))
+            logger.exception("application %s raised serving %s %s", self.node.app_name,
+                             self.kind, self.scope.get("path"))
         finally:
             self.peer.post(_CLOSED_WITH_ERROR if error else _CLOSED)
 
@@ -168,17 +168,21 @@ class Connection:
         if self.gone or self.done:
             return  # the client is gone or the response is complete: ignored, as servers do
         kind = event["type"]
-        if kind == "http.response.body":
+        if kind == "http.response.body" and self.kind == "http":
             for piece in split_body(_body_event(event), self.node.max_chunk):
                 if not await self.peer.send_data(piece):
                     return
             if not event.get("more_body", False):
                 self._complete({"type": "http.disconnect"})
-        elif kind == "websocket.send":
+        elif kind == "websocket.send" and self.kind == "websocket":
             await self.peer.send_data(dict(event))
-        elif kind == "http.response.start":
+        elif kind == "http.response.start" and self.kind == "http":
             self.peer.post(_start_event(event))
         else:
+            if kind not in _OTHER_EVENTS[self.kind]:
+                # Refused here, where the application's developer reads the log, rather than
+                # by the edge's server.
+                raise ProtocolError(_misplaced(self.node.app_name, self.kind, kind))
             self.peer.post(dict(event))
             if kind == "websocket.close":
                 self._complete({"type": "websocket.disconnect",
@@ -194,6 +198,24 @@ class Connection:
 _CLOSED = close_event(False)
 _CLOSED_WITH_ERROR = close_event(True)
 _EXPIRED = {"type": EXPIRED}
+
+
+# The events an application may send besides those send() handles first; per scope type.
+_OTHER_EVENTS = {
+    "http": frozenset(),
+    "websocket": frozenset({"websocket.accept", "websocket.close",
+                            "websocket.http.response.start", "websocket.http.response.body"}),
+}
+_EXPECTED = {
+    "http": ("an HTTP", "http.response.start and http.response.body"),
+    "websocket": ("a WebSocket", "websocket.accept, websocket.send, websocket.close, or "
+                  "websocket.http.response.start/body to refuse it with an HTTP response"),
+}
+
+
+def _misplaced(app: str, scope_type: str, kind: str) -> str:
+    connection, allowed = _EXPECTED[scope_type]
+    return f"application {app} sent {kind!r} on {connection} connection; it may send {allowed}"
 
 
 def _start_event(event: Event) -> Event:

@@ -85,3 +85,17 @@ async def test_client_close_code_reaches_the_app(shared: Cluster, code: int) -> 
     marker = shared.marker(f"ws-disconnected-{tag}")
     wait_for(marker.exists, what="websocket.disconnect in the app")
     assert marker.read_text() == str(code)
+
+
+async def test_http_response_to_a_websocket_is_logged_by_the_worker(private: Cluster) -> None:
+    url = private.edge().replace("http://", "ws://")
+    worker = private.worker("k-wshttp")
+    async with asyncio.timeout(20):
+        with pytest.raises((InvalidStatus, ConnectionClosed)):
+            async with websockets.connect(url + "/k/wshttp/ws/http-response") as ws:
+                await ws.recv()
+    # The worker names the application and what it sent, where its developer looks.
+    wait_for(lambda: "testproject.workers:app" in worker.output(), what="the worker's log")
+    assert "'http.response.start'" in worker.output()
+    edge = private.procs[0].output()
+    assert "http.response.start" not in edge  # the edge never received it
