@@ -180,7 +180,6 @@ def _allowed(key: bytes) -> bool:
 
 
 def test_legacy_consumer_worker(shared: Cluster) -> None:
-    pytest.importorskip("channels_distributed.interfaces")
     shared.worker("k-legacy", app="testproject.workers:legacy_consumer")
     response = get(shared, "/k/legacy/x")
     assert response.status_code == 200
