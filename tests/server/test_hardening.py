@@ -142,8 +142,8 @@ def test_broken_body_of_a_queued_request_never_starts(echo_server):
 
 
 def test_slowloris_body_is_cut_at_deadline(edge_server):
-    # CD_BODY_TIMEOUT=0.6 (conftest.BODY_TIMEOUT): a body that stops arriving gets 408 and close, and the application
-    # gets http.disconnect instead of waiting for the rest forever.
+    # CD_BODY_TIMEOUT=0.6 (conftest.BODY_TIMEOUT): a body that stops arriving gets 408 and
+    # close, and the application gets http.disconnect instead of waiting for the rest forever.
     with connect(edge_server.port) as sock:
         sock.sendall(b"POST /reader HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\nx")
         reader = Reader(sock)

@@ -20,7 +20,6 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from channels_distributed.exceptions import ConfigurationError
 
-
 # Django's --verbosity (0-3) as a log level for the package's records.
 _LEVELS = {0: "warning", 1: "info"}
 
