@@ -205,7 +205,9 @@ class Peer:
                 self.finish_output()
                 self.fail(PeerLost(f"the other side of {self.conn} is gone"))
             elif kind == EXPIRED:
-                self.fail(Unserved(f"{self.conn} reached a worker after its deadline"))
+                # Only while waiting for an accept: it never fails a connection a worker has.
+                if self.accepted is not None and not self.accepted.done():
+                    self.fail(Unserved(f"{self.conn} reached a worker after its deadline"))
             else:
                 self._inbound.append(event)
         self._notify()
