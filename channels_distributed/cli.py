@@ -22,7 +22,7 @@ from typing import Any
 
 from .exceptions import ConfigurationError
 
-__all__ = ["demo_app", "demo_edge", "import_app", "main", "run_demo"]
+__all__ = ["console_logging", "demo_app", "demo_edge", "import_app", "main", "run_demo"]
 
 
 def import_app(spec: str) -> Any:
@@ -72,11 +72,30 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+LOG_FORMAT = "%(asctime)s [%(process)d] [%(levelname)s] %(name)s: %(message)s"
+
+
+def console_logging(level: str, name: str = "") -> None:
+    """For the console commands: log to stderr with time and level, at ``level``, through the
+    logger ``name`` (the root logger by default), unless logging is configured already (the
+    root logger or that one has a handler). The library itself never adds a handler."""
+    target = logging.getLogger(name)
+    if logging.getLogger().handlers or target.handlers:
+        return
+    try:
+        target.setLevel(level.upper())
+    except ValueError:
+        raise ConfigurationError("--log-level", f"unknown level {level!r}",
+                                 "use debug, info, warning, error or critical") from None
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    target.addHandler(handler)
+
+
 def _worker(args: argparse.Namespace) -> int:
     from .worker import Node
 
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    console_logging(args.log_level)
     app = import_app(args.app)
     if not args.keys and not args.channel:
         raise ConfigurationError("KEY", "nothing to serve",
@@ -177,6 +196,7 @@ def run_demo(requests: int = 4) -> int:
                                      "pip install 'channels-distributed[demo]'")
     from .embedded import RedisServer, server_version
 
+    console_logging("warning")  # the demo's own output is print()ed
     redis = None
     url = os.environ.get("REDIS_URL")
     if not url:

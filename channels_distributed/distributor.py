@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,13 @@ __all__ = ["DistributorConfig", "PathDistributor", "connection_settings",
            "create_path_distributor"]
 
 logger = logging.getLogger("channels_distributed.distributor")
+
+# A decoded path with a control character (%00-%1F, %7F) is refused before routing: no route was
+# written for one, and Python's ``$`` matches before a trailing newline, so ``^/x/(.*)$`` would
+# route ``/x/foo%0a`` as if it were ``/x/foo``. isprintable() comes first: it is True for nearly
+# every path and costs less than the search.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_BAD_PATH = b"Bad Request: control characters in the path\n"
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -158,14 +166,22 @@ class PathDistributor:
                 return
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        key = self.config.routes.resolve(scope["path"])
+        path = scope["path"]
+        if not path.isprintable() and _CONTROL.search(path):
+            await plain(send, 400, _BAD_PATH)
+            return
+        key = self.config.routes.resolve(path)
         if key is None:
             await plain(send, 404, b"Not Found\n")
             return
         await serve_http(self._edge(), key, scope, receive, send)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        key = self.config.routes.resolve(scope["path"])
+        path = scope["path"]
+        if not path.isprintable() and _CONTROL.search(path):
+            await serve_websocket(self._edge(), None, scope, receive, send, refuse=400)
+            return
+        key = self.config.routes.resolve(path)
         await serve_websocket(self._edge(), key, scope, receive, send)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import os
 import signal
 import sys
@@ -55,6 +56,7 @@ class ASGIWorker(base.Worker):  # type: ignore[misc]
     # -- process set-up (the order gunicorn expects) ----------------------------------------
 
     def init_process(self) -> None:
+        _log_through(getattr(self.log, "error_log", None))
         # The loop must exist before super().init_process(): it installs signal handlers on it.
         if setting(self.cfg, "asgi_loop", "auto") == "asyncio":
             self.loop = asyncio.new_event_loop()
@@ -193,6 +195,21 @@ class ASGIWorker(base.Worker):  # type: ignore[misc]
         self.quick = True
         self.cfg.worker_abort(self)
         sys.exit(1)
+
+
+def _log_through(error_log: Any) -> None:
+    """Unless logging is configured otherwise (a handler on the root logger, as gunicorn's
+    ``--log-config*`` settings install, or on the package's logger), the package's records go
+    through gunicorn's error log: its handlers (the ``--error-logfile``, reopened on USR1), its
+    format (time, pid, level) and its ``--log-level``."""
+    package = logging.getLogger("channels_distributed")
+    if (not isinstance(error_log, logging.Logger) or logging.getLogger().handlers
+            or package.handlers):
+        return
+    for handler in error_log.handlers:
+        package.addHandler(handler)
+    if package.level == logging.NOTSET:
+        package.setLevel(error_log.level)
 
 
 def _tune_gc(threshold: int) -> None:

@@ -22,7 +22,7 @@ from .protocol.envelope import CLOSE, IDEMPOTENT_METHODS, STATE_TTL_MS, pack_con
 from .transport.liveness import Presence, Watch
 from .transport.queues import run_script
 from .transport.resp import ConnectionLost
-from .transport.streams import Hub, Peer, now_ms
+from .transport.streams import Hub, Peer, Unserved, now_ms
 from .transport.writer import Script
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -36,7 +36,8 @@ Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
-_ACCEPT_GRACE = 0.25  # a worker drops requests past their deadline; wait a little longer
+# A worker drops requests past their deadline (and says so: cd.expired); wait a little longer.
+_ACCEPT_GRACE = 0.25
 _SWEEP_INTERVAL = 0.05
 # How long an accept may still take once a worker acknowledged the request at the deadline.
 _LATE_ACCEPT = 5.0
@@ -135,7 +136,8 @@ class Edge:
         """At the deadline: withdraw the request, or, if a worker took it already, mark it given
         up so that it cannot be acknowledged from now on, and wait a little longer for the
         accept of a worker that acknowledged it in time. A request the client is told 503 about
-        is never run; one a worker holds is answered by it (or with 502)."""
+        is never run; one a worker holds is answered by it (or with 502), or with 503 when that
+        worker says it took it too late to run it (``cd.expired``)."""
         if await self._withdraw(queue, state, entry):
             peer.fail(_NoWorker())
         elif not peer.failed:
@@ -163,11 +165,14 @@ class Edge:
         # for the push's reply and then for the accept.
         hub.push(queue, entry, config.queue_capacity, self._queue_ttl_ms).add_done_callback(
             peer.fail_on_error)
-        ok = False
+        ok = expired = False
         try:
             await accepted
             ok = True
-        except _NoWorker:
+        except (_NoWorker, Unserved) as exc:
+            # Unserved: a worker took it after its deadline, dropped it and said so; it is in
+            # no list any more, so there is nothing to withdraw.
+            expired = isinstance(exc, Unserved)
             logger.warning("no worker took %s on route key %s within %g s", scope.get("path"),
                            key, config.worker_timeout)
         except _WorkerSilent:
@@ -182,7 +187,7 @@ class Edge:
             request = self._requests.pop(peer, None)
             if not ok:
                 hub.close_peer(peer)
-                if request is not None:
+                if request is not None and not expired:
                     self._spawn(self._withdraw(*request))
         if not ok:
             return None
@@ -371,11 +376,12 @@ async def _http_up(peer: Peer, receive: Receive, max_chunk: int, body_done: bool
 # WebSocket --------------------------------------------------------------------------------------
 
 async def serve_websocket(edge: Edge, key: str | None, scope: Scope, receive: Receive,
-                          send: Send) -> None:
+                          send: Send, refuse: int = 404) -> None:
+    """Relay a WebSocket to a worker on ``key``; with no key, refuse it with ``refuse``."""
     if (await receive())["type"] != "websocket.connect":
         return
     if key is None:
-        await _reject(scope, send)
+        await _reject(scope, send, refuse)
         return
     try:
         peer = await edge.connect(key, scope, None)
@@ -393,11 +399,12 @@ async def serve_websocket(edge: Edge, key: str | None, scope: Scope, receive: Re
         edge.finish(peer, {"type": "websocket.disconnect", "code": 1006})
 
 
-async def _reject(scope: Scope, send: Send) -> None:
+async def _reject(scope: Scope, send: Send, status: int) -> None:
     if "websocket.http.response" in scope.get("extensions", {}):
-        await send({"type": "websocket.http.response.start", "status": 404,
+        body = b"Not Found\n" if status == 404 else b"Bad Request\n"
+        await send({"type": "websocket.http.response.start", "status": status,
                     "headers": [(b"content-type", b"text/plain; charset=utf-8")]})
-        await send({"type": "websocket.http.response.body", "body": b"Not Found\n"})
+        await send({"type": "websocket.http.response.body", "body": body})
     else:
         await send({"type": "websocket.close", "code": 1008})  # the server answers 403
 

@@ -32,7 +32,7 @@ from .transport.queues import RouteQueue
 from .transport.resp import ConnectionLost, RespLink
 from .transport.streams import Hub, now_ms
 from .transport.turns import let_woken_write
-from .worker_connection import Connection, Lifespan, adapt_application
+from .worker_connection import Connection, Lifespan, adapt_application, tell_expired
 
 __all__ = ["Node"]
 
@@ -65,6 +65,7 @@ class Node:
         if consumer is not None and interface == "auto":
             interface = "legacy"
         self.app = adapt_application(given[0], interface)
+        self.app_name = _describe(given[0])  # named in the log lines about the application
         self.channel_names = channel_names(channels)
         self.keys = _route_keys(key, keys, allow_none=bool(self.channel_names))
         self.hosts, self.prefix = connection_settings(**connection)
@@ -221,10 +222,13 @@ class Node:
                          bytes(raw[:32]))
             route.drop(raw)
             return
-        if connect.deadline_ms < now_ms():
-            logger.info("dropping %s: it waited past its deadline", connect.scope.get("path"))
+        ahead = connect.deadline_ms - now_ms()
+        if ahead < 0:
             route.drop(raw)
+            tell_expired(self._hub, connect)
             return
+        if ahead > route.horizon_ms:
+            route.saw_deadline(ahead)
         connection = Connection(self, route, raw, connect)
         task = self._hub.loop.create_task(connection.run())
         self._active.add(task)
@@ -275,6 +279,12 @@ def _new_loop() -> asyncio.AbstractEventLoop:
     except ImportError:  # pragma: no cover - uvloop is not available on Windows
         return asyncio.new_event_loop()
     return uvloop.new_event_loop()
+
+
+def _describe(app: Any) -> str:
+    """``module:qualname`` of an application (a function, a class, or an instance's class)."""
+    named = app if hasattr(app, "__qualname__") else type(app)
+    return f"{getattr(named, '__module__', '?')}:{getattr(named, '__qualname__', repr(app))}"
 
 
 def _drop(link: RespLink | None) -> None:

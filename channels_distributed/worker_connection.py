@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from .exceptions import ConfigurationError, PeerLost, ProtocolError, RedisUnavailable
 from .interfaces import adapt
-from .protocol.envelope import Connect, close_event, is_data, split_body
-from .transport.queues import RouteQueue
+from .protocol.envelope import EXPIRED, Connect, close_event, is_data, split_body
+from .transport.queues import GIVEN_UP, OURS, REAPED, RouteQueue
 
 if TYPE_CHECKING:  # pragma: no cover
     from .worker import Node
 
-__all__ = ["Connection", "Lifespan", "adapt_application"]
+__all__ = ["Connection", "Lifespan", "adapt_application", "tell_expired"]
 
 logger = logging.getLogger("channels_distributed.worker")
 
@@ -35,6 +35,21 @@ ASGI3 = Callable[[Scope, Callable[[], Awaitable[Event]], Callable[[Event], Await
 def adapt_application(app: Any, interface: str) -> ASGI3:
     """Any supported application as an ASGI 3 callable (``interfaces.adapt``)."""
     return adapt(app, interface)
+
+
+def tell_expired(hub: Any, connect: Connect) -> None:
+    """Tell the distributor that ``connect`` will never run: it answers 503 at once, instead
+    of waiting for an accept that never comes and then answering 502."""
+    logger.info("not running %s %s: it reached this worker after its deadline",
+                connect.scope["type"], connect.scope.get("path"))
+    hub.send_events(connect.reply, connect.conn, [_EXPIRED]).add_done_callback(_consume)
+
+
+def _consume(future: asyncio.Future[None]) -> None:
+    # Not told (Redis unreachable): the distributor finds out at its deadline as before.
+    if not future.cancelled() and future.exception() is not None:
+        logger.warning("could not tell the distributor about an expired request: %s",
+                       future.exception())
 
 
 class Connection:
@@ -67,12 +82,14 @@ class Connection:
             return
         try:
             try:
-                mine = await self.route.ack(self.raw, self.connect.conn)
+                answer = await self.route.ack(self.raw, self.connect.conn)
             except RedisUnavailable as exc:
                 logger.warning("cannot acknowledge %s: %s", self.connect.conn, exc)
-                mine = False
-            if not mine:
-                return  # given back to the queue by a reaper: another worker runs it
+                answer = REAPED
+            if answer == GIVEN_UP:
+                tell_expired(hub, self.connect)  # taken before its deadline, too late to run
+            if answer != OURS:
+                return  # REAPED: given back to the queue by a reaper, another worker runs it
             self.peer.release()
             if watch is not None:
                 watch.add(self.connect.origin, self.peer)
@@ -119,8 +136,8 @@ class Connection:
             await self.node.app(self.scope, self.receive, self.send)
             error = False
         except Exception:
-            logger.exception("application raised serving %s %s", self.kind,
-                             self.scope.get("path"))
+            logger.exception("application %s raised serving %s %s", self.node.app_name,
+                             self.kind, self.scope.get("path"))
         finally:
             self.peer.post(_CLOSED_WITH_ERROR if error else _CLOSED)
 
@@ -151,17 +168,21 @@ class Connection:
         if self.gone or self.done:
             return  # the client is gone or the response is complete: ignored, as servers do
         kind = event["type"]
-        if kind == "http.response.body":
+        if kind == "http.response.body" and self.kind == "http":
             for piece in split_body(_body_event(event), self.node.max_chunk):
                 if not await self.peer.send_data(piece):
                     return
             if not event.get("more_body", False):
                 self._complete({"type": "http.disconnect"})
-        elif kind == "websocket.send":
+        elif kind == "websocket.send" and self.kind == "websocket":
             await self.peer.send_data(dict(event))
-        elif kind == "http.response.start":
+        elif kind == "http.response.start" and self.kind == "http":
             self.peer.post(_start_event(event))
         else:
+            if kind not in _OTHER_EVENTS[self.kind]:
+                # Refused here, where the application's developer reads the log, rather than
+                # by the edge's server.
+                raise ProtocolError(_misplaced(self.node.app_name, self.kind, kind))
             self.peer.post(dict(event))
             if kind == "websocket.close":
                 self._complete({"type": "websocket.disconnect",
@@ -176,6 +197,25 @@ class Connection:
 # Posted events are only read (packed) once sent, so these can be shared.
 _CLOSED = close_event(False)
 _CLOSED_WITH_ERROR = close_event(True)
+_EXPIRED = {"type": EXPIRED}
+
+
+# The events an application may send besides those send() handles first; per scope type.
+_OTHER_EVENTS = {
+    "http": frozenset(),
+    "websocket": frozenset({"websocket.accept", "websocket.close",
+                            "websocket.http.response.start", "websocket.http.response.body"}),
+}
+_EXPECTED = {
+    "http": ("an HTTP", "http.response.start and http.response.body"),
+    "websocket": ("a WebSocket", "websocket.accept, websocket.send, websocket.close, or "
+                  "websocket.http.response.start/body to refuse it with an HTTP response"),
+}
+
+
+def _misplaced(app: str, scope_type: str, kind: str) -> str:
+    connection, allowed = _EXPECTED[scope_type]
+    return f"application {app} sent {kind!r} on {connection} connection; it may send {allowed}"
 
 
 def _start_event(event: Event) -> Event:

@@ -133,6 +133,10 @@ async def websocket(scope: Scope, receive: Any, send: Any) -> None:
     if "reject" in scope["path"]:
         await send({"type": "websocket.close", "code": 1000})
         return
+    if "http-response" in scope["path"]:  # a mistake: an HTTP response to a WebSocket
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"not a websocket answer"})
+        return
     accept: dict[str, Any] = {"type": "websocket.accept",
                               "headers": [(b"x-worker-pid", str(os.getpid()).encode())]}
     if scope.get("subprotocols"):

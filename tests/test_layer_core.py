@@ -188,8 +188,15 @@ async def test_groups_add_discard_send(layer: RedisChannelLayer) -> None:
     assert await nothing_on(layer, two)
 
 
-async def test_group_send_to_empty_group_is_a_no_op(layer: RedisChannelLayer) -> None:
-    await layer.group_send("nobody-here", {"type": "x"})
+async def test_group_send_to_empty_group_is_a_no_op(topology, layer: RedisChannelLayer) -> None:
+    former = await layer.new_channel()
+    await layer.group_add("emptied", former)
+    await layer.group_discard("emptied", former)
+    before = sorted(topology.keys(f"{layer.prefix}:*"))
+    for group in ("nobody-here", "emptied"):  # never had a member; had one who left
+        await layer.group_send(group, {"type": "x"})
+    assert sorted(topology.keys(f"{layer.prefix}:*")) == before  # nothing written
+    assert await nothing_on(layer, former)  # the member that left is not reached
 
 
 async def test_group_send_reaches_many_members_of_one_process(layer: RedisChannelLayer) -> None:

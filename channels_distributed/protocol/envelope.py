@@ -8,7 +8,8 @@ A forwarded connection goes like this (DESIGN.md, "The distributor <-> worker pr
    the first response events;
 3. both ways, tagged with the connection id: batches of ASGI 3 events, plus ``cd.ack`` (flow
    control credit: the peer consumed ``n`` data events);
-4. worker -> distributor: ``cd.close`` when the application returns (``error`` if it raised).
+4. worker -> distributor: ``cd.close`` when the application returns (``error`` if it raised);
+   or, instead of 2-4, ``cd.expired`` when the worker took the request too late to run it.
 
 Inbox entries use the channel layer's entry format (``codec.encode_entry``) with the connection
 id as the target, so the layer's ``Reader`` dispatches them; the payload is a msgpack list of
@@ -30,6 +31,7 @@ __all__ = [
     "ACCEPT",
     "ACK",
     "CLOSE",
+    "EXPIRED",
     "RESET",
     "VERSION",
     "Connect",
@@ -55,6 +57,10 @@ CLOSE = "cd.close"
 #: Distributor -> worker: that connection is gone on the edge (its client left before the
 #: worker's accept arrived); the application is told the client disconnected.
 RESET = "cd.reset"
+#: Worker -> distributor: the request reached the worker after its deadline (or after the
+#: distributor gave it up) and was not run, nor will it ever be; the distributor answers as if
+#: no worker had taken it (503), at once instead of waiting for an accept that never comes.
+EXPIRED = "cd.expired"
 
 #: Events that carry payload and count against the flow-control window.
 DATA_EVENTS = frozenset(

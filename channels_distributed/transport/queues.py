@@ -22,7 +22,7 @@ from .liveness import absent
 from .resp import ConnectionLost, RespLink
 from .writer import Script
 
-__all__ = ["RouteQueue"]
+__all__ = ["GIVEN_UP", "OURS", "REAPED", "RouteQueue"]
 
 logger = logging.getLogger("channels_distributed.queues")
 
@@ -36,18 +36,21 @@ for i = 1, tonumber(ARGV[1]) do
 end
 return out
 """)
-# KEYS: processing; ARGV: entries. Returns 1/0 per entry: removed, or already gone (reaped).
-# KEYS: processing, then one state key per entry; ARGV: entries. 1 where the request is ours to
-# run: still in our processing list, and not given up by the distributor (no state key).
+# KEYS: processing, then one state key per entry; ARGV: entries. Per entry: 1 (OURS) where the
+# request is ours to run: still in our processing list, and not given up by the distributor (no
+# state key); 0 (REAPED) where a reaper gave it back to the queue (another worker runs it); -1
+# (GIVEN_UP) where the distributor gave it up: it is gone from every list now, so its mark is
+# deleted, and it never runs.
 _ACK = Script("""
 local out = {}
 for i = 1, #ARGV do
   if redis.call('LREM', KEYS[1], 1, ARGV[i]) == 0 then out[i] = 0
-  elseif redis.call('EXISTS', KEYS[i + 1]) == 1 then out[i] = 0
+  elseif redis.call('DEL', KEYS[i + 1]) == 1 then out[i] = -1
   else out[i] = 1 end
 end
 return out
 """)
+OURS, REAPED, GIVEN_UP = 1, 0, -1
 # KEYS: processing, queue. Moves every entry back to the queue head, keeping their order.
 _REQUEUE = Script("""
 local n = 0
@@ -57,8 +60,15 @@ return n
 
 BLOCK_SECONDS = 1.0
 REAP_LOCK_MS = 2000
-REGISTRY_TTL = 86400
-PROCESSING_TTL_MS = 120_000
+# The route's registry and each worker's processing list live this long after their last
+# refresh (every second, by each live worker): long enough for a request that a dying worker
+# held to be given back by a worker started before the request's deadline, and no longer, so a
+# route whose last worker was killed leaves nothing behind. The deadlines are the distributor's
+# (worker_timeout, default 5 s); a worker learns how far ahead they lie from the requests it
+# takes (``RouteQueue.horizon_ms``).
+MIN_TTL_MS = 6_000
+MAX_TTL_MS = 120_000
+_TTL_MARGIN_MS = 1_000
 
 
 async def run_script(link: RespLink, script: Script, keys: list[Any], args: list[Any]) -> Any:
@@ -81,7 +91,8 @@ class RouteQueue:
         self.queue = keys.queue(route)
         self.processing = keys.processing(route, worker)
         self.registry = keys.registry(route)
-        self._acks: list[tuple[bytes, str, asyncio.Future[bool]]] = []
+        self.horizon_ms = 0  # the furthest deadline ahead seen in a request taken (ms)
+        self._acks: list[tuple[bytes, str, asyncio.Future[int]]] = []
         self._writes: set[asyncio.Task[None]] = set()
         self._loop = asyncio.get_running_loop()  # kept: a getpid() syscall on Python < 3.12
 
@@ -102,10 +113,10 @@ class RouteQueue:
             watchdog.cancel()
         return reply if isinstance(reply, bytes) else None
 
-    def ack(self, entry: bytes, conn: str) -> asyncio.Future[bool]:
-        """Acknowledge ``entry`` (request ``conn``); True if it is ours to run. Batched per
-        loop turn."""
-        future: asyncio.Future[bool] = self._loop.create_future()
+    def ack(self, entry: bytes, conn: str) -> asyncio.Future[int]:
+        """Acknowledge ``entry`` (request ``conn``): OURS (run it), REAPED or GIVEN_UP (do
+        not). Batched per loop turn."""
+        future: asyncio.Future[int] = self._loop.create_future()
         if not self._acks:
             self._loop.call_soon(self._flush_acks)
         self._acks.append((entry, self.keys.state(self.route, conn), future))
@@ -117,7 +128,7 @@ class RouteQueue:
         self._writes.add(task)
         task.add_done_callback(self._writes.discard)
 
-    async def _write_acks(self, batch: list[tuple[bytes, str, asyncio.Future[bool]]]) -> None:
+    async def _write_acks(self, batch: list[tuple[bytes, str, asyncio.Future[int]]]) -> None:
         try:
             link = await self.shard.link()
             replies = await run_script(link, _ACK, [self.processing, *(s for _, s, _ in batch)],
@@ -129,22 +140,32 @@ class RouteQueue:
             return
         for (*_, future), mine in zip(batch, replies):
             if not future.done():
-                future.set_result(int(mine) > 0)
+                future.set_result(int(mine))
 
     async def give_back(self) -> int:
         """Return every request still in this worker's processing list (shutdown)."""
         link = await self.shard.link()
         return int(await run_script(link, _REQUEUE, [self.processing, self.queue], []))
 
+    def saw_deadline(self, ahead_ms: int) -> None:
+        """A request taken had its deadline ``ahead_ms`` from now."""
+        if ahead_ms > self.horizon_ms:
+            self.horizon_ms = min(ahead_ms, MAX_TTL_MS)
+
+    @property
+    def ttl_ms(self) -> int:
+        return max(MIN_TTL_MS, self.horizon_ms + _TTL_MARGIN_MS)
+
     async def register(self) -> None:
-        """Every second while alive: stay in the route's registry, and keep this worker's
-        processing list from outliving it. A dead worker's list is normally reaped within a
-        second or two; if no worker of the route is left to reap it, it expires (everything in
-        it is long past its deadline by then)."""
+        """Every second while alive: stay in the route's registry, and keep it and this
+        worker's processing list alive. A dead worker's list is normally reaped within a
+        second or two by another worker of the route; if none is left, the registry and the
+        lists expire once every request they could hold is past its deadline."""
         link = await self.shard.link()
+        ttl = self.ttl_ms
         await asyncio.gather(*link.call_many([("SADD", self.registry, self.worker),
-                                              ("EXPIRE", self.registry, REGISTRY_TTL),
-                                              ("PEXPIRE", self.processing, PROCESSING_TTL_MS)]))
+                                              ("PEXPIRE", self.registry, ttl),
+                                              ("PEXPIRE", self.processing, ttl)]))
 
     async def unregister(self) -> None:
         link = await self.shard.link()

@@ -25,6 +25,7 @@ from ..protocol.codec import decode_entry, encode_entry
 from ..protocol.envelope import (
     ACCEPT,
     ACK,
+    EXPIRED,
     RESET,
     DistKeys,
     ack_event,
@@ -35,12 +36,16 @@ from .connection import Shard
 from .inbox import BATCH, Reader
 from .loopstate import LoopState
 
-__all__ = ["Hub", "Peer", "new_process_id"]
+__all__ = ["Hub", "Peer", "Unserved", "new_process_id"]
 
 logger = logging.getLogger("channels_distributed.streams")
 
 Event = dict[str, Any]
 _IDLE = "\x00hub-idle"  # a channel nobody sends to: keeps the pop loop running
+
+
+class Unserved(PeerLost):
+    """A worker took the request too late to run it (``cd.expired``): it never runs."""
 
 
 def new_process_id(role: str) -> str:
@@ -199,6 +204,10 @@ class Peer:
             elif kind == RESET:
                 self.finish_output()
                 self.fail(PeerLost(f"the other side of {self.conn} is gone"))
+            elif kind == EXPIRED:
+                # Only while waiting for an accept: it never fails a connection a worker has.
+                if self.accepted is not None and not self.accepted.done():
+                    self.fail(Unserved(f"{self.conn} reached a worker after its deadline"))
             else:
                 self._inbound.append(event)
         self._notify()

@@ -78,7 +78,8 @@ class Cluster:
     def env(self, **extra: str) -> dict[str, str]:
         env = dict(os.environ)
         env.update(PYTHONPATH=str(ROOT), CD_REDIS_URL=self.redis.url, CD_PREFIX=self.prefix,
-                   CD_MARKER_DIR=str(self.markers), PYTHONUNBUFFERED="1", **extra)
+                   CD_MARKER_DIR=str(self.markers), PYTHONUNBUFFERED="1")
+        env.update(extra)  # may replace the above (PYTHONPATH)
         return env
 
     def spawn(self, args: list[str], name: str, **env: str) -> Proc:
@@ -101,6 +102,18 @@ class Cluster:
         url = f"http://127.0.0.1:{port}"
         wait_for(lambda: _answers(url, proc), what=f"the edge at {url}")
         return url
+
+    def gunicorn_edge(self, worker_timeout: float = 5.0) -> tuple[str, Proc]:
+        """gunicorn with the package's ASGIWorker running the distributor, logging as it does
+        by default (no logging configuration): its base URL once it answers, and the process."""
+        port = free_port()
+        proc = self.spawn([sys.executable, "-m", "gunicorn", "testproject.edge:app",
+                           "--worker-class", "channels_distributed.gunicorn.ASGIWorker",
+                           "--workers", "1", "--bind", f"127.0.0.1:{port}"], "gunicorn-edge",
+                          CD_WORKER_TIMEOUT=str(worker_timeout))
+        url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: _answers(url, proc), what=f"the gunicorn edge at {url}")
+        return url, proc
 
     def worker(self, *keys: str, app: str = "testproject.workers:app", wait: bool = True,
                args: tuple[str, ...] = ()) -> Proc:

@@ -198,3 +198,40 @@ def test_redis_restart(cluster: Cluster) -> None:
 
     wait_for(flowing, timeout=30, what="traffic to flow again after Redis came back")
     assert all(proc.alive() for proc in cluster.procs)
+
+
+def test_overload_is_503_with_retry_after_and_late_requests_never_run(private: Cluster) -> None:
+    # One worker serving one request at a time, more requests than it can serve before their
+    # deadline: those it cannot reach in time get 503 + Retry-After (not 502 after a further
+    # wait), and none of them runs.
+    url = private.edge(worker_timeout=1)
+    private.worker("k-over", args=("--concurrency", "1"))
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        responses = list(pool.map(
+            lambda i: get(url + f"/k/over/slow?s=0.3&tag=over{i}"), range(16)))
+    statuses = [r.status_code for r in responses]
+    assert set(statuses) == {200, 503}, statuses
+    for i, response in enumerate(responses):
+        ran = private.marker(f"slow-started-over{i}").exists()
+        assert ran == (response.status_code == 200), (i, response.status_code)
+        if response.status_code == 503:
+            assert response.headers["retry-after"] == "1"
+
+
+def test_registry_of_a_route_goes_when_its_last_worker_is_killed(private: Cluster) -> None:
+    url = private.edge(worker_timeout=1)
+    first = private.worker("k-reg")
+    second = private.worker("k-reg")
+    private.wait_registered("k-reg", second, count=2)
+    assert get(url + "/k/reg/hello").status_code == 200
+    registry = f"{private.prefix}:{{rt:k-reg}}:w"
+    first.signal(signal.SIGKILL)
+    first.wait()
+    # A live worker of the route reaps the dead one, and keeps the registry.
+    wait_for(lambda: private.registered("k-reg") == 1, what="the dead worker to be reaped")
+    second.signal(signal.SIGKILL)
+    second.wait()
+    # Nobody is left to reap: the registry, and what pointed at the dead workers, expire.
+    wait_for(lambda: private.redis.command("EXISTS", registry) == b":0\r\n", timeout=30,
+             what="the registry to go once no live worker remains")
+    assert not [k for k in private.redis_keys() if b"}:p:" in k]

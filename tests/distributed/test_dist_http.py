@@ -60,6 +60,19 @@ def test_invalid_key_expansion_is_404(shared: Cluster, path: str) -> None:
     assert set(shared.redis_keys()) == before
 
 
+@pytest.mark.parametrize("path", ["/x/foo%0a", "/x/foo%0d%0a", "/x/foo%00", "/x/f%09oo",
+                                  "/x/foo%7f", "/t/hello%0a"])
+def test_path_with_control_characters_is_400_and_never_routed(shared: Cluster,
+                                                              path: str) -> None:
+    # "^/x/(.*)$" must not route "/x/foo\n" as "foo": Python's $ matches before a trailing
+    # newline. No route is written for control characters, so none reaches routing.
+    before = set(shared.redis_keys())
+    response = get(shared, path)
+    assert response.status_code == 400
+    assert "control characters" in response.text
+    assert set(shared.redis_keys()) == before
+
+
 @pytest.mark.core
 def test_streaming_response_arrives_in_order(shared: Cluster) -> None:
     with httpx.stream("GET", shared.url + "/t/stream", timeout=TIMEOUT) as response:  # type: ignore[attr-defined]
@@ -171,7 +184,6 @@ def _allowed(key: bytes) -> bool:
 
 
 def test_legacy_consumer_worker(shared: Cluster) -> None:
-    pytest.importorskip("channels_distributed.interfaces")
     shared.worker("k-legacy", app="testproject.workers:legacy_consumer")
     response = get(shared, "/k/legacy/x")
     assert response.status_code == 200

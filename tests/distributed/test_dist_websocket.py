@@ -64,6 +64,16 @@ async def test_unrouted_websocket_is_refused(shared: Cluster) -> None:
     assert refused.value.response.status_code in (403, 404)
 
 
+async def test_websocket_path_with_control_characters_is_refused(shared: Cluster) -> None:
+    before = set(shared.redis_keys())
+    async with asyncio.timeout(20):
+        with pytest.raises(InvalidStatus) as refused:
+            await websockets.connect(ws_url(shared, "/ws/echo%0a"))
+    # 400 where the server has the websocket.http.response extension, else 403.
+    assert refused.value.response.status_code in (400, 403)
+    assert set(shared.redis_keys()) == before
+
+
 @pytest.mark.parametrize("code", [1000, 4002])
 async def test_client_close_code_reaches_the_app(shared: Cluster, code: int) -> None:
     tag = f"c{code}x{time.monotonic_ns()}"
@@ -75,3 +85,17 @@ async def test_client_close_code_reaches_the_app(shared: Cluster, code: int) -> 
     marker = shared.marker(f"ws-disconnected-{tag}")
     wait_for(marker.exists, what="websocket.disconnect in the app")
     assert marker.read_text() == str(code)
+
+
+async def test_http_response_to_a_websocket_is_logged_by_the_worker(private: Cluster) -> None:
+    url = private.edge().replace("http://", "ws://")
+    worker = private.worker("k-wshttp")
+    async with asyncio.timeout(20):
+        with pytest.raises((InvalidStatus, ConnectionClosed)):
+            async with websockets.connect(url + "/k/wshttp/ws/http-response") as ws:
+                await ws.recv()
+    # The worker names the application and what it sent, where its developer looks.
+    wait_for(lambda: "testproject.workers:app" in worker.output(), what="the worker's log")
+    assert "'http.response.start'" in worker.output()
+    edge = private.procs[0].output()
+    assert "http.response.start" not in edge  # the edge never received it

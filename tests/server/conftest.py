@@ -50,14 +50,21 @@ def echo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gunicorn]:
     server.stop()
 
 
+# The edge server's body timeout (s). The server checks deadlines every TICK (0.25 s), so one
+# can pass up to a tick late: a body trickled with gaps well under 0.35 s is never late, and
+# waits longer than 0.85 s outlast the timeout for sure.
+BODY_TIMEOUT = 0.6
+
+
 @pytest.fixture(scope="module")
 def edge_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gunicorn]:
-    """One shared server running ``tests/server/edge_apps.py`` with a 2 s body timeout."""
+    """One shared server running ``tests/server/edge_apps.py`` with a short body timeout
+    (``BODY_TIMEOUT``), so that the tests that outlast it wait little."""
     workdir = tmp_path_factory.mktemp("edge")
     server = Gunicorn(
         "edge_apps:app",
         ["--pythonpath", str(Path(__file__).parent)],
-        {"CD_BODY_TIMEOUT": "2"},
+        {"CD_BODY_TIMEOUT": str(BODY_TIMEOUT)},
         workdir,
     )
     server.start()

@@ -145,8 +145,8 @@ def test_broken_body_of_a_queued_request_never_starts(echo_server):
 
 
 def test_slowloris_body_is_cut_at_deadline(edge_server):
-    # CD_BODY_TIMEOUT=2: a body that stops arriving gets 408 and close, and the application
-    # gets http.disconnect instead of waiting for the rest forever.
+    # CD_BODY_TIMEOUT=0.6 (conftest.BODY_TIMEOUT): a body that stops arriving gets 408 and
+    # close, and the application gets http.disconnect instead of waiting for the rest forever.
     with connect(edge_server.port) as sock:
         sock.sendall(b"POST /reader HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\nx")
         reader = Reader(sock)
@@ -158,23 +158,25 @@ def test_slowloris_body_is_cut_at_deadline(edge_server):
 
 
 def test_body_trickling_within_the_deadline_is_read(edge_server):
-    # Each byte follows the last well within CD_BODY_TIMEOUT=2, though the whole body takes longer.
+    # Each byte follows the last well within CD_BODY_TIMEOUT=0.6, though the whole body takes
+    # 1.2 s, longer than the timeout even when it fires a tick late.
     with connect(edge_server.port) as sock:
-        sock.sendall(b"POST /reader HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n")
-        for _ in range(10):
-            time.sleep(0.3)
+        sock.sendall(b"POST /reader HTTP/1.1\r\nHost: x\r\nContent-Length: 12\r\n\r\n")
+        for _ in range(12):
+            time.sleep(0.1)
             sock.sendall(b"x")
         response = Reader(sock).read()
         assert (response.status, response.body) == (200, b"read")
 
 
 def test_body_left_unread_by_the_application_is_not_timed_out(edge_server):
-    # The application leaves the body unread for 3 s (> CD_BODY_TIMEOUT=2): reading is paused
-    # then, the client is not late, and the rest of the body is read once the application reads.
+    # The application leaves the body unread for 1.2 s (> CD_BODY_TIMEOUT=0.6 and a tick):
+    # reading is paused then, the client is not late, and the rest of the body is read once the
+    # application reads.
     size = 1_000_000
     with connect(edge_server.port) as sock:
         sock.sendall(
-            b"POST /late-reader HTTP/1.1\r\nHost: x\r\nX-Delay: 3\r\nContent-Length: %d\r\n\r\n"
+            b"POST /late-reader HTTP/1.1\r\nHost: x\r\nX-Delay: 1.2\r\nContent-Length: %d\r\n\r\n"
             % size
             + b"x" * 100_000
         )
@@ -186,10 +188,10 @@ def test_body_left_unread_by_the_application_is_not_timed_out(edge_server):
 
 def test_body_awaiting_100_continue_is_not_timed_out(edge_server):
     # The client waits for the 100 Continue, which goes out only when the application reads,
-    # 3 s later (> CD_BODY_TIMEOUT=2): the client is not late meanwhile.
+    # 1.2 s later (> CD_BODY_TIMEOUT=0.6 and a tick): the client is not late meanwhile.
     with connect(edge_server.port) as sock:
         sock.sendall(
-            b"POST /late-reader HTTP/1.1\r\nHost: x\r\nX-Delay: 3\r\nContent-Length: 5\r\n"
+            b"POST /late-reader HTTP/1.1\r\nHost: x\r\nX-Delay: 1.2\r\nContent-Length: 5\r\n"
             b"Expect: 100-continue\r\n\r\n"
         )
         reader = Reader(sock)

@@ -20,6 +20,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from channels_distributed.exceptions import ConfigurationError
 
+# Django's --verbosity (0-3) as a log level for the package's records.
+_LEVELS = {0: "warning", 1: "info"}
+
 
 class Command(BaseCommand):  # type: ignore[misc]
     help = ("Take connections from the given route keys (see create_path_distributor) and run "
@@ -45,7 +48,11 @@ class Command(BaseCommand):  # type: ignore[misc]
                             choices=["auto", "asgi3", "asgi2", "legacy"])
 
     def handle(self, *args: Any, **options: Any) -> None:
+        from channels_distributed.cli import console_logging
         from channels_distributed.worker import Node
+
+        # The package's records only: the project's LOGGING setting owns the rest.
+        console_logging(_LEVELS.get(options["verbosity"], "debug"), "channels_distributed")
 
         connection = self._connection(options["url"])
         if options["prefix"] is not None:
