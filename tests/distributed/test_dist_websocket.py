@@ -66,7 +66,7 @@ async def test_unrouted_websocket_is_refused(shared: Cluster) -> None:
 
 async def test_websocket_path_with_control_characters_is_refused(shared: Cluster) -> None:
     before = set(shared.redis_keys())
-    async with asyncio.timeout(20):
+    async with async_timeout.timeout(20):
         with pytest.raises(InvalidStatus) as refused:
             await websockets.connect(ws_url(shared, "/ws/echo%0a"))
     # 400 where the server has the websocket.http.response extension, else 403.
@@ -90,7 +90,7 @@ async def test_client_close_code_reaches_the_app(shared: Cluster, code: int) -> 
 async def test_http_response_to_a_websocket_is_logged_by_the_worker(private: Cluster) -> None:
     url = private.edge().replace("http://", "ws://")
     worker = private.worker("k-wshttp")
-    async with asyncio.timeout(20):
+    async with async_timeout.timeout(20):
         with pytest.raises((InvalidStatus, ConnectionClosed)):
             async with websockets.connect(url + "/k/wshttp/ws/http-response") as ws:
                 await ws.recv()
