@@ -87,6 +87,20 @@ class RespLink:
         if self._closed is not None and not self._closed.done():
             self._closed.set_result(None)
 
+    # Without a base class these three must be spelled out: the stock asyncio loop calls them
+    # (uvloop checks first), and a missing one was logged as "Fatal error" on every close that
+    # Redis starts (restart, CLIENT KILL, idle timeout, failover, every TLS close).
+    def eof_received(self) -> bool:
+        return False  # Redis closed its side: let the transport close, connection_lost follows
+
+    def pause_writing(self) -> None:
+        # Writes are never awaited: a batch is one transport.write, and the transport buffers
+        # what the socket cannot take. Back-pressure comes from capacities, not from here.
+        pass
+
+    def resume_writing(self) -> None:
+        pass
+
     # Commands -----------------------------------------------------------------------------
     @property
     def is_open(self) -> bool:
