@@ -72,8 +72,7 @@ class LoopState:
         # Messages popped for a receiver that went away go back to the head of their list, so
         # another loop or process can still receive them.
         for reader in readers:
-            commands = reader.give_back_commands()
-            count = len(commands[0]) - 2
+            count, commands = reader.give_back_commands()
             if not count:
                 continue
             link = reader.shard.connected_link
