@@ -5,10 +5,11 @@
 A server with many short WebSocket connections makes a new_channel() per connection, and a
 message often reaches that channel before its first receive(). This runs one layer on one
 default asyncio loop against a private redis-server (free loopback port, never :6379) and
-prints, at the start and after each step of channels used once, the process's RSS and the cost
-of a send to a process-local channel (the inbox reader lingers after a receive, popping what
-arrives) and of a send-then-receive round trip. Before the fix each used channel left a buffer behind
-and every pop scanned them all; the figures should stay flat. Nothing is asserted.
+prints, at the start and after each step of channels used once, the process's RSS and the
+cost of a send to a process-local channel (the inbox reader lingers after a receive, popping
+what arrives) and of a send-then-receive round trip. Before the fix each used channel left a
+buffer behind and every pop scanned them all; the figures should stay flat. Nothing is
+asserted.
 """
 
 from __future__ import annotations

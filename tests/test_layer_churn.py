@@ -26,7 +26,8 @@ async def _until(condition: object, what: str) -> None:
 
 
 def _sizes(reader: Reader) -> tuple[int, ...]:
-    return (len(reader._buffers), len(reader._waiters), len(getattr(reader, "_full", ())), reader._waiting)
+    full = getattr(reader, "_full", ())  # (what the fix added)
+    return (len(reader._buffers), len(reader._waiters), len(full), reader._waiting)
 
 
 async def test_channels_used_once_leave_the_reader_as_it_was(layer: RedisChannelLayer) -> None:
@@ -44,7 +45,7 @@ async def test_channels_used_once_leave_the_reader_as_it_was(layer: RedisChannel
     for _ in range(3000):
         channel = await layer.new_channel()
         await layer.send(channel, {"type": "x"})
-        await _until(lambda: channel in reader._buffers, "the message to be buffered")
+        await _until(lambda c=channel: c in reader._buffers, "the message to be buffered")
         assert (await asyncio.wait_for(layer.receive(channel), WAIT))["type"] == "x"
     await layer.send(keeper, {"type": "done"})
     await asyncio.wait_for(waiting, WAIT)
@@ -86,7 +87,7 @@ async def test_a_cancelled_receive_logs_no_false_loss(
         await asyncio.sleep(0)
         reader = _reader(layer, "jobs")
         sent = layer.send_soon("jobs", {"type": "job"})  # not awaited: the waiter must not run
-        await _until(lambda: reader._waiting == 0, "the message to reach the waiter")
+        await _until(lambda r=reader: r._waiting == 0, "the message to reach the waiter")
         waiting.cancel()  # delivered, but the task has not run yet: the message is kept
         second = asyncio.ensure_future(layer.receive("jobs"))  # takes it from the buffer
         with pytest.raises(asyncio.CancelledError):
