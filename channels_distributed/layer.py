@@ -27,12 +27,13 @@ from typing import Any
 from channels.layers import BaseChannelLayer
 
 from .conf import LayerConfig
-from .exceptions import ChannelFull, ForeignChannelError
+from .exceptions import ChannelFull, ForeignChannelError, ReplyError
 from .protocol.codec import MessageCodec, encode_entry
 from .protocol.keys import KeySpace, inbox_of, valid_channel_name, valid_group_name
 from .transport.connection import Shard
 from .transport.inbox import BATCH, Reader
 from .transport.loopstate import LoopState
+from .transport.refusals import refusal
 
 __all__ = ["RedisChannelLayer"]
 
@@ -167,16 +168,19 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         self.require_valid_group_name(group)
         self.require_valid_channel_name(channel)
         key = self.keys.group(group)
-        link = await self._state().topology.shard_for(key).link()
+        shard = self._state().topology.shard_for(key)
+        link = await shard.link()
         ttl = int(self.group_expiry)
-        await _all(link.call_many([("ZADD", key, self.clock(), channel), ("EXPIRE", key, ttl)]))
+        await _all(link.call_many([("ZADD", key, self.clock(), channel), ("EXPIRE", key, ttl)]),
+                   "ZADD, EXPIRE", key, shard)
 
     async def group_discard(self, group: str, channel: str) -> None:
         self.require_valid_group_name(group)
         self.require_valid_channel_name(channel)
         key = self.keys.group(group)
-        link = await self._state().topology.shard_for(key).link()
-        await link.call("ZREM", key, channel)
+        shard = self._state().topology.shard_for(key)
+        link = await shard.link()
+        await _all([link.call("ZREM", key, channel)], "ZREM", key, shard)
 
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
         """Send to every channel in ``group``: one push per process inbox, not per member."""
@@ -199,12 +203,13 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
 
     async def _group_members(self, group: str) -> list[str]:
         key = self.keys.group(group)
-        link = await self._state().topology.shard_for(key).link()
+        shard = self._state().topology.shard_for(key)
+        link = await shard.link()
         oldest = self.clock() - self.group_expiry
         _, members = await _all(link.call_many([
             ("ZREMRANGEBYSCORE", key, "-inf", f"({oldest}"),
             ("ZRANGE", key, 0, -1),
-        ]))
+        ]), "ZREMRANGEBYSCORE, ZRANGE", key, shard)
         return [m.decode() for m in members]
 
     async def _settle_group(self, group: str, total: int,
@@ -223,12 +228,14 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         await state.drain_writes()
         for shard in state.topology.shards:
             link = await shard.link()
-            cursor = b"0"
+            pattern = self.keys.pattern()
+            cursor: Any = b"0"
             while True:
-                cursor, keys = await link.call("SCAN", cursor, "MATCH", self.keys.pattern(),
-                                               "COUNT", 1000)
+                [(cursor, keys)] = await _all(
+                    [link.call("SCAN", cursor, "MATCH", pattern, "COUNT", 1000)], "SCAN",
+                    pattern, shard)
                 if keys:
-                    await link.call("UNLINK", *keys)
+                    await _all([link.call("UNLINK", *keys)], "UNLINK", pattern, shard)
                 if cursor in (b"0", 0):
                     break
         for reader in state.readers.values():
@@ -245,10 +252,14 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
     close_pools = close
 
 
-async def _all(futures: list[asyncio.Future[Any]]) -> list[Any]:
-    """Every reply, or the first error (the others are retrieved too, never left dangling)."""
+async def _all(futures: list[asyncio.Future[Any]], command: str, key: str,
+               shard: Shard) -> list[Any]:
+    """Every reply, or the first error (the others are retrieved too, never left dangling);
+    an error from Redis says whether waiting can fix it, and if not, what to fix."""
     replies = await asyncio.gather(*futures, return_exceptions=True)
     for reply in replies:
+        if isinstance(reply, ReplyError):
+            raise refusal(reply, command, key, shard.spec) from None
         if isinstance(reply, BaseException):
             raise reply
     return replies

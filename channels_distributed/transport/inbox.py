@@ -21,9 +21,10 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from ..exceptions import ProtocolError, RedisUnavailable, ReplyError
+from ..exceptions import ProtocolError, RedisRefused, RedisUnavailable, ReplyError
 from ..protocol.codec import decode_entry, encode_entry
 from .connection import Shard
+from .refusals import refusal, report
 from .resp import ConnectionLost, RespLink
 from .turns import let_woken_write
 
@@ -138,6 +139,9 @@ class Reader:
                         if link is None or not link.is_open:
                             link = await self.shard.blocking_link()
                         raws = await self._bounded_pop(link)
+                    except RedisRefused as exc:
+                        self._refused(exc)  # waiting would not fix it: the receivers hear it
+                        return
                     except (RedisUnavailable, ConnectionLost, OSError) as exc:
                         self._drop(link)
                         link = None
@@ -176,8 +180,20 @@ class Reader:
             return
         try:
             await asyncio.gather(*link.call_many(commands))
-        except (RedisUnavailable, ReplyError) as exc:
+        except ReplyError as exc:
+            logger.error("lost %d messages of %s: %s", count, self.key,
+                         refusal(exc, "EVAL (LPUSH, PTTL, PEXPIRE)", self.key, self.shard.spec))
+        except RedisUnavailable as exc:
             logger.warning("lost %d messages of %s: %s", count, self.key, exc)
+
+    def _refused(self, error: RedisRefused) -> None:
+        report(error)
+        waiters, self._waiters = self._waiters, {}
+        for futures in waiters.values():
+            for future in futures:
+                if not future.done():
+                    future.set_exception(error)
+                    self._waiting -= 1
 
     def _drop(self, link: RespLink | None) -> None:
         if link is not None:
@@ -208,15 +224,18 @@ class Reader:
                 return list(reply[1]) if reply else []
             except ReplyError as exc:
                 if "unknown command" not in str(exc).lower():
-                    raise RedisUnavailable(f"Redis refused BLMPOP on {self.key}: {exc}") from exc
+                    raise refusal(exc, "BLMPOP", self.key, self.shard.spec) from None
                 self.shard.has_blmpop = False  # Redis 6.2: BLPOP then LPOP
-        reply = await link.call("BLPOP", self.key, BLOCK_SECONDS)
-        if not reply:
-            return []
-        raws = [reply[1]]
-        if count > 1:
-            more = await link.call("LPOP", self.key, count - 1)
-            raws.extend(more or ())
+        try:
+            reply = await link.call("BLPOP", self.key, BLOCK_SECONDS)
+            if not reply:
+                return []
+            raws = [reply[1]]
+            if count > 1:
+                more = await link.call("LPOP", self.key, count - 1)
+                raws.extend(more or ())
+        except ReplyError as exc:
+            raise refusal(exc, "BLPOP/LPOP", self.key, self.shard.spec) from None
         return raws
 
     # Dispatch ----------------------------------------------------------------------------------

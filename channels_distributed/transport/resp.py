@@ -19,6 +19,8 @@ from typing import Any, cast
 import hiredis
 
 from ..exceptions import RedisUnavailable, ReplyError
+from ..hosts import HostSpec
+from .refusals import complain
 
 __all__ = ["ConnectionLost", "RespLink", "open_link"]
 
@@ -193,7 +195,9 @@ async def open_link(
     except (OSError, TimeoutError, ConnectionLost) as exc:
         raise RedisUnavailable(f"cannot connect to Redis at {where}: {exc or 'timed out'}") from exc
     except ReplyError as exc:
-        raise RedisUnavailable(f"Redis at {where} refused the login: {exc}") from exc
+        # LOADING and the like pass; a wrong password or a missing +select do not.
+        spec = HostSpec(host=host, port=port, path=path, username=username, db=db)
+        raise complain(exc, "the login (AUTH, SELECT)", None, spec) from None
     return link
 
 

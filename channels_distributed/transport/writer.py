@@ -14,8 +14,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from ..exceptions import ChannelFull, RedisUnavailable, ReplyError
+from ..exceptions import ChannelFull, RedisRefused, RedisUnavailable, ReplyError
 from .connection import Shard
+from .refusals import refusal, report
 from .resp import ConnectionLost, RespLink
 
 __all__ = ["PUSH_SCRIPT", "BatchWriter", "Script"]
@@ -24,13 +25,25 @@ logger = logging.getLogger("channels_distributed.transport")
 
 # KEYS[1] = list; ARGV = capacity, ttl_ms, entries... Pushes as many entries as fit under the
 # capacity (in order, so FIFO holds) and returns how many it pushed.
+# A script is not undone when a command in it fails: were PEXPIRE refused (an ACL without it)
+# after the RPUSH, the send would fail for a message that was delivered. So where Redis can
+# (7.0+) the permission is checked before anything is pushed; on 6.2 the PEXPIRE is tried with
+# pcall, and its refusal comes back beside the count: {n, error}.
+_CHECK_EXPIRE = """
+if redis.acl_check_cmd and not redis.acl_check_cmd('PEXPIRE', KEYS[%d], ARGV[2]) then
+  return redis.error_reply('NOPERM this user has no permissions to run the pexpire command ' ..
+    'on ' .. KEYS[%d] .. ' (checked first: nothing was pushed)')
+end
+"""
 PUSH_SCRIPT = """
 local room = tonumber(ARGV[1]) - redis.call('LLEN', KEYS[1])
 local n = #ARGV - 2
 if room < n then n = room end
 if n <= 0 then return 0 end
+""" + _CHECK_EXPIRE % (1, 1) + """
 redis.call('RPUSH', KEYS[1], unpack(ARGV, 3, n + 2))
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
+local expiry = redis.pcall('PEXPIRE', KEYS[1], ARGV[2])
+if type(expiry) == 'table' and expiry.err then return {n, expiry.err} end
 return n
 """
 
@@ -39,8 +52,9 @@ return n
 # and push its entry, as one step: -1 if the request was no longer ours (given back to its
 # queue, or given up by the distributor: its state key exists; nothing pushed), 0 if the list
 # is full, else 1. One call carries every such pair of a loop
-# turn (a worker's busy turn answers many requests), with one RPUSH.
-ACKED_PUSH_SCRIPT = """
+# turn (a worker's busy turn answers many requests), with one RPUSH. A refused PEXPIRE is
+# handled as in PUSH_SCRIPT; on 6.2 its error follows the results.
+ACKED_PUSH_SCRIPT = _CHECK_EXPIRE % (2, 2) + """
 local room = tonumber(ARGV[1]) - redis.call('LLEN', KEYS[2])
 local out, push = {}, {}
 for i = 3, #ARGV, 2 do
@@ -58,7 +72,8 @@ for i = 3, #ARGV, 2 do
 end
 if #push > 0 then
   redis.call('RPUSH', KEYS[2], unpack(push))
-  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+  local expiry = redis.pcall('PEXPIRE', KEYS[2], ARGV[2])
+  if type(expiry) == 'table' and expiry.err then out[#out + 1] = expiry.err end
 end
 return out
 """
@@ -183,8 +198,10 @@ class BatchWriter:
             for script in (_PUSH, _ACKED_PUSH):
                 link.call("SCRIPT", "LOAD", script.source).add_done_callback(_consume)
             self._link = link
-        except RedisUnavailable as exc:
-            self._fail_queued(exc)  # nothing was sent: a clear error, never a duplicate
+        except (RedisUnavailable, RedisRefused) as exc:
+            # Nothing was sent: a clear error, never a duplicate. (A refused login is logged
+            # at ERROR by open_link.)
+            self._fail_queued(exc)
             return
         except BaseException as exc:
             self._fail_queued(RedisUnavailable(f"send interrupted: {exc!r}"))
@@ -240,10 +257,13 @@ class BatchWriter:
             retry.add_done_callback(functools.partial(self._on_acked, link, call))
             return
         if error is not None:
-            _fail(targets, error if isinstance(error, RedisUnavailable) else
-                  RedisUnavailable(f"Redis refused a push: {error}"))
+            _fail(targets, self._refusal(error, "EVALSHA (LREM, EXISTS, LLEN, RPUSH, PEXPIRE)",
+                                         keys[1]))
         else:
-            for target, result in zip(targets, future.result()):
+            results = future.result()
+            if len(results) > len(targets):
+                self._expiry_refused(keys[1], results[-1])
+            for target, result in zip(targets, results):
                 if not target.done():
                     target.set_result(int(result))
         self._wake_idle()
@@ -289,13 +309,31 @@ class BatchWriter:
             return
         self._arm_watchdog(current)
 
+    def _refusal(self, error: BaseException, command: str, key: str) -> BaseException:
+        if not isinstance(error, ReplyError):
+            return error  # ConnectionLost and the like: already a RedisUnavailable
+        refused = refusal(error, command, key, self.shard.spec)
+        if isinstance(refused, RedisRefused):
+            report(refused)  # also for the distributor and workers, who only log sends
+        return refused
+
+    def _expiry_refused(self, key: str, error: Any) -> None:
+        # Redis 6.2 cannot check first: the entries went in, only their expiry was refused.
+        text = error.decode() if isinstance(error, bytes) else str(error)
+        report(RedisRefused(
+            f"Redis {self.shard.spec.describe()} refused to expire {self._describe(key)}: "
+            f"{text}. The messages were delivered, but the list will not expire: grant the "
+            f"Redis user +pexpire (see README.rst, 'Redis ACL users')"))
+
     def _settle(self, call: _Call, reply: Any) -> None:
         key, capacity, _, items = call
         if isinstance(reply, BaseException):
-            error = reply if isinstance(reply, RedisUnavailable) else RedisUnavailable(
-                f"Redis refused a push to {self._describe(key)}: {reply}")
-            _fail([f for _, f in items], error)
+            _fail([f for _, f in items],
+                  self._refusal(reply, "EVALSHA (LLEN, RPUSH, PEXPIRE)", key))
             return
+        if type(reply) is list:
+            self._expiry_refused(key, reply[1])
+            reply = reply[0]
         accepted = int(reply)
         for position, (_, future) in enumerate(items):
             if future.done():
