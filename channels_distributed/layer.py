@@ -20,6 +20,7 @@ import itertools
 import logging
 import time
 import uuid
+import weakref
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
@@ -62,6 +63,9 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         # Each event loop gets an inbox of its own, named client_prefix + loop tag: loops never
         # pop (and strand) each other's messages.
         self._loop_tags = itertools.count(1)
+        # Also at exit (or when this layer is collected): loops closed without shutting down
+        # their async generators never ran the clean-up of their state.
+        weakref.finalize(self, _release_closed, self._states)
 
     def __repr__(self) -> str:
         hosts = ", ".join(h.describe() for h in self.hosts)
@@ -90,8 +94,7 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         loop = asyncio.get_running_loop()
         state = self._states.get(loop)
         if state is None or state.closed:
-            for old in [lp for lp in self._states if lp.is_closed()]:
-                del self._states[old]  # loops closed without shutting down async generators
+            _release_closed(self._states)
             state = self._states[loop] = LoopState(
                 loop, self.config.hosts, self.config.retry_window, self._describe_key)
             state.tag = f"{next(self._loop_tags):x}"
@@ -245,6 +248,7 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         """Release this event loop's connections (messages buffered locally go back to Redis)."""
         loop = asyncio.get_running_loop()
         state = self._states.pop(loop, None)
+        _release_closed(self._states)
         if state is not None:
             await state.close()
 
@@ -263,6 +267,14 @@ async def _all(futures: list[asyncio.Future[Any]], command: str, key: str,
         if isinstance(reply, BaseException):
             raise reply
     return replies
+
+
+def _release_closed(states: dict[asyncio.AbstractEventLoop, LoopState]) -> None:
+    """Release the connections of loops closed without shutting down their async generators
+    (a plain ``new_event_loop()`` ... ``close()``): the next use of the layer from another
+    loop, ``close()``, or exit does it, and no "Task was destroyed but it is pending!"."""
+    for loop in [loop for loop in states if loop.is_closed()]:
+        states.pop(loop).abandon()
 
 
 def _by_key(keys: KeySpace, channels: list[str]) -> dict[str, list[str]]:

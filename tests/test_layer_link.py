@@ -60,3 +60,63 @@ async def test_a_write_bigger_than_the_socket_buffer_logs_no_error(
     assert (await asyncio.wait_for(layer.receive(channel), WAIT))["body"] == body
     assert _errors(caplog) == []
     await layer.close()
+
+
+_CLOSED_LOOP_SCRIPT = """
+import asyncio, sys, time
+from channels_distributed import RedisChannelLayer
+from channels_distributed.embedded import RedisServer
+
+server = RedisServer(port=int(sys.argv[1]))
+how = sys.argv[2]
+
+def clients():
+    return server.command("CLIENT", "LIST").count(b"id=") - 1
+
+layer = RedisChannelLayer(hosts=[server.url])
+
+async def use():
+    channel = await layer.new_channel()
+    await layer.send(channel, {"type": "x"})
+    await layer.receive(channel)  # the inbox reader now lingers in a blocking pop
+
+loop = asyncio.new_event_loop()
+loop.run_until_complete(use())
+loop.close()  # without loop.shutdown_asyncgens(): nothing told the layer
+print("open after close:", clients(), flush=True)
+if how == "reuse":
+    asyncio.run(layer.send("elsewhere", {"type": "x"}))
+elif how == "close":
+    asyncio.run(layer.close())
+if how != "exit":
+    deadline = time.monotonic() + 5
+    while clients() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    print("open after release:", clients(), flush=True)
+"""
+
+
+@pytest.mark.parametrize("how", ["reuse", "close", "exit"])
+def test_a_loop_closed_without_shutdown_releases_its_connections(
+        redis_fresh: RedisServer, tmp_path, how: str) -> None:
+    """A plain new_event_loop() ... close() never runs the layer's clean-up. Its connections
+    stayed open until garbage collection, which printed "Task was destroyed but it is
+    pending!". They are released the next time the layer is used from another loop or closed,
+    and nothing is printed, not even at exit."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "closed_loop.py"
+    script.write_text(_CLOSED_LOOP_SCRIPT)
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run([sys.executable, str(script), str(redis_fresh.port), how],
+                            capture_output=True, text=True, timeout=60, cwd=root,
+                            env={**__import__("os").environ, "PYTHONPATH": str(root)})
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert int(lines[0].rsplit(":", 1)[1]) >= 1  # the closed loop's connections were open
+    if how != "exit":
+        assert lines[1] == "open after release: 0"
+    assert "Task was destroyed" not in result.stderr
+    assert result.stderr == ""

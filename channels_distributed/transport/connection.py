@@ -16,7 +16,7 @@ from typing import Any
 from ..conf import HostSpec
 from ..exceptions import RedisUnavailable
 from ..protocol.keys import SLOTS, key_slot
-from .resp import RespLink, open_link
+from .resp import RespLink, open_link, quiet
 
 __all__ = ["Shard", "Topology"]
 
@@ -109,6 +109,17 @@ class Shard:
         else:
             self._idle_blocking.append(link)
 
+    def abandon(self) -> None:
+        """Release the connections of an event loop closed without closing this shard."""
+        self._closed = True
+        quiet(self._connecting)
+        for link in (self._link, *self._all_blocking):
+            if link is not None:
+                link.abandon()
+        self._link = None
+        self._idle_blocking.clear()
+        self._all_blocking.clear()
+
     async def close(self) -> None:
         self._closed = True
         links = [link for link in (self._link, *self._all_blocking) if link is not None]
@@ -156,6 +167,10 @@ class Topology:
             return self._single
         shard: Shard = self.shards[self._index_of(key)]
         return shard
+
+    def abandon(self) -> None:
+        for shard in self.shards:
+            shard.abandon()
 
     async def close(self) -> None:
         await asyncio.gather(*(shard.close() for shard in self.shards), return_exceptions=True)

@@ -25,7 +25,7 @@ from ..exceptions import ProtocolError, RedisRefused, RedisUnavailable, ReplyErr
 from ..protocol.codec import decode_entry, encode_entry
 from .connection import Shard
 from .refusals import refusal, report
-from .resp import ConnectionLost, RespLink
+from .resp import ConnectionLost, RespLink, quiet
 from .turns import let_woken_write
 
 __all__ = ["Reader"]
@@ -314,6 +314,11 @@ class Reader:
         self._buffers.clear()
         self._full.clear()
         return entries
+
+    def abandon(self) -> None:
+        """Its event loop was closed without closing this reader: nothing runs any more."""
+        self._closed = True
+        quiet(self._task)
 
     async def close(self) -> None:
         self._closed = True

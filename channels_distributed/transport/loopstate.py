@@ -51,6 +51,19 @@ class LoopState:
         for writer in self.writers:
             await writer.wait_idle()
 
+    def abandon(self) -> None:
+        """Release everything of a loop that was closed without shutting down its async
+        generators (a plain ``new_event_loop()`` ... ``close()``): it can run nothing now, so
+        connections are shut down directly and its tasks are left to be collected quietly.
+        Messages buffered for it are lost with it (they expire in Redis' stead)."""
+        self.closed = True
+        for reader in self.readers.values():
+            reader.abandon()
+        self.readers.clear()
+        for writer in self.writers:
+            writer.abandon()
+        self.topology.abandon()
+
     async def close(self) -> None:
         if self._closing is None:
             self._closing = asyncio.ensure_future(self._close())

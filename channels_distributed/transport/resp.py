@@ -22,11 +22,22 @@ from ..exceptions import RedisUnavailable, ReplyError
 from ..hosts import HostSpec
 from .refusals import complain
 
-__all__ = ["ConnectionLost", "RespLink", "open_link"]
+__all__ = ["ConnectionLost", "RespLink", "open_link", "quiet"]
 
 
 class ConnectionLost(RedisUnavailable):
     """The connection closed with commands in flight; they may or may not have run."""
+
+
+def quiet(task: asyncio.Future[Any] | None) -> None:
+    """Mark a task of a closed event loop as expected to be destroyed unfinished.
+
+    Its loop will never run it again; when it is collected asyncio would print "Task was
+    destroyed but it is pending!", which here says nothing wrong.
+    """
+    if task is not None and not task.done():
+        with contextlib.suppress(AttributeError):
+            task._log_destroy_pending = False  # type: ignore[attr-defined]
 
 
 def _protocol(name: str) -> asyncio.Protocol:
@@ -140,8 +151,29 @@ class RespLink:
             self._transport.abort()
 
     def close(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
+        transport = self._transport
+        if transport is None:
+            return
+        loop = self._loop
+        if loop is not None and loop.is_closed():
+            self.abandon()  # transport.close() would need the loop: it raises on a closed one
+        else:
+            transport.close()
+
+    def abandon(self) -> None:
+        """Release the connection of an event loop that was closed without closing it first.
+
+        That loop runs no callback any more, so the transport cannot close itself: the socket
+        is shut down directly (Redis drops the client at once; the descriptor goes with the
+        transport object) and nobody waiting is woken (they belong to the dead loop too).
+        """
+        transport, self._transport = self._transport, None
+        self._waiters.clear()
+        if transport is not None:
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                with contextlib.suppress(Exception):  # already shut down, or no such call
+                    sock.shutdown(socket.SHUT_RDWR)
 
     async def wait_closed(self) -> None:
         if self._closed is not None:

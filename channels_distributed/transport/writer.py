@@ -17,7 +17,7 @@ from typing import Any
 from ..exceptions import ChannelFull, RedisRefused, RedisUnavailable, ReplyError
 from .connection import Shard
 from .refusals import refusal, report
-from .resp import ConnectionLost, RespLink
+from .resp import ConnectionLost, RespLink, quiet
 
 __all__ = ["PUSH_SCRIPT", "BatchWriter", "Script"]
 
@@ -177,6 +177,10 @@ class BatchWriter:
             if self._idle is None or self._idle.done():
                 self._idle = self._loop.create_future()
             await asyncio.shield(self._idle)
+
+    def abandon(self) -> None:
+        """Its event loop was closed without closing this writer: nothing runs any more."""
+        quiet(self._connecting)
 
     def _flush(self) -> None:
         self._scheduled = False
