@@ -14,6 +14,7 @@ import collections
 import contextlib
 import socket
 import ssl
+from collections.abc import Callable
 from typing import Any, cast
 
 import hiredis
@@ -57,6 +58,8 @@ class RespLink:
         self._closed: asyncio.Future[None] | None = None
         self._lost_reason: BaseException | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: Called with each message on a link that SUBSCRIBEd (replies nobody asked for).
+        self.on_push: Callable[[Any], None] | None = None
 
     # asyncio.Protocol -------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -78,6 +81,9 @@ class RespLink:
             if reply is False:
                 return
             if not waiters:
+                if self.on_push is not None:
+                    self.on_push(reply)
+                    continue
                 self._abort("Redis sent a reply nobody asked for")
                 return
             waiter = waiters.popleft()
@@ -174,6 +180,13 @@ class RespLink:
             if sock is not None:
                 with contextlib.suppress(Exception):  # already shut down, or no such call
                     sock.shutdown(socket.SHUT_RDWR)
+
+    def when_closed(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once the connection is closed (now, if it already is)."""
+        if self._closed is None or self._closed.done():
+            callback()
+        else:
+            self._closed.add_done_callback(lambda _: callback())
 
     async def wait_closed(self) -> None:
         if self._closed is not None:
