@@ -19,14 +19,23 @@ from channels_distributed.transport.streams import Hub
 WAIT = 5.0
 
 
+def _answers(server: RedisServer) -> bool:
+    """Up, with or without a password (a sentinel with requirepass answers PING with NOAUTH)."""
+    try:
+        return bool(server.command("PING"))
+    except OSError:
+        return False
+
+
 class Sentinel:
     """One redis-server in sentinel mode, monitoring ``master`` as 'mymaster'."""
 
-    def __init__(self, master: RedisServer) -> None:
+    def __init__(self, master: RedisServer, password: str | None = None) -> None:
         self.port = free_port()
         self.config = master.dir / "sentinel.conf"
         self.config.write_text(
             f"port {self.port}\nbind 127.0.0.1\ndir {master.dir}\n"
+            + (f"requirepass {password}\n" if password else "") +
             f"sentinel monitor mymaster 127.0.0.1 {master.port} 1\n"
             # A failover that cannot complete is retried after this (default 3 minutes).
             "sentinel failover-timeout mymaster 10000\n")
@@ -34,7 +43,7 @@ class Sentinel:
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         probe = RedisServer(port=self.port, binary=master.binary)
         deadline = time.monotonic() + 10
-        while not probe.ping():
+        while not _answers(probe):
             if time.monotonic() > deadline or self.process.poll() is not None:
                 raise RuntimeError("redis sentinel did not start")
             time.sleep(0.02)
@@ -68,6 +77,24 @@ async def test_layer_through_sentinel(sentinel: Sentinel, redis_fresh: RedisServ
     assert redis_fresh.command("EXISTS", "asgi:{g:watched}") == b":1\r\n"
     await layer.flush()
     await layer.close()
+
+
+async def test_sentinels_that_require_a_password(redis_fresh: RedisServer) -> None:
+    watcher = Sentinel(redis_fresh, password="s3cret")
+    try:
+        layer = RedisChannelLayer(hosts=[{"sentinels": [("127.0.0.1", watcher.port)],
+                                          "master_name": "mymaster",
+                                          "sentinel_kwargs": {"password": "s3cret"}}])
+        await layer.send("through", {"type": "x"})
+        assert (await asyncio.wait_for(layer.receive("through"), WAIT))["type"] == "x"
+        await layer.close()
+        refused = RedisChannelLayer(hosts=[{"sentinels": [("127.0.0.1", watcher.port)],
+                                            "master_name": "mymaster"}], retry_window=0.3)
+        with pytest.raises(ConnectionError, match=r"no master 'mymaster' found.*NOAUTH"):
+            await refused.send("through", {"type": "x"})
+        await refused.close()
+    finally:
+        watcher.stop()
 
 
 async def test_unknown_master_name_is_a_clear_error(sentinel: Sentinel) -> None:
