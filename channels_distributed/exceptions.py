@@ -12,8 +12,10 @@ __all__ = [
     "LifespanFailure",
     "PeerLost",
     "ProtocolError",
+    "RedisRefused",
     "RedisUnavailable",
     "ReplyError",
+    "UnsupportedServer",
 ]
 
 
@@ -35,6 +37,17 @@ class RedisUnavailable(ChannelsDistributedError, ConnectionError):
 
 class ReplyError(ChannelsDistributedError):
     """Redis answered a command with an error."""
+
+
+class RedisRefused(ReplyError):
+    """Redis refused a command for a reason that waiting will not fix: the Redis user's ACL, a
+    key of another type under the layer's prefix, a login that is not accepted. Never retried;
+    the message says what to change."""
+
+
+class UnsupportedServer(ConfigurationError, RedisRefused):
+    """``hosts`` points at a server of a kind this package does not support yet (a Redis
+    Cluster node: it answered MOVED, ASK or CLUSTERDOWN)."""
 
 
 class ProtocolError(ChannelsDistributedError, ValueError):

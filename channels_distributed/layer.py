@@ -20,6 +20,7 @@ import itertools
 import logging
 import time
 import uuid
+import weakref
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
@@ -27,12 +28,13 @@ from typing import Any
 from channels.layers import BaseChannelLayer
 
 from .conf import LayerConfig
-from .exceptions import ChannelFull, ForeignChannelError
+from .exceptions import ChannelFull, ForeignChannelError, ReplyError
 from .protocol.codec import MessageCodec, encode_entry
 from .protocol.keys import KeySpace, inbox_of, valid_channel_name, valid_group_name
 from .transport.connection import Shard
 from .transport.inbox import BATCH, Reader
 from .transport.loopstate import LoopState
+from .transport.refusals import refusal
 
 __all__ = ["RedisChannelLayer"]
 
@@ -61,6 +63,9 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         # Each event loop gets an inbox of its own, named client_prefix + loop tag: loops never
         # pop (and strand) each other's messages.
         self._loop_tags = itertools.count(1)
+        # Also at exit (or when this layer is collected): loops closed without shutting down
+        # their async generators never ran the clean-up of their state.
+        weakref.finalize(self, _release_closed, self._states)
 
     def __repr__(self) -> str:
         hosts = ", ".join(h.describe() for h in self.hosts)
@@ -89,8 +94,7 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         loop = asyncio.get_running_loop()
         state = self._states.get(loop)
         if state is None or state.closed:
-            for old in [lp for lp in self._states if lp.is_closed()]:
-                del self._states[old]  # loops closed without shutting down async generators
+            _release_closed(self._states)
             state = self._states[loop] = LoopState(
                 loop, self.config.hosts, self.config.retry_window, self._describe_key)
             state.tag = f"{next(self._loop_tags):x}"
@@ -167,16 +171,19 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         self.require_valid_group_name(group)
         self.require_valid_channel_name(channel)
         key = self.keys.group(group)
-        link = await self._state().topology.shard_for(key).link()
+        shard = self._state().topology.shard_for(key)
+        link = await shard.link()
         ttl = int(self.group_expiry)
-        await _all(link.call_many([("ZADD", key, self.clock(), channel), ("EXPIRE", key, ttl)]))
+        await _all(link.call_many([("ZADD", key, self.clock(), channel), ("EXPIRE", key, ttl)]),
+                   "ZADD, EXPIRE", key, shard)
 
     async def group_discard(self, group: str, channel: str) -> None:
         self.require_valid_group_name(group)
         self.require_valid_channel_name(channel)
         key = self.keys.group(group)
-        link = await self._state().topology.shard_for(key).link()
-        await link.call("ZREM", key, channel)
+        shard = self._state().topology.shard_for(key)
+        link = await shard.link()
+        await _all([link.call("ZREM", key, channel)], "ZREM", key, shard)
 
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
         """Send to every channel in ``group``: one push per process inbox, not per member."""
@@ -199,12 +206,13 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
 
     async def _group_members(self, group: str) -> list[str]:
         key = self.keys.group(group)
-        link = await self._state().topology.shard_for(key).link()
+        shard = self._state().topology.shard_for(key)
+        link = await shard.link()
         oldest = self.clock() - self.group_expiry
         _, members = await _all(link.call_many([
             ("ZREMRANGEBYSCORE", key, "-inf", f"({oldest}"),
             ("ZRANGE", key, 0, -1),
-        ]))
+        ]), "ZREMRANGEBYSCORE, ZRANGE", key, shard)
         return [m.decode() for m in members]
 
     async def _settle_group(self, group: str, total: int,
@@ -223,12 +231,14 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         await state.drain_writes()
         for shard in state.topology.shards:
             link = await shard.link()
-            cursor = b"0"
+            pattern = self.keys.pattern()
+            cursor: Any = b"0"
             while True:
-                cursor, keys = await link.call("SCAN", cursor, "MATCH", self.keys.pattern(),
-                                               "COUNT", 1000)
+                [(cursor, keys)] = await _all(
+                    [link.call("SCAN", cursor, "MATCH", pattern, "COUNT", 1000)], "SCAN",
+                    pattern, shard)
                 if keys:
-                    await link.call("UNLINK", *keys)
+                    await _all([link.call("UNLINK", *keys)], "UNLINK", pattern, shard)
                 if cursor in (b"0", 0):
                     break
         for reader in state.readers.values():
@@ -238,6 +248,7 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         """Release this event loop's connections (messages buffered locally go back to Redis)."""
         loop = asyncio.get_running_loop()
         state = self._states.pop(loop, None)
+        _release_closed(self._states)
         if state is not None:
             await state.close()
 
@@ -245,13 +256,25 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
     close_pools = close
 
 
-async def _all(futures: list[asyncio.Future[Any]]) -> list[Any]:
-    """Every reply, or the first error (the others are retrieved too, never left dangling)."""
+async def _all(futures: list[asyncio.Future[Any]], command: str, key: str,
+               shard: Shard) -> list[Any]:
+    """Every reply, or the first error (the others are retrieved too, never left dangling);
+    an error from Redis says whether waiting can fix it, and if not, what to fix."""
     replies = await asyncio.gather(*futures, return_exceptions=True)
     for reply in replies:
+        if isinstance(reply, ReplyError):
+            raise refusal(reply, command, key, shard.spec) from None
         if isinstance(reply, BaseException):
             raise reply
     return replies
+
+
+def _release_closed(states: dict[asyncio.AbstractEventLoop, LoopState]) -> None:
+    """Release the connections of loops closed without shutting down their async generators
+    (a plain ``new_event_loop()`` ... ``close()``): the next use of the layer from another
+    loop, ``close()``, or exit does it, and no "Task was destroyed but it is pending!"."""
+    for loop in [loop for loop in states if loop.is_closed()]:
+        states.pop(loop).abandon()
 
 
 def _by_key(keys: KeySpace, channels: list[str]) -> dict[str, list[str]]:

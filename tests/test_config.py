@@ -34,6 +34,27 @@ from channels_distributed.exceptions import ConfigurationError
         ({"serializer_format": "pickle"}, "serializer_format", "msgpack"),
         ({"prefix": "a{b}"}, "prefix", "plain name"),
         ({"retry_window": 0}, "retry_window", "positive"),
+        # A typo in a host dict connected to localhost:6379 without a word.
+        ({"hosts": [{"adress": "redis://db:6379"}]}, "hosts", "'address'"),
+        ({"hosts": [{"hostname": "db", "port": 6379}]}, "hosts", "unknown key(s) ['hostname']"),
+        ({"hosts": [{"address": "redis://db", "pasword": "x"}]}, "hosts", "check the spelling"),
+        ({"hosts": ["redis://db:6379/0?ssl_cert_req=none"]}, "hosts", "ssl_cert_reqs"),
+        ({"hosts": [{"sentinels": [("s", 26379)], "master_name": "m",
+                     "sentinel_kwargs": {"pasword": "x"}}]}, "hosts", "sentinel_kwargs"),
+        # Bad ports were a bare ValueError that did not name the setting.
+        ({"hosts": ["redis://db:99999/0"]}, "hosts", "1 to 65535"),
+        ({"hosts": ["redis://db:port/0"]}, "hosts", "1 to 65535"),
+        ({"hosts": [("db", "6379x")]}, "hosts", "1 to 65535"),
+        ({"hosts": [("db", 0)]}, "hosts", "1 to 65535"),
+        ({"hosts": [{"host": "db", "port": "abc"}]}, "hosts", "1 to 65535"),
+        ({"hosts": [{"address": ("db", 70000)}]}, "hosts", "1 to 65535"),
+        ({"hosts": [{"sentinels": [("s", "x")], "master_name": "m"}]}, "hosts", "1 to 65535"),
+        ({"hosts": [{"host": "db", "db": -1}]}, "hosts", "database"),
+        ({"hosts": [{"host": "db", "socket_connect_timeout": "soon"}]}, "hosts", "seconds"),
+        ({"hosts": [{"host": "db", "ssl": True, "ssl_cert_reqs": "maybe"}]}, "hosts",
+         "'required', 'optional' or 'none'"),
+        ({"channel_capacity": {"a*": -1}}, "channel_capacity", "above zero"),
+        ({"channel_capacity": {"a*": 0}}, "channel_capacity", "above zero"),
     ],
 )
 def test_bad_config_names_the_setting(config, setting, hint) -> None:
@@ -55,6 +76,39 @@ def test_channels_redis_config_is_accepted_as_is() -> None:
     assert layer.config.capacity_of("websocket.send!x") == 20
     assert layer.config.capacity_of("other") == 100
     assert layer.extensions == ["groups", "flush"]
+
+
+def test_a_bad_host_never_shows_its_password() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        parse_hosts([{"address": "redis://u:hunter2@db:6379/0", "pasword": "hunter3"}])
+    with pytest.raises(ConfigurationError) as by_url:
+        parse_hosts(["redis://u:hunter2@db:99999/0"])
+    for error in (caught.value, by_url.value):
+        assert "hunter" not in str(error) and "***" in str(error)
+
+
+def test_channels_redis_host_dicts_are_accepted() -> None:
+    """What channels_redis users put in host dicts: redis-py connection keyword arguments.
+    The pool and socket tuning ones have no effect here, and are accepted all the same."""
+    heroku, pooled, plain, sentinel = parse_hosts([
+        {"address": "rediss://user@db:6380", "ssl_cert_reqs": None},
+        {"address": "redis://db:6379/2", "max_connections": 1000, "socket_timeout": 5,
+         "socket_keepalive": True, "retry_on_timeout": True, "health_check_interval": 30,
+         "client_name": "web", "decode_responses": False, "encoding": "utf-8"},
+        {"host": "db", "port": "6381", "db": "3", "username": "u", "password": "p",
+         "ssl": True, "ssl_check_hostname": False, "ssl_min_version": ssl.TLSVersion.TLSv1_2,
+         "socket_connect_timeout": 2},
+        {"sentinels": [["s1", "26379"]], "master_name": "mymaster", "db": 1,
+         "socket_timeout": 1, "sentinel_kwargs": {"password": "spw", "socket_timeout": 1}},
+    ])
+    assert heroku.ssl_context is not None
+    assert heroku.ssl_context.verify_mode == ssl.CERT_NONE and heroku.port == 6380
+    assert (pooled.host, pooled.port, pooled.db) == ("db", 6379, 2)
+    assert (plain.port, plain.db, plain.username, plain.connect_timeout) == (6381, 3, "u", 2.0)
+    assert plain.ssl_context is not None and not plain.ssl_context.check_hostname
+    assert plain.ssl_context.minimum_version == ssl.TLSVersion.TLSv1_2
+    assert sentinel.sentinels == (("s1", 26379),) and sentinel.db == 1
+    assert sentinel.sentinel_login is not None and sentinel.sentinel_login.password == "spw"
 
 
 def test_host_forms() -> None:

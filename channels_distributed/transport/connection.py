@@ -16,7 +16,8 @@ from typing import Any
 from ..conf import HostSpec
 from ..exceptions import RedisUnavailable
 from ..protocol.keys import SLOTS, key_slot
-from .resp import RespLink, open_link
+from .resp import RespLink, open_link, quiet
+from .sentinel import SentinelWatch
 
 __all__ = ["Shard", "Topology"]
 
@@ -39,6 +40,10 @@ class Shard:
         self._all_blocking: set[RespLink] = set()
         self._closed = False
         self.has_blmpop: bool | None = None
+        # Every link opened to this server (command, blocking, presence...): a failover moves
+        # them all.
+        self._links: set[RespLink] = set()
+        self._sentinel = SentinelWatch(spec, self._switched) if spec.sentinels else None
 
     def __repr__(self) -> str:
         return f"<Shard {self.index} {self.spec.describe()}>"
@@ -82,13 +87,26 @@ class Shard:
     async def connect_once(self, purpose: str = "") -> RespLink:
         spec = self.spec
         host, port = spec.host, spec.port
-        if spec.sentinels:
-            host, port = await _discover_master(spec)
-        return await open_link(
+        if self._sentinel is not None:
+            host, port = await self._sentinel.master()
+        link = await open_link(
             host=host, port=port, path=spec.path, ssl_context=spec.ssl_context,
             username=spec.username, password=spec.password, db=spec.db,
             connect_timeout=spec.connect_timeout, name=f"{spec.describe()} ({purpose})",
         )
+        if self._closed:
+            link.close()
+            raise RedisUnavailable(f"the channel layer was closed ({spec.describe()})")
+        self._links.add(link)
+        link.when_closed(lambda: self._links.discard(link))
+        return link
+
+    def _switched(self, address: tuple[str, int]) -> None:
+        # Sentinel announced a new master: drop every connection to the old one. Pops and
+        # pushes in flight fail over to a new connection (a push in flight raises, as it may
+        # have run on the old master); everything reconnects to ``address``.
+        for link in list(self._links):
+            link.close()
 
     async def blocking_link(self) -> RespLink:
         """A link for blocking pops: reused from the idle list or opened now (one attempt)."""
@@ -109,9 +127,25 @@ class Shard:
         else:
             self._idle_blocking.append(link)
 
+    def abandon(self) -> None:
+        """Release the connections of an event loop closed without closing this shard."""
+        self._closed = True
+        quiet(self._connecting)
+        if self._sentinel is not None:
+            self._sentinel.abandon()
+        for link in (self._link, *self._all_blocking, *self._links):
+            if link is not None:
+                link.abandon()
+        self._link = None
+        self._idle_blocking.clear()
+        self._all_blocking.clear()
+
     async def close(self) -> None:
         self._closed = True
-        links = [link for link in (self._link, *self._all_blocking) if link is not None]
+        if self._sentinel is not None:
+            self._sentinel.close()
+        links = [link for link in {self._link, *self._all_blocking, *self._links}
+                 if link is not None]
         self._link = None
         self._idle_blocking.clear()
         self._all_blocking.clear()
@@ -120,23 +154,6 @@ class Shard:
         for link in links:
             link.close()
         await asyncio.gather(*(link.aclose() for link in links), return_exceptions=True)
-
-
-async def _discover_master(spec: HostSpec) -> tuple[str, int]:
-    # Sentinel discovery is not on the hot path: redis-py's Sentinel client does it well.
-    from redis.asyncio.sentinel import MasterNotFoundError, Sentinel
-
-    sentinel = Sentinel(  # type: ignore[no-untyped-call]
-        list(spec.sentinels), sentinel_kwargs=dict(spec.sentinel_kwargs),
-                        socket_connect_timeout=spec.connect_timeout)
-    try:
-        host, port = await sentinel.discover_master(spec.master_name or "")
-    except (MasterNotFoundError, OSError) as exc:
-        raise RedisUnavailable(f"no master {spec.master_name!r} found: {exc}") from exc
-    finally:
-        for client in sentinel.sentinels:
-            await client.aclose()
-    return str(host), int(port)
 
 
 class Topology:
@@ -156,6 +173,10 @@ class Topology:
             return self._single
         shard: Shard = self.shards[self._index_of(key)]
         return shard
+
+    def abandon(self) -> None:
+        for shard in self.shards:
+            shard.abandon()
 
     async def close(self) -> None:
         await asyncio.gather(*(shard.close() for shard in self.shards), return_exceptions=True)

@@ -21,10 +21,11 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from ..exceptions import ProtocolError, RedisUnavailable, ReplyError
+from ..exceptions import ProtocolError, RedisRefused, RedisUnavailable, ReplyError
 from ..protocol.codec import decode_entry, encode_entry
 from .connection import Shard
-from .resp import ConnectionLost, RespLink
+from .refusals import refusal, report
+from .resp import ConnectionLost, RespLink, quiet
 from .turns import let_woken_write
 
 __all__ = ["Reader"]
@@ -34,14 +35,22 @@ logger = logging.getLogger("channels_distributed.transport")
 BLOCK_SECONDS = 1.0
 LINGER = 2.0
 _GRACE = 2.0  # beyond BLOCK_SECONDS, before a silent blocking connection is dropped
-# Extends a list's expiry to ARGV[1] ms, never shortens it (PEXPIRE GT needs Redis 7).
+# Puts ARGV[2..] back at the head of KEYS[1] and extends its expiry to ARGV[1] ms, never
+# shortening it (PEXPIRE GT needs Redis 7). One script, so that it happens whole or not at all:
+# the permission to expire the key is checked before the push where Redis can (7.0+).
 # Sent as source: it runs only when messages are given back, which is rare.
-_EXTEND_TTL = """
+_GIVE_BACK = """
+if redis.acl_check_cmd and not redis.acl_check_cmd('PEXPIRE', KEYS[1], ARGV[1]) then
+  return redis.error_reply('NOPERM this user may not run PEXPIRE on ' .. KEYS[1])
+end
+redis.call('LPUSH', KEYS[1], unpack(ARGV, 2))
 if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then
   redis.call('PEXPIRE', KEYS[1], ARGV[1])
 end
 return 1
 """
+_GIVE_BACK_PART = 512  # entries per script call: Lua's unpack() has a stack limit
+SWEEP_MS = 1000
 BATCH = 512
 _RETRY_MAX = 0.5
 
@@ -58,7 +67,9 @@ class Reader:
         self._batch = batch
         self._capacity_of = capacity_of
         self._clock_ms = clock_ms
-        self._buffers: dict[str, collections.deque[Item]] = {}
+        self._buffers: dict[str, collections.deque[Item]] = {}  # never holds an empty one
+        self._full: set[str] = set()  # channels whose buffer is at capacity
+        self._next_sweep = 0
         self._waiters: dict[str, collections.deque[asyncio.Future[Item]]] = {}
         self._waiting = 0
         self._task: asyncio.Task[None] | None = None
@@ -73,9 +84,9 @@ class Reader:
     async def get(self, channel: str) -> Item:
         """The next unexpired (expires_at_ms, payload) for ``channel``."""
         buffer = self._buffers.get(channel)
-        while buffer:
-            item = buffer.popleft()
-            if item[0] >= self._clock_ms():
+        if buffer is not None:
+            item = self._take_buffered(channel, buffer)
+            if item is not None:
                 return item
         future: asyncio.Future[Item] = self._loop.create_future()
         self._waiters.setdefault(channel, collections.deque()).append(future)
@@ -98,6 +109,21 @@ class Reader:
                 if not waiters:
                     del self._waiters[channel]
 
+    def _take_buffered(self, channel: str, buffer: collections.deque[Item]) -> Item | None:
+        # A buffer lives only while it holds something: a process makes a channel per
+        # connection, and an empty buffer left for each one was memory never given back.
+        now = self._clock_ms()
+        found = None
+        while buffer:
+            item = buffer.popleft()
+            if item[0] >= now:
+                found = item
+                break
+        if not buffer:
+            del self._buffers[channel]
+        self._full.discard(channel)
+        return found
+
     def _ensure_running(self) -> None:
         if (self._task is None or self._task.done()) and not self._closed:
             self._task = self._loop.create_task(self._run())
@@ -113,6 +139,9 @@ class Reader:
                         if link is None or not link.is_open:
                             link = await self.shard.blocking_link()
                         raws = await self._bounded_pop(link)
+                    except RedisRefused as exc:
+                        self._refused(exc)  # waiting would not fix it: the receivers hear it
+                        return
                     except (RedisUnavailable, ConnectionLost, OSError) as exc:
                         self._drop(link)
                         link = None
@@ -128,6 +157,7 @@ class Reader:
                     if raws:
                         await let_woken_write()  # their answers leave before the next pop
                 if self._batch == 0 and self._buffers and link is not None and not self._closed:
+                    # (a buffer is deleted once empty, so this means entries are waiting)
                     await self._give_back(link)
                     continue  # a receive() that came meanwhile found this task still running
                 break
@@ -140,17 +170,30 @@ class Reader:
             return False  # competing consumers pop only for their waiters
         if self._loop.time() > self._last_demand + LINGER:
             return False
-        capacity_of = self._capacity_of
-        return not any(len(buf) >= capacity_of(ch) for ch, buf in self._buffers.items())
+        return not self._full  # kept up to date as buffers fill and drain: no scan here
 
     async def _give_back(self, link: RespLink) -> None:
         # Competing consumers: entries popped for waiters that left meanwhile go back to the
         # head of the list, where another process can take them.
-        commands = self.give_back_commands()
+        count, commands = self.give_back_commands()
+        if not count:
+            return
         try:
             await asyncio.gather(*link.call_many(commands))
-        except (RedisUnavailable, ReplyError) as exc:
-            logger.warning("lost %d messages of %s: %s", len(commands[0]) - 2, self.key, exc)
+        except ReplyError as exc:
+            logger.error("lost %d messages of %s: %s", count, self.key,
+                         refusal(exc, "EVAL (LPUSH, PTTL, PEXPIRE)", self.key, self.shard.spec))
+        except RedisUnavailable as exc:
+            logger.warning("lost %d messages of %s: %s", count, self.key, exc)
+
+    def _refused(self, error: RedisRefused) -> None:
+        report(error)
+        waiters, self._waiters = self._waiters, {}
+        for futures in waiters.values():
+            for future in futures:
+                if not future.done():
+                    future.set_exception(error)
+                    self._waiting -= 1
 
     def _drop(self, link: RespLink | None) -> None:
         if link is not None:
@@ -181,20 +224,25 @@ class Reader:
                 return list(reply[1]) if reply else []
             except ReplyError as exc:
                 if "unknown command" not in str(exc).lower():
-                    raise RedisUnavailable(f"Redis refused BLMPOP on {self.key}: {exc}") from exc
+                    raise refusal(exc, "BLMPOP", self.key, self.shard.spec) from None
                 self.shard.has_blmpop = False  # Redis 6.2: BLPOP then LPOP
-        reply = await link.call("BLPOP", self.key, BLOCK_SECONDS)
-        if not reply:
-            return []
-        raws = [reply[1]]
-        if count > 1:
-            more = await link.call("LPOP", self.key, count - 1)
-            raws.extend(more or ())
+        try:
+            reply = await link.call("BLPOP", self.key, BLOCK_SECONDS)
+            if not reply:
+                return []
+            raws = [reply[1]]
+            if count > 1:
+                more = await link.call("LPOP", self.key, count - 1)
+                raws.extend(more or ())
+        except ReplyError as exc:
+            raise refusal(exc, "BLPOP/LPOP", self.key, self.shard.spec) from None
         return raws
 
     # Dispatch ----------------------------------------------------------------------------------
     def deliver(self, raws: list[bytes]) -> None:
         now = self._clock_ms()
+        if now >= self._next_sweep:
+            self._sweep(now)
         for raw in raws:
             try:
                 target, expires, payload = decode_entry(raw)
@@ -216,29 +264,61 @@ class Reader:
                 self._waiting -= 1  # counted here so the pop loop never pops for it again
                 self._last_demand = future.get_loop().time()
                 return
-        buffer = self._buffers.setdefault(channel, collections.deque())
+        buffer = self._buffers.get(channel)
+        if buffer is None:
+            buffer = self._buffers[channel] = collections.deque()
         buffer.append(item)
         capacity = self._capacity_of(channel)
-        if len(buffer) > capacity:
-            buffer.popleft()
-            logger.warning("dropped the oldest message of %s: more than %d waiting in this "
-                           "process and nobody receiving", channel, capacity)
+        if len(buffer) >= capacity:
+            self._full.add(channel)  # the inbox is not popped again until it drains
+            if len(buffer) > capacity:
+                buffer.popleft()
+                logger.warning("dropped the oldest message of %s: more than %d waiting in this "
+                               "process and nobody receiving", channel, capacity)
 
-    def give_back_commands(self) -> list[tuple[Any, ...]]:
-        """Commands that put the buffered entries back at the head of the list, in order, and
-        keep the list alive as long as its latest entry (the buffers are emptied)."""
+    def _sweep(self, now: int) -> None:
+        """Drop buffered entries past their expiry: those of a channel that is never received
+        on (its connection closed first) would otherwise stay for the life of the process.
+        Runs at most once per SWEEP_MS, from the pop loop: no send or receive pays for it."""
+        self._next_sweep = now + SWEEP_MS
+        for channel, buffer in list(self._buffers.items()):
+            if min(expires for expires, _ in buffer) >= now:
+                continue
+            kept = [item for item in buffer if item[0] >= now]
+            self._full.discard(channel)
+            if kept:
+                self._buffers[channel] = collections.deque(kept)
+            else:
+                del self._buffers[channel]
+
+    def give_back_commands(self) -> tuple[int, list[tuple[Any, ...]]]:
+        """How many entries are buffered, and the commands that put them back at the head of
+        the list, in order, keeping the list alive as long as its latest entry (the buffers
+        are emptied). Each command is one script: it pushes and extends the expiry, or, if
+        this Redis user may not, does nothing."""
         latest = max((expires for buffer in self._buffers.values() for expires, _ in buffer),
                      default=0)
+        entries = self.unclaimed()
         ttl_ms = max(latest - self._clock_ms(), 1000)
-        return [("LPUSH", self.key, *reversed(self.unclaimed())),
-                ("EVAL", _EXTEND_TTL, 1, self.key, ttl_ms)]
+        commands = []
+        # Newest part first: each LPUSH puts its part in front of the parts pushed before.
+        for end in range(len(entries), 0, -_GIVE_BACK_PART):
+            part = entries[max(end - _GIVE_BACK_PART, 0):end]
+            commands.append(("EVAL", _GIVE_BACK, 1, self.key, ttl_ms, *reversed(part)))
+        return len(entries), commands
 
     def unclaimed(self) -> list[bytes]:
         """Buffered entries, encoded again, oldest first; the buffers are emptied."""
         entries = [encode_entry(channel, expires, payload)
                    for channel, buffer in self._buffers.items() for expires, payload in buffer]
         self._buffers.clear()
+        self._full.clear()
         return entries
+
+    def abandon(self) -> None:
+        """Its event loop was closed without closing this reader: nothing runs any more."""
+        self._closed = True
+        quiet(self._task)
 
     async def close(self) -> None:
         self._closed = True

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from ..exceptions import PeerLost, RedisUnavailable, ReplyError
+from .refusals import complain
 from .resp import RespLink
 
 __all__ = ["LEASE_MS", "Presence", "Watch", "absent"]
@@ -61,6 +62,8 @@ class Presence:
                 delay = 0.02
             except (RedisUnavailable, ReplyError, OSError, asyncio.TimeoutError) as exc:
                 self.present.clear()
+                if isinstance(exc, ReplyError):  # logged at ERROR if waiting will not fix it
+                    complain(exc, "SUBSCRIBE, SET", self.channel, self.hub.presence_shard.spec)
                 logger.debug("presence of %s interrupted: %s", self.hub.id, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _BACKOFF_MAX)
@@ -133,7 +136,9 @@ class Watch:
             try:
                 link = await asyncio.wait_for(self.hub.presence_shard.link(), self.interval * 4)
                 gone = {names[c] for c in await absent(link, names)}
-            except (RedisUnavailable, ReplyError, OSError, asyncio.TimeoutError):
+            except (RedisUnavailable, ReplyError, OSError, asyncio.TimeoutError) as exc:
+                if isinstance(exc, ReplyError):
+                    complain(exc, "PUBSUB NUMSUB", None, self.hub.presence_shard.spec)
                 gone = set(names.values())  # Redis unreachable: its inboxes may be lost too
             self._count(gone)
 

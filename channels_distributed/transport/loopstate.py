@@ -51,6 +51,19 @@ class LoopState:
         for writer in self.writers:
             await writer.wait_idle()
 
+    def abandon(self) -> None:
+        """Release everything of a loop that was closed without shutting down its async
+        generators (a plain ``new_event_loop()`` ... ``close()``): it can run nothing now, so
+        connections are shut down directly and its tasks are left to be collected quietly.
+        Messages buffered for it are lost with it (they expire in Redis' stead)."""
+        self.closed = True
+        for reader in self.readers.values():
+            reader.abandon()
+        self.readers.clear()
+        for writer in self.writers:
+            writer.abandon()
+        self.topology.abandon()
+
     async def close(self) -> None:
         if self._closing is None:
             self._closing = asyncio.ensure_future(self._close())
@@ -72,8 +85,7 @@ class LoopState:
         # Messages popped for a receiver that went away go back to the head of their list, so
         # another loop or process can still receive them.
         for reader in readers:
-            commands = reader.give_back_commands()
-            count = len(commands[0]) - 2
+            count, commands = reader.give_back_commands()
             if not count:
                 continue
             link = reader.shard.connected_link

@@ -12,13 +12,16 @@ worker per route does it at a time. Every key here shares the route's hash tag.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 from ..exceptions import RedisUnavailable, ReplyError
 from ..protocol.envelope import DistKeys
 from .connection import Shard
 from .liveness import absent
+from .refusals import complain
 from .resp import ConnectionLost, RespLink
 from .writer import Script
 
@@ -96,10 +99,20 @@ class RouteQueue:
         self._writes: set[asyncio.Task[None]] = set()
         self._loop = asyncio.get_running_loop()  # kept: a getpid() syscall on Python < 3.12
 
+    @contextlib.contextmanager
+    def _refusals(self, command: str) -> Iterator[None]:
+        # An error from Redis that waiting will not fix is logged at ERROR with its fix; the
+        # worker's loops retry whatever happens, and must not do so silently.
+        try:
+            yield
+        except ReplyError as exc:
+            raise complain(exc, command, self.queue, self.shard.spec) from None
+
     async def take(self, count: int) -> list[bytes]:
         """Up to ``count`` waiting requests, without blocking."""
         link = await self.shard.link()
-        return list(await run_script(link, _TAKE, [self.queue, self.processing], [count]))
+        with self._refusals("EVALSHA (LMOVE)"):
+            return list(await run_script(link, _TAKE, [self.queue, self.processing], [count]))
 
     async def take_blocking(self, link: RespLink) -> bytes | None:
         """One request, waiting at most a second for it."""
@@ -107,8 +120,9 @@ class RouteQueue:
         # take loop reconnects) instead of waiting forever.
         watchdog = self._loop.call_later(BLOCK_SECONDS + 2.0, link.close)
         try:
-            reply = await link.call("BLMOVE", self.queue, self.processing, "LEFT", "RIGHT",
-                                    BLOCK_SECONDS)
+            with self._refusals("BLMOVE"):
+                reply = await link.call("BLMOVE", self.queue, self.processing, "LEFT", "RIGHT",
+                                        BLOCK_SECONDS)
         finally:
             watchdog.cancel()
         return reply if isinstance(reply, bytes) else None
@@ -131,8 +145,10 @@ class RouteQueue:
     async def _write_acks(self, batch: list[tuple[bytes, str, asyncio.Future[int]]]) -> None:
         try:
             link = await self.shard.link()
-            replies = await run_script(link, _ACK, [self.processing, *(s for _, s, _ in batch)],
-                                       [entry for entry, _, _ in batch])
+            with self._refusals("EVALSHA (LREM, EXISTS)"):
+                replies = await run_script(link, _ACK,
+                                           [self.processing, *(s for _, s, _ in batch)],
+                                           [entry for entry, _, _ in batch])
         except (RedisUnavailable, ReplyError, ConnectionLost) as exc:
             for *_, future in batch:
                 if not future.done():
@@ -145,7 +161,8 @@ class RouteQueue:
     async def give_back(self) -> int:
         """Return every request still in this worker's processing list (shutdown)."""
         link = await self.shard.link()
-        return int(await run_script(link, _REQUEUE, [self.processing, self.queue], []))
+        with self._refusals("EVALSHA (LMOVE)"):
+            return int(await run_script(link, _REQUEUE, [self.processing, self.queue], []))
 
     def saw_deadline(self, ahead_ms: int) -> None:
         """A request taken had its deadline ``ahead_ms`` from now."""
@@ -163,9 +180,10 @@ class RouteQueue:
         lists expire once every request they could hold is past its deadline."""
         link = await self.shard.link()
         ttl = self.ttl_ms
-        await asyncio.gather(*link.call_many([("SADD", self.registry, self.worker),
-                                              ("PEXPIRE", self.registry, ttl),
-                                              ("PEXPIRE", self.processing, ttl)]))
+        with self._refusals("SADD, PEXPIRE"):
+            await asyncio.gather(*link.call_many([("SADD", self.registry, self.worker),
+                                                  ("PEXPIRE", self.registry, ttl),
+                                                  ("PEXPIRE", self.processing, ttl)]))
 
     async def unregister(self) -> None:
         link = await self.shard.link()
@@ -173,6 +191,10 @@ class RouteQueue:
 
     async def reap(self, presence_link: RespLink) -> int:
         """Give back the requests of dead workers on this route (one reaper at a time)."""
+        with self._refusals("SET, SMEMBERS, PUBSUB NUMSUB, EVALSHA (LMOVE), SREM"):
+            return await self._reap(presence_link)
+
+    async def _reap(self, presence_link: RespLink) -> int:
         link = await self.shard.link()
         locked = await link.call("SET", self.keys.reap_lock(self.route), self.worker,
                                  "NX", "PX", REAP_LOCK_MS)

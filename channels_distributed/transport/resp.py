@@ -14,17 +14,31 @@ import collections
 import contextlib
 import socket
 import ssl
+from collections.abc import Callable
 from typing import Any, cast
 
 import hiredis
 
 from ..exceptions import RedisUnavailable, ReplyError
+from ..hosts import HostSpec
+from .refusals import complain
 
-__all__ = ["ConnectionLost", "RespLink", "open_link"]
+__all__ = ["ConnectionLost", "RespLink", "open_link", "quiet"]
 
 
 class ConnectionLost(RedisUnavailable):
     """The connection closed with commands in flight; they may or may not have run."""
+
+
+def quiet(task: asyncio.Future[Any] | None) -> None:
+    """Mark a task of a closed event loop as expected to be destroyed unfinished.
+
+    Its loop will never run it again; when it is collected asyncio would print "Task was
+    destroyed but it is pending!", which here says nothing wrong.
+    """
+    if task is not None and not task.done():
+        with contextlib.suppress(AttributeError):
+            task._log_destroy_pending = False  # type: ignore[attr-defined]
 
 
 def _protocol(name: str) -> asyncio.Protocol:
@@ -44,6 +58,8 @@ class RespLink:
         self._closed: asyncio.Future[None] | None = None
         self._lost_reason: BaseException | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: Called with each message on a link that SUBSCRIBEd (replies nobody asked for).
+        self.on_push: Callable[[Any], None] | None = None
 
     # asyncio.Protocol -------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -65,6 +81,9 @@ class RespLink:
             if reply is False:
                 return
             if not waiters:
+                if self.on_push is not None:
+                    self.on_push(reply)
+                    continue
                 self._abort("Redis sent a reply nobody asked for")
                 return
             waiter = waiters.popleft()
@@ -86,6 +105,20 @@ class RespLink:
                 waiter.set_exception(reason)
         if self._closed is not None and not self._closed.done():
             self._closed.set_result(None)
+
+    # Without a base class these three must be spelled out: the stock asyncio loop calls them
+    # (uvloop checks first), and a missing one was logged as "Fatal error" on every close that
+    # Redis starts (restart, CLIENT KILL, idle timeout, failover, every TLS close).
+    def eof_received(self) -> bool:
+        return False  # Redis closed its side: let the transport close, connection_lost follows
+
+    def pause_writing(self) -> None:
+        # Writes are never awaited: a batch is one transport.write, and the transport buffers
+        # what the socket cannot take. Back-pressure comes from capacities, not from here.
+        pass
+
+    def resume_writing(self) -> None:
+        pass
 
     # Commands -----------------------------------------------------------------------------
     @property
@@ -124,8 +157,36 @@ class RespLink:
             self._transport.abort()
 
     def close(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
+        transport = self._transport
+        if transport is None:
+            return
+        loop = self._loop
+        if loop is not None and loop.is_closed():
+            self.abandon()  # transport.close() would need the loop: it raises on a closed one
+        else:
+            transport.close()
+
+    def abandon(self) -> None:
+        """Release the connection of an event loop that was closed without closing it first.
+
+        That loop runs no callback any more, so the transport cannot close itself: the socket
+        is shut down directly (Redis drops the client at once; the descriptor goes with the
+        transport object) and nobody waiting is woken (they belong to the dead loop too).
+        """
+        transport, self._transport = self._transport, None
+        self._waiters.clear()
+        if transport is not None:
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                with contextlib.suppress(Exception):  # already shut down, or no such call
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def when_closed(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once the connection is closed (now, if it already is)."""
+        if self._closed is None or self._closed.done():
+            callback()
+        else:
+            self._closed.add_done_callback(lambda _: callback())
 
     async def wait_closed(self) -> None:
         if self._closed is not None:
@@ -179,7 +240,9 @@ async def open_link(
     except (OSError, TimeoutError, ConnectionLost) as exc:
         raise RedisUnavailable(f"cannot connect to Redis at {where}: {exc or 'timed out'}") from exc
     except ReplyError as exc:
-        raise RedisUnavailable(f"Redis at {where} refused the login: {exc}") from exc
+        # LOADING and the like pass; a wrong password or a missing +select do not.
+        spec = HostSpec(host=host, port=port, path=path, username=username, db=db)
+        raise complain(exc, "the login (AUTH, SELECT)", None, spec) from None
     return link
 
 

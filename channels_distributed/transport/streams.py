@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..conf import HostSpec
-from ..exceptions import PeerLost, ProtocolError
+from ..exceptions import PeerLost, ProtocolError, RedisRefused
 from ..protocol.codec import decode_entry, encode_entry
 from ..protocol.envelope import (
     ACCEPT,
@@ -116,8 +116,21 @@ class Hub:
 
     def start(self) -> None:
         if self._idle is None:
-            self._idle = self.loop.create_task(self._reader.get(_IDLE))
+            self._idle = self.loop.create_task(self._keep_reading())
             self._idle.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+    async def _keep_reading(self) -> None:
+        # The inbox is popped while someone waits on it: this waiter, who never gets a message.
+        # A refusal (an ACL without the commands) ends the wait; the reader logged it at ERROR
+        # with the fix, and the inbox is tried again now and then, so that fixing the ACL
+        # brings the process back without a restart.
+        delay = 1.0
+        while True:
+            try:
+                await self._reader.get(_IDLE)
+            except RedisRefused:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
 
     @property
     def presence_shard(self) -> Shard:

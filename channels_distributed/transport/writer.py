@@ -14,54 +14,15 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from ..exceptions import ChannelFull, RedisUnavailable, ReplyError
+from ..exceptions import ChannelFull, RedisRefused, RedisUnavailable, ReplyError
 from .connection import Shard
-from .resp import ConnectionLost, RespLink
+from .refusals import refusal, report
+from .resp import ConnectionLost, RespLink, quiet
+from .scripts import ACKED_PUSH_SCRIPT, PUSH_SCRIPT
 
 __all__ = ["PUSH_SCRIPT", "BatchWriter", "Script"]
 
 logger = logging.getLogger("channels_distributed.transport")
-
-# KEYS[1] = list; ARGV = capacity, ttl_ms, entries... Pushes as many entries as fit under the
-# capacity (in order, so FIFO holds) and returns how many it pushed.
-PUSH_SCRIPT = """
-local room = tonumber(ARGV[1]) - redis.call('LLEN', KEYS[1])
-local n = #ARGV - 2
-if room < n then n = room end
-if n <= 0 then return 0 end
-redis.call('RPUSH', KEYS[1], unpack(ARGV, 3, n + 2))
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return n
-"""
-
-# KEYS[1] = processing list, KEYS[2] = list, then one state key per request; ARGV = capacity,
-# ttl_ms, then pairs of (taken request, entry). For each pair, in order: acknowledge the request
-# and push its entry, as one step: -1 if the request was no longer ours (given back to its
-# queue, or given up by the distributor: its state key exists; nothing pushed), 0 if the list
-# is full, else 1. One call carries every such pair of a loop
-# turn (a worker's busy turn answers many requests), with one RPUSH.
-ACKED_PUSH_SCRIPT = """
-local room = tonumber(ARGV[1]) - redis.call('LLEN', KEYS[2])
-local out, push = {}, {}
-for i = 3, #ARGV, 2 do
-  local n = #out + 1
-  if redis.call('LREM', KEYS[1], 1, ARGV[i]) == 0 then
-    out[n] = -1
-  elseif redis.call('EXISTS', KEYS[n + 2]) == 1 then
-    out[n] = -1
-  elseif #push >= room then
-    out[n] = 0
-  else
-    push[#push + 1] = ARGV[i + 1]
-    out[n] = 1
-  end
-end
-if #push > 0 then
-  redis.call('RPUSH', KEYS[2], unpack(push))
-  redis.call('PEXPIRE', KEYS[2], ARGV[2])
-end
-return out
-"""
 
 # Lua's unpack() has a stack limit; stay far below it.
 _MAX_ENTRIES_PER_CALL = 512
@@ -163,6 +124,10 @@ class BatchWriter:
                 self._idle = self._loop.create_future()
             await asyncio.shield(self._idle)
 
+    def abandon(self) -> None:
+        """Its event loop was closed without closing this writer: nothing runs any more."""
+        quiet(self._connecting)
+
     def _flush(self) -> None:
         self._scheduled = False
         if not (self._pending or self._acked) or self._connecting is not None:
@@ -183,8 +148,10 @@ class BatchWriter:
             for script in (_PUSH, _ACKED_PUSH):
                 link.call("SCRIPT", "LOAD", script.source).add_done_callback(_consume)
             self._link = link
-        except RedisUnavailable as exc:
-            self._fail_queued(exc)  # nothing was sent: a clear error, never a duplicate
+        except (RedisUnavailable, RedisRefused) as exc:
+            # Nothing was sent: a clear error, never a duplicate. (A refused login is logged
+            # at ERROR by open_link.)
+            self._fail_queued(exc)
             return
         except BaseException as exc:
             self._fail_queued(RedisUnavailable(f"send interrupted: {exc!r}"))
@@ -240,10 +207,14 @@ class BatchWriter:
             retry.add_done_callback(functools.partial(self._on_acked, link, call))
             return
         if error is not None:
-            _fail(targets, error if isinstance(error, RedisUnavailable) else
-                  RedisUnavailable(f"Redis refused a push: {error}"))
+            _drop_if_replica(link, error)
+            _fail(targets, self._refusal(error, "EVALSHA (LREM, EXISTS, LLEN, RPUSH, PEXPIRE)",
+                                         keys[1]))
         else:
-            for target, result in zip(targets, future.result()):
+            results = future.result()
+            if len(results) > len(targets):
+                self._expiry_refused(keys[1], results[-1])
+            for target, result in zip(targets, results):
                 if not target.done():
                     target.set_result(int(result))
         self._wake_idle()
@@ -261,6 +232,7 @@ class BatchWriter:
             self._inflight += 1
             retry.add_done_callback(functools.partial(self._on_reply, link, call))
             return
+        _drop_if_replica(link, reply)
         self._settle(call, reply)
         self._wake_idle()
 
@@ -289,13 +261,31 @@ class BatchWriter:
             return
         self._arm_watchdog(current)
 
+    def _refusal(self, error: BaseException, command: str, key: str) -> BaseException:
+        if not isinstance(error, ReplyError):
+            return error  # ConnectionLost and the like: already a RedisUnavailable
+        refused = refusal(error, command, key, self.shard.spec)
+        if isinstance(refused, RedisRefused):
+            report(refused)  # also for the distributor and workers, who only log sends
+        return refused
+
+    def _expiry_refused(self, key: str, error: Any) -> None:
+        # Redis 6.2 cannot check first: the entries went in, only their expiry was refused.
+        text = error.decode() if isinstance(error, bytes) else str(error)
+        report(RedisRefused(
+            f"Redis {self.shard.spec.describe()} refused to expire {self._describe(key)}: "
+            f"{text}. The messages were delivered, but the list will not expire: grant the "
+            f"Redis user +pexpire (see README.rst, 'Redis ACL users')"))
+
     def _settle(self, call: _Call, reply: Any) -> None:
         key, capacity, _, items = call
         if isinstance(reply, BaseException):
-            error = reply if isinstance(reply, RedisUnavailable) else RedisUnavailable(
-                f"Redis refused a push to {self._describe(key)}: {reply}")
-            _fail([f for _, f in items], error)
+            _fail([f for _, f in items],
+                  self._refusal(reply, "EVALSHA (LLEN, RPUSH, PEXPIRE)", key))
             return
+        if type(reply) is list:
+            self._expiry_refused(key, reply[1])
+            reply = reply[0]
         accepted = int(reply)
         for position, (_, future) in enumerate(items):
             if future.done():
@@ -306,6 +296,13 @@ class BatchWriter:
                 future.set_exception(ChannelFull(
                     f"{self._describe(key)} is full ({capacity} messages waiting); "
                     "its reader is slower than its senders"))
+
+
+def _drop_if_replica(link: RespLink, error: Any) -> None:
+    # READONLY: this connection reached a replica (a Sentinel failover under way). Dropped, so
+    # that the next batch connects to the master again instead of failing here until then.
+    if isinstance(error, ReplyError) and str(error).startswith("READONLY"):
+        link.close()
 
 
 def _fail(futures: list[asyncio.Future[None]], error: BaseException) -> None:
