@@ -142,23 +142,39 @@ class Server:
 
     async def _connect(self, conn: socket.socket, context: ssl.SSLContext | None) -> None:
         try:
-            await self.loop.connect_accepted_socket(self._protocol, conn, ssl=context)
-        except (OSError, ssl.SSLError) as exc:
+            if context is None:
+                await self.loop.connect_accepted_socket(self._protocol, conn)
+            else:
+                # A client that never finishes its handshake gets the time a plain-text one
+                # has to send its request head, not asyncio's 60 s handshake default.
+                await self.loop.connect_accepted_socket(
+                    self._protocol,
+                    conn,
+                    ssl=context,
+                    ssl_handshake_timeout=self.config.header_timeout,
+                )
+        except (OSError, ssl.SSLError, asyncio.TimeoutError) as exc:
             self.log.debug("connection setup failed: %s", exc)
             conn.close()
         finally:
             self.pending -= 1
+            # A failed handshake frees a place too: without this, handshakes failing at the
+            # connection limit left accepting paused for good.
+            self._below_limit()
+
+    def _below_limit(self) -> None:
+        if (
+            not self._accepting
+            and len(self.connections) + self.pending < self.config.worker_connections
+        ):
+            self._resume_accepting()
 
     def connection_opened(self, conn: HttpProtocol) -> None:
         self.connections.add(conn)
 
     def connection_closed(self, conn: HttpProtocol) -> None:
         self.connections.discard(conn)
-        if (
-            not self._accepting
-            and len(self.connections) + self.pending < self.config.worker_connections
-        ):
-            self._resume_accepting()
+        self._below_limit()
         waiter = self._closed_waiter
         if not self.connections and waiter is not None and not waiter.done():
             waiter.set_result(None)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import threading
 from pathlib import Path
 
 import httpx
 import pytest
-from gunicorn_helpers import ROOT, Reader, connect, wait_for
+from gunicorn_helpers import Reader, connect, wait_for
 
 from channels_distributed.exceptions import ConfigurationError
 from channels_distributed.server.config import ServerConfig, extra_settings
@@ -258,39 +257,3 @@ def _reload_app(text: str) -> str:
         "    await send({'type': 'http.response.start', 'status': 200, 'headers': []})\n"
         f"    await send({{'type': 'http.response.body', 'body': b'{text}'}})\n"
     )
-
-
-@pytest.fixture
-def certificate(tmp_path):
-    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-        cwd=ROOT,
-    )
-    return key, cert
-
-
-def test_ssl_through_gunicorn_context(gunicorn, certificate):
-    key, cert = certificate
-    server = gunicorn(
-        "testproject.apps_server:echo", "--keyfile", str(key), "--certfile", str(cert)
-    )
-    info = httpx.get(f"https://127.0.0.1:{server.port}/tls", verify=False).json()
-    assert info["scheme"] == "https"
