@@ -307,6 +307,9 @@ class HttpProtocol:
             version = self.parser.get_http_version()
             if version not in ("1.1", "1.0"):
                 raise head.Reject(400, f"unsupported HTTP version {version}")
+        if not self.flags & head.FLAG_HOST and version == "1.1":
+            # RFC 9112 section 3.2: a server MUST answer 400 to an HTTP/1.1 request without Host.
+            raise head.Reject(400, "HTTP/1.1 request without a Host header")
         scope = self._scope(version)
         keep_alive = keep_alive and not self.server.draining
         expect_continue, length = False, None
