@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -68,6 +69,45 @@ def test_header_field_too_large_is_431(echo_server):
     )
     assert response.status == 431
     assert closed
+
+
+_CHUNKED = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n"
+
+
+def test_too_many_trailer_fields_is_431(echo_server):
+    # --limit-request-fields 20 bounds the trailer section as it bounds the head.
+    trailers = b"".join(b"X-T%d: v\r\n" % i for i in range(30))
+    response, closed = request(echo_server.port, _CHUNKED + trailers + b"\r\n")
+    assert response.status == 431
+    assert closed
+    # Within the limit, trailers are read (and dropped: ASGI has no place for them).
+    response, _ = request(echo_server.port, _CHUNKED + b"X-T: v\r\n\r\n")
+    assert (response.status, json.loads(response.body)["body"]) == (200, "hello")
+
+
+def test_trailer_field_too_large_is_431(echo_server):
+    response, closed = request(echo_server.port, _CHUNKED + b"X-T: " + b"v" * 500 + b"\r\n\r\n")
+    assert response.status == 431
+    assert closed
+
+
+def test_endless_trailer_is_cut_at_the_head_bound(echo_server):
+    # A trailer field that never ends: the server stops reading it once the trailer section
+    # outgrows what a request head may hold, instead of buffering it without bound.
+    with connect(echo_server.port) as sock:
+        sock.sendall(_CHUNKED + b"X-Endless: ")
+        for _ in range(256):  # up to 1 MiB; the bound here is under 5 KiB
+            if _readable(sock, 0.01):
+                break
+            try:
+                sock.sendall(b"v" * 4096)
+            except (BrokenPipeError, ConnectionResetError):
+                break
+        else:
+            pytest.fail("the server read a 1 MiB trailer field without answering")
+        reader = Reader(sock)
+        assert reader.read().status == 431
+        assert reader.closed()
 
 
 SMUGGLING = {
