@@ -312,7 +312,9 @@ class RequestCycle:
             if not isinstance(exc, Exception):
                 raise
         else:
-            if not self.complete:
+            # An application that returns after http.disconnect without answering is done: the
+            # client left (or the server answered a broken or late body itself).
+            if not self.complete and not self.disconnected:
                 self.conn.server.log.error(
                     "ASGI application returned without completing the response to %s %s",
                     self.scope["method"],
