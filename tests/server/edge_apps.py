@@ -59,3 +59,15 @@ async def app(scope, receive, send):
         await _websocket(scope, receive, send)
     elif scope["type"] == "http":
         await _HANDLERS.get(scope["path"], _reader)(scope, receive, send)
+
+
+def legacy_late(message):
+    """A legacy consumer that answers after ?delay= seconds, later than CD_LEGACY_TIMEOUT."""
+    delay = float(message["query_string"].decode().partition("delay=")[2] or "1")
+
+    async def later():
+        await asyncio.sleep(delay)
+        message["reply_channel"].send({"status": 200, "content": b"late"})
+        _record("legacy-late", "replied")
+
+    message["channel_layer"].loop.create_task(later())

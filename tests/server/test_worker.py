@@ -47,6 +47,25 @@ def test_legacy_streaming_and_timeout(gunicorn):
     assert response.headers["retry-after"] == "1"
 
 
+def test_legacy_reply_after_the_503_is_dropped_quietly(gunicorn):
+    # The consumer answers from a task after CD_LEGACY_TIMEOUT, when its client already got the
+    # 503: the reply is dropped with one warning, not left as "Task exception was never retrieved".
+    server = gunicorn(
+        "edge_apps:legacy_late",
+        "--pythonpath",
+        str(Path(__file__).parent),
+        env={"CD_LEGACY_TIMEOUT": "0.3"},
+    )
+    assert httpx.get(f"{server.url}/?delay=0.6", timeout=10).status_code == 503
+    wait_for(lambda: server.recorded("legacy-late"), what="the late reply")
+    # A request answered in time, after the late reply: anything logged about it is out by then.
+    response = httpx.get(f"{server.url}/?delay=0", timeout=10)
+    assert (response.status_code, response.text) == (200, "late")
+    log = server.log()
+    assert "never retrieved" not in log and "Traceback" not in log, log
+    assert "replied after its response was over; the reply was dropped" in log
+
+
 def test_legacy_async_consumer_message(gunicorn):
     server = gunicorn("testproject.apps_server:legacy_echo")
     response = httpx.post(f"{server.url}/p/q?x=1", content=b"payload")
