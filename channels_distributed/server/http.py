@@ -404,7 +404,11 @@ class HttpProtocol:
 
     def _start(self, cycle: RequestCycle) -> None:
         self.active = cycle
-        cycle.task = self.loop.create_task(cycle.run(self.app))
+        hooks = self.server.hooks
+        if hooks is None:
+            cycle.task = self.loop.create_task(cycle.run(self.app))
+        else:
+            cycle.task = self.loop.create_task(cycle.run_hooked(self.app, hooks))
 
     def response_complete(self, cycle: RequestCycle) -> None:
         self.server.request_done(cycle)

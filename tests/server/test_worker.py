@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
@@ -9,12 +10,15 @@ from pathlib import Path
 
 import httpx
 import pytest
+from gunicorn.config import Config
 from gunicorn_helpers import Reader, connect, wait_for
 
 from channels_distributed.exceptions import ConfigurationError
+from channels_distributed.gunicorn import request_hooks
 from channels_distributed.server.config import ServerConfig, extra_settings
 
 HOOKS = str(Path(__file__).with_name("hooks_conf.py"))
+REQUEST_HOOKS = str(Path(__file__).with_name("request_hooks_conf.py"))
 SEED_PAGE = b"<html><h1>Hello, world</h1></html>"
 
 
@@ -146,6 +150,28 @@ def _slow_request(server, delay: float, results: list) -> threading.Thread:
     thread.start()
     wait_for(lambda: server.recorded("slow-start"), what="the slow request to start")
     return thread
+
+
+def test_pre_and_post_request_hooks_run_around_each_request(gunicorn):
+    server = gunicorn("testproject.apps_server:echo", "-c", REQUEST_HOOKS)
+    pid = httpx.get(f"{server.url}/hooked?x=1", headers={"X-Tag": "t1"}).json()["pid"]
+    assert httpx.get(f"{server.url}/raise").status_code == 500
+    wait_for(lambda: len(server.recorded("post_request")) == 2, what="two post_request calls")
+    pre = [json.loads(line) for line in server.recorded("pre_request")]
+    post = [json.loads(line) for line in server.recorded("post_request")]
+    assert pre == [
+        [pid, "GET", "/hooked", "/hooked?x=1", [1, 1], "t1"],
+        [pid, "GET", "/raise", "/raise", [1, 1], None],
+    ]
+    assert post == [["GET", "/hooked?x=1", "GET", "x=1", 200], ["GET", "/raise", "GET", "", 500]]
+
+
+def test_request_hooks_are_not_called_unless_set():
+    # gunicorn's default hooks (a debug log line, nothing) are not called: no cost per request.
+    cfg = Config()
+    assert request_hooks(cfg, worker=None) is None
+    cfg.set("post_request", lambda worker, req: None)
+    assert request_hooks(cfg, worker=None) is not None
 
 
 def test_term_lets_request_in_flight_complete(gunicorn):
