@@ -35,6 +35,20 @@ _MAX_PENDING = 64  # received messages queued for the application before reading
 _CLOSE_WAIT = 5.0  # seconds to wait for the peer's close frame after ours
 
 
+class _ServerProtocol(ServerProtocol):
+    """websockets' protocol, but a Close frame between the fragments of a message is a normal
+    close (RFC 6455 section 5.4 lets control frames come between fragments; the Close ends the
+    connection and the unfinished message with it): websockets answers 1002, and Autobahn's case
+    7.1.5 expects 1000."""
+
+    def recv_frame(self, frame: Frame) -> None:
+        if frame.opcode is Opcode.CLOSE:
+            # The size of the message being reassembled: current_size since websockets 16,
+            # cur_size before. None means "no fragmented message in progress".
+            setattr(self, "current_size" if hasattr(self, "current_size") else "cur_size", None)
+        super().recv_frame(frame)
+
+
 class WebSocketSession:
     def __init__(self, conn: HttpProtocol, scope: dict[str, Any], target: bytes, rest: bytes):
         self.conn = conn
@@ -247,7 +261,7 @@ class WebSocketSession:
             response.headers["Server"] = self.config.server_header
         self.transport.write(response.serialize())
         max_size = self.config.ws_max_message_size or None
-        self.proto = ServerProtocol(state=State.OPEN, max_size=max_size, logger=ws_logger)
+        self.proto = _ServerProtocol(state=State.OPEN, max_size=max_size, logger=ws_logger)
         self.proto.extensions = self.handshake.extensions
         self.state = _OPEN
         self.conn.flow.resume_reading(BODY_BUFFERED)

@@ -64,6 +64,24 @@ def _masked(opcode: int, payload: bytes) -> bytes:
     return bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + data  # payloads < 126 bytes
 
 
+def test_close_between_fragments_is_a_normal_close(gunicorn):
+    # RFC 6455 section 5.4: control frames may come between the fragments of a message. A Close
+    # there ends the connection normally: the server echoes 1000 and drops the unfinished
+    # message (Autobahn case 7.1.5; websockets alone answers 1002, a protocol error).
+    server = gunicorn("testproject.apps_server:echo")
+    sock, buffered = _raw_handshake(server.port)
+    with sock:
+        first = _masked(0x1, b"fragment1")
+        sock.sendall(bytes([first[0] & 0x7F]) + first[1:])  # FIN clear: more fragments follow
+        sock.sendall(_masked(0x8, (1000).to_bytes(2, "big")))
+        sock.sendall(_masked(0x0, b"fragment2"))  # after the Close: discarded
+        opcode, payload, _ = _read_frame(sock, buffered)
+        assert (opcode, payload[:2]) == (0x8, (1000).to_bytes(2, "big"))
+        assert sock.recv(4096) == b""
+    wait_for(lambda: server.recorded("ws-disconnect"), what="websocket.disconnect")
+    assert server.recorded("ws-disconnect") == ["1000"]
+
+
 def _read_frame(sock: socket.socket, buffered: bytes) -> tuple[int, bytes, bytes]:
     """One unmasked server frame (payload < 126 bytes): (opcode, payload, bytes after it)."""
     data = buffered
