@@ -26,9 +26,9 @@ from channels_distributed.exceptions import LifespanFailure
 from channels_distributed.interfaces import adapt
 from channels_distributed.server.config import ServerConfig, from_gunicorn, setting
 from channels_distributed.server.lifespan import Lifespan
-from channels_distributed.server.server import Server
+from channels_distributed.server.server import RequestInfo, ResponseInfo, Server
 
-__all__ = ["ASGIWorker"]
+__all__ = ["ASGIWorker", "request_hooks"]
 
 WORKER_BOOT_ERROR = 3  # gunicorn.arbiter.Arbiter.WORKER_BOOT_ERROR: the master halts
 
@@ -127,7 +127,14 @@ class ASGIWorker(base.Worker):  # type: ignore[misc]
         if config is None:
             raise RuntimeError("ASGIWorker.load_wsgi() resolves the settings; call it first")
         loop = asyncio.get_running_loop()
-        server = Server(self.asgi, config, loop=loop, log=self.log, on_request=self._counted)
+        server = Server(
+            self.asgi,
+            config,
+            loop=loop,
+            log=self.log,
+            on_request=self._counted,
+            hooks=request_hooks(self.cfg, self),
+        )
         self.server = server
         lifespan = Lifespan(self.asgi, config.lifespan, server.state, config.lifespan_timeout)
         try:
@@ -210,6 +217,46 @@ def _log_through(error_log: Any) -> None:
         package.addHandler(handler)
     if package.level == logging.NOTSET:
         package.setLevel(error_log.level)
+def request_hooks(cfg: Any, worker: Any) -> _RequestHooks | None:
+    """gunicorn's ``pre_request``/``post_request`` hooks to call around each HTTP request, or
+    None when the user set neither: gunicorn's defaults (a debug line, nothing) are not worth a
+    call per request, so the server then runs without hooks."""
+    pre, post = _user_hook(cfg, "pre_request"), _user_hook(cfg, "post_request")
+    if pre is None and post is None:
+        return None
+    return _RequestHooks(worker, pre, post)
+
+
+def _user_hook(cfg: Any, name: str) -> Any:
+    setting = cfg.settings.get(name)
+    if setting is None:
+        return None
+    hook = setting.get()
+    return None if hook is setting.default else hook
+
+
+class _RequestHooks:
+    """Calls the hooks as gunicorn's own workers do: ``pre_request(worker, req)`` before the
+    application, ``post_request(worker, req, environ, resp)`` once it is done (also after an
+    error or a client that left); environ and resp are always given."""
+
+    def __init__(self, worker: Any, pre: Any, post: Any) -> None:
+        self.worker, self.pre, self.post = worker, pre, post
+
+    def request(self, scope: dict[str, Any]) -> RequestInfo:
+        return RequestInfo(scope)
+
+    def before(self, request: RequestInfo) -> None:
+        if self.pre is not None:
+            self.pre(self.worker, request)
+
+    def after(self, request: RequestInfo, cycle: Any) -> None:
+        if self.post is None:
+            return
+        try:
+            self.post(self.worker, request, request.environ(), ResponseInfo(cycle))
+        except Exception:
+            self.worker.log.exception("Exception in post_request hook")
 
 
 def _tune_gc(threshold: int) -> None:

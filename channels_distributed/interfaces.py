@@ -123,6 +123,8 @@ class _LocalReplyLayer:
         self._progress: asyncio.Future[None] | None = None
         self.error: ProtocolError | None = None
         self.inline = False  # True while the adapter itself will drain: no task needed
+        self._over: str | None = None  # the consumer's name, once its exchange is over
+        self._warned = False
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -130,6 +132,10 @@ class _LocalReplyLayer:
 
     def send_soon(self, channel: str, message: dict[str, Any]) -> asyncio.Future[None]:
         future: asyncio.Future[None] = self._loop.create_future()
+        if self._over is not None:
+            self._drop_late()
+            future.set_result(None)
+            return future
         try:
             events = self._convert(message)
         except ProtocolError as exc:
@@ -144,6 +150,24 @@ class _LocalReplyLayer:
 
     async def send(self, channel: str, message: dict[str, Any]) -> None:
         await self.send_soon(channel, message)
+
+    def finish(self, consumer: str) -> None:
+        """The exchange is over (answered, timed out, or the client left): from now on replies
+        are dropped, as sends to a reply channel nobody reads were in Channels 1."""
+        self._over = consumer
+        while self._pending:
+            _, future = self._pending.popleft()
+            if not future.done():
+                future.set_result(None)
+
+    def _drop_late(self) -> None:
+        # Once per exchange: a consumer streaming into a closed response would flood the log.
+        if not self._warned:
+            self._warned = True
+            logger.warning(
+                "legacy consumer %s replied after its response was over; the reply was dropped",
+                self._over,
+            )
 
     async def drain(self) -> None:
         if self.error is not None:
@@ -247,17 +271,33 @@ class LegacyAdapter:
         layer = _LocalReplyLayer(asyncio.get_running_loop(), send, response.feed)
         name = _LocalReplyChannel(f"http.response!{next(_ids)}", layer)
         content = legacy.http_request_message(scope, body, name)
-        await self.call(Message(content, channel="http.request", channel_layer=layer), layer)
-        while not response.done:
-            if not await layer.wait_progress(self.timeout):
-                await self._timed_out(response, send)
-                return
+        try:
+            await self.call(Message(content, channel="http.request", channel_layer=layer), layer)
+            while not response.done:
+                if not await layer.wait_progress(self.timeout):
+                    await self._timed_out(response, send)
+                    return
+        finally:
+            layer.finish(_name(self.consumer))
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (await receive())["type"] != "websocket.connect":
             return
         replies = legacy.LegacyWebSocketReplies()
         layer = _LocalReplyLayer(asyncio.get_running_loop(), send, replies.feed)
+        try:
+            await self._websocket_exchange(scope, receive, send, layer, replies)
+        finally:
+            layer.finish(_name(self.consumer))
+
+    async def _websocket_exchange(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        layer: _LocalReplyLayer,
+        replies: legacy.LegacyWebSocketReplies,
+    ) -> None:
         name = _LocalReplyChannel(f"websocket.send!{next(_ids)}", layer)
         connect = legacy.websocket_connect_message(scope, name)
         await self._deliver(layer, Message(connect, "websocket.connect", layer))

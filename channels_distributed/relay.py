@@ -396,7 +396,7 @@ async def serve_websocket(edge: Edge, key: str | None, scope: Scope, receive: Re
     try:
         await _relay(peer, send, _ws_down, lambda: _ws_up(peer, receive), eager=True)
     finally:
-        edge.finish(peer, {"type": "websocket.disconnect", "code": 1006})
+        edge.finish(peer, {"type": "websocket.disconnect", "code": 1006, "reason": ""})
 
 
 async def _reject(scope: Scope, send: Send, status: int) -> None:

@@ -160,7 +160,7 @@ class Connection:
         self.gone = True
         if self.kind == "http":
             return {"type": "http.disconnect"}
-        return {"type": "websocket.disconnect", "code": code}
+        return {"type": "websocket.disconnect", "code": code, "reason": ""}
 
     async def send(self, event: Event) -> None:
         if not isinstance(event, dict) or not isinstance(event.get("type"), str):
@@ -186,7 +186,8 @@ class Connection:
             self.peer.post(dict(event))
             if kind == "websocket.close":
                 self._complete({"type": "websocket.disconnect",
-                                "code": int(event.get("code", 1000))})
+                                "code": int(event.get("code", 1000)),
+                                "reason": str(event.get("reason") or "")})
 
     def _complete(self, then: Event) -> None:
         # Later receive() calls return the disconnect at once, as an ASGI server's would.

@@ -299,6 +299,7 @@ async def _websocket_echo(scope, receive, send):
         event = await receive()
         if event["type"] == "websocket.disconnect":
             _record("ws-disconnect", str(event["code"]))
+            _record("ws-disconnect-reason", repr(event.get("reason")))
             return
         text = event.get("text")
         if text is not None and text.startswith("close:"):

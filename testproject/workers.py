@@ -146,12 +146,15 @@ async def websocket(scope: Scope, receive: Any, send: Any) -> None:
     while True:
         event = await receive()
         if event["type"] == "websocket.disconnect":
+            _mark(f"ws-reason-{tag}", repr(event.get("reason")))
             _mark(f"ws-disconnected-{tag}", str(event.get("code")))
             return
         text = event.get("text")
         if text is not None and text.startswith("close:"):
             _, code, reason = text.split(":", 2)
             await send({"type": "websocket.close", "code": int(code), "reason": reason})
+            after = await receive()  # what an ASGI server answers once the app has closed
+            _mark(f"ws-closed-{tag}", f"{after.get('code')} {after.get('reason')!r}")
             return
         if text is not None:
             await send({"type": "websocket.send", "text": f"echo:{text}"})

@@ -312,13 +312,29 @@ class RequestCycle:
             if not isinstance(exc, Exception):
                 raise
         else:
-            if not self.complete:
+            # An application that returns after http.disconnect without answering is done: the
+            # client left (or the server answered a broken or late body itself).
+            if not self.complete and not self.disconnected:
                 self.conn.server.log.error(
                     "ASGI application returned without completing the response to %s %s",
                     self.scope["method"],
                     self.scope["path"],
                 )
                 self._failed()
+
+    async def run_hooked(self, app: Any, hooks: Any) -> None:
+        """``run`` between gunicorn's pre_request and post_request hooks (``Server.hooks``,
+        set only when the user set one: otherwise ``run`` serves alone)."""
+        request = hooks.request(self.scope)
+
+        async def hooked_app(scope: Any, receive: Any, send: Any) -> None:
+            hooks.before(request)  # raising is an application error (500), as in gunicorn
+            await app(scope, receive, send)
+
+        try:
+            await self.run(hooked_app)
+        finally:
+            hooks.after(request, self)
 
     def _failed(self) -> None:
         if self.complete or self.disconnected:

@@ -78,12 +78,13 @@ def field(
     ``HttpProtocol.on_header`` keeps a head field that is inside every limit, has no underscore
     and no trailing whitespace without calling here: a rule added here must be added there too.
     """
+    kind = "header" if in_head else "trailer"
     if config.limit_request_fields and count >= config.limit_request_fields:
-        raise Reject(431, "too many header fields")
+        raise Reject(431, f"too many {kind} fields")
     if config.limit_request_field_size and len(name) + len(value) + 4 > (
         config.limit_request_field_size  # the field line: name ": " value CRLF
     ):
-        raise Reject(431, f"header field {name[:64]!r} too large")
+        raise Reject(431, f"{kind} field {name[:64]!r} too large")
     if not in_head:
         # A trailer field of a chunked body: ASGI has no place for it, but some are refused.
         if name.lower() in _FORBIDDEN_TRAILERS:

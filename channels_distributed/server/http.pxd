@@ -15,10 +15,10 @@ cdef class HttpProtocol:
     cdef public double header_timeout, body_timeout, keepalive
     cdef public str root_path
     cdef public dict flagged
-    cdef public bint trusted, in_head, no_more, closed
+    cdef public bint trusted, in_head, in_trailer, no_more, closed
     cdef public double deadline
     cdef public int deadline_kind
-    cdef public Py_ssize_t head_bytes
+    cdef public Py_ssize_t head_bytes, trailer_fields
     cdef public bytes url
     cdef public list headers
     cdef public long long flags

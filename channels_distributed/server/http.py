@@ -72,7 +72,9 @@ class HttpProtocol:
         self.proxy_buffer: bytes | None = None
         self.error: head.Reject | None = None
         self.in_head = False
-        self.head_bytes = 0
+        self.head_bytes = 0  # bytes of the request head, or of the trailer section, so far
+        self.in_trailer = False
+        self.trailer_fields = 0
         self.no_more = False
         self.closed = False
         self.url = b""
@@ -179,6 +181,7 @@ class HttpProtocol:
             # RFC 9112 section 2.2 tolerates one empty line before a request, not more.
             self.reject(400, "empty lines before the request line")
             return
+        trailing = self.in_trailer
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
@@ -197,6 +200,13 @@ class HttpProtocol:
                 self.head_bytes += len(data)
                 if self.head_bytes > self.config.max_head:
                     self.reject(431, "request header block too large")
+            elif trailing and self.in_trailer:
+                # All of this feed came after a chunk's size line without chunk data: the
+                # trailer section. httptools buffers a field whole (re-joining its pieces at
+                # every feed) before on_header sees it, so its size is bounded here, as a head's.
+                self.head_bytes += len(data)
+                if self.head_bytes > self.config.max_head:
+                    self.reject(431, "request trailer section too large")
 
     def _proxy_header(self, data: bytes) -> bytes | None:
         buffered = (self.proxy_buffer or b"") + data
@@ -283,7 +293,10 @@ class HttpProtocol:
         ):
             kept = (name.lower(), value)
         else:
-            checked = head.field(self.config, len(headers), name, value, self.in_head)
+            if not self.in_head:
+                self._trailer_field(name, value)
+                return
+            checked = head.field(self.config, len(headers), name, value, True)
             if checked is None:
                 return
             kept = checked
@@ -293,6 +306,12 @@ class HttpProtocol:
             if flag & self.flags & head.SINGLETONS:
                 raise head.Reject(400, f"duplicate {kept[0].decode('latin-1')} header")
             self.flags |= flag
+
+    def _trailer_field(self, name: bytes, value: bytes) -> None:
+        # A trailer field is held to the head's limits (count and size), then dropped: ASGI has
+        # no place for it.
+        head.field(self.config, self.trailer_fields, name, value, False)
+        self.trailer_fields += 1
 
     def on_headers_complete(self) -> None:
         self.in_head = False
@@ -307,6 +326,9 @@ class HttpProtocol:
             version = self.parser.get_http_version()
             if version not in ("1.1", "1.0"):
                 raise head.Reject(400, f"unsupported HTTP version {version}")
+        if not self.flags & head.FLAG_HOST and version == "1.1":
+            # RFC 9112 section 3.2: a server MUST answer 400 to an HTTP/1.1 request without Host.
+            raise head.Reject(400, "HTTP/1.1 request without a Host header")
         scope = self._scope(version)
         keep_alive = keep_alive and not self.server.draining
         expect_continue, length = False, None
@@ -352,12 +374,21 @@ class HttpProtocol:
             "state": self.server.state.copy(),
         }
 
+    def on_chunk_header(self) -> None:
+        # From a chunk's size line to its data; after the last chunk (size 0, no data), the
+        # trailer section until the end of the message: see data_received.
+        self.in_trailer = True
+        self.head_bytes = 0
+        self.trailer_fields = 0
+
     def on_body(self, body: bytes) -> None:
+        self.in_trailer = False
         self._set_deadline(_BODY_DEADLINE, self.body_timeout)
         if self.reading is not None:
             self.reading.feed(body)
 
     def on_message_complete(self) -> None:
+        self.in_trailer = False
         cycle, self.reading = self.reading, None
         self.deadline = 0.0
         if cycle is not None and cycle.complete and self.active is None:
@@ -373,7 +404,11 @@ class HttpProtocol:
 
     def _start(self, cycle: RequestCycle) -> None:
         self.active = cycle
-        cycle.task = self.loop.create_task(cycle.run(self.app))
+        hooks = self.server.hooks
+        if hooks is None:
+            cycle.task = self.loop.create_task(cycle.run(self.app))
+        else:
+            cycle.task = self.loop.create_task(cycle.run_hooked(self.app, hooks))
 
     def response_complete(self, cycle: RequestCycle) -> None:
         self.server.request_done(cycle)

@@ -20,7 +20,7 @@ from channels_distributed.server.http import HttpProtocol
 if TYPE_CHECKING:
     from channels_distributed.server.cycle import RequestCycle
 
-__all__ = ["Server", "StdLog"]
+__all__ = ["RequestInfo", "ResponseInfo", "Server", "StdLog"]
 
 TICK = 0.25  # seconds between deadline checks; deadlines are met within one tick
 _ACCEPT_BATCH = 64
@@ -43,18 +43,56 @@ class StdLog:
         """No access log without gunicorn."""
 
 
-class _AccessResponse:
+class RequestInfo:
+    """A request as gunicorn's access log and request hooks read it (the attributes of
+    gunicorn's own request object they use), with the ASGI ``scope`` besides."""
+
+    __slots__ = ("fragment", "headers", "method", "path", "query", "scheme", "scope", "uri",
+                 "version")
+
+    def __init__(self, scope: dict[str, Any]) -> None:
+        self.scope = scope
+        self.method: str = scope["method"]
+        self.path: str = scope["path"]
+        self.query = query = scope["query_string"].decode("latin-1")
+        self.uri = scope["raw_path"].decode("latin-1") + (f"?{query}" if query else "")
+        self.fragment = ""
+        self.version = (1, 1) if scope["http_version"] == "1.1" else (1, 0)
+        self.scheme: str = scope["scheme"]
+        self.headers = [
+            (n.decode("latin-1").upper(), v.decode("latin-1")) for n, v in scope["headers"]
+        ]
+
+    def environ(self) -> dict[str, str]:
+        """The WSGI-style environ gunicorn's access log formats (and post_request receives)."""
+        client = self.scope["client"]
+        environ = {
+            "REQUEST_METHOD": self.method,
+            "RAW_URI": self.uri,
+            "PATH_INFO": self.path,
+            "QUERY_STRING": self.query,
+            "SERVER_PROTOCOL": "HTTP/1.1" if self.version == (1, 1) else "HTTP/1.0",
+            "REMOTE_ADDR": client[0] if client else "-",
+        }
+        for name, value in self.headers:
+            environ["HTTP_" + name.replace("-", "_")] = value
+        return environ
+
+
+class ResponseInfo:
+    """A response as gunicorn's access log and post_request hook read it."""
+
     __slots__ = ("headers", "sent", "status")
 
-    def __init__(self, status: int, sent: int, headers: list[tuple[str, str]]) -> None:
-        self.status, self.sent, self.headers = status, sent, headers
+    def __init__(self, cycle: RequestCycle) -> None:
+        self.status = cycle.status
+        self.sent = cycle.sent
+        self.headers = [(_text(n), _text(v)) for n, v in cycle.headers_out]
 
 
-class _AccessRequest:
-    __slots__ = ("headers",)
-
-    def __init__(self, headers: list[tuple[str, str]]) -> None:
-        self.headers = headers
+def _text(value: Any) -> str:
+    # What the application sent, valid or not (an invalid header was answered with a 500).
+    return value.decode("latin-1") if isinstance(value, bytes) else str(value)
 
 
 class Server:
@@ -66,6 +104,7 @@ class Server:
         loop: asyncio.AbstractEventLoop | None = None,
         log: Any = None,
         on_request: Callable[[], None] | None = None,
+        hooks: Any = None,
     ) -> None:
         self.app = app
         self.config = config
@@ -73,6 +112,9 @@ class Server:
         self.log = log or StdLog()
         self.access_log = bool(getattr(self.log, "access_log_enabled", False))
         self.on_request = on_request
+        # Called around each HTTP request when set (gunicorn's pre_request/post_request): an
+        # object with request(scope), before(request) and after(request, cycle).
+        self.hooks = hooks
         self.state: dict[str, Any] = {}
         self.connections: set[HttpProtocol] = set()
         self.pending = 0
@@ -142,23 +184,39 @@ class Server:
 
     async def _connect(self, conn: socket.socket, context: ssl.SSLContext | None) -> None:
         try:
-            await self.loop.connect_accepted_socket(self._protocol, conn, ssl=context)
-        except (OSError, ssl.SSLError) as exc:
+            if context is None:
+                await self.loop.connect_accepted_socket(self._protocol, conn)
+            else:
+                # A client that never finishes its handshake gets the time a plain-text one
+                # has to send its request head, not asyncio's 60 s handshake default.
+                await self.loop.connect_accepted_socket(
+                    self._protocol,
+                    conn,
+                    ssl=context,
+                    ssl_handshake_timeout=self.config.header_timeout,
+                )
+        except (OSError, ssl.SSLError, asyncio.TimeoutError) as exc:
             self.log.debug("connection setup failed: %s", exc)
             conn.close()
         finally:
             self.pending -= 1
+            # A failed handshake frees a place too: without this, handshakes failing at the
+            # connection limit left accepting paused for good.
+            self._below_limit()
+
+    def _below_limit(self) -> None:
+        if (
+            not self._accepting
+            and len(self.connections) + self.pending < self.config.worker_connections
+        ):
+            self._resume_accepting()
 
     def connection_opened(self, conn: HttpProtocol) -> None:
         self.connections.add(conn)
 
     def connection_closed(self, conn: HttpProtocol) -> None:
         self.connections.discard(conn)
-        if (
-            not self._accepting
-            and len(self.connections) + self.pending < self.config.worker_connections
-        ):
-            self._resume_accepting()
+        self._below_limit()
         waiter = self._closed_waiter
         if not self.connections and waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -188,25 +246,9 @@ class Server:
             self.on_request()
 
     def _log_access(self, cycle: RequestCycle) -> None:
-        scope = cycle.scope
-        headers = [(n.decode("latin-1").upper(), v.decode("latin-1")) for n, v in scope["headers"]]
-        query = scope["query_string"].decode("latin-1")
-        raw = scope["raw_path"].decode("latin-1") + (f"?{query}" if query else "")
-        client = scope["client"]
-        environ = {
-            "REQUEST_METHOD": scope["method"],
-            "RAW_URI": raw,
-            "PATH_INFO": scope["path"],
-            "QUERY_STRING": query,
-            "SERVER_PROTOCOL": f"HTTP/{scope['http_version']}",
-            "REMOTE_ADDR": client[0] if client else "-",
-        }
-        for name, value in headers:
-            environ["HTTP_" + name.replace("-", "_")] = value
-        out = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in cycle.headers_out]
+        request = RequestInfo(cycle.scope)
         elapsed = datetime.timedelta(seconds=time.perf_counter() - cycle.start_time)
-        response = _AccessResponse(cycle.status, cycle.sent, out)
-        self.log.access(response, _AccessRequest(headers), environ, elapsed)
+        self.log.access(ResponseInfo(cycle), request, request.environ(), elapsed)
 
     # -- shutdown ---------------------------------------------------------------------------
 

@@ -35,6 +35,20 @@ _MAX_PENDING = 64  # received messages queued for the application before reading
 _CLOSE_WAIT = 5.0  # seconds to wait for the peer's close frame after ours
 
 
+class _ServerProtocol(ServerProtocol):
+    """websockets' protocol, but a Close frame between the fragments of a message is a normal
+    close (RFC 6455 section 5.4 lets control frames come between fragments; the Close ends the
+    connection and the unfinished message with it): websockets answers 1002, and Autobahn's case
+    7.1.5 expects 1000."""
+
+    def recv_frame(self, frame: Frame) -> None:
+        if frame.opcode is Opcode.CLOSE:
+            # The size of the message being reassembled: current_size since websockets 16,
+            # cur_size before. None means "no fragmented message in progress".
+            setattr(self, "current_size" if hasattr(self, "current_size") else "cur_size", None)
+        super().recv_frame(frame)
+
+
 class WebSocketSession:
     def __init__(self, conn: HttpProtocol, scope: dict[str, Any], target: bytes, rest: bytes):
         self.conn = conn
@@ -84,11 +98,13 @@ class WebSocketSession:
         return None
 
     def connection_lost(self) -> None:
-        code = 1006
+        code, reason = 1006, ""
         if self.proto is not None:
-            close = self.proto.close_rcvd or self.proto.close_sent
+            received = self.proto.close_rcvd
+            close = received or self.proto.close_sent
             code = close.code if close is not None else 1006
-        self._closed(code)
+            reason = received.reason if received is not None else ""
+        self._closed(code, reason)
 
     def on_tick(self, now: float) -> None:
         if self.close_deadline and now >= self.close_deadline:
@@ -106,7 +122,6 @@ class WebSocketSession:
         if self.state == _OPEN and self.proto is not None and self.proto.state is State.OPEN:
             self.proto.send_close(1001, "server shutting down")
             self._flush()
-            self.close_deadline = self.conn.server.now + _CLOSE_WAIT
         elif self.state != _OPEN:
             self.conn.close()
 
@@ -160,14 +175,20 @@ class WebSocketSession:
             payload = b"".join(data)
             if payload and not self.conn.closed:
                 self.transport.write(payload)
-        if proto.close_expected() or proto.state is State.CLOSED:
+        if proto.eof_sent or proto.state is State.CLOSED:
+            # The closing handshake is complete (or the connection failed): a server closes
+            # TCP first (RFC 6455 section 7.1.1).
             self.conn.close()
+        elif proto.close_expected() and not self.close_deadline:
+            # Our Close went first: the client's Close is awaited, within a bound.
+            self.close_deadline = self.conn.server.now + _CLOSE_WAIT
 
     # -- ASGI -------------------------------------------------------------------------------
 
-    def _closed(self, code: int) -> None:
+    def _closed(self, code: int, reason: str = "") -> None:
         if self.gone is None:
-            self.gone = {"type": "websocket.disconnect", "code": code, "reason": ""}
+            # ASGI's reason is the one in the client's Close frame.
+            self.gone = {"type": "websocket.disconnect", "code": code, "reason": reason}
             self.events.append(self.gone)
         self.state = _CLOSED
         self._wake()
@@ -240,7 +261,7 @@ class WebSocketSession:
             response.headers["Server"] = self.config.server_header
         self.transport.write(response.serialize())
         max_size = self.config.ws_max_message_size or None
-        self.proto = ServerProtocol(state=State.OPEN, max_size=max_size, logger=ws_logger)
+        self.proto = _ServerProtocol(state=State.OPEN, max_size=max_size, logger=ws_logger)
         self.proto.extensions = self.handshake.extensions
         self.state = _OPEN
         self.conn.flow.resume_reading(BODY_BUFFERED)
@@ -269,7 +290,6 @@ class WebSocketSession:
             if proto.state is State.OPEN:
                 proto.send_close(message.get("code", 1000), message.get("reason") or "")
                 self._flush()
-                self.close_deadline = self.conn.server.now + _CLOSE_WAIT
         else:
             raise RuntimeError(f"unexpected ASGI message {kind!r} on an open WebSocket")
 
@@ -300,7 +320,6 @@ class WebSocketSession:
         elif self.state == _OPEN and self.proto is not None and self.proto.state is State.OPEN:
             self.proto.send_close(code)
             self._flush()
-            self.close_deadline = self.conn.server.now + _CLOSE_WAIT
 
 
 def _headers(scope: dict[str, Any]) -> Headers:

@@ -92,12 +92,18 @@ class Cluster:
         return proc
 
     def edge(self, worker_timeout: float = 5.0, app: str = "testproject.edge:app",
-             queue_capacity: int = 10_000) -> str:
-        """Start uvicorn running the distributor; its base URL once it answers."""
+             queue_capacity: int = 10_000, server: str = "uvicorn") -> str:
+        """Start uvicorn (or gunicorn with the ASGIWorker) running the distributor; its base URL
+        once it answers."""
         port = free_port()
-        proc = self.spawn([sys.executable, "-m", "uvicorn", app, "--port", str(port),
-                           "--log-level", "warning"], "edge",
-                          CD_WORKER_TIMEOUT=str(worker_timeout),
+        if server == "gunicorn":
+            command = [str(Path(sys.executable).with_name("gunicorn")), app, "--bind",
+                       f"127.0.0.1:{port}", "--worker-class",
+                       "channels_distributed.gunicorn.ASGIWorker", "--log-level", "warning"]
+        else:
+            command = [sys.executable, "-m", "uvicorn", app, "--port", str(port),
+                       "--log-level", "warning"]
+        proc = self.spawn(command, "edge", CD_WORKER_TIMEOUT=str(worker_timeout),
                           CD_QUEUE_CAPACITY=str(queue_capacity))
         url = f"http://127.0.0.1:{port}"
         wait_for(lambda: _answers(url, proc), what=f"the edge at {url}")

@@ -99,3 +99,28 @@ async def test_http_response_to_a_websocket_is_logged_by_the_worker(private: Clu
     assert "'http.response.start'" in worker.output()
     edge = private.procs[0].output()
     assert "http.response.start" not in edge  # the edge never received it
+@pytest.mark.parametrize("server", ["uvicorn", "gunicorn"])
+async def test_close_reasons_travel_both_ways(private: Cluster, server: str) -> None:
+    # The client's Close reason reaches the worker's application in websocket.disconnect (ASGI),
+    # and the application's reaches the client, through either edge server.
+    url = private.edge(server=server).replace("http://", "ws://")
+    private.worker("t")
+    tag = f"r{time.monotonic_ns()}"
+    async with async_timeout.timeout(20):
+        ws = await websockets.connect(f"{url}/ws/echo?tag={tag}")
+        await ws.send("ping")
+        assert await ws.recv() == "echo:ping"
+        await ws.close(code=4003, reason="client leaving")
+        async with websockets.connect(f"{url}/ws/echo?tag={tag}x") as ws:
+            await ws.send("close:4001:bye now")
+            with pytest.raises(ConnectionClosed) as closed:
+                await ws.recv()
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4001, "bye now")
+    marker = private.marker(f"ws-disconnected-{tag}")
+    wait_for(marker.exists, what="websocket.disconnect in the app")
+    assert marker.read_text() == "4003"
+    assert private.marker(f"ws-reason-{tag}").read_text() == "'client leaving'"
+    closed_by_app = private.marker(f"ws-closed-{tag}x")
+    wait_for(closed_by_app.exists, what="websocket.disconnect after the app's close")
+    assert closed_by_app.read_text() == "4001 'bye now'"

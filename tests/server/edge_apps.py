@@ -47,9 +47,27 @@ async def _websocket(scope, receive, send):
         raise RuntimeError("boom after websocket.http.response.start")
 
 
+async def _no_response(scope, receive, send):
+    """Returns without answering while the client is still there: an application error."""
+
+
+_HANDLERS = {"/late-reader": _late_reader, "/no-response": _no_response}
+
+
 async def app(scope, receive, send):
     if scope["type"] == "websocket":
         await _websocket(scope, receive, send)
     elif scope["type"] == "http":
-        handler = _late_reader if scope["path"] == "/late-reader" else _reader
-        await handler(scope, receive, send)
+        await _HANDLERS.get(scope["path"], _reader)(scope, receive, send)
+
+
+def legacy_late(message):
+    """A legacy consumer that answers after ?delay= seconds, later than CD_LEGACY_TIMEOUT."""
+    delay = float(message["query_string"].decode().partition("delay=")[2] or "1")
+
+    async def later():
+        await asyncio.sleep(delay)
+        message["reply_channel"].send({"status": 200, "content": b"late"})
+        _record("legacy-late", "replied")
+
+    message["channel_layer"].loop.create_task(later())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+from pathlib import Path
 
 import httpx
 import pytest
@@ -201,6 +202,25 @@ def test_response_header_checks_hold_for_a_name_or_value_seen_before(echo_server
             assert raw.startswith(b"HTTP/1.1 200 ") and b"\r\nx-a: 1\r\n" in raw
         else:
             assert raw.startswith(b"HTTP/1.1 500 ") and b"injected" not in raw
+
+
+def test_client_leaving_mid_body_is_not_an_error(gunicorn):
+    # The application reads, gets http.disconnect and returns without a response: the normal
+    # end of a request whose client left. Nothing is logged as an error (uvicorn logs nothing).
+    server = gunicorn("edge_apps:app", "--pythonpath", str(Path(__file__).parent))
+    with connect(server.port) as sock:
+        sock.sendall(b"POST /reader HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\npart")
+    wait_for(lambda: "disconnect" in server.recorded("reader"), what="http.disconnect")
+    # A request served after it: whatever the first one logged is in the log by then.
+    response, _ = request(
+        server.port, b"POST /reader HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nok"
+    )
+    assert response.status == 200
+    assert "[ERROR]" not in server.log()
+    # Returning without a response while the client waits is still an application error.
+    response, _ = request(server.port, b"GET /no-response HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert response.status == 500
+    assert "returned without completing the response to GET /no-response" in server.log()
 
 
 def test_large_upload_with_slow_reader(echo_server):

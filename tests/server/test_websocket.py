@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import select
 import socket
 
 import pytest
@@ -49,12 +50,70 @@ def test_server_close_code_reaches_client(echo_server):
 
 
 @pytest.mark.core
-def test_client_close_code_reaches_application(echo_server):
-    with ws_connect(_url(echo_server), open_timeout=10) as ws:
+def test_client_close_code_and_reason_reach_application(gunicorn):
+    server = gunicorn("testproject.apps_server:echo")
+    with ws_connect(_url(server), open_timeout=10) as ws:
         ws.send("ping")
         ws.recv(timeout=10)
-        ws.close(code=4321)
-    wait_for(lambda: "4321" in echo_server.recorded("ws-disconnect"), what="the disconnect code")
+        ws.close(code=4321, reason="client-leaving")
+    wait_for(lambda: server.recorded("ws-disconnect-reason"), what="websocket.disconnect")
+    assert server.recorded("ws-disconnect") == ["4321"]
+    assert server.recorded("ws-disconnect-reason") == ["'client-leaving'"]
+
+
+def _masked(opcode: int, payload: bytes) -> bytes:
+    mask = os.urandom(4)
+    data = bytes(byte ^ mask[index % 4] for index, byte in enumerate(payload))
+    return bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + data  # payloads < 126 bytes
+
+
+def test_close_between_fragments_is_a_normal_close(gunicorn):
+    # RFC 6455 section 5.4: control frames may come between the fragments of a message. A Close
+    # there ends the connection normally: the server echoes 1000 and drops the unfinished
+    # message (Autobahn case 7.1.5; websockets alone answers 1002, a protocol error).
+    server = gunicorn("testproject.apps_server:echo")
+    sock, buffered = _raw_handshake(server.port)
+    with sock:
+        first = _masked(0x1, b"fragment1")
+        sock.sendall(bytes([first[0] & 0x7F]) + first[1:])  # FIN clear: more fragments follow
+        sock.sendall(_masked(0x8, (1000).to_bytes(2, "big")))
+        sock.sendall(_masked(0x0, b"fragment2"))  # after the Close: discarded
+        opcode, payload, _ = _read_frame(sock, buffered)
+        assert (opcode, payload[:2]) == (0x8, (1000).to_bytes(2, "big"))
+        assert sock.recv(4096) == b""
+    wait_for(lambda: server.recorded("ws-disconnect"), what="websocket.disconnect")
+    assert server.recorded("ws-disconnect") == ["1000"]
+
+
+def _read_frame(sock: socket.socket, buffered: bytes) -> tuple[int, bytes, bytes]:
+    """One unmasked server frame (payload < 126 bytes): (opcode, payload, bytes after it)."""
+    data = buffered
+    while len(data) < 2 or len(data) < 2 + data[1]:
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise EOFError(f"connection closed after {data!r}")
+        data += chunk
+    end = 2 + data[1]
+    return data[0] & 0x0F, data[2:end], data[end:]
+
+
+def test_server_close_waits_for_the_client_close(gunicorn):
+    # RFC 6455 section 7.1.1: after its own Close frame the server waits for the client's Close,
+    # then closes TCP first. It used to close TCP right after its Close frame.
+    server = gunicorn("testproject.apps_server:echo")
+    sock, buffered = _raw_handshake(server.port)
+    with sock:
+        sock.sendall(_masked(0x1, b"close:4000"))  # the application closes with 4000
+        opcode, payload, rest = _read_frame(sock, buffered)
+        assert (opcode, payload[:2]) == (0x8, (4000).to_bytes(2, "big"))
+        assert not rest
+        ready = select.select([sock], [], [], 0.5)[0]
+        assert not ready, f"the server closed the connection before the client's Close: {ready}"
+        sock.sendall(_masked(0x8, (4000).to_bytes(2, "big") + b"done"))
+        assert sock.recv(4096) == b""  # the server closes TCP once it has the client's Close
+    wait_for(lambda: server.recorded("ws-disconnect-reason"), what="websocket.disconnect")
+    assert server.recorded("ws-disconnect") == ["4000"]
+    assert server.recorded("ws-disconnect-reason") == ["'done'"]
 
 
 def test_rejected_handshake_is_403(echo_server):

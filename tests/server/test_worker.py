@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
-import subprocess
 import threading
 from pathlib import Path
 
 import httpx
 import pytest
 from gunicorn.config import Config
-from gunicorn_helpers import ROOT, Reader, connect, wait_for
+from gunicorn_helpers import Reader, connect, wait_for
 
 from channels_distributed.exceptions import ConfigurationError
+from channels_distributed.gunicorn import request_hooks
 from channels_distributed.server.config import (
     ServerConfig,
     extra_settings,
@@ -22,6 +23,7 @@ from channels_distributed.server.config import (
 )
 
 HOOKS = str(Path(__file__).with_name("hooks_conf.py"))
+REQUEST_HOOKS = str(Path(__file__).with_name("request_hooks_conf.py"))
 SEED_PAGE = b"<html><h1>Hello, world</h1></html>"
 
 
@@ -53,6 +55,25 @@ def test_legacy_streaming_and_timeout(gunicorn):
     response = httpx.get(f"{silent.url}/", timeout=10)
     assert response.status_code == 503
     assert response.headers["retry-after"] == "1"
+
+
+def test_legacy_reply_after_the_503_is_dropped_quietly(gunicorn):
+    # The consumer answers from a task after CD_LEGACY_TIMEOUT, when its client already got the
+    # 503: the reply is dropped with one warning, not left as "Task exception was never retrieved".
+    server = gunicorn(
+        "edge_apps:legacy_late",
+        "--pythonpath",
+        str(Path(__file__).parent),
+        env={"CD_LEGACY_TIMEOUT": "0.3"},
+    )
+    assert httpx.get(f"{server.url}/?delay=0.6", timeout=10).status_code == 503
+    wait_for(lambda: server.recorded("legacy-late"), what="the late reply")
+    # A request answered in time, after the late reply: anything logged about it is out by then.
+    response = httpx.get(f"{server.url}/?delay=0", timeout=10)
+    assert (response.status_code, response.text) == (200, "late")
+    log = server.log()
+    assert "never retrieved" not in log and "Traceback" not in log, log
+    assert "replied after its response was over; the reply was dropped" in log
 
 
 def test_legacy_async_consumer_message(gunicorn):
@@ -153,6 +174,28 @@ def _slow_request(server, delay: float, results: list) -> threading.Thread:
     thread.start()
     wait_for(lambda: server.recorded("slow-start"), what="the slow request to start")
     return thread
+
+
+def test_pre_and_post_request_hooks_run_around_each_request(gunicorn):
+    server = gunicorn("testproject.apps_server:echo", "-c", REQUEST_HOOKS)
+    pid = httpx.get(f"{server.url}/hooked?x=1", headers={"X-Tag": "t1"}).json()["pid"]
+    assert httpx.get(f"{server.url}/raise").status_code == 500
+    wait_for(lambda: len(server.recorded("post_request")) == 2, what="two post_request calls")
+    pre = [json.loads(line) for line in server.recorded("pre_request")]
+    post = [json.loads(line) for line in server.recorded("post_request")]
+    assert pre == [
+        [pid, "GET", "/hooked", "/hooked?x=1", [1, 1], "t1"],
+        [pid, "GET", "/raise", "/raise", [1, 1], None],
+    ]
+    assert post == [["GET", "/hooked?x=1", "GET", "x=1", 200], ["GET", "/raise", "GET", "", 500]]
+
+
+def test_request_hooks_are_not_called_unless_set():
+    # gunicorn's default hooks (a debug log line, nothing) are not called: no cost per request.
+    cfg = Config()
+    assert request_hooks(cfg, worker=None) is None
+    cfg.set("post_request", lambda worker, req: None)
+    assert request_hooks(cfg, worker=None) is not None
 
 
 @pytest.mark.core
@@ -284,39 +327,3 @@ def _reload_app(text: str) -> str:
         "    await send({'type': 'http.response.start', 'status': 200, 'headers': []})\n"
         f"    await send({{'type': 'http.response.body', 'body': b'{text}'}})\n"
     )
-
-
-@pytest.fixture
-def certificate(tmp_path):
-    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-        cwd=ROOT,
-    )
-    return key, cert
-
-
-def test_ssl_through_gunicorn_context(gunicorn, certificate):
-    key, cert = certificate
-    server = gunicorn(
-        "testproject.apps_server:echo", "--keyfile", str(key), "--certfile", str(cert)
-    )
-    info = httpx.get(f"https://127.0.0.1:{server.port}/tls", verify=False).json()
-    assert info["scheme"] == "https"
