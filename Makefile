@@ -15,7 +15,7 @@ DEV := $(VENV)/.dev
 $(TOOLS): setup.cfg
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet 'nox>=2024.10' 'build>=1.2' 'twine>=5' 'virtualenv>=20.26'
+	$(PY) -m pip install --quiet 'nox>=2024.10' 'build>=1.2' 'twine>=5' 'virtualenv>=20.26' 'uv>=0.5'
 	touch $(TOOLS)
 
 test: $(TOOLS)
