@@ -58,10 +58,14 @@ class OptionalBuildExt(build_ext):
             return
         from Cython.Build import cythonize
 
-        self.extensions = cythonize(
+        translated = cythonize(
             self.extensions, compiler_directives=DIRECTIVES, build_dir="build/cython",
             quiet=True, nthreads=os.cpu_count() or 1,
         )
+        # Each Extension now compiles its generated .c file. The objects stay setuptools' own:
+        # an editable build keeps state on them (finalize_options ran before this).
+        for extension, cythonized in zip(self.extensions, translated):
+            extension.sources = cythonized.sources
         super().build_extensions()
 
     def _compiler_problem(self) -> str:

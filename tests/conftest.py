@@ -98,7 +98,9 @@ CORE_TOPOLOGIES = [*(f"single-{kind}" for kind in KINDS), "sharded"]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "topology" in metafunc.fixturenames:
+    chosen = any("topology" in str(mark.args[0]) for mark in
+                 metafunc.definition.iter_markers("parametrize"))
+    if "topology" in metafunc.fixturenames and not chosen:  # else the test chose its own
         core = metafunc.definition.get_closest_marker("core") is not None
         metafunc.parametrize("topology", CORE_TOPOLOGIES if core else TOPOLOGIES,
                              indirect=True)
