@@ -126,7 +126,9 @@ def _suite(session: nox.Session) -> Path:
     for folder in ("tests", "testproject"):
         shutil.copytree(ROOT / folder, suite / folder,
                         ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.c"))
-    shutil.copy(ROOT / "setup.cfg", suite / "setup.cfg")  # pytest's settings
+    shutil.copytree(ROOT / "docs", suite / "docs")  # tests check what the docs claim
+    for name in ("setup.cfg", "README.rst", "CHANGELOG.rst"):  # setup.cfg: pytest's settings
+        shutil.copy(ROOT / name, suite / name)
     return suite
 
 

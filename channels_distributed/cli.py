@@ -234,11 +234,15 @@ def _demo(url: str, procs: list[Any], requests: int) -> int:
     from .embedded import free_port
 
     env = dict(os.environ, CD_DEMO_URL=url, CD_DEMO_PREFIX=f"demo{os.getpid()}")
+    # Each child gets a session of its own: Ctrl-C in a terminal signals the whole foreground
+    # process group, and a child still starting up would die of it mid-import, noisily. The
+    # demo catches it and stops them in order instead (_stop_all).
     port = free_port()
     procs.append(subprocess.Popen([
         sys.executable, "-m", "gunicorn", "channels_distributed.cli:demo_edge()",
         "--worker-class", "channels_distributed.gunicorn.ASGIWorker", "--workers", "1",
-        "--bind", f"127.0.0.1:{port}", "--log-level", "warning"], env=env))
+        "--bind", f"127.0.0.1:{port}", "--log-level", "warning"], env=env,
+        start_new_session=True))
     print(f"* edge: gunicorn (ASGIWorker) running the path distributor on "
           f"http://127.0.0.1:{port}, routes {DEMO_ROUTES}")
     for name, key in (("A", "demo-api"), ("B", "demo-site")):
@@ -246,7 +250,7 @@ def _demo(url: str, procs: list[Any], requests: int) -> int:
             sys.executable, "-m", "channels_distributed.cli", "worker", key, "--app",
             "channels_distributed.cli:demo_app", "--url", url, "--prefix",
             env["CD_DEMO_PREFIX"], "--log-level", "error"],
-            env=dict(env, CD_DEMO_NAME=name, CD_DEMO_KEY=key)))
+            env=dict(env, CD_DEMO_NAME=name, CD_DEMO_KEY=key), start_new_session=True))
         print(f"* worker {name} listening on route key {key!r}")
     base = f"http://127.0.0.1:{port}"
     _wait_ready(base + "/api/ready", procs)

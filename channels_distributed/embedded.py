@@ -88,8 +88,10 @@ class RedisServer:
         args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
                 "--save", "", "--appendonly", "no", "--dir", str(self.dir),
                 "--logfile", str(self.dir / "redis.log"), *self.extra_args]
+        # A session of its own: a Ctrl-C meant for the program that owns this server does not
+        # kill it underneath that program, which stops it itself (stop(), cleanup()).
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.PIPE)
+                                        stderr=subprocess.PIPE, start_new_session=True)
         try:
             self.wait_ready(timeout)
         except BaseException:

@@ -50,34 +50,58 @@ def test_demo_without_a_redis_server_on_path(tmp_path: Path) -> None:
 
 
 def test_ctrl_c_stops_the_demo_cleanly(tmp_path: Path) -> None:
-    """Ctrl-C reaches the whole foreground process group: the demo, its Redis, its edge and its
-    workers. It exits 0, with no traceback, and leaves no process behind."""
+    """Ctrl-C signals the terminal's foreground process group: the demo. It stops its Redis,
+    edge and workers, exits 0 with no traceback, and leaves no process behind."""
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
     log = tmp_path / "demo.log"
     with log.open("wb") as out:
         demo = subprocess.Popen([sys.executable, "-m", "channels_distributed.cli", "demo"],
                                 cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
+    started: set[int] = set()
     try:
-        wait_for(lambda: "worker B listening" in log.read_text() or demo.poll() is not None,
-                 what="the demo to start its workers")
+        def booted() -> bool:
+            started.update(_descendants(demo.pid))
+            return "worker B listening" in log.read_text() or demo.poll() is not None
+
+        wait_for(booted, what="the demo to start its workers")
         os.killpg(demo.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
         assert demo.wait(30) == 0, log.read_text()
-        wait_for(lambda: not _group_alive(demo.pid), what="every demo process to end")
+        assert len(started) >= 4, started  # Redis, the edge's master, two workers
+        wait_for(lambda: not [p for p in started if _alive(p)], what="every demo process to end")
     finally:
-        if _group_alive(demo.pid):
-            os.killpg(demo.pid, signal.SIGKILL)
+        for pid in [demo.pid, *started]:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
     output = log.read_text()
     assert "Traceback" not in output, output
     assert "stopped everything" in output
 
 
-def _group_alive(pgid: int) -> bool:
+def _descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` (read from /proc: their parents' ids)."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rpartition(")")[2].split()[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier}
+        found |= frontier
+    return found
+
+
+def _alive(pid: int) -> bool:
     try:
-        os.killpg(pgid, 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    return True
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().rpartition(")")[2].split()[0] == "Z")
 
 
 def test_worker_with_a_bad_app_spec_says_how_to_fix_it() -> None:
