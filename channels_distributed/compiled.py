@@ -20,11 +20,15 @@ from types import ModuleType
 
 __all__ = ["COMPILED", "ENV", "compiled_modules", "source_of"]
 
-# Each has a .pxd beside it declaring its classes as extension types (the protocol modules are
-# plain functions, compiled as they are). setup.py reads this tuple.
+# Each has a .pxd beside it declaring its classes as extension types (the protocol modules and
+# server.access are plain functions and classes, compiled as they are). setup.py reads this tuple.
 COMPILED = (
     "channels_distributed.server.flow",
     "channels_distributed.server.head",
+    "channels_distributed.server.response",
+    "channels_distributed.server.access",
+    "channels_distributed.server.context",
+    "channels_distributed.server.connection",
     "channels_distributed.server.cycle",
     "channels_distributed.server.http",
     "channels_distributed.server.server",

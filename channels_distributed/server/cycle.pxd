@@ -1,9 +1,12 @@
-# For the compiled build (setup.py): the classes of the .py beside this file as extension
-# types with typed attributes (C struct fields), and the methods called from C.
-from channels_distributed.server.http cimport HttpProtocol
+# For the compiled build (setup.py): the classes of the .py beside this file as extension types
+# with typed attributes (C struct fields), and the methods called from C.
+from channels_distributed.server cimport response
+from channels_distributed.server.connection cimport Connection
+from channels_distributed.server.context cimport ServerContext
 
 cdef class RequestCycle:
-    cdef public HttpProtocol conn
+    cdef public Connection conn
+    cdef public ServerContext context
     cdef public list body
     cdef public bint body_read, chunked, complete, disconnected, expect_continue
     cdef public bint keep_alive, message_done, no_body, started, written
@@ -13,6 +16,7 @@ cdef class RequestCycle:
     cdef public double start_time
     cdef public int status
     cpdef feed(self, bytes chunk)
+    cpdef bint can_drain(self)
     cpdef message_complete(self)
     cpdef disconnect(self)
     cpdef _wake(self)

@@ -3,96 +3,52 @@
 Framing rules (RFC 9112 section 6): HEAD, 1xx, 204 and 304 carry no body; a declared
 Content-Length is enforced; a complete body sent in one message gets a Content-Length; a streamed
 body of unknown length is chunked for HTTP/1.1 clients and close-delimited for HTTP/1.0 clients.
-The head and a small body leave in one ``transport.write``.
+The head and a small body leave in one ``transport.write``; status lines and the checks of the
+application's header fields are ``response.py``'s. A cycle is given its connection (as the
+``Connection`` base class) and the server's ``ServerContext`` when it is made.
 """
 
 from __future__ import annotations
 
 import asyncio
-import http
 import logging
-import re
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from channels_distributed.server import response
+from channels_distributed.server.connection import Connection
+from channels_distributed.server.context import ServerContext
 from channels_distributed.server.flow import BODY_BUFFERED
+from channels_distributed.server.response import (
+    CONNECTION,
+    DATE,
+    KNOWN_NAMES,
+    KNOWN_VALUES,
+    LENGTH,
+    TE,
+    ResponseError,
+)
 
-if TYPE_CHECKING:
-    from channels_distributed.server.http import HttpProtocol
-
-__all__ = ["RequestCycle", "status_line"]
+__all__ = ["RequestCycle"]
 
 logger = logging.getLogger("channels_distributed.server")
 
-_STATUS_LINES = {
-    int(s): b"HTTP/1.1 %d %s\r\n" % (s, s.phrase.encode("ascii")) for s in http.HTTPStatus
-}
 _DISCONNECT = {"type": "http.disconnect"}
 _NO_BODY_STATUS = frozenset({204, 304})
-
-
-def status_line(status: int) -> bytes:
-    line = _STATUS_LINES.get(status)
-    return line if line is not None else b"HTTP/1.1 %d \r\n" % status
-
-
-class ResponseError(RuntimeError):
-    """The application sent an invalid response (answered with 500 or by closing)."""
-
-
-# One C-level scan per field instead of five ``in`` tests (once per distinct field, see below).
-_BAD_VALUE = re.compile(rb"[\r\n\x00]").search
-_BAD_NAME = re.compile(rb"[\r\n\x00:]").search
-
-
-# Response headers the server looks at; any other is copied as it is.
-_LENGTH, _TE, _CONNECTION, _DATE, _SERVER = 1, 2, 3, 4, 5
-_SPECIAL = {
-    b"content-length": _LENGTH,
-    b"transfer-encoding": _TE,
-    b"connection": _CONNECTION,
-    b"date": _DATE,
-    b"server": _SERVER,
-}
-
-
-# Response header names and values already checked. An application sends the same few fields
-# with every response, so each distinct one is checked (and its name classified) once instead of
-# per response. Only exact bytes are remembered (a bytes subclass could change its hash); short
-# values only, and both caches are emptied when full, so their memory stays bounded.
-_KNOWN_NAMES: dict[bytes, int] = {}  # name -> its _SPECIAL code, 0 for any other
-_KNOWN_VALUES: set[bytes] = set()
-_KNOWN_LIMIT, _KNOWN_VALUE_SIZE = 512, 64
-
-
-def _header_kind(name: Any, value: Any) -> int:
-    """Check a response header field not seen before; return its name's _SPECIAL code (or 0)."""
-    if not isinstance(name, bytes) or not isinstance(value, bytes):
-        raise ResponseError(f"response header {name!r}: {value!r} must be a pair of bytes")
-    if _BAD_VALUE(value) is not None or _BAD_NAME(name) is not None:
-        raise ResponseError(f"response header {name!r} contains CR, LF, NUL or ':'")
-    kind = _SPECIAL.get(name.lower(), 0)
-    if type(name) is bytes and type(value) is bytes:
-        if len(_KNOWN_NAMES) >= _KNOWN_LIMIT:
-            _KNOWN_NAMES.clear()
-        _KNOWN_NAMES[name] = kind
-        if len(value) <= _KNOWN_VALUE_SIZE:
-            if len(_KNOWN_VALUES) >= _KNOWN_LIMIT:
-                _KNOWN_VALUES.clear()
-            _KNOWN_VALUES.add(value)
-    return kind
 
 
 class RequestCycle:
     def __init__(
         self,
-        conn: HttpProtocol,
+        conn: Connection,
+        context: ServerContext,
         scope: dict[str, Any],
         keep_alive: bool,
         expect_continue: bool,
         content_length: int | None,
     ) -> None:
         self.conn = conn
+        self.context = context
         self.scope = scope
         self.keep_alive = keep_alive
         self.expect_continue = expect_continue
@@ -126,6 +82,14 @@ class RequestCycle:
         if self.buffered > self.conn.config.high_water:
             self.conn.flow.pause_reading(BODY_BUFFERED)
         self._wake()
+
+    def can_drain(self) -> bool:
+        """Whether the unread rest of the body can be read and dropped to keep the connection
+        (up to ``max_drain`` bytes) once the response is out."""
+        limit = self.conn.config.max_drain
+        if self.content_length is None:
+            return limit > 0
+        return self.content_length - self.buffered - self.discarded <= limit
 
     def message_complete(self) -> None:
         self.message_done = True
@@ -223,23 +187,23 @@ class RequestCycle:
 
     def _head(self, body: bytes, more: bool) -> bytes:
         status = self.status
-        parts = [status_line(status)]
+        parts = [response.status_line(status)]
         length = None
         has_date = has_server = False
         for name, value in self.headers_out:
-            special = _KNOWN_NAMES.get(name, -1) if type(name) is bytes else -1
-            if special < 0 or type(value) is not bytes or value not in _KNOWN_VALUES:
-                special = _header_kind(name, value)  # raises if the field is invalid
+            special = KNOWN_NAMES.get(name, -1) if type(name) is bytes else -1
+            if special < 0 or type(value) is not bytes or value not in KNOWN_VALUES:
+                special = response.header_kind(name, value)  # raises if the field is invalid
             if special:
-                if special == _LENGTH:
-                    length = _parse_length(value)
-                elif special == _TE:
+                if special == LENGTH:
+                    length = response.parse_length(value)
+                elif special == TE:
                     continue  # framing is ours to choose
-                elif special == _CONNECTION:
+                elif special == CONNECTION:
                     if value.lower() == b"close":
                         self.keep_alive = False
                     continue
-                elif special == _DATE:
+                elif special == DATE:
                     has_date = True
                 else:
                     has_server = True
@@ -251,9 +215,9 @@ class RequestCycle:
         self.length = length
         self._connection_header(parts)
         if not has_date:
-            parts.append(self.conn.server.date_line)
+            parts.append(self.context.date_line)
         if not has_server:
-            parts.append(self.conn.server.server_line)
+            parts.append(self.context.server_line)
         parts.append(b"\r\n")
         return b"".join(parts)
 
@@ -273,7 +237,7 @@ class RequestCycle:
     def _connection_header(self, parts: list[bytes]) -> None:
         if self.expect_continue and not self.message_done:
             self.keep_alive = False  # the client may or may not send the body now: cannot reuse
-        if self.conn.server.draining:
+        if self.context.draining:
             self.keep_alive = False
         if not self.keep_alive:
             parts.append(b"connection: close\r\n")
@@ -302,7 +266,7 @@ class RequestCycle:
             self.conn.abort_cycle(self)
             raise
         except BaseException as exc:
-            self.conn.server.log.error(
+            self.context.log.error(
                 "Exception in ASGI application (%s %s)",
                 self.scope["method"],
                 self.scope["path"],
@@ -315,7 +279,7 @@ class RequestCycle:
             # An application that returns after http.disconnect without answering is done: the
             # client left (or the server answered a broken or late body itself).
             if not self.complete and not self.disconnected:
-                self.conn.server.log.error(
+                self.context.log.error(
                     "ASGI application returned without completing the response to %s %s",
                     self.scope["method"],
                     self.scope["path"],
@@ -351,8 +315,3 @@ class RequestCycle:
         self.chunked = False
         self._body(b"Internal Server Error\n", False)
 
-
-def _parse_length(value: bytes) -> int:
-    if not value.isdigit():
-        raise ResponseError(f"invalid Content-Length {value!r} in the response")
-    return int(value)

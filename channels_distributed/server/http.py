@@ -2,7 +2,9 @@
 
 Requests are parsed as bytes arrive; each gets a ``RequestCycle``. Pipelined requests wait their
 turn (reading pauses meanwhile) so responses leave in order. Deadlines are plain floats checked by
-the server's shared tick, so the hot path arms no timer.
+the server's shared tick, so the hot path arms no timer. The transport side (addresses, PROXY
+header, flow control, closing), all that request cycles and WebSocket sessions see of a
+connection, is the base class ``Connection`` (``connection.py``).
 """
 
 from __future__ import annotations
@@ -10,16 +12,17 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import httptools
 
-from channels_distributed.server import head, proxy
-from channels_distributed.server.cycle import RequestCycle, status_line
-from channels_distributed.server.flow import BODY_BUFFERED, PIPELINED, FlowControl
+from channels_distributed.server import head
+from channels_distributed.server.connection import Connection, Owner
+from channels_distributed.server.context import ServerContext
+from channels_distributed.server.cycle import RequestCycle
+from channels_distributed.server.flow import BODY_BUFFERED, PIPELINED
 
 if TYPE_CHECKING:
-    from channels_distributed.server.server import Server
     from channels_distributed.server.websocket import WebSocketSession
 
 __all__ = ["HttpProtocol"]
@@ -30,19 +33,11 @@ _TRAILING_SPACE = (b" ", b"\t")
 _UNLIMITED = 1 << 62
 
 
-def _address(value: Any) -> tuple[str, int] | None:
-    if isinstance(value, tuple) and len(value) >= 2:
-        return (str(value[0]), int(value[1]))
-    return None
-
-
-class HttpProtocol:
-    def __init__(self, server: Server) -> None:
-        self.server = server
-        self.config = server.config
-        self.loop = server.loop
+class HttpProtocol(Connection):
+    def __init__(self, context: ServerContext, owner: Owner) -> None:
+        Connection.__init__(self, context, owner)
         self.parser = httptools.HttpRequestParser(self)
-        self.app = server.app
+        self.app = context.app
         config = self.config
         # The header limits as plain bounds for the common case (0 means no limit): a field
         # inside them is kept without a call to head.field, which has the rarer rules.
@@ -55,28 +50,20 @@ class HttpProtocol:
         self.keepalive = config.keepalive
         self.root_path = config.root_path
         self.flagged = dict(head.FLAGGED)
-        for name, _ in self.config.secure_scheme_headers:
+        for name, _ in config.secure_scheme_headers:
             self.flagged[name] = head.FLAG_FORWARDED
-        self.transport: asyncio.Transport = None  # type: ignore[assignment]
-        self.flow: FlowControl = None  # type: ignore[assignment]
-        self.client: tuple[str, int] | None = None
-        self.local: tuple[str, int] | None = None
-        self.scheme = "http"
-        self.trusted = False
         self.reading: RequestCycle | None = None
         self.active: RequestCycle | None = None
         self.pipeline: deque[RequestCycle] = deque()
         self.ws: WebSocketSession | None = None
         self.deadline = 0.0
         self.deadline_kind = 0
-        self.proxy_buffer: bytes | None = None
         self.error: head.Reject | None = None
         self.in_head = False
         self.head_bytes = 0  # bytes of the request head, or of the trailer section, so far
         self.in_trailer = False
         self.trailer_fields = 0
         self.no_more = False
-        self.closed = False
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
         self.flags = 0
@@ -85,22 +72,12 @@ class HttpProtocol:
     # -- connection lifecycle ---------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        self.flow = FlowControl(self.transport)
-        self.client = _address(transport.get_extra_info("peername"))
-        self.local = _address(transport.get_extra_info("sockname"))
-        if transport.get_extra_info("sslcontext") is not None:
-            self.scheme = "https"
-        host = self.client[0] if self.client else None
-        self.trusted = self.config.forwarded_allow.allows(host)
-        if self.config.proxy_protocol != "off" and self.config.proxy_allow.allows(host):
-            self.proxy_buffer = b""
-        self.server.connection_opened(self)
+        self._attach(transport)
         self._set_deadline(_HEADERS_DEADLINE, self.header_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        self.server.connection_closed(self)
+        self.owner.connection_closed(self)
         for cycle in (self.active, self.reading, *self.pipeline):
             if cycle is not None:
                 cycle.disconnect()
@@ -109,25 +86,14 @@ class HttpProtocol:
         if self.flow is not None:
             self.flow.wake()
 
-    def pause_writing(self) -> None:
-        self.flow.pause_writing()
-
-    def resume_writing(self) -> None:
-        self.flow.resume_writing()
-
     def eof_received(self) -> bool | None:
         if self.ws is not None:
             return self.ws.eof_received()
         return None
 
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self.transport.close()
-
     def _set_deadline(self, kind: int, seconds: float) -> None:
         self.deadline_kind = kind
-        self.deadline = self.server.now + seconds
+        self.deadline = self.context.now + seconds
 
     def on_tick(self, now: float) -> None:
         """Called by the server a few times a second: enforce deadlines, ping WebSockets."""
@@ -208,30 +174,13 @@ class HttpProtocol:
                 if self.head_bytes > self.config.max_head:
                     self.reject(431, "request trailer section too large")
 
-    def _proxy_header(self, data: bytes) -> bytes | None:
-        buffered = (self.proxy_buffer or b"") + data
-        try:
-            result = proxy.parse_proxy_header(buffered, self.config.proxy_protocol)
-        except proxy.BadProxy as exc:
-            self.proxy_buffer = None
-            self.reject(400, str(exc))
-            return None
-        if result is proxy.NEED_MORE:
-            self.proxy_buffer = buffered
-            return None
-        consumed, client, local = cast("tuple[int, proxy.Address, proxy.Address]", result)
-        self.proxy_buffer = None
-        if client is not None:
-            self.client, self.local = client, local
-        return buffered[consumed:]
-
     def reject(self, status: int, message: str) -> None:
         """Answer a bad request with ``status`` and close, after any response in progress."""
         if self.closed:
             return
         if self.no_more and self.error is None and self.active is not None:
             return  # bytes after a request that ends the connection: ignore them
-        self.server.log.warning("Invalid request from ip=%s: %s", self.client, message)
+        self.context.log.warning("Invalid request from ip=%s: %s", self.client, message)
         self.flow.pause_reading(PIPELINED)
         self.no_more = True
         self.error = head.Reject(status, message)
@@ -253,15 +202,6 @@ class HttpProtocol:
             self._write_error(status, message)
             self.close()
 
-    def _write_error(self, status: int, message: str) -> None:
-        body = f"{status} {message}\n".encode("utf-8", "replace")
-        self.transport.write(
-            status_line(status)
-            + b"content-type: text/plain; charset=utf-8\r\nconnection: close\r\n"
-            + b"content-length: %d\r\n%b%b\r\n%b"
-            % (len(body), self.server.date_line, self.server.server_line, body)
-        )
-
     # -- httptools callbacks ----------------------------------------------------------------
 
     # The callbacks below run for every request (on_header for every field): deadlines are set
@@ -274,7 +214,7 @@ class HttpProtocol:
         self.in_head = True
         self.head_bytes = 0
         self.deadline_kind = _HEADERS_DEADLINE
-        self.deadline = self.server.now + self.header_timeout
+        self.deadline = self.context.now + self.header_timeout
 
     def on_url(self, url: bytes) -> None:
         self.url += url
@@ -330,7 +270,7 @@ class HttpProtocol:
             # RFC 9112 section 3.2: a server MUST answer 400 to an HTTP/1.1 request without Host.
             raise head.Reject(400, "HTTP/1.1 request without a Host header")
         scope = self._scope(version)
-        keep_alive = keep_alive and not self.server.draining
+        keep_alive = keep_alive and not self.context.draining
         expect_continue, length = False, None
         if self.flags & head.CHECKED:
             expect_continue, length = head.framing(self.headers, version)
@@ -341,11 +281,11 @@ class HttpProtocol:
                 self.upgrade_scope = scope
                 return
             keep_alive = False  # an upgrade we do not speak: answer over HTTP, then close
-        cycle = RequestCycle(self, scope, keep_alive, expect_continue, length)
+        cycle = RequestCycle(self, self.context, scope, keep_alive, expect_continue, length)
         # Slowloris on the body: each chunk must follow the last within body_timeout.
         self.deadline_kind = _BODY_DEADLINE
-        self.deadline = self.server.now + self.body_timeout
-        if self.server.access_log:
+        self.deadline = self.context.now + self.body_timeout
+        if self.context.access_log:
             cycle.start_time = time.perf_counter()  # loop.time() ticks per ms on uvloop
         self.reading = cycle
         if self.active is None:
@@ -371,7 +311,7 @@ class HttpProtocol:
             "raw_path": root.encode() + raw_path if root else raw_path,
             "query_string": query,
             "headers": self.headers,
-            "state": self.server.state.copy(),
+            "state": self.context.state.copy(),
         }
 
     def on_chunk_header(self) -> None:
@@ -404,18 +344,19 @@ class HttpProtocol:
 
     def _start(self, cycle: RequestCycle) -> None:
         self.active = cycle
-        hooks = self.server.hooks
+        hooks = self.context.hooks
         if hooks is None:
             cycle.task = self.loop.create_task(cycle.run(self.app))
         else:
             cycle.task = self.loop.create_task(cycle.run_hooked(self.app, hooks))
 
-    def response_complete(self, cycle: RequestCycle) -> None:
-        self.server.request_done(cycle)
+    def response_complete(self, done: Any) -> None:
+        cycle: RequestCycle = done  # typed in http.pxd: its fields are read at C level
+        self.context.request_done(cycle)
         if not cycle.keep_alive or self.closed:
             self.close()
             return
-        if not cycle.message_done and not self._can_drain(cycle):
+        if not cycle.message_done and not cycle.can_drain():
             self.close()
             return
         if cycle.body:
@@ -430,25 +371,11 @@ class HttpProtocol:
         elif self.error is not None:
             self._write_error(self.error.status, str(self.error))
             self.close()
-        elif self.server.draining and not self.in_head:
+        elif self.context.draining and not self.in_head:
             self.close()
         elif not self.in_head:
             self.deadline_kind = _IDLE_DEADLINE
-            self.deadline = self.server.now + self.keepalive
-
-    def _can_drain(self, cycle: RequestCycle) -> bool:
-        # Unread request body: read and drop it to keep the connection, up to max_drain bytes.
-        limit = self.config.max_drain
-        if cycle.content_length is None:
-            return limit > 0
-        remaining = cycle.content_length - cycle.buffered - cycle.discarded
-        return remaining <= limit
-
-    def abort_cycle(self, cycle: RequestCycle) -> None:
-        """The response cannot be completed: drop the connection."""
-        if not self.closed:
-            self.closed = True
-            self.transport.abort() if cycle.written else self.transport.close()
+            self.deadline = self.context.now + self.keepalive
 
     # -- WebSocket --------------------------------------------------------------------------
 
@@ -458,7 +385,9 @@ class HttpProtocol:
             if self.active is None and self.reading is None:
                 self.close()
             return
+        # Imported at the first upgrade, not with this module: the websockets library would add
+        # about 30 ms to the start of a worker that serves only HTTP.
         from channels_distributed.server.websocket import WebSocketSession
 
         self.deadline = 0.0
-        self.ws = WebSocketSession(self, scope, self.url, rest)
+        self.ws = WebSocketSession(self, self.context, scope, self.url, rest)

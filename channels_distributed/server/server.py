@@ -1,26 +1,24 @@
 """``Server``: accept connections (with ``worker_connections`` backpressure), run the shared tick,
-log access, count requests, and drain on shutdown. Usable without gunicorn.
+and drain on shutdown. Usable without gunicorn.
+
+What its connections share (the clock, the Date line, the draining flag, the access log, the
+request counter...) is its ``ServerContext`` (``context.py``), which it updates.
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime
 import logging
 import socket
 import ssl
-import time
 from collections.abc import Callable
-from email.utils import formatdate
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from channels_distributed.server.config import ServerConfig
+from channels_distributed.server.context import ServerContext
 from channels_distributed.server.http import HttpProtocol
 
-if TYPE_CHECKING:
-    from channels_distributed.server.cycle import RequestCycle
-
-__all__ = ["RequestInfo", "ResponseInfo", "Server", "StdLog"]
+__all__ = ["Server", "StdLog"]
 
 TICK = 0.25  # seconds between deadline checks; deadlines are met within one tick
 _ACCEPT_BATCH = 64
@@ -43,58 +41,6 @@ class StdLog:
         """No access log without gunicorn."""
 
 
-class RequestInfo:
-    """A request as gunicorn's access log and request hooks read it (the attributes of
-    gunicorn's own request object they use), with the ASGI ``scope`` besides."""
-
-    __slots__ = ("fragment", "headers", "method", "path", "query", "scheme", "scope", "uri",
-                 "version")
-
-    def __init__(self, scope: dict[str, Any]) -> None:
-        self.scope = scope
-        self.method: str = scope["method"]
-        self.path: str = scope["path"]
-        self.query = query = scope["query_string"].decode("latin-1")
-        self.uri = scope["raw_path"].decode("latin-1") + (f"?{query}" if query else "")
-        self.fragment = ""
-        self.version = (1, 1) if scope["http_version"] == "1.1" else (1, 0)
-        self.scheme: str = scope["scheme"]
-        self.headers = [
-            (n.decode("latin-1").upper(), v.decode("latin-1")) for n, v in scope["headers"]
-        ]
-
-    def environ(self) -> dict[str, str]:
-        """The WSGI-style environ gunicorn's access log formats (and post_request receives)."""
-        client = self.scope["client"]
-        environ = {
-            "REQUEST_METHOD": self.method,
-            "RAW_URI": self.uri,
-            "PATH_INFO": self.path,
-            "QUERY_STRING": self.query,
-            "SERVER_PROTOCOL": "HTTP/1.1" if self.version == (1, 1) else "HTTP/1.0",
-            "REMOTE_ADDR": client[0] if client else "-",
-        }
-        for name, value in self.headers:
-            environ["HTTP_" + name.replace("-", "_")] = value
-        return environ
-
-
-class ResponseInfo:
-    """A response as gunicorn's access log and post_request hook read it."""
-
-    __slots__ = ("headers", "sent", "status")
-
-    def __init__(self, cycle: RequestCycle) -> None:
-        self.status = cycle.status
-        self.sent = cycle.sent
-        self.headers = [(_text(n), _text(v)) for n, v in cycle.headers_out]
-
-
-def _text(value: Any) -> str:
-    # What the application sent, valid or not (an invalid header was answered with a 500).
-    return value.decode("latin-1") if isinstance(value, bytes) else str(value)
-
-
 class Server:
     def __init__(
         self,
@@ -106,33 +52,20 @@ class Server:
         on_request: Callable[[], None] | None = None,
         hooks: Any = None,
     ) -> None:
-        self.app = app
         self.config = config
         self.loop = loop or asyncio.get_event_loop()
-        self.log = log or StdLog()
-        self.access_log = bool(getattr(self.log, "access_log_enabled", False))
-        self.on_request = on_request
-        # Called around each HTTP request when set (gunicorn's pre_request/post_request): an
-        # object with request(scope), before(request) and after(request, cycle).
-        self.hooks = hooks
-        self.state: dict[str, Any] = {}
+        self.context = ServerContext(app, config, self.loop, log or StdLog(), on_request, hooks)
         self.connections: set[HttpProtocol] = set()
         self.pending = 0
-        self.draining = False
-        self.requests = 0
-        self.now = self.loop.time()
-        self.date_line = b""
-        self._date_second = -1
-        self.server_line = (
-            b"server: %s\r\n" % config.server_header.encode("latin-1")
-            if config.server_header
-            else b""
-        )
         self._listeners: list[tuple[socket.socket, ssl.SSLContext | None]] = []
         self._accepting = False
         self._tick: asyncio.TimerHandle | None = None
         self._closed_waiter: asyncio.Future[None] | None = None
-        self._update_date()
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """The lifespan state: what the application stores at startup, copied into each scope."""
+        return self.context.state
 
     # -- accepting --------------------------------------------------------------------------
 
@@ -147,11 +80,11 @@ class Server:
         self._tick = self.loop.call_later(TICK, self._on_tick)
 
     def _resume_accepting(self) -> None:
-        if self._accepting or self.draining:
+        if self._accepting or self.context.draining:
             return
         self._accepting = True
-        for sock, context in self._listeners:
-            self.loop.add_reader(sock.fileno(), self._accept, sock, context)
+        for sock, ssl_context in self._listeners:
+            self.loop.add_reader(sock.fileno(), self._accept, sock, ssl_context)
 
     def _pause_accepting(self) -> None:
         if self._accepting:
@@ -159,7 +92,7 @@ class Server:
             for sock, _ in self._listeners:
                 self.loop.remove_reader(sock.fileno())
 
-    def _accept(self, sock: socket.socket, context: ssl.SSLContext | None) -> None:
+    def _accept(self, sock: socket.socket, ssl_context: ssl.SSLContext | None) -> None:
         for _ in range(_ACCEPT_BATCH):
             if len(self.connections) + self.pending >= self.config.worker_connections:
                 self._pause_accepting()  # backpressure: the kernel backlog holds the rest
@@ -169,22 +102,22 @@ class Server:
             except (BlockingIOError, InterruptedError):
                 return  # another worker took it, or nothing left
             except OSError as exc:
-                self.log.error("accept() failed: %s", exc)
+                self.context.log.error("accept() failed: %s", exc)
                 return
             conn.setblocking(False)
             if conn.family in (socket.AF_INET, socket.AF_INET6):
                 conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.pending += 1
-            self.loop.create_task(self._connect(conn, context))
+            self.loop.create_task(self._connect(conn, ssl_context))
 
     def _protocol(self) -> asyncio.Protocol:
         # HttpProtocol has asyncio.Protocol's methods without its base class: compiled, it is an
         # extension type, which cannot subclass a Python class.
-        return cast(asyncio.Protocol, HttpProtocol(self))
+        return cast(asyncio.Protocol, HttpProtocol(self.context, self))
 
-    async def _connect(self, conn: socket.socket, context: ssl.SSLContext | None) -> None:
+    async def _connect(self, conn: socket.socket, ssl_context: ssl.SSLContext | None) -> None:
         try:
-            if context is None:
+            if ssl_context is None:
                 await self.loop.connect_accepted_socket(self._protocol, conn)
             else:
                 # A client that never finishes its handshake gets the time a plain-text one
@@ -192,11 +125,11 @@ class Server:
                 await self.loop.connect_accepted_socket(
                     self._protocol,
                     conn,
-                    ssl=context,
+                    ssl=ssl_context,
                     ssl_handshake_timeout=self.config.header_timeout,
                 )
         except (OSError, ssl.SSLError, asyncio.TimeoutError) as exc:
-            self.log.debug("connection setup failed: %s", exc)
+            self.context.log.debug("connection setup failed: %s", exc)
             conn.close()
         finally:
             self.pending -= 1
@@ -223,32 +156,12 @@ class Server:
 
     # -- the tick ---------------------------------------------------------------------------
 
-    def _update_date(self) -> None:
-        second = int(time.time())
-        if second != self._date_second:
-            self._date_second = second
-            self.date_line = b"date: %s\r\n" % formatdate(second, usegmt=True).encode("ascii")
-
     def _on_tick(self) -> None:
-        self.now = now = self.loop.time()
-        self._update_date()
+        context = self.context
+        context.refresh(self.loop.time())
         for conn in list(self.connections):
-            conn.on_tick(now)
+            conn.on_tick(context.now)
         self._tick = self.loop.call_later(TICK, self._on_tick)
-
-    # -- requests ---------------------------------------------------------------------------
-
-    def request_done(self, cycle: RequestCycle) -> None:
-        self.requests += 1
-        if self.access_log:
-            self._log_access(cycle)
-        if self.on_request is not None:
-            self.on_request()
-
-    def _log_access(self, cycle: RequestCycle) -> None:
-        request = RequestInfo(cycle.scope)
-        elapsed = datetime.timedelta(seconds=time.perf_counter() - cycle.start_time)
-        self.log.access(ResponseInfo(cycle), request, request.environ(), elapsed)
 
     # -- shutdown ---------------------------------------------------------------------------
 
@@ -259,7 +172,7 @@ class Server:
         notify: Callable[[], None] = lambda: None,
     ) -> None:
         """Stop accepting; let requests in flight finish within ``timeout``; close the rest."""
-        self.draining = True
+        self.context.draining = True
         self._pause_accepting()
         for conn in list(self.connections):
             conn.shutdown()
@@ -287,4 +200,6 @@ class Server:
             finally:
                 self._closed_waiter = None
         if self.connections:
-            self.log.warning("graceful timeout: closing %d connection(s)", len(self.connections))
+            self.context.log.warning(
+                "graceful timeout: closing %d connection(s)", len(self.connections)
+            )

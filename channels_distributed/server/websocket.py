@@ -19,13 +19,13 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
-from channels_distributed.server.cycle import status_line
+from channels_distributed.server.connection import Connection
+from channels_distributed.server.context import ServerContext
 from channels_distributed.server.flow import BODY_BUFFERED
+from channels_distributed.server.response import status_line
 
 if TYPE_CHECKING:
     import asyncio
-
-    from channels_distributed.server.http import HttpProtocol
 
 __all__ = ["WebSocketSession"]
 
@@ -50,9 +50,17 @@ class _ServerProtocol(ServerProtocol):
 
 
 class WebSocketSession:
-    def __init__(self, conn: HttpProtocol, scope: dict[str, Any], target: bytes, rest: bytes):
+    def __init__(
+        self,
+        conn: Connection,
+        context: ServerContext,
+        scope: dict[str, Any],
+        target: bytes,
+        rest: bytes,
+    ) -> None:
         self.conn = conn
-        self.config = conn.config
+        self.context = context
+        self.config = context.config
         self.transport = conn.transport
         self.scope = _websocket_scope(scope, conn.scheme)
         self.state = _CONNECTING
@@ -63,7 +71,7 @@ class WebSocketSession:
         self.proto: ServerProtocol | None = None
         self.fragments: list[bytes] = []
         self.fragment_opcode: Opcode | None = None
-        self.last_seen = conn.server.now
+        self.last_seen = context.now
         self.ping_sent = 0.0
         self.close_deadline = 0.0
         self.http_response: tuple[int, list[Any], list[bytes]] | None = None
@@ -82,7 +90,7 @@ class WebSocketSession:
     # -- transport events -------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
-        self.last_seen = self.conn.server.now
+        self.last_seen = self.context.now
         if self.proto is None:
             self.buffer += data
             if len(self.buffer) > 65536:
@@ -181,7 +189,7 @@ class WebSocketSession:
             self.conn.close()
         elif proto.close_expected() and not self.close_deadline:
             # Our Close went first: the client's Close is awaited, within a bound.
-            self.close_deadline = self.conn.server.now + _CLOSE_WAIT
+            self.close_deadline = self.context.now + _CLOSE_WAIT
 
     # -- ASGI -------------------------------------------------------------------------------
 
@@ -245,7 +253,7 @@ class WebSocketSession:
             if name.lower() not in (b"content-length", b"connection", b"transfer-encoding"):
                 lines += [name, b": ", value, b"\r\n"]
         lines.append(b"content-length: %d\r\nconnection: close\r\n" % len(body))
-        lines += [self.conn.server.date_line, self.conn.server.server_line, b"\r\n", body]
+        lines += [self.context.date_line, self.context.server_line, b"\r\n", body]
         self.transport.write(b"".join(lines))
         self.conn.close()
         self._closed(1006)
@@ -295,15 +303,15 @@ class WebSocketSession:
 
     async def run(self) -> None:
         try:
-            await self.conn.server.app(self.scope, self.receive, self.send)
+            await self.context.app(self.scope, self.receive, self.send)
         except Exception:
-            self.conn.server.log.error(
+            self.context.log.error(
                 "Exception in ASGI application (WebSocket %s)", self.scope["path"], exc_info=True
             )
             self._end(1011, 500)
         else:
             if self.state == _RESPONDING:
-                self.conn.server.log.error(
+                self.context.log.error(
                     "ASGI application returned without completing the WebSocket denial response"
                     " to %s",
                     self.scope["path"],
