@@ -6,6 +6,8 @@
 * no module over 400 lines, no function over 60;
 * ``protocol/`` is sans-I/O: it imports no asyncio, redis or django, nor the rest of the package
   (but its own modules and ``exceptions``).
+* in ``server/``, nothing reaches the ``Server`` through an attribute (``self.conn.server.*``):
+  connections, request cycles and WebSocket sessions are given what they use when they are made.
 
 The sources are read with ``ast``, never imported, so this runs in the fast tier.
 """
@@ -124,6 +126,20 @@ def test_no_function_over_60_lines() -> None:
                 if length > MAX_FUNCTION_LINES:
                     long.append(f"{name}.{node.name} ({length} lines, line {node.lineno})")
     assert not long, f"functions over {MAX_FUNCTION_LINES} lines: {long}"
+
+
+def test_server_parts_are_given_their_collaborators() -> None:
+    reached = []
+    for name, path in MODULES.items():
+        if not name.startswith(f"{NAME}.server.") or name == f"{NAME}.server.server":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Attribute) and node.attr == "server":
+                reached.append(f"{name} line {node.lineno}: {ast.unparse(node)}")
+    assert not reached, (
+        "the Server reached through an attribute; pass what is used (the ServerContext, the "
+        "Connection) to the constructor instead:\n" + "\n".join(reached)
+    )
 
 
 def test_protocol_is_sans_io() -> None:
