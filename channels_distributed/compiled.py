@@ -39,8 +39,9 @@ COMPILED = (
     "channels_distributed.transport.inbox",
     "channels_distributed.transport.writer",
     "channels_distributed.transport.streams",
-    "channels_distributed.relay",
-    "channels_distributed.worker_connection",
+    "channels_distributed.distributor.edge",
+    "channels_distributed.distributor.relay",
+    "channels_distributed.worker.connection",
 )
 ENV = "CHANNELS_DISTRIBUTED_NO_EXTENSIONS"
 _ROOT = Path(__file__).resolve().parent.parent  # the directory holding the package

@@ -14,8 +14,10 @@ from typing import Any
 from .exceptions import ConfigurationError
 from .hosts import HostSpec, parse_hosts
 from .protocol.keys import valid_prefix
+from .protocol.routing import RouteTable
 
-__all__ = ["HostSpec", "LayerConfig", "parse_hosts"]
+__all__ = ["DistributorConfig", "HostSpec", "LayerConfig", "connection_settings", "host_dict",
+           "parse_hosts"]
 
 
 def _require(key: str, value: Any, kind: type | tuple[type, ...], fix: str) -> Any:
@@ -124,3 +126,74 @@ def _keys(value: Any) -> tuple[str | bytes, ...]:
     for key in value:
         _require("symmetric_encryption_keys", key, (str, bytes), "keys are str or bytes")
     return tuple(value)
+
+
+def connection_settings(*, host: str | None = None, port: int | str | None = None,
+                        db: int | str | None = None, password: str | None = None,
+                        url: str | None = None, hosts: Any = None, layer: Any = None,
+                        prefix: str | None = None) -> tuple[tuple[HostSpec, ...], str]:
+    """Redis servers and key prefix from the same forms the channel layer accepts."""
+    given = [name for name, value in (("host/port", host or port), ("url", url),
+                                      ("hosts", hosts), ("layer", layer)) if value]
+    if len(given) > 1:
+        raise ConfigurationError(given[1], f"given together with {given[0]}",
+                                 "point at Redis one way only")
+    if layer is not None:
+        config: LayerConfig = layer.config
+        return config.hosts, prefix or config.prefix
+    if url:
+        specs = parse_hosts([url])
+    elif hosts:
+        specs = parse_hosts(hosts)
+    else:
+        specs = parse_hosts([host_dict(host, port, db, password)])
+    if db is not None and (url or hosts):
+        raise ConfigurationError("db", "given with url/hosts", "put the database in the URL")
+    return specs, LayerConfig.from_kwargs(hosts=[], prefix=prefix or "asgi").prefix
+
+
+def host_dict(host: str | None, port: int | str | None, db: int | str | None,
+              password: str | None) -> dict[str, Any]:
+    """The seed's ``host``, ``port``, ``db`` and ``password`` as a channel layer host dict."""
+    try:
+        number = int(port) if port is not None else 6379
+        database = int(db) if db is not None else 0
+    except (TypeError, ValueError):
+        raise ConfigurationError("port", f"expected a port number and a database number, got "
+                                 f"port={port!r} db={db!r}", "give e.g. port=6379, db=0") from None
+    return {"host": host or "localhost", "port": number, "db": database, "password": password}
+
+
+def _positive_setting(name: str, value: Any, integer: bool = False) -> Any:
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds) or value <= 0:
+        raise ConfigurationError(name, f"expected a positive number, got {value!r}",
+                                 f"set {name} to a number above zero")
+    return value
+
+
+@dataclass(frozen=True)
+class DistributorConfig:
+    """The distributor's resolved settings."""
+
+    routes: RouteTable
+    hosts: tuple[HostSpec, ...]
+    prefix: str = "asgi"
+    worker_timeout: float = 5.0
+    no_worker_status: int = 503
+    retry_after: int = 1
+    inline_body: int = 64 * 1024
+    max_chunk: int = 64 * 1024
+    window: int = 16
+    queue_capacity: int = 10_000
+    redis_timeout: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("worker_timeout", "redis_timeout"):
+            _positive_setting(name, getattr(self, name))
+        for name in ("inline_body", "max_chunk", "window", "queue_capacity", "retry_after"):
+            _positive_setting(name, getattr(self, name), integer=True)
+        status = self.no_worker_status
+        if not isinstance(status, int) or not 400 <= status <= 599:
+            raise ConfigurationError("no_worker_status", f"expected an HTTP error status, got "
+                                     f"{status!r}", "use e.g. 503 or 504")

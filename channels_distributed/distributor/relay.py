@@ -1,34 +1,27 @@
-"""The distributor's side of forwarded connections: queue each one, then relay its events.
+"""The distributor's side of forwarded connections: relay each one's events, both ways.
 
-``Edge`` is the distributor's transport in one event loop (hub, presence, the watch of workers);
 ``serve_http`` and ``serve_websocket`` relay one connection between the ASGI server and the
-worker that accepted it. The hot path is kept lean on purpose (hello world pays for every
-future and task here): a request waits for its worker in one await, and the client -> worker
-direction of an HTTP request whose body is complete gets a task only if the response is not
-at hand at once (it only matters then: to tell the application the client went away).
+worker that accepted it (``Edge.connect``). The hot path is kept lean on purpose (hello world
+pays for every future and task here): a request waits for its worker in one await, and the
+client -> worker direction of an HTTP request whose body is complete gets a task only if the
+response is not at hand at once (it only matters then: to tell the application the client went
+away).
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
-import uuid
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .exceptions import ChannelFull, PeerLost, RedisUnavailable, ReplyError
-from .protocol.envelope import CLOSE, IDEMPOTENT_METHODS, STATE_TTL_MS, pack_connect, split_body
-from .transport.liveness import Presence, Watch
-from .transport.queues import run_script
-from .transport.resp import ConnectionLost
-from .transport.streams import Hub, Peer, Unserved, now_ms
-from .transport.writer import Script
+from ..conf import DistributorConfig
+from ..exceptions import PeerLost
+from ..protocol.envelope import CLOSE, split_body
+from ..transport.streams import Peer
+from .edge import Edge, WorkerSilent
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .distributor import DistributorConfig
-
-__all__ = ["Edge", "plain", "serve_http", "serve_websocket"]
+__all__ = ["plain", "serve_http", "serve_websocket"]
 
 logger = logging.getLogger("channels_distributed.distributor")
 
@@ -36,183 +29,9 @@ Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
-# A worker drops requests past their deadline (and says so: cd.expired); wait a little longer.
-_ACCEPT_GRACE = 0.25
-_SWEEP_INTERVAL = 0.05
-# How long an accept may still take once a worker acknowledged the request at the deadline.
-_LATE_ACCEPT = 5.0
-# KEYS: queue, state; ARGV: entry, state ttl_ms. 1: withdrawn from the queue, never taken;
-# 0: a worker had taken it: it is marked given up, so that worker's acknowledgement fails if it
-# has not happened yet (if it has, the worker's accept is on its way).
-_GIVE_UP = Script("""
-if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 1 then return 1 end
-redis.call('SET', KEYS[2], 'c', 'PX', ARGV[2])
-return 0
-""")
-
-
-class _NoWorker(PeerLost):
-    """No worker accepted the connection in time."""
-
-
-class _WorkerSilent(PeerLost):
-    """A worker had taken the request by its deadline, then never answered."""
-
 
 class _ClientGone(PeerLost):
     """The client went away: the connection ends here, quietly."""
-
-
-class Edge:
-    """The distributor's transport in one event loop: hub, presence, watch of workers."""
-
-    def __init__(self, config: DistributorConfig) -> None:
-        self.config = config
-        self.hub = Hub(config.hosts, config.prefix, "d", retry_window=config.redis_timeout)
-        self.hub.start()
-        self.presence = Presence(self.hub)
-        self.presence.start()
-        self.watch = Watch(self.hub)
-        # Connection ids: unique per edge process (a random prefix) and cheap (a counter).
-        self._ids = itertools.count(1)
-        self._id_prefix = uuid.uuid4().hex[:10]
-        self._queues: dict[str, str] = {}  # route key -> its queue's Redis key
-        self._timeout_ms = int(config.worker_timeout * 1000)
-        self._queue_ttl_ms = int(max(config.worker_timeout * 2, 60) * 1000)
-        # Connections waiting for a worker, by deadline; one sweeper instead of a timer each.
-        self._waiting: dict[Peer, float] = {}
-        # Their requests (queue, state key, entry) until given up at the deadline.
-        self._requests: dict[Peer, tuple[str, str, bytes]] = {}
-        self._giving_up: set[asyncio.Task[None]] = set()
-        self._sweeper: asyncio.Task[None] | None = None
-
-    def _new_id(self) -> str:
-        return f"{self._id_prefix}{next(self._ids):x}"
-
-    def _queue(self, key: str) -> str:
-        queue = self._queues.get(key)
-        if queue is None:
-            if len(self._queues) > 10_000:  # templates can expand to many keys: stay bounded
-                self._queues.clear()
-            queue = self._queues[key] = self.hub.keys.queue(key)
-        return queue
-
-    def _await_worker(self, peer: Peer, timeout: float) -> None:
-        self._waiting[peer] = self.hub.loop.time() + timeout
-        if self._sweeper is None or self._sweeper.done():
-            self._sweeper = self.hub.loop.create_task(self._sweep())
-
-    async def _sweep(self) -> None:
-        loop = asyncio.get_running_loop()
-        while self._waiting:
-            await asyncio.sleep(_SWEEP_INTERVAL)
-            now = loop.time()
-            for peer, deadline in list(self._waiting.items()):
-                if deadline > now:
-                    continue
-                del self._waiting[peer]
-                request = self._requests.pop(peer, None)
-                if request is None:  # taken before the deadline, yet no accept since
-                    peer.fail(_WorkerSilent("the worker that took the request never answered"))
-                    continue
-                self._spawn(self._give_up(peer, *request))
-
-    def _spawn(self, coroutine: Any) -> None:
-        task = self.hub.loop.create_task(coroutine)
-        self._giving_up.add(task)
-        task.add_done_callback(self._giving_up.discard)
-
-    async def _withdraw(self, queue: str, state: str, entry: bytes) -> int:
-        """Withdraw the request from its queue (1), or mark it given up if a worker took it (0).
-        Redis unreachable: 1 (no worker can answer through it either)."""
-        try:
-            link = await asyncio.wait_for(self.hub.shard_for(queue).link(), 1.0)
-            return int(await asyncio.wait_for(
-                run_script(link, _GIVE_UP, [queue, state], [entry, STATE_TTL_MS]), 2.0))
-        except (RedisUnavailable, ReplyError, ConnectionLost, OSError, asyncio.TimeoutError):
-            return 1
-
-    async def _give_up(self, peer: Peer, queue: str, state: str, entry: bytes) -> None:
-        """At the deadline: withdraw the request, or, if a worker took it already, mark it given
-        up so that it cannot be acknowledged from now on, and wait a little longer for the
-        accept of a worker that acknowledged it in time. A request the client is told 503 about
-        is never run; one a worker holds is answered by it (or with 502), or with 503 when that
-        worker says it took it too late to run it (``cd.expired``)."""
-        if await self._withdraw(queue, state, entry):
-            peer.fail(_NoWorker())
-        elif not peer.failed:
-            # Taken by a worker: its accept may be on the way; wait for it a while longer.
-            self._waiting[peer] = self.hub.loop.time() + _LATE_ACCEPT
-            if self._sweeper is None or self._sweeper.done():
-                self._sweeper = self.hub.loop.create_task(self._sweep())
-
-    async def connect(self, key: str, scope: Scope, first: dict[str, Any] | None
-                      ) -> Peer | None:
-        """Queue the connection on ``key``; the peer once a worker accepted, else None."""
-        config, hub = self.config, self.hub
-        peer = hub.open_peer(self._new_id(), config.window, held=True)
-        accepted = peer.accepted
-        if accepted is None:  # pragma: no cover - a peer opened without a remote has one
-            raise RuntimeError("a peer waiting for its worker has no accept future")
-        entry = pack_connect(peer.conn, scope, hub.inbox, hub.id, now_ms() + self._timeout_ms,
-                             scope.get("method") in IDEMPOTENT_METHODS,
-                             None if first is None else first["body"],
-                             bool(first and first.get("more_body")))
-        queue = self._queue(key)
-        self._requests[peer] = (queue, hub.keys.state(key, peer.conn), entry)
-        self._await_worker(peer, config.worker_timeout + _ACCEPT_GRACE)
-        # A failed push fails the peer, so the request waits in one await (one wakeup), not
-        # for the push's reply and then for the accept.
-        hub.push(queue, entry, config.queue_capacity, self._queue_ttl_ms).add_done_callback(
-            peer.fail_on_error)
-        ok = expired = False
-        try:
-            await accepted
-            ok = True
-        except (_NoWorker, Unserved) as exc:
-            # Unserved: a worker took it after its deadline, dropped it and said so; it is in
-            # no list any more, so there is nothing to withdraw.
-            expired = isinstance(exc, Unserved)
-            logger.warning("no worker took %s on route key %s within %g s", scope.get("path"),
-                           key, config.worker_timeout)
-        except _WorkerSilent:
-            logger.warning("the worker that took %s on %s never answered", scope.get("path"), key)
-            raise  # not "no worker": one has it, and failed it
-        except (RedisUnavailable, ChannelFull, PeerLost) as exc:
-            logger.warning("cannot queue %s on %s: %s", scope.get("path"), key, exc)
-        finally:
-            # Also when the server cancels us (client gone, shutdown): nothing may leak, and a
-            # request nobody waits for any more is withdrawn (or can no longer be acknowledged).
-            self._waiting.pop(peer, None)
-            request = self._requests.pop(peer, None)
-            if not ok:
-                hub.close_peer(peer)
-                if request is not None and not expired:
-                    self._spawn(self._withdraw(*request))
-        if not ok:
-            return None
-        peer.release()
-        self.watch.add(str(peer.remote_id), peer)
-        return peer
-
-    def finish(self, peer: Peer, disconnect: dict[str, Any]) -> None:
-        """The connection ended here. If the exchange was not complete (the client left in the
-        middle, the server failed to send), the worker's application is told, so it never
-        waits forever on a connection that is gone."""
-        if peer.remote_id is not None:
-            self.watch.remove(peer.remote_id, peer)
-        if not peer.finished and peer.failed is None:
-            peer.post(disconnect)
-        self.hub.close_peer(peer)
-
-    async def close(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-        for task in list(self._giving_up):
-            task.cancel()
-        await self.watch.close()
-        await self.presence.stop()
-        await self.hub.close()
 
 
 async def plain(send: Send, status: int, body: bytes, retry_after: int | None = None) -> None:
@@ -291,7 +110,7 @@ async def serve_http(edge: Edge, key: str, scope: Scope, receive: Receive, send:
         return
     try:
         peer = await edge.connect(key, scope, first)
-    except _WorkerSilent:
+    except WorkerSilent:
         await plain(send, 502, b"Bad Gateway: the worker that took this request never answered\n")
         return
     if peer is None:
@@ -385,7 +204,7 @@ async def serve_websocket(edge: Edge, key: str | None, scope: Scope, receive: Re
         return
     try:
         peer = await edge.connect(key, scope, None)
-    except _WorkerSilent:
+    except WorkerSilent:
         await send({"type": "websocket.accept"})
         await send({"type": "websocket.close", "code": 1011, "reason": "worker went away"})
         return

@@ -14,8 +14,9 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .exceptions import ConfigurationError
-from .protocol.keys import valid_channel_name
+from ..conf import host_dict
+from ..exceptions import ConfigurationError
+from ..protocol.keys import valid_channel_name
 
 __all__ = ["ChannelService", "channel_names", "layer_for"]
 
@@ -36,15 +37,14 @@ def layer_for(connection: Mapping[str, Any], prefix: str) -> Any:
     """The channel layer a node's connection settings point at (``layer=`` wins)."""
     if connection.get("layer") is not None:
         return connection["layer"]
-    from .distributor import _host_dict
-    from .layer import RedisChannelLayer
+    from ..layer import RedisChannelLayer
 
     if connection.get("url"):
         hosts: Any = [connection["url"]]
     elif connection.get("hosts"):
         hosts = connection["hosts"]
     else:
-        hosts = [_host_dict(connection.get("host"), connection.get("port"),
+        hosts = [host_dict(connection.get("host"), connection.get("port"),
                             connection.get("db"), connection.get("password"))]
     return RedisChannelLayer(hosts=hosts, prefix=prefix)
 

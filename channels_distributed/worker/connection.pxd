@@ -2,7 +2,7 @@
 # types. Their attributes become C struct fields instead of instance-dict entries; typed as
 # object, they keep Python's semantics.
 cdef class Connection:
-    cdef public object node, route, raw, connect, kind, scope
+    cdef public object context, route, raw, connect, kind, scope
     cdef public object _pending, gone, done, peer
 
 cdef class Lifespan:

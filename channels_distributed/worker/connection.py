@@ -1,4 +1,4 @@
-"""One forwarded connection inside a worker, the worker's lifespan, and application adapting.
+"""One forwarded connection inside a worker, and the worker's lifespan.
 
 ``Connection`` acknowledges its ``connect`` request before running the application (so a request
 a reaper gave back to the queue is never run twice), then gives the application ASGI 3
@@ -12,17 +12,16 @@ import asyncio
 import collections
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .exceptions import ConfigurationError, PeerLost, ProtocolError, RedisUnavailable
-from .interfaces import adapt
-from .protocol.envelope import EXPIRED, Connect, close_event, is_data, split_body
-from .transport.queues import GIVEN_UP, OURS, REAPED, RouteQueue
+from ..exceptions import ConfigurationError, PeerLost, ProtocolError, RedisUnavailable
+from ..protocol.envelope import EXPIRED, Connect, close_event, is_data, split_body
+from ..transport.liveness import Watch
+from ..transport.queues import GIVEN_UP, OURS, REAPED, RouteQueue
+from ..transport.streams import Hub
+from .context import WorkerContext
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .worker import Node
-
-__all__ = ["Connection", "Lifespan", "adapt_application", "tell_expired"]
+__all__ = ["Connection", "Lifespan", "tell_expired"]
 
 logger = logging.getLogger("channels_distributed.worker")
 
@@ -32,12 +31,7 @@ ASGI3 = Callable[[Scope, Callable[[], Awaitable[Event]], Callable[[Event], Await
                  Awaitable[None]]
 
 
-def adapt_application(app: Any, interface: str) -> ASGI3:
-    """Any supported application as an ASGI 3 callable (``interfaces.adapt``)."""
-    return adapt(app, interface)
-
-
-def tell_expired(hub: Any, connect: Connect) -> None:
+def tell_expired(hub: Hub, connect: Connect) -> None:
     """Tell the distributor that ``connect`` will never run: it answers 503 at once, instead
     of waiting for an accept that never comes and then answering 502."""
     logger.info("not running %s %s: it reached this worker after its deadline",
@@ -55,20 +49,21 @@ def _consume(future: asyncio.Future[None]) -> None:
 class Connection:
     """Runs the application for one ``connect`` request."""
 
-    def __init__(self, node: Node, route: RouteQueue, raw: bytes, connect: Connect) -> None:
-        self.node = node
+    def __init__(self, context: WorkerContext, route: RouteQueue, raw: bytes,
+                 connect: Connect) -> None:
+        self.context = context
         self.route = route
         self.raw = raw
         self.connect = connect
         self.kind = connect.scope["type"]
         self.scope: Scope = connect.scope  # decoded for this connection alone: no copy
-        self.scope["state"] = dict(node.lifespan_state)
+        self.scope["state"] = dict(context.lifespan_state)
         self._pending: collections.deque[Event] = collections.deque()
         self.gone = False  # the client went away
         self.done = False  # the response (or the socket) is complete
-        hub = node._hub
-        self.peer = hub.open_peer(connect.conn, node.window, remote=connect.reply, held=True)
-        self.peer.post(node.accept_event)
+        self.peer = context.hub.open_peer(connect.conn, context.window, remote=connect.reply,
+                                          held=True)
+        self.peer.post(context.accept_event)
         if self.kind == "websocket":
             self._pending.append({"type": "websocket.connect"})
         elif connect.body is not None:  # else the body arrives as events
@@ -76,7 +71,7 @@ class Connection:
                                   "more_body": connect.more_body})
 
     async def run(self) -> None:
-        hub, watch = self.node._hub, self.node.watch
+        hub, watch = self.context.hub, self.context.watch
         if self._optimistic(hub):
             await self._run_optimistic(hub, watch)
             return
@@ -91,15 +86,13 @@ class Connection:
             if answer != OURS:
                 return  # REAPED: given back to the queue by a reaper, another worker runs it
             self.peer.release()
-            if watch is not None:
-                watch.add(self.connect.origin, self.peer)
+            watch.add(self.connect.origin, self.peer)
             await self._run_app()
         finally:
-            if watch is not None:
-                watch.remove(self.connect.origin, self.peer)
+            watch.remove(self.connect.origin, self.peer)
             hub.close_peer(self.peer)
 
-    def _optimistic(self, hub: Any) -> bool:
+    def _optimistic(self, hub: Hub) -> bool:
         """Idempotent HTTP with its whole body at hand may start before its acknowledgement.
 
         Its first output then acknowledges it atomically (one Redis step instead of a round trip
@@ -112,7 +105,7 @@ class Connection:
                 and not connect.more_body and connect.reply is not None
                 and hub.same_shard(self.route.processing, connect.reply))
 
-    async def _run_optimistic(self, hub: Any, watch: Any) -> None:
+    async def _run_optimistic(self, hub: Hub, watch: Watch) -> None:
         peer = self.peer
         peer.ack_with = (self.route.processing, self.raw,
                          self.route.keys.state(self.route.route, self.connect.conn))
@@ -121,22 +114,20 @@ class Connection:
         # response, usually) travels with the accept and the acknowledgement; an app that is
         # still working is accepted at once all the same.
         peer.release()
-        if watch is not None:
-            watch.add(self.connect.origin, peer)
+        watch.add(self.connect.origin, peer)
         try:
             await self._run_app()
         finally:
-            if watch is not None:
-                watch.remove(self.connect.origin, peer)
+            watch.remove(self.connect.origin, peer)
             hub.close_peer(peer)
 
     async def _run_app(self) -> None:
         error = True
         try:
-            await self.node.app(self.scope, self.receive, self.send)
+            await self.context.app(self.scope, self.receive, self.send)
             error = False
         except Exception:
-            logger.exception("application %s raised serving %s %s", self.node.app_name,
+            logger.exception("application %s raised serving %s %s", self.context.app_name,
                              self.kind, self.scope.get("path"))
         finally:
             self.peer.post(_CLOSED_WITH_ERROR if error else _CLOSED)
@@ -169,7 +160,7 @@ class Connection:
             return  # the client is gone or the response is complete: ignored, as servers do
         kind = event["type"]
         if kind == "http.response.body" and self.kind == "http":
-            for piece in split_body(_body_event(event), self.node.max_chunk):
+            for piece in split_body(_body_event(event), self.context.max_chunk):
                 if not await self.peer.send_data(piece):
                     return
             if not event.get("more_body", False):
@@ -182,7 +173,7 @@ class Connection:
             if kind not in _OTHER_EVENTS[self.kind]:
                 # Refused here, where the application's developer reads the log, rather than
                 # by the edge's server.
-                raise ProtocolError(_misplaced(self.node.app_name, self.kind, kind))
+                raise ProtocolError(_misplaced(self.context.app_name, self.kind, kind))
             self.peer.post(dict(event))
             if kind == "websocket.close":
                 self._complete({"type": "websocket.disconnect",

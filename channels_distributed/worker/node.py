@@ -22,17 +22,19 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from .channel_worker import ChannelService, channel_names, layer_for
-from .distributor import connection_settings
-from .exceptions import ConfigurationError, ProtocolError, RedisUnavailable, ReplyError
-from .protocol.envelope import accept_event, decode_connect
-from .protocol.routing import valid_route_key
-from .transport.liveness import Presence, Watch
-from .transport.queues import RouteQueue
-from .transport.resp import ConnectionLost, RespLink
-from .transport.streams import Hub, now_ms
-from .transport.turns import let_woken_write
-from .worker_connection import Connection, Lifespan, adapt_application, tell_expired
+from ..conf import connection_settings
+from ..exceptions import ConfigurationError, ProtocolError, RedisUnavailable, ReplyError
+from ..interfaces import adapt
+from ..protocol.envelope import accept_event, decode_connect
+from ..protocol.routing import valid_route_key
+from ..transport.liveness import Presence, Watch
+from ..transport.queues import RouteQueue
+from ..transport.resp import ConnectionLost, RespLink
+from ..transport.streams import Hub, now_ms
+from ..transport.turns import let_woken_write
+from .channels import ChannelService, channel_names, layer_for
+from .connection import Connection, Lifespan, tell_expired
+from .context import WorkerContext
 
 __all__ = ["Node"]
 
@@ -64,7 +66,7 @@ class Node:
                                      f"{len(given)}", "pass the application once")
         if consumer is not None and interface == "auto":
             interface = "legacy"
-        self.app = adapt_application(given[0], interface)
+        self.app = adapt(given[0], interface)
         self.app_name = _describe(given[0])  # named in the log lines about the application
         self.channel_names = channel_names(channels)
         self.keys = _route_keys(key, keys, allow_none=bool(self.channel_names))
@@ -81,8 +83,8 @@ class Node:
         self.grace = float(grace)
         self.redis_timeout = float(redis_timeout)
         self.hub: Hub | None = None
-        self.accept_event: dict[str, Any] = {}  # this node's cd.accept, shared by connections
         self.watch: Watch | None = None
+        self._context: WorkerContext | None = None  # what its connections see of the node
         self.lifespan_state: dict[str, Any] = {}
         self.served = 0
         self._active: set[asyncio.Task[None]] = set()
@@ -127,9 +129,12 @@ class Node:
             service = ChannelService(self.app, self.channel_names, layer)
             service.start()
         hub = self.hub = Hub(self.hosts, self.prefix, "w", retry_window=self.redis_timeout)
-        self.accept_event = accept_event(hub.id, hub.inbox)
         hub.start()
         self.watch = Watch(hub)
+        self._context = WorkerContext(
+            hub=hub, watch=self.watch, app=self.app, app_name=self.app_name,
+            window=self.window, max_chunk=self.max_chunk,
+            accept_event=accept_event(hub.id, hub.inbox), lifespan_state=self.lifespan_state)
         routes = [RouteQueue(hub.keys, hub.shard_for(hub.keys.queue(k)), k, hub.id)
                   for k in self.keys]
         presence = Presence(hub, refresh=lambda: self._upkeep(routes))
@@ -229,8 +234,11 @@ class Node:
             return
         if ahead > route.horizon_ms:
             route.saw_deadline(ahead)
-        connection = Connection(self, route, raw, connect)
-        task = self._hub.loop.create_task(connection.run())
+        context = self._context
+        if context is None:  # pragma: no cover - set before the take loops start
+            raise RuntimeError("the node is not serving")
+        connection = Connection(context, route, raw, connect)
+        task = context.hub.loop.create_task(connection.run())
         self._active.add(task)
         task.add_done_callback(self._finished)
         if len(self._active) >= self.concurrency:

@@ -21,7 +21,7 @@ from channels_distributed.protocol.envelope import DistKeys, decode_connect
 from channels_distributed.transport.connection import Topology
 from channels_distributed.transport.queues import GIVEN_UP, OURS, RouteQueue
 from channels_distributed.transport.streams import Hub
-from channels_distributed.worker_connection import tell_expired
+from channels_distributed.worker.connection import tell_expired
 
 
 async def _take(route: RouteQueue, timeout: float = 10.0) -> bytes:
