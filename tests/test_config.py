@@ -152,3 +152,95 @@ def test_loaded_from_django_settings(redis_single) -> None:
                        "CONFIG": {"capacty": 7}}}
     with override_settings(CHANNEL_LAYERS=bad), pytest.raises(ConfigurationError, match="capacty"):
         get_channel_layer()
+
+
+# -- the distributor's and the worker's settings (conf/) ---------------------------------------
+
+async def _app(scope: dict, receive: object, send: object) -> None:
+    """An ASGI 3 application that is never called here."""
+
+
+@pytest.mark.parametrize(
+    ("options", "setting", "hint"),
+    [
+        ({"worker_timeout": 0}, "worker_timeout", "expected a positive number, got 0"),
+        ({"window": True}, "window", "expected a positive whole number, got True"),
+        ({"inline_body": 1.5}, "inline_body", "expected a positive whole number"),
+        ({"no_worker_status": 200}, "no_worker_status", "HTTP error status"),
+        # A typo was a TypeError's text under the setting "options".
+        ({"worker_timout": 3}, "worker_timout", "worker_timeout"),
+        ({"url": "redis://db", "host": "db"}, "url", "one way only"),
+        ({"url": "redis://db", "db": 1}, "db", "in the URL"),
+        ({"port": "x"}, "port", "port number"),
+        ({"prefix": "a b"}, "prefix", "plain name"),
+    ],
+)
+def test_bad_distributor_settings_name_the_setting(options, setting, hint) -> None:
+    from channels_distributed.distributor import create_path_distributor
+
+    with pytest.raises(ConfigurationError) as caught:
+        create_path_distributor(routes={"/": "k"}, **options)
+    assert caught.value.setting == setting
+    assert hint in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("options", "setting", "hint"),
+    [
+        ({"concurrency": 0}, "concurrency", "expected a positive whole number, got 0"),
+        ({"max_chunk": "64k"}, "max_chunk", "expected a positive whole number"),
+        ({"grace": -1}, "grace", "expected zero or a positive number, got -1"),
+        ({"redis_timeout": 0}, "redis_timeout", "expected a positive number, got 0"),
+        ({"lifespan": "maybe"}, "lifespan", "use one of auto, on, off"),
+        ({"interface": "wsgi"}, "interface", "use one of auto, asgi3, asgi2, legacy"),
+        ({"keys": ["a b"]}, "keys", "letters, digits"),
+        ({"url": "redis://db", "hosts": ["redis://db"]}, "hosts", "one way only"),
+    ],
+)
+def test_bad_worker_settings_name_the_setting(options, setting, hint) -> None:
+    from channels_distributed.worker import Node
+
+    options = {"key": "k", **options}
+    if "keys" in options:
+        del options["key"]
+    with pytest.raises(ConfigurationError) as caught:
+        Node(_app, **options)
+    assert caught.value.setting == setting
+    assert hint in str(caught.value)
+
+
+def test_redis_target_forms() -> None:
+    from channels_distributed.conf import RedisTarget
+
+    seed = RedisTarget.resolve(host="db", port="6380", db=2, password="pw")
+    assert [(h.host, h.port, h.db, h.password) for h in seed.hosts] == [("db", 6380, 2, "pw")]
+    assert seed.prefix == "asgi" and seed.layer is None
+    by_url = RedisTarget.resolve(url="redis://db:6381/1", prefix="p")
+    assert (by_url.hosts[0].port, by_url.prefix, by_url.layer_hosts) == (
+        6381, "p", ("redis://db:6381/1",))
+    sharded = RedisTarget.resolve(hosts=["redis://a", ("b", 7000)])
+    assert [h.host for h in sharded.hosts] == ["a", "b"]
+    assert sharded.layer_hosts == ("redis://a", ("b", 7000))  # a channel layer gets the same
+    layer = RedisChannelLayer(hosts=["redis://c:6390/4"], prefix="lp")
+    from_layer = RedisTarget.resolve(layer=layer)
+    assert (from_layer.hosts, from_layer.prefix, from_layer.layer) == (
+        layer.config.hosts, "lp", layer)
+    assert RedisTarget.resolve(layer=layer, prefix="own").prefix == "own"
+
+
+def test_one_wording_for_a_bad_number_everywhere() -> None:
+    """The layer, the distributor, the worker and the gunicorn worker's settings are checked by
+    one helper (conf.checks): a bad number reads the same wherever it is set."""
+    from channels_distributed.distributor import create_path_distributor
+    from channels_distributed.server.config import ServerConfig
+    from channels_distributed.worker import Node
+
+    attempts = [
+        lambda: RedisChannelLayer(expiry=0),
+        lambda: create_path_distributor(routes={"/": "k"}, worker_timeout=0),
+        lambda: Node(_app, key="k", redis_timeout=0),
+        lambda: ServerConfig(keepalive=0),
+    ]
+    for attempt in attempts:
+        with pytest.raises(ConfigurationError, match="expected a positive number, got 0"):
+            attempt()

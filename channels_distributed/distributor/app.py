@@ -21,9 +21,8 @@ import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
-from ..conf import DistributorConfig, connection_settings
+from ..conf import DistributorConfig
 from ..exceptions import ConfigurationError
-from ..protocol.routing import RouteTable
 from .edge import Edge
 from .relay import plain, serve_http, serve_websocket
 
@@ -47,14 +46,7 @@ class PathDistributor:
     """ASGI 3 application forwarding HTTP and WebSocket connections to workers by path."""
 
     def __init__(self, routes: Mapping[str, str] | Iterable[tuple[str, str]], **options: Any):
-        connection = {k: options.pop(k) for k in ("host", "port", "db", "password", "url",
-                                                  "hosts", "layer", "prefix") if k in options}
-        hosts, prefix = connection_settings(**connection)
-        try:
-            self.config = DistributorConfig(RouteTable(routes), hosts, prefix, **options)
-        except TypeError as exc:
-            raise ConfigurationError("options", str(exc),
-                                     "see PathDistributor's settings") from None
+        self.config = DistributorConfig.from_options(routes, **options)
         self._hubs: dict[asyncio.AbstractEventLoop, Edge] = {}
         self._last: tuple[asyncio.AbstractEventLoop | None, Edge | None] = (None, None)
 

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from channels_distributed.conf.checks import positive
 from channels_distributed.exceptions import ConfigurationError
 
 __all__ = ["AddressFilter", "ServerConfig", "from_gunicorn", "setting"]
@@ -122,12 +123,7 @@ class ServerConfig:
             "graceful_timeout",
             "lifespan_timeout",
         ):
-            if getattr(self, name) <= 0:
-                raise ConfigurationError(
-                    name,
-                    f"must be > 0, got {getattr(self, name)!r}",
-                    "set a positive number of seconds",
-                )
+            positive(name, getattr(self, name), "set a positive number of seconds")
         for name in (
             "limit_request_line",
             "limit_request_fields",
@@ -138,16 +134,9 @@ class ServerConfig:
             "ws_ping_timeout",
             "gc_threshold",
         ):
-            if getattr(self, name) < 0:
-                raise ConfigurationError(
-                    name, f"must be >= 0, got {getattr(self, name)!r}", "use 0 to disable the limit"
-                )
-        if self.worker_connections < 1:
-            raise ConfigurationError(
-                "worker_connections",
-                "must be >= 1",
-                "set --worker-connections to a positive number",
-            )
+            positive(name, getattr(self, name), "use 0 to disable the limit", zero=True)
+        positive("worker_connections", self.worker_connections,
+                 "set --worker-connections to a positive number", integer=True)
         if self.root_path and (not self.root_path.startswith("/") or self.root_path.endswith("/")):
             raise ConfigurationError(
                 "root_path",

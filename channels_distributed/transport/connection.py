@@ -13,7 +13,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from ..conf import HostSpec
+from ..conf.hosts import HostSpec
 from ..exceptions import RedisUnavailable
 from ..protocol.keys import SLOTS, key_slot
 from .resp import RespLink, open_link, quiet

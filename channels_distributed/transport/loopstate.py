@@ -13,7 +13,7 @@ import contextlib
 import logging
 from collections.abc import AsyncGenerator, Callable, Sequence
 
-from ..conf import HostSpec
+from ..conf.hosts import HostSpec
 from .connection import Shard, Topology
 from .inbox import Reader
 from .writer import BatchWriter

@@ -14,8 +14,8 @@ import logging
 import re
 import time
 
+from ..conf.hosts import HostSpec
 from ..exceptions import RedisRefused, RedisUnavailable, ReplyError, UnsupportedServer
-from ..hosts import HostSpec
 
 __all__ = ["LAYER_ACL", "WORKER_ACL", "complain", "refusal", "report"]
 

@@ -19,8 +19,8 @@ from typing import Any, cast
 
 import hiredis
 
+from ..conf.hosts import HostSpec
 from ..exceptions import RedisUnavailable, ReplyError
-from ..hosts import HostSpec
 from .refusals import complain
 
 __all__ = ["ConnectionLost", "RespLink", "open_link", "quiet"]

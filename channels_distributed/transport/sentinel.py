@@ -16,8 +16,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from ..conf.hosts import HostSpec
 from ..exceptions import RedisRefused, RedisUnavailable, ReplyError
-from ..hosts import HostSpec
 from .resp import RespLink, open_link, quiet
 
 __all__ = ["SentinelWatch"]

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from ..conf import HostSpec
+from ..conf.hosts import HostSpec
 from ..exceptions import PeerLost, ProtocolError, RedisRefused
 from ..protocol.codec import decode_entry, encode_entry
 from ..protocol.envelope import (

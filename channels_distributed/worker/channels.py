@@ -11,42 +11,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..conf import host_dict
-from ..exceptions import ConfigurationError
-from ..protocol.keys import valid_channel_name
+from ..conf import RedisTarget
 
-__all__ = ["ChannelService", "channel_names", "layer_for"]
+__all__ = ["ChannelService", "layer_for"]
 
 logger = logging.getLogger("channels_distributed.worker")
 
 
-def channel_names(names: Iterable[str]) -> tuple[str, ...]:
-    """Validated names of channels a worker can serve (no process-local ``!`` channels)."""
-    found = tuple(names)
-    bad = [name for name in found if not valid_channel_name(name) or "!" in name]
-    if bad:
-        raise ConfigurationError("channels", f"cannot serve channel(s) {bad!r}",
-                                 "use plain channel names: letters, digits, '.', '_' and '-'")
-    return found
-
-
-def layer_for(connection: Mapping[str, Any], prefix: str) -> Any:
+def layer_for(target: RedisTarget) -> Any:
     """The channel layer a node's connection settings point at (``layer=`` wins)."""
-    if connection.get("layer") is not None:
-        return connection["layer"]
+    if target.layer is not None:
+        return target.layer
     from ..layer import RedisChannelLayer
 
-    if connection.get("url"):
-        hosts: Any = [connection["url"]]
-    elif connection.get("hosts"):
-        hosts = connection["hosts"]
-    else:
-        hosts = [host_dict(connection.get("host"), connection.get("port"),
-                            connection.get("db"), connection.get("password"))]
-    return RedisChannelLayer(hosts=hosts, prefix=prefix)
+    return RedisChannelLayer(hosts=list(target.layer_hosts or ()), prefix=target.prefix)
 
 
 def _worker_class() -> Any:

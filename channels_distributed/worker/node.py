@@ -22,17 +22,16 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from ..conf import connection_settings
+from ..conf import NodeConfig
 from ..exceptions import ConfigurationError, ProtocolError, RedisUnavailable, ReplyError
 from ..interfaces import adapt
 from ..protocol.envelope import accept_event, decode_connect
-from ..protocol.routing import valid_route_key
 from ..transport.liveness import Presence, Watch
 from ..transport.queues import RouteQueue
 from ..transport.resp import ConnectionLost, RespLink
 from ..transport.streams import Hub, now_ms
 from ..transport.turns import let_woken_write
-from .channels import ChannelService, channel_names, layer_for
+from .channels import ChannelService, layer_for
 from .connection import Connection, Lifespan, tell_expired
 from .context import WorkerContext
 
@@ -66,22 +65,13 @@ class Node:
                                      f"{len(given)}", "pass the application once")
         if consumer is not None and interface == "auto":
             interface = "legacy"
-        self.app = adapt(given[0], interface)
+        self.config = NodeConfig.from_options(
+            key=key, keys=keys, channels=channels, interface=interface, concurrency=concurrency,
+            grace=grace, window=window, max_chunk=max_chunk, lifespan=lifespan,
+            redis_timeout=redis_timeout, **connection)
+        self.app = adapt(given[0], self.config.interface)
         self.app_name = _describe(given[0])  # named in the log lines about the application
-        self.channel_names = channel_names(channels)
-        self.keys = _route_keys(key, keys, allow_none=bool(self.channel_names))
-        self.hosts, self.prefix = connection_settings(**connection)
         self._channel_layer = channel_layer
-        self._connection = connection
-        self.concurrency = _count("concurrency", concurrency)
-        self.window = _count("window", window)
-        self.max_chunk = _count("max_chunk", max_chunk)
-        if lifespan not in ("auto", "on", "off"):
-            raise ConfigurationError("lifespan", f"unknown value {lifespan!r}",
-                                     "use 'auto', 'on' or 'off'")
-        self.lifespan_mode = lifespan
-        self.grace = float(grace)
-        self.redis_timeout = float(redis_timeout)
         self.hub: Hub | None = None
         self.watch: Watch | None = None
         self._context: WorkerContext | None = None  # what its connections see of the node
@@ -121,32 +111,34 @@ class Node:
         self._room.set()
         if handle_signals:
             self._install_signals()
-        lifespan = Lifespan(self.app, self.lifespan_mode, self.lifespan_state)
+        config = self.config
+        lifespan = Lifespan(self.app, config.lifespan, self.lifespan_state)
         await lifespan.startup()
         service = None
-        if self.channel_names:
-            layer = self._channel_layer or layer_for(self._connection, self.prefix)
-            service = ChannelService(self.app, self.channel_names, layer)
+        if config.channels:
+            layer = self._channel_layer or layer_for(config.target)
+            service = ChannelService(self.app, config.channels, layer)
             service.start()
-        hub = self.hub = Hub(self.hosts, self.prefix, "w", retry_window=self.redis_timeout)
+        hub = self.hub = Hub(config.target.hosts, config.target.prefix, "w",
+                             retry_window=config.redis_timeout)
         hub.start()
         self.watch = Watch(hub)
         self._context = WorkerContext(
             hub=hub, watch=self.watch, app=self.app, app_name=self.app_name,
-            window=self.window, max_chunk=self.max_chunk,
+            window=config.window, max_chunk=config.max_chunk,
             accept_event=accept_event(hub.id, hub.inbox), lifespan_state=self.lifespan_state)
         routes = [RouteQueue(hub.keys, hub.shard_for(hub.keys.queue(k)), k, hub.id)
-                  for k in self.keys]
+                  for k in config.keys]
         presence = Presence(hub, refresh=lambda: self._upkeep(routes))
         presence.start()
         takers = [asyncio.ensure_future(self._take_loop(route, presence)) for route in routes]
-        if self.keys:
-            logger.warning("worker %s serving route key(s) %s", hub.id, ", ".join(self.keys))
+        if config.keys:
+            logger.warning("worker %s serving route key(s) %s", hub.id, ", ".join(config.keys))
         try:
             await self._stopping.wait()
         finally:
             if service is not None:
-                await service.stop(self.grace)
+                await service.stop(config.grace)
             await self._drain(routes, takers, presence)
             await lifespan.shutdown()
 
@@ -188,7 +180,7 @@ class Node:
                 try:
                     entries: list[bytes] = []
                     if fast:
-                        want = min(self.concurrency - len(self._active), _MAX_TAKE)
+                        want = min(self.config.concurrency - len(self._active), _MAX_TAKE)
                         entries = await route.take(want)
                         fast = len(entries) == want
                     if not entries:
@@ -241,13 +233,13 @@ class Node:
         task = context.hub.loop.create_task(connection.run())
         self._active.add(task)
         task.add_done_callback(self._finished)
-        if len(self._active) >= self.concurrency:
+        if len(self._active) >= self.config.concurrency:
             self._room.clear()
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._active.discard(task)
         self.served += 1
-        if len(self._active) < self.concurrency:
+        if len(self._active) < self.config.concurrency:
             self._room.set()
         if not task.cancelled() and task.exception() is not None:
             logger.error("connection task failed", exc_info=task.exception())
@@ -267,9 +259,9 @@ class Node:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(route.unregister(), 1.0)
         if self._active:
-            logger.warning("finishing %d connection(s) (up to %g s)", len(self._active),
-                           self.grace)
-            _, late = await asyncio.wait(list(self._active), timeout=self.grace)
+            grace = self.config.grace
+            logger.warning("finishing %d connection(s) (up to %g s)", len(self._active), grace)
+            _, late = await asyncio.wait(list(self._active), timeout=grace)
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
@@ -298,25 +290,3 @@ def _describe(app: Any) -> str:
 def _drop(link: RespLink | None) -> None:
     if link is not None:
         link.close()
-
-
-def _route_keys(key: str | None, keys: Iterable[str] | None,
-                allow_none: bool = False) -> tuple[str, ...]:
-    if key is None and keys is None and allow_none:
-        return ()
-    if (key is None) == (keys is None):
-        raise ConfigurationError("key", "expected key= or keys=, not both or neither",
-                                 "pass key='ASGI-testing' or keys=['a', 'b']")
-    found = (key,) if key is not None else tuple(keys or ())
-    bad = [k for k in found if not valid_route_key(k)]
-    if (not found and not allow_none) or bad:
-        raise ConfigurationError("keys", f"invalid route key(s) {bad or found!r}",
-                                 "use letters, digits, '.', '_' and '-', under 100 characters")
-    return found
-
-
-def _count(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ConfigurationError(name, f"expected a positive whole number, got {value!r}",
-                                 f"set {name} to e.g. 100")
-    return value

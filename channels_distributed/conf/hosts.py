@@ -9,6 +9,7 @@ so a channels_redis ``CONFIG`` works unchanged; any other key is a typo, refused
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import ssl
 from collections.abc import Mapping, Sequence
@@ -16,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlparse
 
-from .exceptions import ConfigurationError
+from ..exceptions import ConfigurationError
+from .checks import positive
 
 __all__ = ["HONOURED_KEYS", "IGNORED_KEYS", "HostSpec", "parse_hosts"]
 
@@ -92,23 +94,19 @@ def _port(value: Any, where: str) -> int:
 def _db(value: Any, where: str) -> int:
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise _bad(f"database {value!r} in {where} is not a database number",
-                   "give a whole number from 0, e.g. 'db': 0 or redis://host:6379/0")
-    return value
+    return int(positive("hosts", value, "give a whole number from 0, e.g. 'db': 0 or "
+                        "redis://host:6379/0", integer=True, zero=True,
+                        name=f"database in {where}"))
 
 
 def _timeout(value: Any, where: str) -> float:
     if value is None:
         return 5.0
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        seconds = -1.0
-    if isinstance(value, bool) or not seconds > 0:
-        raise _bad(f"socket_connect_timeout {value!r} in {where} is not a positive number",
-                   "give seconds, e.g. 5")
-    return seconds
+    if isinstance(value, str):  # a URL's query gives strings
+        with contextlib.suppress(ValueError):
+            value = float(value)
+    return float(positive("hosts", value, "give seconds, e.g. 5",
+                          name=f"socket_connect_timeout in {where}"))
 
 
 def _check_keys(options: Mapping[str, Any], where: str, allowed: frozenset[str]) -> None:
