@@ -24,6 +24,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from channels_distributed.conf.checks import choice, positive
+from channels_distributed.conf.node import INTERFACES
 from channels_distributed.exceptions import ConfigurationError, ProtocolError
 from channels_distributed.message import Message, ReplyChannel
 from channels_distributed.protocol import legacy
@@ -37,7 +39,6 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 ASGI3App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-INTERFACES = ("auto", "asgi3", "asgi2", "legacy")
 DEFAULT_LEGACY_TIMEOUT = 60.0
 _ids = itertools.count(1)
 
@@ -85,10 +86,7 @@ def adapt(
     app: Any, interface: str = "auto", legacy_timeout: float = DEFAULT_LEGACY_TIMEOUT
 ) -> ASGI3App:
     """Wrap ``app`` as an ASGI 3 application. ``interface`` is auto, asgi3, asgi2 or legacy."""
-    if interface not in INTERFACES:
-        raise ConfigurationError(
-            "interface", f"unknown value {interface!r}", f"use one of {', '.join(INTERFACES)}"
-        )
+    choice("interface", interface, INTERFACES)
     if interface == "auto":
         interface = detect_interface(app)
     if interface == "asgi3":
@@ -227,12 +225,7 @@ class LegacyAdapter:
     """ASGI 3 application running a Channels 1 style ``consumer(message)``."""
 
     def __init__(self, consumer: Callable[[Message], Any], timeout: float = DEFAULT_LEGACY_TIMEOUT):
-        if timeout <= 0:
-            raise ConfigurationError(
-                "legacy_timeout",
-                f"must be > 0, got {timeout!r}",
-                "set a positive number of seconds",
-            )
+        positive("legacy_timeout", timeout, "set a positive number of seconds")
         self.consumer = consumer
         self.timeout = timeout
 

@@ -7,14 +7,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..exceptions import ConfigurationError
-from ..interfaces import INTERFACES
 from ..protocol.keys import valid_channel_name
 from ..protocol.routing import valid_route_key
 from .checks import choice, positive
 from .target import RedisTarget
 
-__all__ = ["LIFESPAN_MODES", "NodeConfig", "channel_names", "route_keys"]
+__all__ = ["INTERFACES", "LIFESPAN_MODES", "NodeConfig", "channel_names", "route_keys"]
 
+#: How an application is called (``interfaces.adapt``): judged by its signature, or set.
+INTERFACES = ("auto", "asgi3", "asgi2", "legacy")
 LIFESPAN_MODES = ("auto", "on", "off")
 
 
