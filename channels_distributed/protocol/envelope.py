@@ -1,8 +1,8 @@
-"""The distributor <-> worker protocol: keys, message types and their encoding, sans-I/O.
+"""The distributor <-> worker protocol: message types and their encoding, sans-I/O.
 
 A forwarded connection goes like this (DESIGN.md, "The distributor <-> worker protocol"):
 
-1. distributor -> route queue ``<prefix>:{rt:<key>}:q``: a ``connect`` map (connection id, the
+1. distributor -> route queue (``keys.DistKeys.queue``): a ``connect`` map (connection id, the
    wire scope, the distributor's inbox, a wall-clock deadline, the first body chunk if small);
 2. worker -> distributor inbox: ``cd.accept`` (worker id and inbox), usually in the same entry as
    the first response events;
@@ -35,7 +35,6 @@ __all__ = [
     "RESET",
     "VERSION",
     "Connect",
-    "DistKeys",
     "decode_connect",
     "decode_events",
     "encode_connect",
@@ -69,45 +68,6 @@ DATA_EVENTS = frozenset(
 SCOPE_KEYS = ("type", "asgi", "http_version", "method", "scheme", "path", "raw_path",
               "query_string", "root_path", "headers", "client", "server", "subprotocols")
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
-
-
-class DistKeys:
-    """Every Redis key (and presence channel) of the distributed protocol under one prefix.
-
-    Keys of one route share the hash tag ``{rt:<key>}`` and keys of one process ``{p:<id>}``,
-    so every multi-key command (``LMOVE`` queue -> processing list) touches one slot.
-    """
-
-    __slots__ = ("prefix",)
-
-    def __init__(self, prefix: str) -> None:
-        self.prefix = prefix
-
-    def queue(self, route: str) -> str:
-        return f"{self.prefix}:{{rt:{route}}}:q"
-
-    def processing(self, route: str, worker: str) -> str:
-        return f"{self.prefix}:{{rt:{route}}}:p:{worker}"
-
-    def registry(self, route: str) -> str:
-        return f"{self.prefix}:{{rt:{route}}}:w"
-
-    def state(self, route: str, conn: str) -> str:
-        """Exists when the distributor gave up on a request a worker had already taken: that
-        worker's acknowledgement then fails, so the request never runs after its deadline."""
-        return f"{self.prefix}:{{rt:{route}}}:s:{conn}"
-
-    def reap_lock(self, route: str) -> str:
-        return f"{self.prefix}:{{rt:{route}}}:lock"
-
-    def inbox(self, process: str) -> str:
-        return f"{self.prefix}:{{p:{process}}}:in"
-
-    def lease(self, process: str) -> str:
-        return f"{self.prefix}:{{p:{process}}}:lease"
-
-    def presence(self, process: str) -> str:
-        return f"{self.prefix}:presence:{process}"
 
 
 @dataclass(slots=True)  # not frozen: a frozen init costs a microsecond per request

@@ -1,9 +1,26 @@
-"""Redis key naming and channel/group name validation.
+"""Every Redis key and presence channel name of the package, and channel/group name validation.
 
 Every key carries a hash tag (``{...}``) so that each multi-key command touches one slot: the
 same code runs on Redis Cluster, and the same slot map shards over several plain servers.
 Process-local channels (``name!suffix``) are keyed by the part before the ``!`` on send *and* on
 receive, so a sharded deployment never loses them (channels_redis issue #221).
+
+Under a prefix (``asgi`` by default), ``KeySpace`` names the channel layer's keys and
+``DistKeys`` those of forwarded connections:
+
+=================================  ==============================================================
+``<prefix>:{c:<channel>}``         a channel's messages (list)
+``<prefix>:{i:<inbox>}``           a layer process's inbox: its ``name!suffix`` channels (list)
+``<prefix>:{g:<group>}``           a group's members, scored by when they joined (sorted set)
+``<prefix>:{rt:<route>}:q``        a route key's queue of connection requests (list)
+``<prefix>:{rt:<route>}:p:<id>``   the requests worker ``<id>`` took and has not acknowledged
+``<prefix>:{rt:<route>}:w``        the workers of a route (set)
+``<prefix>:{rt:<route>}:s:<conn>`` a request the distributor gave up after a worker took it
+``<prefix>:{rt:<route>}:lock``     the reaper's lock (one reaper per route at a time)
+``<prefix>:{p:<id>}:in``           a distributor's or worker's inbox (list)
+``<prefix>:{p:<id>}:lease``        its lease (``SET PX``)
+``<prefix>:presence:<id>``         its presence: a pub/sub channel it stays subscribed to
+=================================  ==============================================================
 """
 
 from __future__ import annotations
@@ -13,6 +30,7 @@ import re
 __all__ = [
     "MAX_NAME_LENGTH",
     "SLOTS",
+    "DistKeys",
     "KeySpace",
     "inbox_of",
     "is_process_local",
@@ -76,6 +94,46 @@ class KeySpace:
         """A SCAN pattern matching every key under the prefix (glob characters escaped)."""
         escaped = re.sub(r"([\\*?\[\]])", r"\\\1", self.prefix)
         return f"{escaped}:*"
+
+
+class DistKeys:
+    """Every Redis key (and presence channel) of the distributed protocol under one prefix.
+
+    Keys of one route share the hash tag ``{rt:<key>}`` and keys of one process ``{p:<id>}``,
+    so every multi-key command (``LMOVE`` queue -> processing list) touches one slot.
+    """
+
+    __slots__ = ("prefix",)
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def queue(self, route: str) -> str:
+        return f"{self.prefix}:{{rt:{route}}}:q"
+
+    def processing(self, route: str, worker: str) -> str:
+        return f"{self.prefix}:{{rt:{route}}}:p:{worker}"
+
+    def registry(self, route: str) -> str:
+        return f"{self.prefix}:{{rt:{route}}}:w"
+
+    def state(self, route: str, conn: str) -> str:
+        """Exists when the distributor gave up on a request a worker had already taken: that
+        worker's acknowledgement then fails, so the request never runs after its deadline."""
+        return f"{self.prefix}:{{rt:{route}}}:s:{conn}"
+
+    def reap_lock(self, route: str) -> str:
+        return f"{self.prefix}:{{rt:{route}}}:lock"
+
+    def inbox(self, process: str) -> str:
+        return f"{self.prefix}:{{p:{process}}}:in"
+
+    def lease(self, process: str) -> str:
+        return f"{self.prefix}:{{p:{process}}}:lease"
+
+    def presence(self, process: str) -> str:
+        return f"{self.prefix}:presence:{process}"
+
 
 
 def _crc16(data: bytes) -> int:

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..exceptions import RedisUnavailable, ReplyError
-from ..protocol.envelope import DistKeys
+from ..protocol.keys import DistKeys
 from .connection import Shard
 from .liveness import absent
 from .refusals import complain

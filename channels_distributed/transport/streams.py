@@ -27,11 +27,11 @@ from ..protocol.envelope import (
     ACK,
     EXPIRED,
     RESET,
-    DistKeys,
     ack_event,
     decode_events,
     encode_events,
 )
+from ..protocol.keys import DistKeys
 from .connection import Shard
 from .inbox import BATCH, Reader
 from .loopstate import LoopState

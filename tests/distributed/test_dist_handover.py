@@ -17,7 +17,8 @@ import httpx
 from dist_helpers import Cluster
 
 from channels_distributed.conf import parse_hosts
-from channels_distributed.protocol.envelope import DistKeys, decode_connect
+from channels_distributed.protocol.envelope import decode_connect
+from channels_distributed.protocol.keys import DistKeys
 from channels_distributed.transport.connection import Topology
 from channels_distributed.transport.queues import GIVEN_UP, OURS, RouteQueue
 from channels_distributed.transport.streams import Hub

@@ -12,7 +12,6 @@ from channels_distributed.exceptions import ProtocolError
 from channels_distributed.protocol import envelope
 from channels_distributed.protocol.envelope import (
     Connect,
-    DistKeys,
     decode_connect,
     decode_events,
     encode_connect,
@@ -22,7 +21,7 @@ from channels_distributed.protocol.envelope import (
     split_body,
     wire_scope,
 )
-from channels_distributed.protocol.keys import key_slot
+from channels_distributed.protocol.keys import DistKeys, key_slot
 
 SCOPE = {
     "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
