@@ -38,6 +38,7 @@ COMPILED = (
     "channels_distributed.protocol.packing",
     "channels_distributed.transport.resp",
     "channels_distributed.transport.inbox",
+    "channels_distributed.transport.scripts",
     "channels_distributed.transport.writer",
     "channels_distributed.transport.streams",
     "channels_distributed.distributor.edge",

@@ -18,10 +18,9 @@ from ..conf import DistributorConfig
 from ..exceptions import ChannelFull, PeerLost, RedisUnavailable, ReplyError
 from ..protocol.envelope import IDEMPOTENT_METHODS, STATE_TTL_MS, pack_connect
 from ..transport.liveness import Presence, Watch
-from ..transport.queues import run_script
 from ..transport.resp import ConnectionLost
+from ..transport.scripts import GIVE_UP
 from ..transport.streams import Hub, Peer, Unserved, now_ms
-from ..transport.writer import Script
 
 __all__ = ["Edge", "NoWorker", "WorkerSilent"]
 
@@ -34,16 +33,6 @@ _ACCEPT_GRACE = 0.25
 _SWEEP_INTERVAL = 0.05
 # How long an accept may still take once a worker acknowledged the request at the deadline.
 _LATE_ACCEPT = 5.0
-# KEYS: queue, state; ARGV: entry, state ttl_ms. 1: withdrawn from the queue, never taken;
-# 0: a worker had taken it: it is marked given up, so that worker's acknowledgement fails if it
-# has not happened yet (if it has, the worker's accept is on its way).
-_GIVE_UP = Script("""
-if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 1 then return 1 end
-redis.call('SET', KEYS[2], 'c', 'PX', ARGV[2])
-return 0
-""")
-
-
 class NoWorker(PeerLost):
     """No worker accepted the connection in time."""
 
@@ -117,7 +106,7 @@ class Edge:
         try:
             link = await asyncio.wait_for(self.hub.shard_for(queue).link(), 1.0)
             return int(await asyncio.wait_for(
-                run_script(link, _GIVE_UP, [queue, state], [entry, STATE_TTL_MS]), 2.0))
+                GIVE_UP.run(link, [queue, state], [entry, STATE_TTL_MS]), 2.0))
         except (RedisUnavailable, ReplyError, ConnectionLost, OSError, asyncio.TimeoutError):
             return 1
 

@@ -26,6 +26,7 @@ from ..protocol.codec import decode_entry, encode_entry
 from .connection import Shard
 from .refusals import refusal, report
 from .resp import ConnectionLost, RespLink, quiet
+from .scripts import GIVE_BACK
 from .turns import let_woken_write
 
 __all__ = ["Reader"]
@@ -35,20 +36,6 @@ logger = logging.getLogger("channels_distributed.transport")
 BLOCK_SECONDS = 1.0
 LINGER = 2.0
 _GRACE = 2.0  # beyond BLOCK_SECONDS, before a silent blocking connection is dropped
-# Puts ARGV[2..] back at the head of KEYS[1] and extends its expiry to ARGV[1] ms, never
-# shortening it (PEXPIRE GT needs Redis 7). One script, so that it happens whole or not at all:
-# the permission to expire the key is checked before the push where Redis can (7.0+).
-# Sent as source: it runs only when messages are given back, which is rare.
-_GIVE_BACK = """
-if redis.acl_check_cmd and not redis.acl_check_cmd('PEXPIRE', KEYS[1], ARGV[1]) then
-  return redis.error_reply('NOPERM this user may not run PEXPIRE on ' .. KEYS[1])
-end
-redis.call('LPUSH', KEYS[1], unpack(ARGV, 2))
-if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-end
-return 1
-"""
 _GIVE_BACK_PART = 512  # entries per script call: Lua's unpack() has a stack limit
 SWEEP_MS = 1000
 BATCH = 512
@@ -304,7 +291,8 @@ class Reader:
         # Newest part first: each LPUSH puts its part in front of the parts pushed before.
         for end in range(len(entries), 0, -_GIVE_BACK_PART):
             part = entries[max(end - _GIVE_BACK_PART, 0):end]
-            commands.append(("EVAL", _GIVE_BACK, 1, self.key, ttl_ms, *reversed(part)))
+            # Sent as source: it runs only when messages are given back, which is rare.
+            commands.append(GIVE_BACK.source_command([self.key], [ttl_ms, *reversed(part)]))
         return len(entries), commands
 
     def unclaimed(self) -> list[bytes]:

@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator
-from typing import Any
 
 from ..exceptions import RedisUnavailable, ReplyError
 from ..protocol.keys import DistKeys
@@ -23,43 +22,11 @@ from .connection import Shard
 from .liveness import absent
 from .refusals import complain
 from .resp import ConnectionLost, RespLink
-from .writer import Script
+from .scripts import ACK, GIVEN_UP, OURS, REAPED, REQUEUE, TAKE
 
 __all__ = ["GIVEN_UP", "OURS", "REAPED", "RouteQueue"]
 
 logger = logging.getLogger("channels_distributed.queues")
-
-# KEYS: queue, processing; ARGV: how many. Returns the moved entries, oldest first.
-_TAKE = Script("""
-local out = {}
-for i = 1, tonumber(ARGV[1]) do
-  local v = redis.call('LMOVE', KEYS[1], KEYS[2], 'LEFT', 'RIGHT')
-  if not v then break end
-  out[#out + 1] = v
-end
-return out
-""")
-# KEYS: processing, then one state key per entry; ARGV: entries. Per entry: 1 (OURS) where the
-# request is ours to run: still in our processing list, and not given up by the distributor (no
-# state key); 0 (REAPED) where a reaper gave it back to the queue (another worker runs it); -1
-# (GIVEN_UP) where the distributor gave it up: it is gone from every list now, so its mark is
-# deleted, and it never runs.
-_ACK = Script("""
-local out = {}
-for i = 1, #ARGV do
-  if redis.call('LREM', KEYS[1], 1, ARGV[i]) == 0 then out[i] = 0
-  elseif redis.call('DEL', KEYS[i + 1]) == 1 then out[i] = -1
-  else out[i] = 1 end
-end
-return out
-""")
-OURS, REAPED, GIVEN_UP = 1, 0, -1
-# KEYS: processing, queue. Moves every entry back to the queue head, keeping their order.
-_REQUEUE = Script("""
-local n = 0
-while redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT') do n = n + 1 end
-return n
-""")
 
 BLOCK_SECONDS = 1.0
 REAP_LOCK_MS = 2000
@@ -72,15 +39,6 @@ REAP_LOCK_MS = 2000
 MIN_TTL_MS = 6_000
 MAX_TTL_MS = 120_000
 _TTL_MARGIN_MS = 1_000
-
-
-async def run_script(link: RespLink, script: Script, keys: list[Any], args: list[Any]) -> Any:
-    try:
-        return await link.call(*script.command(keys, args))
-    except ReplyError as exc:
-        if not str(exc).startswith("NOSCRIPT"):
-            raise
-    return await link.call(*script.fallback(keys, args))
 
 
 class RouteQueue:
@@ -112,7 +70,7 @@ class RouteQueue:
         """Up to ``count`` waiting requests, without blocking."""
         link = await self.shard.link()
         with self._refusals("EVALSHA (LMOVE)"):
-            return list(await run_script(link, _TAKE, [self.queue, self.processing], [count]))
+            return list(await TAKE.run(link, [self.queue, self.processing], [count]))
 
     async def take_blocking(self, link: RespLink) -> bytes | None:
         """One request, waiting at most a second for it."""
@@ -146,9 +104,8 @@ class RouteQueue:
         try:
             link = await self.shard.link()
             with self._refusals("EVALSHA (LREM, EXISTS)"):
-                replies = await run_script(link, _ACK,
-                                           [self.processing, *(s for _, s, _ in batch)],
-                                           [entry for entry, _, _ in batch])
+                replies = await ACK.run(link, [self.processing, *(s for _, s, _ in batch)],
+                                        [entry for entry, _, _ in batch])
         except (RedisUnavailable, ReplyError, ConnectionLost) as exc:
             for *_, future in batch:
                 if not future.done():
@@ -162,7 +119,7 @@ class RouteQueue:
         """Return every request still in this worker's processing list (shutdown)."""
         link = await self.shard.link()
         with self._refusals("EVALSHA (LMOVE)"):
-            return int(await run_script(link, _REQUEUE, [self.processing, self.queue], []))
+            return int(await REQUEUE.run(link, [self.processing, self.queue], []))
 
     def saw_deadline(self, ahead_ms: int) -> None:
         """A request taken had its deadline ``ahead_ms`` from now."""
@@ -208,7 +165,7 @@ class RouteQueue:
         dead = [m for m in others if self.keys.presence(m) in gone]
         total = 0
         for worker in dead:
-            moved = int(await run_script(link, _REQUEUE, [
+            moved = int(await REQUEUE.run(link, [
                 self.keys.processing(self.route, worker), self.queue], []))
             await link.call("SREM", self.registry, worker)
             if moved:

@@ -1,4 +1,10 @@
-"""The Lua scripts of the batched writer (kept as source here; ``writer.Script`` runs them).
+"""Every Lua script of the package, and the one way they are run.
+
+A ``Script`` is sent by its SHA1 (``EVALSHA``); a server that does not have it (restarted, or
+``SCRIPT FLUSH``) answers NOSCRIPT, and the script is then sent once as source (``EVAL``):
+``Script.run`` for callers that await a reply, ``Script.retry`` for the batched writer, which
+settles its replies in callbacks and loads its scripts first on every new connection (``load``)
+so that a retry, which could reorder its pushes, is left for a ``SCRIPT FLUSH`` in between.
 
 A script is not undone when a command in it fails. Were PEXPIRE refused (an ACL without it)
 after the RPUSH, the send would fail for a message that was delivered. So where Redis can (7.0+)
@@ -8,7 +14,78 @@ its refusal comes back beside the result, for the writer to log.
 
 from __future__ import annotations
 
-__all__ = ["ACKED_PUSH_SCRIPT", "PUSH_SCRIPT"]
+import asyncio
+import hashlib
+from typing import Any
+
+from ..exceptions import ReplyError
+from .resp import RespLink
+
+__all__ = [
+    "ACK",
+    "ACKED_PUSH",
+    "GIVEN_UP",
+    "GIVE_BACK",
+    "GIVE_UP",
+    "OURS",
+    "PUSH",
+    "REAPED",
+    "REQUEUE",
+    "TAKE",
+    "Script",
+    "load",
+]
+
+
+class Script:
+    """A Lua script, run by EVALSHA; sent as source once when the server lost it."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()  # noqa: S324 - Redis' script id
+
+    def command(self, keys: list[Any], args: list[Any]) -> tuple[Any, ...]:
+        """The EVALSHA command, for a pipeline."""
+        return ("EVALSHA", self.sha, len(keys), *keys, *args)
+
+    def source_command(self, keys: list[Any], args: list[Any]) -> tuple[Any, ...]:
+        """The same as EVAL with the source: for a script run too rarely to load."""
+        return ("EVAL", self.source, len(keys), *keys, *args)
+
+    async def run(self, link: RespLink, keys: list[Any], args: list[Any]) -> Any:
+        """Run it and return its reply; sent as source once if the server lost it."""
+        try:
+            return await link.call(*self.command(keys, args))
+        except ReplyError as exc:
+            if not _noscript(exc):
+                raise
+        return await link.call(*self.source_command(keys, args))
+
+    def retry(self, link: RespLink, error: BaseException | None, keys: list[Any],
+              args: list[Any]) -> asyncio.Future[Any] | None:
+        """After a pipelined EVALSHA failed with ``error``: if the server had lost the script
+        (nothing ran), the same call sent as source on ``link``; else None."""
+        if error is None or not _noscript(error) or not link.is_open:
+            return None
+        return link.call(*self.source_command(keys, args))
+
+
+def load(link: RespLink, scripts: tuple[Script, ...]) -> None:
+    """Load ``scripts`` on a new connection, before anything that runs them is written."""
+    for script in scripts:
+        link.call("SCRIPT", "LOAD", script.source).add_done_callback(_consume)
+
+
+def _noscript(error: BaseException) -> bool:
+    return isinstance(error, ReplyError) and str(error).startswith("NOSCRIPT")
+
+
+def _consume(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()  # retrieved; a failed SCRIPT LOAD shows up as NOSCRIPT later
+
+
+# The batched writer's ----------------------------------------------------------------------------
 
 # Checks that the user may PEXPIRE KEYS[%d] (redis.acl_check_cmd: Redis 7.0+, needs no extra
 # right, unlike ACL DRYRUN which is @admin).
@@ -21,7 +98,7 @@ end
 # KEYS[1] = list; ARGV = capacity, ttl_ms, entries... Pushes as many entries as fit under the
 # capacity (in order, so FIFO holds) and returns how many it pushed ({n, error} on 6.2 when
 # the PEXPIRE was refused).
-PUSH_SCRIPT = """
+PUSH = Script("""
 local room = tonumber(ARGV[1]) - redis.call('LLEN', KEYS[1])
 local n = #ARGV - 2
 if room < n then n = room end
@@ -31,7 +108,7 @@ redis.call('RPUSH', KEYS[1], unpack(ARGV, 3, n + 2))
 local expiry = redis.pcall('PEXPIRE', KEYS[1], ARGV[2])
 if type(expiry) == 'table' and expiry.err then return {n, expiry.err} end
 return n
-"""
+""")
 
 # KEYS[1] = processing list, KEYS[2] = list, then one state key per request; ARGV = capacity,
 # ttl_ms, then pairs of (taken request, entry). For each pair, in order: acknowledge the request
@@ -39,7 +116,7 @@ return n
 # queue, or given up by the distributor: its state key exists; nothing pushed), 0 if the list
 # is full, else 1. One call carries every such pair of a loop turn (a worker's busy turn answers
 # many requests), with one RPUSH. On 6.2 a refused PEXPIRE's error follows the results.
-ACKED_PUSH_SCRIPT = _CHECK_EXPIRE % (2, 2) + """
+ACKED_PUSH = Script(_CHECK_EXPIRE % (2, 2) + """
 local room = tonumber(ARGV[1]) - redis.call('LLEN', KEYS[2])
 local out, push = {}, {}
 for i = 3, #ARGV, 2 do
@@ -61,4 +138,63 @@ if #push > 0 then
   if type(expiry) == 'table' and expiry.err then out[#out + 1] = expiry.err end
 end
 return out
-"""
+""")
+
+# The route queues' (queues.py) -------------------------------------------------------------------
+# KEYS: queue, processing; ARGV: how many. Returns the moved entries, oldest first.
+TAKE = Script("""
+local out = {}
+for i = 1, tonumber(ARGV[1]) do
+  local v = redis.call('LMOVE', KEYS[1], KEYS[2], 'LEFT', 'RIGHT')
+  if not v then break end
+  out[#out + 1] = v
+end
+return out
+""")
+# KEYS: processing, then one state key per entry; ARGV: entries. Per entry: 1 (OURS) where the
+# request is ours to run: still in our processing list, and not given up by the distributor (no
+# state key); 0 (REAPED) where a reaper gave it back to the queue (another worker runs it); -1
+# (GIVEN_UP) where the distributor gave it up: it is gone from every list now, so its mark is
+# deleted, and it never runs.
+ACK = Script("""
+local out = {}
+for i = 1, #ARGV do
+  if redis.call('LREM', KEYS[1], 1, ARGV[i]) == 0 then out[i] = 0
+  elseif redis.call('DEL', KEYS[i + 1]) == 1 then out[i] = -1
+  else out[i] = 1 end
+end
+return out
+""")
+OURS, REAPED, GIVEN_UP = 1, 0, -1
+# KEYS: processing, queue. Moves every entry back to the queue head, keeping their order.
+REQUEUE = Script("""
+local n = 0
+while redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT') do n = n + 1 end
+return n
+""")
+
+# The distributor's (distributor/edge.py) ---------------------------------------------------------
+# KEYS: queue, state; ARGV: entry, state ttl_ms. 1: withdrawn from the queue, never taken;
+# 0: a worker had taken it: it is marked given up, so that worker's acknowledgement fails if it
+# has not happened yet (if it has, the worker's accept is on its way).
+GIVE_UP = Script("""
+if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 1 then return 1 end
+redis.call('SET', KEYS[2], 'c', 'PX', ARGV[2])
+return 0
+""")
+
+# The readers' (inbox.py) -------------------------------------------------------------------------
+# Puts ARGV[2..] back at the head of KEYS[1] and extends its expiry to ARGV[1] ms, never
+# shortening it (PEXPIRE GT needs Redis 7). One script, so that it happens whole or not at all:
+# the permission to expire the key is checked before the push where Redis can (7.0+).
+# Sent as source (``source_command``): it runs only when messages are given back, which is rare.
+GIVE_BACK = Script("""
+if redis.acl_check_cmd and not redis.acl_check_cmd('PEXPIRE', KEYS[1], ARGV[1]) then
+  return redis.error_reply('NOPERM this user may not run PEXPIRE on ' .. KEYS[1])
+end
+redis.call('LPUSH', KEYS[1], unpack(ARGV, 2))
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
+return 1
+""")

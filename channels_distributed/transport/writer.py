@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -18,9 +17,9 @@ from ..exceptions import ChannelFull, RedisRefused, RedisUnavailable, ReplyError
 from .connection import Shard
 from .refusals import refusal, report
 from .resp import ConnectionLost, RespLink, quiet
-from .scripts import ACKED_PUSH_SCRIPT, PUSH_SCRIPT
+from .scripts import ACKED_PUSH, PUSH, load
 
-__all__ = ["PUSH_SCRIPT", "BatchWriter", "Script"]
+__all__ = ["BatchWriter"]
 
 logger = logging.getLogger("channels_distributed.transport")
 
@@ -28,23 +27,6 @@ logger = logging.getLogger("channels_distributed.transport")
 _MAX_ENTRIES_PER_CALL = 512
 _REPLY_TIMEOUT = 10.0
 
-
-class Script:
-    """A Lua script run by EVALSHA; falls back to EVAL once when the server lost it."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.sha = hashlib.sha1(source.encode()).hexdigest()  # noqa: S324 - Redis' script id
-
-    def command(self, keys: list[Any], args: list[Any]) -> tuple[Any, ...]:
-        return ("EVALSHA", self.sha, len(keys), *keys, *args)
-
-    def fallback(self, keys: list[Any], args: list[Any]) -> tuple[Any, ...]:
-        return ("EVAL", self.source, len(keys), *keys, *args)
-
-
-_PUSH = Script(PUSH_SCRIPT)
-_ACKED_PUSH = Script(ACKED_PUSH_SCRIPT)
 
 # A pending push: (entry bytes, future). Per key we also keep (capacity, ttl_ms).
 _Items = list[tuple[bytes, "asyncio.Future[None]"]]
@@ -144,9 +126,8 @@ class BatchWriter:
         try:
             link = await self.shard.link()
             # Loaded first on every new connection (a restarted Redis has no scripts), so an
-            # EVALSHA never meets NOSCRIPT and never needs a re-send that could reorder.
-            for script in (_PUSH, _ACKED_PUSH):
-                link.call("SCRIPT", "LOAD", script.source).add_done_callback(_consume)
+            # EVALSHA finds its script and never needs a re-send (which could reorder).
+            load(link, (PUSH, ACKED_PUSH))
             self._link = link
         except (RedisUnavailable, RedisRefused) as exc:
             # Nothing was sent: a clear error, never a duplicate. (A refused login is logged
@@ -171,8 +152,8 @@ class BatchWriter:
         calls = _calls(batch)
         acked_calls = _acked_calls(acked)
         # Acknowledged pushes first: an acknowledged push precedes later events of its list.
-        commands = [_ACKED_PUSH.command(keys, args) for keys, args, _ in acked_calls]
-        commands += [_PUSH.command([key], [cap, ttl, *(e for e, _ in items)])
+        commands = [ACKED_PUSH.command(keys, args) for keys, args, _ in acked_calls]
+        commands += [PUSH.command([key], [cap, ttl, *(e for e, _ in items)])
                      for key, cap, ttl, items in calls]
         try:
             futures = link.call_many(commands)
@@ -200,13 +181,12 @@ class BatchWriter:
             error: BaseException | None = ConnectionLost("acknowledged push cancelled")
         else:
             error = future.exception()
-        if isinstance(error, ReplyError) and str(error).startswith("NOSCRIPT") and link.is_open:
-            # Someone ran SCRIPT FLUSH, so nothing ran: send the source once.
-            retry = link.call(*_ACKED_PUSH.fallback(keys, args))
-            self._inflight += 1
-            retry.add_done_callback(functools.partial(self._on_acked, link, call))
-            return
         if error is not None:
+            retry = ACKED_PUSH.retry(link, error, keys, args)  # after a SCRIPT FLUSH
+            if retry is not None:
+                self._inflight += 1
+                retry.add_done_callback(functools.partial(self._on_acked, link, call))
+                return
             _drop_if_replica(link, error)
             _fail(targets, self._refusal(error, "EVALSHA (LREM, EXISTS, LLEN, RPUSH, PEXPIRE)",
                                          keys[1]))
@@ -226,12 +206,13 @@ class BatchWriter:
             reply: Any = ConnectionLost("push cancelled")
         else:
             reply = future.exception() or future.result()
-        if isinstance(reply, ReplyError) and str(reply).startswith("NOSCRIPT") and link.is_open:
-            key, cap, ttl, items = call  # someone ran SCRIPT FLUSH: send the source once
-            retry = link.call(*_PUSH.fallback([key], [cap, ttl, *(e for e, _ in items)]))
-            self._inflight += 1
-            retry.add_done_callback(functools.partial(self._on_reply, link, call))
-            return
+        if isinstance(reply, ReplyError):
+            key, cap, ttl, items = call
+            retry = PUSH.retry(link, reply, [key], [cap, ttl, *(e for e, _ in items)])
+            if retry is not None:  # after a SCRIPT FLUSH
+                self._inflight += 1
+                retry.add_done_callback(functools.partial(self._on_reply, link, call))
+                return
         _drop_if_replica(link, reply)
         self._settle(call, reply)
         self._wake_idle()
@@ -348,8 +329,3 @@ def _merge(older: _Pending, newer: _Pending) -> _Pending:
         else:
             merged[key] = (cap, ttl, list(items))
     return merged
-
-
-def _consume(future: asyncio.Future[Any]) -> None:
-    if not future.cancelled():
-        future.exception()  # retrieved; a failed SCRIPT LOAD shows up as NOSCRIPT later
