@@ -28,13 +28,13 @@ from typing import Any
 from channels.layers import BaseChannelLayer
 
 from .conf import LayerConfig
-from .exceptions import ChannelFull, ForeignChannelError, ReplyError
+from .exceptions import ChannelFull, ForeignChannelError
 from .protocol.codec import MessageCodec, encode_entry
 from .protocol.keys import KeySpace, inbox_of, valid_channel_name, valid_group_name
+from .transport import groups
 from .transport.connection import Shard
 from .transport.inbox import BATCH, Reader
 from .transport.loopstate import LoopState
-from .transport.refusals import refusal
 
 __all__ = ["RedisChannelLayer"]
 
@@ -170,27 +170,21 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
     async def group_add(self, group: str, channel: str) -> None:
         self.require_valid_group_name(group)
         self.require_valid_channel_name(channel)
-        key = self.keys.group(group)
-        shard = self._state().topology.shard_for(key)
-        link = await shard.link()
-        ttl = int(self.group_expiry)
-        await _all(link.call_many([("ZADD", key, self.clock(), channel), ("EXPIRE", key, ttl)]),
-                   "ZADD, EXPIRE", key, shard)
+        await groups.add(self._state().topology, self.keys.group(group), channel, self.clock(),
+                         int(self.group_expiry))
 
     async def group_discard(self, group: str, channel: str) -> None:
         self.require_valid_group_name(group)
         self.require_valid_channel_name(channel)
-        key = self.keys.group(group)
-        shard = self._state().topology.shard_for(key)
-        link = await shard.link()
-        await _all([link.call("ZREM", key, channel)], "ZREM", key, shard)
+        await groups.discard(self._state().topology, self.keys.group(group), channel)
 
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
         """Send to every channel in ``group``: one push per process inbox, not per member."""
         self.require_valid_group_name(group)
         if not isinstance(message, dict):
             raise TypeError(f"message must be a dict, got {type(message).__name__}")
-        members = await self._group_members(group)
+        members = await groups.members(self._state().topology, self.keys.group(group),
+                                       self.clock() - self.group_expiry)
         if not members:
             return
         payload = self.codec.encode(message)
@@ -204,17 +198,6 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
             pushes.append((len(channels), future))
         await self._settle_group(group, len(members), pushes)
 
-    async def _group_members(self, group: str) -> list[str]:
-        key = self.keys.group(group)
-        shard = self._state().topology.shard_for(key)
-        link = await shard.link()
-        oldest = self.clock() - self.group_expiry
-        _, members = await _all(link.call_many([
-            ("ZREMRANGEBYSCORE", key, "-inf", f"({oldest}"),
-            ("ZRANGE", key, 0, -1),
-        ]), "ZREMRANGEBYSCORE, ZRANGE", key, shard)
-        return [m.decode() for m in members]
-
     async def _settle_group(self, group: str, total: int,
                             pushes: list[tuple[int, asyncio.Future[None]]]) -> None:
         results = await asyncio.gather(*(f for _, f in pushes), return_exceptions=True)
@@ -227,22 +210,7 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
 
     async def flush(self) -> None:
         """Delete every key under this layer's prefix, on every shard."""
-        state = self._state()
-        await state.drain_writes()
-        for shard in state.topology.shards:
-            link = await shard.link()
-            pattern = self.keys.pattern()
-            cursor: Any = b"0"
-            while True:
-                [(cursor, keys)] = await _all(
-                    [link.call("SCAN", cursor, "MATCH", pattern, "COUNT", 1000)], "SCAN",
-                    pattern, shard)
-                if keys:
-                    await _all([link.call("UNLINK", *keys)], "UNLINK", pattern, shard)
-                if cursor in (b"0", 0):
-                    break
-        for reader in state.readers.values():
-            reader.unclaimed()  # drop what this process had buffered too
+        await self._state().flush(self.keys.pattern())
 
     async def close(self) -> None:
         """Release this event loop's connections (messages buffered locally go back to Redis)."""
@@ -254,19 +222,6 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
 
     # channels_redis name for close().
     close_pools = close
-
-
-async def _all(futures: list[asyncio.Future[Any]], command: str, key: str,
-               shard: Shard) -> list[Any]:
-    """Every reply, or the first error (the others are retrieved too, never left dangling);
-    an error from Redis says whether waiting can fix it, and if not, what to fix."""
-    replies = await asyncio.gather(*futures, return_exceptions=True)
-    for reply in replies:
-        if isinstance(reply, ReplyError):
-            raise refusal(reply, command, key, shard.spec) from None
-        if isinstance(reply, BaseException):
-            raise reply
-    return replies
 
 
 def _release_closed(states: dict[asyncio.AbstractEventLoop, LoopState]) -> None:

@@ -370,3 +370,17 @@ async def test_sharded_keys_spread_over_all_servers(redis_sharded, make_layer) -
     assert sum(len(s.keys(f"{layer.prefix}:*")) for s in redis_sharded.servers) == 0
     await layer.close()
 
+
+
+def test_the_layer_sends_no_redis_command_itself() -> None:
+    """transport/ is the only code that talks to Redis: layer.py opens no link and sends no
+    command (group membership and flush were ZADD/ZRANGE/SCAN/UNLINK calls in layer.py)."""
+    import ast
+    from pathlib import Path
+
+    import channels_distributed.layer
+
+    tree = ast.parse(Path(channels_distributed.layer.__file__).with_suffix(".py").read_text())
+    found = sorted({node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)
+                    and node.attr in ("call", "call_many", "link", "blocking_link")})
+    assert not found, f"layer.py talks to Redis itself: {found}"

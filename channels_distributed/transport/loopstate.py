@@ -12,10 +12,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncGenerator, Callable, Sequence
+from typing import Any
 
 from ..conf.hosts import HostSpec
 from .connection import Shard, Topology
 from .inbox import Reader
+from .refusals import replies
 from .writer import BatchWriter
 
 __all__ = ["LoopState"]
@@ -50,6 +52,24 @@ class LoopState:
     async def drain_writes(self) -> None:
         for writer in self.writers:
             await writer.wait_idle()
+
+    async def flush(self, pattern: str) -> None:
+        """Delete every key matching ``pattern`` on every shard, once the writes made so far
+        are in, and drop what this loop's readers had buffered too."""
+        await self.drain_writes()
+        for shard in self.topology.shards:
+            link = await shard.link()
+            cursor: Any = b"0"
+            while True:
+                [(cursor, keys)] = await replies(
+                    [link.call("SCAN", cursor, "MATCH", pattern, "COUNT", 1000)], "SCAN",
+                    pattern, shard.spec)
+                if keys:
+                    await replies([link.call("UNLINK", *keys)], "UNLINK", pattern, shard.spec)
+                if cursor in (b"0", 0):
+                    break
+        for reader in self.readers.values():
+            reader.unclaimed()
 
     def abandon(self) -> None:
         """Release everything of a loop that was closed without shutting down its async

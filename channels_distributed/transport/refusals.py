@@ -10,14 +10,16 @@ and loops that must go on (a worker's take loop, the process inbox) log it at ER
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
+from typing import Any
 
 from ..conf.hosts import HostSpec
 from ..exceptions import RedisRefused, RedisUnavailable, ReplyError, UnsupportedServer
 
-__all__ = ["LAYER_ACL", "WORKER_ACL", "complain", "refusal", "report"]
+__all__ = ["LAYER_ACL", "WORKER_ACL", "complain", "refusal", "replies", "report"]
 
 logger = logging.getLogger("channels_distributed.transport")
 
@@ -105,3 +107,16 @@ def report(error: BaseException) -> None:
         _reported.clear()
     _reported[text] = now
     logger.error("%s", text)
+
+
+async def replies(futures: list[asyncio.Future[Any]], command: str, key: str,
+                  spec: HostSpec) -> list[Any]:
+    """Every reply, or the first error (the others are retrieved too, never left dangling);
+    an error from Redis says whether waiting can fix it, and if not, what to fix."""
+    answers = await asyncio.gather(*futures, return_exceptions=True)
+    for answer in answers:
+        if isinstance(answer, ReplyError):
+            raise refusal(answer, command, key, spec) from None
+        if isinstance(answer, BaseException):
+            raise answer
+    return answers

@@ -1,0 +1,39 @@
+"""Group membership: one sorted set per group, each member scored by when it (re)joined.
+
+A member that has not re-joined within the group expiry is dropped when the group is next read,
+and the whole set expires with its last ``group_add``: the channel layer's ``group_add``,
+``group_discard`` and the member list of ``group_send``. The fan-out itself goes through the
+batched writer, one push per process inbox (``layer.py``).
+"""
+
+from __future__ import annotations
+
+from .connection import Topology
+from .refusals import replies
+
+__all__ = ["add", "discard", "members"]
+
+
+async def add(topology: Topology, key: str, channel: str, now: float, ttl: int) -> None:
+    """Add ``channel`` to the group at ``key`` (or refresh it), keeping the group ``ttl`` s."""
+    shard = topology.shard_for(key)
+    link = await shard.link()
+    await replies(link.call_many([("ZADD", key, now, channel), ("EXPIRE", key, ttl)]),
+                  "ZADD, EXPIRE", key, shard.spec)
+
+
+async def discard(topology: Topology, key: str, channel: str) -> None:
+    shard = topology.shard_for(key)
+    link = await shard.link()
+    await replies([link.call("ZREM", key, channel)], "ZREM", key, shard.spec)
+
+
+async def members(topology: Topology, key: str, oldest: float) -> list[str]:
+    """The group's channels, after dropping those that joined before ``oldest``."""
+    shard = topology.shard_for(key)
+    link = await shard.link()
+    _, found = await replies(link.call_many([
+        ("ZREMRANGEBYSCORE", key, "-inf", f"({oldest}"),
+        ("ZRANGE", key, 0, -1),
+    ]), "ZREMRANGEBYSCORE, ZRANGE", key, shard.spec)
+    return [member.decode() for member in found]
