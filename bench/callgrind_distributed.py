@@ -73,6 +73,8 @@ async def _drive(url: str, requests: int) -> None:
     lifespan: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     lifespan.put_nowait({"type": "lifespan.startup"})
     ended = asyncio.ensure_future(app({"type": "lifespan"}, lifespan.get, _ignore))
+    done = [0]
+    guard = asyncio.ensure_future(_stall_guard(done))
     for _ in range(requests):
         events: list[dict[str, Any]] = []
         given = False
@@ -90,8 +92,29 @@ async def _drive(url: str, requests: int) -> None:
         await app(dict(SCOPE), receive, send)
         if not events or events[0].get("status") != 200:
             raise RuntimeError(f"expected a 200 response, got {events!r}")
+        done[0] += 1
     lifespan.put_nowait({"type": "lifespan.shutdown"})  # closes the edge's connections
     await ended
+    done[0] = -1
+    guard.cancel()
+
+
+async def _stall_guard(done: list[int], limit: float = 120.0) -> None:
+    """No progress for ``limit`` seconds: print every task's stack (where it waits) and exit."""
+    last, still = done[0], 0.0
+    while True:
+        await asyncio.sleep(5.0)  # a few ticks per run: no weight in the counts
+        if done[0] != last:
+            last, still = done[0], 0.0
+            continue
+        still += 5.0
+        if still >= limit:
+            print(f"stalled after {last} request(s) (-1: in lifespan shutdown); tasks:",
+                  file=sys.stderr)
+            for task in asyncio.all_tasks():
+                task.print_stack(file=sys.stderr)
+            sys.stderr.flush()
+            os._exit(3)
 
 
 async def _ignore(event: dict[str, Any]) -> None:
