@@ -94,8 +94,8 @@ async def _drive(url: str, requests: int) -> None:
             raise RuntimeError(f"expected a 200 response, got {events!r}")
         done[0] += 1
     lifespan.put_nowait({"type": "lifespan.shutdown"})  # closes the edge's connections
-    await ended
     done[0] = -1
+    await ended
     guard.cancel()
 
 
