@@ -16,6 +16,7 @@ from typing import Any
 from ..conf.hosts import HostSpec
 from ..exceptions import RedisUnavailable
 from ..protocol.keys import SLOTS, key_slot
+from .backoff import Backoff
 from .resp import RespLink, open_link, quiet
 from .sentinel import SentinelWatch
 
@@ -23,8 +24,6 @@ __all__ = ["Shard", "Topology"]
 
 logger = logging.getLogger("channels_distributed.transport")
 
-_BACKOFF_START = 0.02
-_BACKOFF_MAX = 0.5
 
 
 class Shard:
@@ -68,21 +67,21 @@ class Shard:
     async def _connect_with_retry(self, purpose: str) -> RespLink:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.retry_window
-        delay = _BACKOFF_START
+        backoff = Backoff()
         while True:
             if self._closed:
                 raise RedisUnavailable(f"the channel layer was closed ({self.spec.describe()})")
             try:
                 return await self.connect_once(purpose)
             except RedisUnavailable as exc:
-                if loop.time() + delay > deadline:
+                pause = backoff.next()
+                if loop.time() + pause > deadline:
                     raise RedisUnavailable(
                         f"Redis at {self.spec.describe()} was unreachable for "
                         f"{self.retry_window:g} s: {exc}. Check that it is running and that "
                         "'hosts' points at it"
                     ) from exc
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, _BACKOFF_MAX)
+                await asyncio.sleep(pause)
 
     async def connect_once(self, purpose: str = "") -> RespLink:
         spec = self.spec

@@ -23,6 +23,7 @@ from typing import Any
 
 from ..exceptions import ProtocolError, RedisRefused, RedisUnavailable, ReplyError
 from ..protocol.codec import decode_entry, encode_entry
+from .backoff import Backoff
 from .connection import Shard
 from .refusals import refusal, report
 from .resp import ConnectionLost, RespLink, quiet
@@ -118,7 +119,7 @@ class Reader:
     # The pop loop ----------------------------------------------------------------------------
     async def _run(self) -> None:
         link: RespLink | None = None
-        delay = 0.02
+        backoff = Backoff(0.02, _RETRY_MAX)
         try:
             while True:
                 while (self._waiting > 0 or self._lingering()) and not self._closed:
@@ -133,11 +134,10 @@ class Reader:
                         self._drop(link)
                         link = None
                         self._warn(exc)
-                        await asyncio.sleep(delay)  # wait for Redis to come back; never give up
-                        delay = min(delay * 2, _RETRY_MAX)
+                        await backoff.pause()  # wait for Redis to come back; never give up
                         continue
-                    delay = 0.02
-                    if self._warned:
+                    if self._warned:  # (set by every failure: the only time to reset)
+                        backoff.reset()
                         logger.warning("Redis is reachable again; receiving from %s", self.key)
                         self._warned = False
                     self.deliver(raws)

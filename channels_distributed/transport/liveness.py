@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from ..exceptions import PeerLost, RedisUnavailable, ReplyError
+from .backoff import Backoff
 from .refusals import complain
 from .resp import RespLink
 
@@ -25,7 +26,6 @@ logger = logging.getLogger("channels_distributed.liveness")
 
 LEASE_MS = 3000
 REFRESH_SECONDS = 1.0
-_BACKOFF_MAX = 0.5
 
 
 async def absent(link: RespLink, channels: Iterable[str]) -> set[str]:
@@ -55,18 +55,17 @@ class Presence:
         self._task = asyncio.ensure_future(self._run())
 
     async def _run(self) -> None:
-        delay = 0.02
+        backoff = Backoff()
         while True:
             try:
                 await self._session()
-                delay = 0.02
+                backoff.reset()
             except (RedisUnavailable, ReplyError, OSError, asyncio.TimeoutError) as exc:
                 self.present.clear()
                 if isinstance(exc, ReplyError):  # logged at ERROR if waiting will not fix it
                     complain(exc, "SUBSCRIBE, SET", self.channel, self.hub.presence_shard.spec)
                 logger.debug("presence of %s interrupted: %s", self.hub.id, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, _BACKOFF_MAX)
+                await backoff.pause()
 
     async def _session(self) -> None:
         link = self._link = await self.hub.presence_shard.connect_once("presence")

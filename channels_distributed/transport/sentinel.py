@@ -18,6 +18,7 @@ from typing import Any
 
 from ..conf.hosts import HostSpec
 from ..exceptions import RedisRefused, RedisUnavailable, ReplyError
+from .backoff import Backoff
 from .resp import RespLink, open_link, quiet
 
 __all__ = ["SentinelWatch"]
@@ -117,14 +118,13 @@ class SentinelWatch:
             self._relinking = asyncio.ensure_future(self._relink())
 
     async def _relink(self) -> None:
-        delay = 0.1
+        backoff = Backoff(0.1, 5.0)
         while not self._closed and self._link is None:
-            await asyncio.sleep(delay)
+            await backoff.pause()
             try:
                 await self.master()
             except RedisUnavailable as exc:
                 logger.debug("sentinels of %r unreachable: %s", self.spec.master_name, exc)
-                delay = min(delay * 2, 5.0)
 
     def close(self) -> None:
         self._closed = True

@@ -32,6 +32,7 @@ from ..protocol.envelope import (
     encode_events,
 )
 from ..protocol.keys import DistKeys
+from .backoff import Backoff
 from .connection import Shard
 from .inbox import BATCH, Reader
 from .loopstate import LoopState
@@ -124,13 +125,12 @@ class Hub:
         # A refusal (an ACL without the commands) ends the wait; the reader logged it at ERROR
         # with the fix, and the inbox is tried again now and then, so that fixing the ACL
         # brings the process back without a restart.
-        delay = 1.0
+        backoff = Backoff(1.0, 30.0)
         while True:
             try:
                 await self._reader.get(_IDLE)
             except RedisRefused:
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
+                await backoff.pause()
 
     @property
     def presence_shard(self) -> Shard:

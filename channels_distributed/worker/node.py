@@ -26,6 +26,7 @@ from ..conf import NodeConfig
 from ..exceptions import ConfigurationError, ProtocolError, RedisUnavailable, ReplyError
 from ..interfaces import adapt
 from ..protocol.envelope import accept_event, decode_connect
+from ..transport.backoff import Backoff
 from ..transport.liveness import Presence, Watch
 from ..transport.queues import RouteQueue
 from ..transport.resp import ConnectionLost, RespLink
@@ -172,7 +173,7 @@ class Node:
     # Taking connections --------------------------------------------------------------------
     async def _take_loop(self, route: RouteQueue, presence: Presence) -> None:
         link: RespLink | None = None
-        fast, quick, delay = False, False, 0.02
+        fast, quick, backoff = False, False, Backoff()
         await presence.present.wait()
         try:
             while True:
@@ -200,10 +201,9 @@ class Node:
                     _drop(link)
                     link = None
                     logger.warning("cannot take from route %s (retrying): %s", route.route, exc)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 0.5)
+                    await backoff.pause()
                     continue
-                delay = 0.02
+                backoff.reset()
                 for raw in entries:
                     self._dispatch(route, raw)
                 if entries:
