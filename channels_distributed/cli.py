@@ -20,7 +20,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from .exceptions import ConfigurationError
+from .exceptions import ConfigurationError, LifespanFailure
 
 __all__ = ["console_logging", "demo_app", "demo_edge", "import_app", "main", "run_demo"]
 
@@ -112,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "worker":
             return _worker(args)
         return run_demo(args.requests)
-    except ConfigurationError as exc:
+    except (ConfigurationError, LifespanFailure) as exc:
         print(f"channels-distributed: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -63,13 +63,16 @@ class ForeignChannelError(ChannelsDistributedError, ValueError, AssertionError):
 
 
 class LifespanFailure(ChannelsDistributedError):
-    """The application's ASGI lifespan startup (or shutdown) failed; the server does not serve."""
+    """The application's ASGI lifespan startup (or shutdown) failed; the process does not serve.
 
-    def __init__(self, phase: str, message: str) -> None:
+    ``switch_off`` names how to turn the lifespan off: gunicorn's ``--asgi-lifespan off``, or
+    ``lifespan='off'`` for a ``Node``."""
+
+    def __init__(self, phase: str, message: str, switch_off: str = "--asgi-lifespan off") -> None:
         self.phase = phase
         super().__init__(
             f"ASGI lifespan {phase} failed: {message or 'no message'}. Fix the application's "
-            "lifespan handler, or run with --asgi-lifespan off if it should not run"
+            f"lifespan handler, or run with {switch_off} if it should not run"
         )
 
 

@@ -24,9 +24,9 @@ from gunicorn.workers import base
 from channels_distributed.compiled import compiled_modules
 from channels_distributed.exceptions import LifespanFailure
 from channels_distributed.interfaces import adapt
+from channels_distributed.lifespan import Lifespan
 from channels_distributed.server.access import RequestInfo, ResponseInfo
 from channels_distributed.server.config import ServerConfig, from_gunicorn, setting
-from channels_distributed.server.lifespan import Lifespan
 from channels_distributed.server.server import Server
 
 __all__ = ["ASGIWorker", "request_hooks"]

@@ -32,6 +32,7 @@ class NodeConfig:
     window: int = 16
     max_chunk: int = 64 * 1024
     lifespan: str = "auto"
+    lifespan_timeout: float = 30.0  # for each of the application's lifespan replies
     redis_timeout: float = 5.0
 
     def __post_init__(self) -> None:
@@ -41,17 +42,20 @@ class NodeConfig:
             positive(name, getattr(self, name), f"set {name} to e.g. 100", integer=True)
         positive("grace", self.grace, "give seconds, e.g. 30", zero=True)
         positive("redis_timeout", self.redis_timeout, "give seconds, e.g. 5")
+        positive("lifespan_timeout", self.lifespan_timeout, "give seconds, e.g. 30")
 
     @classmethod
     def from_options(cls, *, key: str | None = None, keys: Iterable[str] | None = None,
                      channels: Iterable[str] = (), interface: str = "auto",
                      concurrency: int = 100, grace: float = 30.0, window: int = 16,
                      max_chunk: int = 64 * 1024, lifespan: str = "auto",
-                     redis_timeout: float = 5.0, **connection: Any) -> NodeConfig:
+                     lifespan_timeout: float = 30.0, redis_timeout: float = 5.0,
+                     **connection: Any) -> NodeConfig:
         """``Node``'s keyword arguments (``key=`` or ``keys=``, where Redis is, the rest)."""
         names = channel_names(channels)
         return cls(RedisTarget.resolve(**connection), route_keys(key, keys, bool(names)), names,
-                   interface, concurrency, grace, window, max_chunk, lifespan, redis_timeout)
+                   interface, concurrency, grace, window, max_chunk, lifespan, lifespan_timeout,
+                   redis_timeout)
 
 
 def route_keys(key: str | None, keys: Iterable[str] | None,

@@ -1,4 +1,4 @@
-"""One forwarded connection inside a worker, and the worker's lifespan.
+"""One forwarded connection inside a worker.
 
 ``Connection`` acknowledges its ``connect`` request before running the application (so a request
 a reaper gave back to the queue is never run twice), then gives the application ASGI 3
@@ -14,14 +14,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..exceptions import ConfigurationError, PeerLost, ProtocolError, RedisUnavailable
+from ..exceptions import PeerLost, ProtocolError, RedisUnavailable
 from ..protocol.envelope import EXPIRED, Connect, close_event, is_data, split_body
 from ..transport.liveness import Watch
 from ..transport.queues import GIVEN_UP, OURS, REAPED, RouteQueue
 from ..transport.streams import Hub
 from .context import WorkerContext
 
-__all__ = ["Connection", "Lifespan", "tell_expired"]
+__all__ = ["Connection", "tell_expired"]
 
 logger = logging.getLogger("channels_distributed.worker")
 
@@ -224,55 +224,3 @@ def _body_event(event: Event) -> Event:
         raise ProtocolError(f"http.response.body needs bytes, got {type(body).__name__}")
     return {"type": "http.response.body", "body": bytes(body),
             "more_body": bool(event.get("more_body", False))}
-
-
-class Lifespan:
-    """Runs the application's lifespan once per process (``auto``: only if it supports it)."""
-
-    def __init__(self, app: ASGI3, mode: str, state: dict[str, Any]) -> None:
-        self.app = app
-        self.mode = mode
-        self.state = state
-        self._to_app: asyncio.Queue[Event] = asyncio.Queue()
-        self._from_app: asyncio.Queue[Event] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
-
-    async def startup(self) -> None:
-        if self.mode == "off":
-            return
-        scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"},
-                 "state": self.state}
-        self._task = asyncio.ensure_future(self.app(scope, self._to_app.get, self._send))
-        if not await self._phase("startup"):
-            self._task = None
-
-    async def shutdown(self) -> None:
-        if self._task is not None:
-            await self._phase("shutdown")
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _send(self, event: Event) -> None:
-        if not event.get("type", "").startswith("lifespan."):
-            raise ProtocolError(f"unexpected {event.get('type')!r} in lifespan")
-        await self._from_app.put(event)
-
-    async def _phase(self, phase: str) -> bool:
-        if self._task is None:
-            raise RuntimeError("lifespan was not started")
-        await self._to_app.put({"type": f"lifespan.{phase}"})
-        reply = asyncio.ensure_future(self._from_app.get())
-        await asyncio.wait([reply, self._task], return_when=asyncio.FIRST_COMPLETED)
-        if not reply.done():
-            reply.cancel()
-            error = self._task.exception() if not self._task.cancelled() else None
-            if self.mode == "on":
-                raise ConfigurationError("lifespan", f"the application's lifespan failed: "
-                                         f"{error!r}", "fix it or set lifespan='off'")
-            logger.debug("lifespan not supported by the application (%r)", error)
-            return False
-        event = reply.result()
-        if event["type"] == f"lifespan.{phase}.failed":
-            raise ConfigurationError("lifespan", f"{phase} failed: {event.get('message', '')}",
-                                     "see the application's log")
-        return True

@@ -25,6 +25,7 @@ from typing import Any
 from ..conf import NodeConfig
 from ..exceptions import ConfigurationError, ProtocolError, RedisUnavailable, ReplyError
 from ..interfaces import adapt
+from ..lifespan import Lifespan
 from ..protocol.envelope import accept_event, decode_connect
 from ..transport.backoff import Backoff
 from ..transport.liveness import Presence, Watch
@@ -33,7 +34,7 @@ from ..transport.resp import ConnectionLost, RespLink
 from ..transport.streams import Hub, now_ms
 from ..transport.turns import let_woken_write
 from .channels import ChannelService, layer_for
-from .connection import Connection, Lifespan, tell_expired
+from .connection import Connection, tell_expired
 from .context import WorkerContext
 
 __all__ = ["Node"]
@@ -58,7 +59,8 @@ class Node:
                  key: str | None = None, keys: Iterable[str] | None = None,
                  interface: str = "auto", concurrency: int = 100, grace: float = 30.0,
                  window: int = 16, max_chunk: int = 64 * 1024, lifespan: str = "auto",
-                 redis_timeout: float = 5.0, channels: Iterable[str] = (),
+                 lifespan_timeout: float = 30.0, redis_timeout: float = 5.0,
+                 channels: Iterable[str] = (),
                  channel_layer: Any = None, **connection: Any) -> None:
         given = [a for a in (app, cls, consumer) if a is not None]
         if len(given) != 1:
@@ -69,7 +71,7 @@ class Node:
         self.config = NodeConfig.from_options(
             key=key, keys=keys, channels=channels, interface=interface, concurrency=concurrency,
             grace=grace, window=window, max_chunk=max_chunk, lifespan=lifespan,
-            redis_timeout=redis_timeout, **connection)
+            lifespan_timeout=lifespan_timeout, redis_timeout=redis_timeout, **connection)
         self.app = adapt(given[0], self.config.interface)
         self.app_name = _describe(given[0])  # named in the log lines about the application
         self._channel_layer = channel_layer
@@ -113,7 +115,8 @@ class Node:
         if handle_signals:
             self._install_signals()
         config = self.config
-        lifespan = Lifespan(self.app, config.lifespan, self.lifespan_state)
+        lifespan = Lifespan(self.app, config.lifespan, self.lifespan_state,
+                            config.lifespan_timeout, switch_off="lifespan='off'")
         await lifespan.startup()
         service = None
         if config.channels:

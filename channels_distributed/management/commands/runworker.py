@@ -18,7 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from channels_distributed.exceptions import ConfigurationError
+from channels_distributed.exceptions import ConfigurationError, LifespanFailure
 
 # Django's --verbosity (0-3) as a log level for the package's records.
 _LEVELS = {0: "warning", 1: "info"}
@@ -69,7 +69,10 @@ class Command(BaseCommand):  # type: ignore[misc]
         what = ("channel(s)" if options["channels_only"] else "route key(s)"
                 if options["routes_only"] else "route key(s) and channel(s)")
         self.stdout.write(f"Serving {what} {', '.join(options['keys'])}")
-        node.run()
+        try:
+            node.run()
+        except LifespanFailure as exc:
+            raise CommandError(str(exc)) from None
 
     def _application(self, spec: str | None) -> Any:
         if spec:
