@@ -21,7 +21,7 @@ import inspect
 import itertools
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Callable
 from typing import Any
 
 from channels_distributed.conf.checks import choice, positive
@@ -29,15 +29,12 @@ from channels_distributed.conf.node import INTERFACES
 from channels_distributed.exceptions import ConfigurationError, ProtocolError
 from channels_distributed.message import Message, ReplyChannel
 from channels_distributed.protocol import legacy
+from channels_distributed.typing import ASGIApp, Receive, Scope, Send
 
-__all__ = ["INTERFACES", "ASGI3App", "LegacyAdapter", "adapt", "detect_interface"]
+__all__ = ["INTERFACES", "LegacyAdapter", "adapt", "detect_interface"]
 
 logger = logging.getLogger(__name__)
 
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-ASGI3App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 DEFAULT_LEGACY_TIMEOUT = 60.0
 _ids = itertools.count(1)
@@ -84,7 +81,7 @@ def _name(app: Any) -> str:
 
 def adapt(
     app: Any, interface: str = "auto", legacy_timeout: float = DEFAULT_LEGACY_TIMEOUT
-) -> ASGI3App:
+) -> ASGIApp:
     """Wrap ``app`` as an ASGI 3 application. ``interface`` is auto, asgi3, asgi2 or legacy."""
     choice("interface", interface, INTERFACES)
     if interface == "auto":
@@ -96,7 +93,7 @@ def adapt(
     return LegacyAdapter(app, timeout=legacy_timeout)
 
 
-def _asgi2(app: Any) -> ASGI3App:
+def _asgi2(app: Any) -> ASGIApp:
     async def asgi2_adapter(scope: Scope, receive: Receive, send: Send) -> None:
         instance = app(scope)
         await instance(receive, send)

@@ -18,11 +18,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..conf import DistributorConfig
 from ..exceptions import ConfigurationError
+from ..typing import Receive, Scope, Send
 from .edge import Edge
 from .relay import plain, serve_http, serve_websocket
 
@@ -37,9 +38,6 @@ logger = logging.getLogger("channels_distributed.distributor")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _BAD_PATH = b"Bad Request: control characters in the path\n"
 
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 class PathDistributor:

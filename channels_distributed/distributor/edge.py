@@ -21,12 +21,12 @@ from ..transport.liveness import Presence, Watch
 from ..transport.resp import ConnectionLost
 from ..transport.scripts import GIVE_UP
 from ..transport.streams import Hub, Peer, Unserved, now_ms
+from ..typing import Event, Scope
 
 __all__ = ["Edge", "NoWorker", "WorkerSilent"]
 
 logger = logging.getLogger("channels_distributed.distributor")
 
-Scope = dict[str, Any]
 
 # A worker drops requests past their deadline (and says so: cd.expired); wait a little longer.
 _ACCEPT_GRACE = 0.25
@@ -124,8 +124,7 @@ class Edge:
             if self._sweeper is None or self._sweeper.done():
                 self._sweeper = self.hub.loop.create_task(self._sweep())
 
-    async def connect(self, key: str, scope: Scope, first: dict[str, Any] | None
-                      ) -> Peer | None:
+    async def connect(self, key: str, scope: Scope, first: Event | None) -> Peer | None:
         """Queue the connection on ``key``; the peer once a worker accepted, else None."""
         config, hub = self.config, self.hub
         peer = hub.open_peer(self._new_id(), config.window, held=True)
@@ -173,7 +172,7 @@ class Edge:
         self.watch.add(str(peer.remote_id), peer)
         return peer
 
-    def finish(self, peer: Peer, disconnect: dict[str, Any]) -> None:
+    def finish(self, peer: Peer, disconnect: Event) -> None:
         """The connection ended here. If the exchange was not complete (the client left in the
         middle, the server failed to send), the worker's application is told, so it never
         waits forever on a connection that is gone."""

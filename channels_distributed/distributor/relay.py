@@ -19,15 +19,12 @@ from ..conf import DistributorConfig
 from ..exceptions import PeerLost
 from ..protocol.envelope import CLOSE, split_body
 from ..transport.streams import Peer
+from ..typing import Event, Receive, Scope, Send
 from .edge import Edge, WorkerSilent
 
 __all__ = ["plain", "serve_http", "serve_websocket"]
 
 logger = logging.getLogger("channels_distributed.distributor")
-
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 class _ClientGone(PeerLost):
@@ -88,7 +85,7 @@ async def _relay(peer: Peer, send: Send, down: Down, up: Callable[[], Coroutine[
         upstream.stop()
 
 
-async def _next(peer: Peer, waiting: Callable[[], None]) -> dict[str, Any]:
+async def _next(peer: Peer, waiting: Callable[[], None]) -> Event:
     event = peer.receive_nowait()
     if event is None:
         waiting()
@@ -128,7 +125,7 @@ async def serve_http(edge: Edge, key: str, scope: Scope, receive: Receive, send:
 
 
 async def _first_body(config: DistributorConfig, scope: Scope, receive: Receive
-                      ) -> dict[str, Any] | None:
+                      ) -> Event | None:
     """The first request event when it is small and at hand: it travels with the request.
 
     With ``Expect: 100-continue`` nothing is read before a worker accepted, so the client is

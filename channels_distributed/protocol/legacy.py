@@ -25,7 +25,6 @@ __all__ = [
     "websocket_receive_message",
 ]
 
-Event = dict[str, Any]
 
 
 def _pair(value: Any) -> list[Any] | None:
@@ -153,7 +152,7 @@ class LegacyHttpResponse:
     def done(self) -> bool:
         return self.state == "done"
 
-    def feed(self, message: Mapping[str, Any]) -> list[Event]:
+    def feed(self, message: Mapping[str, Any]) -> list[dict[str, Any]]:
         needs_status = self._TRANSITIONS.get(self.state)
         if needs_status is None:
             raise ProtocolError(
@@ -161,14 +160,15 @@ class LegacyHttpResponse:
                 "send nothing after the last chunk"
             )
         more = bool(message.get("more_content", False))
-        body: Event = {"type": "http.response.body", "body": _content(message), "more_body": more}
+        body: dict[str, Any] = {"type": "http.response.body", "body": _content(message),
+                                "more_body": more}
         self.state = "streaming" if more else "done"
         if not needs_status:
             return [body]
         return [self._start(message), body]
 
     @staticmethod
-    def _start(message: Mapping[str, Any]) -> Event:
+    def _start(message: Mapping[str, Any]) -> dict[str, Any]:
         status = message.get("status")
         if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 999:
             raise ProtocolError(
@@ -188,7 +188,7 @@ class LegacyWebSocketReplies:
     def closed(self) -> bool:
         return self.state == "closed"
 
-    def feed(self, message: Mapping[str, Any]) -> list[Event]:
+    def feed(self, message: Mapping[str, Any]) -> list[dict[str, Any]]:
         if self.state == "closed":
             raise ProtocolError("the WebSocket is already closed; send nothing after 'close'")
         unknown = set(message) - {"accept", "text", "bytes", "close"}
@@ -196,7 +196,7 @@ class LegacyWebSocketReplies:
             raise ProtocolError(
                 f"unknown WebSocket reply keys {sorted(unknown)}; use accept, text, bytes or close"
             )
-        events: list[Event] = []
+        events: list[dict[str, Any]] = []
         accept = message.get("accept")
         if accept is False and self.state == "connecting":
             self.state = "closed"
@@ -212,7 +212,7 @@ class LegacyWebSocketReplies:
         return events
 
     @staticmethod
-    def _data(message: Mapping[str, Any]) -> Event | None:
+    def _data(message: Mapping[str, Any]) -> dict[str, Any] | None:
         text, data = message.get("text"), message.get("bytes")
         if text is not None and data is not None:
             raise ProtocolError("a WebSocket reply carries 'text' or 'bytes', not both")
@@ -226,7 +226,7 @@ class LegacyWebSocketReplies:
             return {"type": "websocket.send", "bytes": bytes(data)}
         return None
 
-    def _close(self, message: Mapping[str, Any]) -> list[Event]:
+    def _close(self, message: Mapping[str, Any]) -> list[dict[str, Any]]:
         close = message.get("close")
         if not close:
             return []

@@ -32,6 +32,7 @@ from ..protocol.envelope import (
     encode_events,
 )
 from ..protocol.keys import DistKeys
+from ..typing import Event
 from .backoff import Backoff
 from .connection import Shard
 from .inbox import BATCH, Reader
@@ -41,7 +42,6 @@ __all__ = ["Hub", "Peer", "Unserved", "new_process_id"]
 
 logger = logging.getLogger("channels_distributed.streams")
 
-Event = dict[str, Any]
 _IDLE = "\x00hub-idle"  # a channel nobody sends to: keeps the pop loop running
 
 

@@ -11,24 +11,19 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
 
 from ..exceptions import PeerLost, ProtocolError, RedisUnavailable
 from ..protocol.envelope import EXPIRED, Connect, close_event, is_data, split_body
 from ..transport.liveness import Watch
 from ..transport.queues import GIVEN_UP, OURS, REAPED, RouteQueue
 from ..transport.streams import Hub
+from ..typing import Event, Scope
 from .context import WorkerContext
 
 __all__ = ["Connection", "tell_expired"]
 
 logger = logging.getLogger("channels_distributed.worker")
 
-Scope = dict[str, Any]
-Event = dict[str, Any]
-ASGI3 = Callable[[Scope, Callable[[], Awaitable[Event]], Callable[[Event], Awaitable[None]]],
-                 Awaitable[None]]
 
 
 def tell_expired(hub: Hub, connect: Connect) -> None:

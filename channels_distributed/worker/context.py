@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..interfaces import ASGI3App
 from ..transport.liveness import Watch
 from ..transport.streams import Hub
+from ..typing import ASGIApp, Event
 
 __all__ = ["WorkerContext"]
 
@@ -22,9 +22,9 @@ class WorkerContext:
 
     hub: Hub  # this process's inbox and writers, in the node's event loop
     watch: Watch  # fails connections whose distributor went away
-    app: ASGI3App  # the application, adapted to ASGI 3
+    app: ASGIApp  # the application, adapted to ASGI 3
     app_name: str  # ``module:qualname``, named in log lines about the application
     window: int  # flow-control window, in data events per direction
     max_chunk: int  # the largest body chunk sent as one event
-    accept_event: dict[str, Any]  # this node's ``cd.accept``, shared by its connections
+    accept_event: Event  # this node's ``cd.accept``, shared by its connections
     lifespan_state: dict[str, Any]  # copied into each connection's scope
