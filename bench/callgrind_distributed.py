@@ -40,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 from channels_distributed.embedded import RedisServer  # noqa: E402
 
 KEY = "bench"
+STALLED = 3  # the driver's exit status when it stopped making progress
 PREFIX = "cg"
 _ENV = {"PYTHONHASHSEED": "0", "PYTHONPATH": str(ROOT)}
 SCOPE: dict[str, Any] = {
@@ -100,7 +101,7 @@ async def _drive(url: str, requests: int) -> None:
 
 
 async def _stall_guard(done: list[int], limit: float = 120.0) -> None:
-    """No progress for ``limit`` seconds: print every task's stack (where it waits) and exit."""
+    """No progress for ``limit`` seconds: print where every task waits, and exit 3."""
     last, still = done[0], 0.0
     while True:
         await asyncio.sleep(5.0)  # a few ticks per run: no weight in the counts
@@ -112,9 +113,15 @@ async def _stall_guard(done: list[int], limit: float = 120.0) -> None:
             print(f"stalled after {last} request(s) (-1: in lifespan shutdown); tasks:",
                   file=sys.stderr)
             for task in asyncio.all_tasks():
-                task.print_stack(file=sys.stderr)
+                print(f"  {task!r}", file=sys.stderr)
+                # Compiled coroutines have no line numbers for print_stack(): walk the chain.
+                awaited: Any = task.get_coro()
+                while awaited is not None:
+                    print(f"    awaits {getattr(awaited, '__qualname__', awaited)!r}",
+                          file=sys.stderr)
+                    awaited = getattr(awaited, "cr_await", None)
             sys.stderr.flush()
-            os._exit(3)
+            os._exit(STALLED)
 
 
 async def _ignore(event: dict[str, Any]) -> None:
@@ -157,21 +164,48 @@ def _failed(what: str, log: Path) -> RuntimeError:
     return RuntimeError(f"{what} failed; its output:\n{log.read_text(errors='replace')}")
 
 
-def measure(role: str, url: str, requests: int, out: Path) -> int:
+class _Stalled(RuntimeError):
+    """A run stopped making progress; measured again (see the notes printed)."""
+
+
+def measure(role: str, url: str, requests: int, out: Path, attempts: int = 3) -> int:
     """Total instructions of the ``role`` process serving ``requests`` requests."""
+    for _ in range(attempts):
+        try:
+            return _measure_once(role, url, requests, out)
+        except _Stalled as exc:
+            print(f"note: {exc}; measuring again", file=sys.stderr, flush=True)
+    raise RuntimeError(f"{role} with {requests} requests stalled {attempts} times")
+
+
+def _measure_once(role: str, url: str, requests: int, out: Path) -> int:
     log = out.with_suffix(".log")
+    log.unlink(missing_ok=True)
     measured = _callgrind(out)
     worker = _spawn((measured if role == "worker" else []) + _python("_worker", url), log)
     try:
         edge = _spawn((measured if role == "edge" else []) + _python("_edge", url, str(requests)),
                       log)
-        if edge.wait(900) != 0:
+        status = _wait(edge, 900, "the edge")
+        if status == STALLED:
+            raise _Stalled(f"the edge stalled:\n{log.read_text(errors='replace')}")
+        if status != 0:
             raise _failed("the edge", log)
     finally:
         worker.send_signal(signal.SIGTERM)  # drains, then exits: callgrind writes its total
-        if worker.wait(900) != 0:
-            raise _failed("the worker", log)
+        status = _wait(worker, 120, "the worker (after SIGTERM)")
+    if status != 0:
+        raise _failed("the worker", log)
     return _total(out)
+
+
+def _wait(process: subprocess.Popen[bytes], seconds: float, what: str) -> int:
+    try:
+        return process.wait(seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(60)
+        raise _Stalled(f"{what} did not finish within {seconds:g} s") from None
 
 
 def per_request(role: str, url: str, small: int, large: int, workdir: Path) -> float:
