@@ -49,6 +49,7 @@ class Presence:
         self._refresh = refresh
         self._task: asyncio.Task[None] | None = None
         self._link: RespLink | None = None
+        self._stopped = False
         self.present = asyncio.Event()
 
     def start(self) -> None:
@@ -56,7 +57,7 @@ class Presence:
 
     async def _run(self) -> None:
         backoff = Backoff()
-        while True:
+        while not self._stopped:
             try:
                 await self._session()
                 backoff.reset()
@@ -71,7 +72,7 @@ class Presence:
         link = self._link = await self.hub.presence_shard.connect_once("presence")
         try:
             await asyncio.wait_for(link.call("SUBSCRIBE", self.channel), 2.0)
-            while link.is_open:
+            while link.is_open and not self._stopped:
                 await self._tick()
                 self.present.set()
                 with contextlib.suppress(asyncio.TimeoutError):
@@ -89,11 +90,15 @@ class Presence:
 
     async def stop(self) -> None:
         """Unsubscribe and drop the lease: this process is gone for everyone at once."""
+        # A flag, and the subscription closed first, as well as cancel(): on Python < 3.12
+        # asyncio.wait_for swallows a cancel that arrives just as what it waits for completes,
+        # and the session would then go on refreshing, and this wait, forever.
+        self._stopped = True
+        if self._link is not None:
+            self._link.close()
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        if self._link is not None:
-            self._link.close()
         with contextlib.suppress(Exception):
             link = await asyncio.wait_for(self.hub.shard_for(self.lease).link(), 1.0)
             await asyncio.wait_for(link.call("DEL", self.lease), 1.0)
