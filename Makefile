@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TOOLS := $(VENV)/.tools
 DEV := $(VENV)/.dev
 
-.PHONY: demo test test-dev dev compat bench bench-layer bench-distributed bench-server lint types \
+.PHONY: demo test test-fast test-dev dev compat bench bench-layer bench-distributed bench-server lint types \
 	clean
 
 # The test matrix (noxfile.py): the sdist, then a wheel built from it and installed into a fresh
@@ -35,6 +35,11 @@ dev: $(DEV)
 
 demo: $(DEV)
 	$(PY) -m channels_distributed.cli demo
+
+# The fast tier, after every edit: the tests that start no process (no Redis, no server), in
+# seconds; tests/tiers.py says which those are and fails a fast test that starts one.
+test-fast: $(DEV)
+	$(PY) -m pytest -q -m "not processes"
 
 # The whole suite on the working copy, compiled then on the Python sources: quicker than the
 # matrix while editing.

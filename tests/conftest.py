@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import getpass
-import itertools
 import os
 import shutil
 import tempfile
@@ -12,12 +11,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from helpers import unique_prefix
 from servers import KINDS, ServerPool
 
 from channels_distributed.embedded import RedisServer
 from channels_distributed.layer import RedisChannelLayer
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "testproject.settings")
+pytest_plugins = ["tiers"]
 
 # Every temporary file of the run (pytest's tmp_path folders, the Redis servers' folders, what
 # child processes write) goes into one folder of the run's own: at the end it must hold nothing
@@ -37,7 +38,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     else:
         print(f"\ntemporary files of this run (kept to debug it): {RUN_TMP}")
 
-_prefixes = itertools.count()
 
 
 @dataclass
@@ -121,10 +121,6 @@ def redis_fresh() -> Iterator[RedisServer]:
     server = RedisServer().start()
     yield server
     server.cleanup()
-
-
-def unique_prefix() -> str:
-    return f"t{os.getpid()}x{next(_prefixes)}"
 
 
 @pytest.fixture

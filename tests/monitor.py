@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 
-from polling import wait_for
+from helpers import wait_for
 
 
 class Monitor:

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from channels_distributed import compiled
 
 
@@ -33,6 +35,7 @@ def test_the_hot_path_runs_in_the_build_the_environment_asks_for():
                 )
 
 
+@pytest.mark.processes
 def test_the_environment_switch_imports_the_python_sources():
     code = (
         "import importlib\n"

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
 from channels_distributed.exceptions import ConfigurationError, ProtocolError
@@ -75,15 +72,3 @@ def test_codec_formats_and_errors() -> None:
     assert MessageCodec(keys=["k2", "k1"]).decode(token) == message
     with pytest.raises(ProtocolError, match="decrypted"):
         MessageCodec(keys=["other"]).decode(token)
-
-
-def test_protocol_package_is_sans_io() -> None:
-    code = (
-        "import sys, importlib, pkgutil, channels_distributed.protocol as p\n"
-        "for m in pkgutil.iter_modules(p.__path__):\n"
-        "    importlib.import_module(p.__name__ + '.' + m.name)\n"
-        "bad = [m for m in ('asyncio', 'redis', 'django', 'channels.layers') if m in sys.modules]\n"
-        "print(bad)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"

@@ -7,11 +7,12 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import polling
+from helpers import wait_for
+
+from channels_distributed.embedded import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
@@ -19,17 +20,6 @@ WORKER = "channels_distributed.gunicorn.ASGIWorker"
 READY = "ASGIWorker serving"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(
-    predicate: Callable[[], object], timeout: float = 10.0, what: str = "condition"
-) -> object:
-    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
-    return polling.wait_for(predicate, timeout, what)
 
 
 @dataclass

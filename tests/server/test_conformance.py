@@ -35,7 +35,7 @@ from gunicorn.config import Config
 from gunicorn.util import split_request_uri
 from gunicorn_helpers import Gunicorn, Reader
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.timeout(180), pytest.mark.processes]
 VERSION = "27.0.1"
 # llhttp (under httptools) is stricter than gunicorn's parser in these opt-in leniencies, which
 # gunicorn itself refuses by default; the matching valid files need a flag we do not implement.

@@ -6,7 +6,8 @@ import json
 import time
 
 import pytest
-from gunicorn_helpers import Reader, connect, request, wait_for
+from gunicorn_helpers import Reader, connect, request
+from helpers import wait_for
 
 
 def test_slowloris_header_is_cut_at_deadline(echo_server):

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from gunicorn_helpers import Reader, connect, exchange, request, wait_for
+from gunicorn_helpers import Reader, connect, exchange, request
+from helpers import wait_for
 
 
 def _json(response: httpx.Response | bytes) -> dict:  # type: ignore[type-arg]

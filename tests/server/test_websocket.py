@@ -8,7 +8,8 @@ import select
 import socket
 
 import pytest
-from gunicorn_helpers import Reader, connect, request, wait_for
+from gunicorn_helpers import Reader, connect, request
+from helpers import wait_for
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect as ws_connect
 

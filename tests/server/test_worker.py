@@ -11,7 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 from gunicorn.config import Config
-from gunicorn_helpers import Reader, connect, wait_for
+from gunicorn_helpers import Reader, connect
+from helpers import wait_for
 
 from channels_distributed.exceptions import ConfigurationError
 from channels_distributed.gunicorn import request_hooks

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from polling import wait_for
+from helpers import wait_for
 
 import channels_distributed
 from channels_distributed import RedisChannelLayer, compiled

@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import subprocess
-import time
 from collections.abc import Iterator
 
 import pytest
-from polling import wait_for
+from helpers import wait_for
 
 from channels_distributed import RedisChannelLayer
 from channels_distributed.conf import parse_hosts
@@ -42,11 +41,10 @@ class Sentinel:
         self.process = subprocess.Popen([master.binary, str(self.config), "--sentinel"],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         probe = RedisServer(port=self.port, binary=master.binary)
-        deadline = time.monotonic() + 10
-        while not _answers(probe):
-            if time.monotonic() > deadline or self.process.poll() is not None:
-                raise RuntimeError("redis sentinel did not start")
-            time.sleep(0.02)
+        wait_for(lambda: self.process.poll() is not None or _answers(probe), 10,
+                 "redis sentinel to start")
+        if self.process.poll() is not None:
+            raise RuntimeError(f"redis sentinel exited with {self.process.returncode}")
 
     def stop(self) -> None:
         self.process.terminate()

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from polling import wait_for
+from helpers import wait_for
 
 from channels_distributed import RedisChannelLayer
 from channels_distributed.embedded import RedisServer, free_port
@@ -23,6 +23,8 @@ from channels_distributed.exceptions import (
 )
 from channels_distributed.protocol.keys import key_slot
 from channels_distributed.transport.refusals import LAYER_ACL, WORKER_ACL
+
+pytestmark = pytest.mark.processes  # servers of their own (tests/tiers.py)
 
 WAIT = 5.0
 
@@ -174,7 +176,7 @@ async def test_a_redis_cluster_node_is_a_configuration_error(cluster) -> None:
 def test_the_acl_rules_are_in_the_readme() -> None:
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parent.parent / "README.rst").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.rst").read_text()
     flat = " ".join(readme.split())
     assert LAYER_ACL in flat and WORKER_ACL in flat
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dist_helpers import Cluster
+from deployment import Deployment
 from servers import KINDS, ServerPool
 
 from channels_distributed.embedded import RedisServer
@@ -37,28 +37,28 @@ def _server(request: pytest.FixtureRequest) -> RedisServer:
 
 @pytest.fixture(scope="module")
 def shared(request: pytest.FixtureRequest,
-           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     """An edge and two workers on key ``t``, shared by a module's tests."""
-    cluster = Cluster(_server(request), tmp_path_factory.mktemp("shared"))
-    cluster.url = cluster.edge()  # type: ignore[attr-defined]
-    first = cluster.worker("t")
-    cluster.worker("t", wait=False)
-    cluster.wait_registered("t", first, count=2)
-    yield cluster
-    cluster.close()
+    deployment = Deployment(_server(request), tmp_path_factory.mktemp("shared"))
+    deployment.url = deployment.edge()  # type: ignore[attr-defined]
+    first = deployment.worker("t")
+    deployment.worker("t", wait=False)
+    deployment.wait_registered("t", first, count=2)
+    yield deployment
+    deployment.close()
 
 
 @pytest.fixture
-def cluster(redis_fresh: RedisServer, tmp_path: Path) -> Iterator[Cluster]:
+def deployment(redis_fresh: RedisServer, tmp_path: Path) -> Iterator[Deployment]:
     """A Redis of the test's own (it may stop it), with processes started by the test."""
-    made = Cluster(redis_fresh, tmp_path)
+    made = Deployment(redis_fresh, tmp_path)
     yield made
     made.close()
 
 
 @pytest.fixture
-def private(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]:
+def private(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deployment]:
     """Processes of the test's own on a shared Redis (a prefix of its own)."""
-    made = Cluster(_server(request), tmp_path)
+    made = Deployment(_server(request), tmp_path)
     yield made
     made.close()

@@ -8,11 +8,12 @@ connections it just started write before it takes again. Redis MONITOR shows the
 from __future__ import annotations
 
 import httpx
-from dist_helpers import Cluster, wait_for
+from deployment import Deployment
+from helpers import wait_for
 from monitor import Monitor, arguments, command_name
 
 
-def test_response_leaves_before_the_next_take(private: Cluster) -> None:
+def test_response_leaves_before_the_next_take(private: Deployment) -> None:
     url = private.edge()
     private.worker("k-order")
     queue = f"{private.prefix}:{{rt:k-order}}:q"

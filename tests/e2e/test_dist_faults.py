@@ -14,7 +14,8 @@ import async_timeout  # asyncio.timeout() needs Python 3.11
 import httpx
 import pytest
 import websockets
-from dist_helpers import Cluster, wait_for
+from deployment import Deployment
+from helpers import wait_for
 from websockets.exceptions import ConnectionClosed
 
 from channels_distributed.protocol.envelope import Connect, encode_connect
@@ -26,13 +27,13 @@ def get(url: str) -> httpx.Response:
     return httpx.get(url, timeout=TIMEOUT)
 
 
-def llen(cluster: Cluster, key: str) -> int:
-    reply = cluster.redis.command("LLEN", f"{cluster.prefix}:{{rt:{key}}}:q")
+def llen(deployment: Deployment, key: str) -> int:
+    reply = deployment.redis.command("LLEN", f"{deployment.prefix}:{{rt:{key}}}:q")
     return int(reply[1:].split(b"\r\n")[0])
 
 
 @pytest.mark.core
-def test_no_worker_is_503_and_the_request_never_runs_later(private: Cluster) -> None:
+def test_no_worker_is_503_and_the_request_never_runs_later(private: Deployment) -> None:
     url = private.edge(worker_timeout=0.5)
     response = get(url + "/k/late/mark?tag=never")
     assert response.status_code == 503
@@ -44,7 +45,7 @@ def test_no_worker_is_503_and_the_request_never_runs_later(private: Cluster) -> 
     assert not private.marker("ran-never").exists()
 
 
-async def test_no_worker_closes_websocket_with_1013(private: Cluster) -> None:
+async def test_no_worker_closes_websocket_with_1013(private: Deployment) -> None:
     url = private.edge(worker_timeout=0.5).replace("http://", "ws://")
     async with async_timeout.timeout(20), websockets.connect(url + "/k/nows/ws") as ws:
         with pytest.raises(ConnectionClosed) as closed:
@@ -52,7 +53,7 @@ async def test_no_worker_closes_websocket_with_1013(private: Cluster) -> None:
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
 
 
-def test_full_route_queue_is_503_at_once_and_keeps_what_it_holds(private: Cluster) -> None:
+def test_full_route_queue_is_503_at_once_and_keeps_what_it_holds(private: Deployment) -> None:
     url = private.edge(worker_timeout=20, queue_capacity=2)
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         queued = [pool.submit(get, url + f"/k/full/mark?tag=queued{i}") for i in range(2)]
@@ -69,7 +70,7 @@ def test_full_route_queue_is_503_at_once_and_keeps_what_it_holds(private: Cluste
     assert not private.marker("ran-over").exists()
 
 
-def test_worker_drops_requests_past_their_deadline(private: Cluster) -> None:
+def test_worker_drops_requests_past_their_deadline(private: Deployment) -> None:
     url = private.edge()
     stale = Connect(conn="stale", scope={"type": "http", "path": "/k/dl/mark",
                                          "query_string": b"tag=stale", "headers": []},
@@ -82,7 +83,7 @@ def test_worker_drops_requests_past_their_deadline(private: Cluster) -> None:
 
 
 @pytest.mark.core
-def test_requests_of_a_dead_worker_go_back_to_the_queue(private: Cluster) -> None:
+def test_requests_of_a_dead_worker_go_back_to_the_queue(private: Deployment) -> None:
     url = private.edge(worker_timeout=15)
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         pending = pool.submit(get, url + "/k/ghost/mark?tag=ghost")
@@ -98,7 +99,7 @@ def test_requests_of_a_dead_worker_go_back_to_the_queue(private: Cluster) -> Non
 
 
 @pytest.mark.core
-def test_kill_9_fails_its_connections_and_spares_the_others(private: Cluster) -> None:
+def test_kill_9_fails_its_connections_and_spares_the_others(private: Deployment) -> None:
     url = private.edge()
     victim = private.worker("k-victim")
     private.worker("k-other")
@@ -125,7 +126,7 @@ async def _ws_close_code(url: str) -> int:
     return -2
 
 
-def test_sigterm_drains_in_flight_requests_and_exits_0(private: Cluster) -> None:
+def test_sigterm_drains_in_flight_requests_and_exits_0(private: Deployment) -> None:
     url = private.edge()
     leaving = private.worker("k-drain")
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
@@ -138,7 +139,7 @@ def test_sigterm_drains_in_flight_requests_and_exits_0(private: Cluster) -> None
     assert leaving.wait() == 0
 
 
-def test_rolling_restart_under_load_loses_nothing(private: Cluster) -> None:
+def test_rolling_restart_under_load_loses_nothing(private: Deployment) -> None:
     url = private.edge()
     workers = [private.worker("k-roll") for _ in range(3)]
     statuses: list[int] = []
@@ -167,7 +168,7 @@ def test_rolling_restart_under_load_loses_nothing(private: Cluster) -> None:
     assert set(statuses) == {200}
 
 
-def test_worker_at_its_limit_leaves_connections_to_others(private: Cluster) -> None:
+def test_worker_at_its_limit_leaves_connections_to_others(private: Deployment) -> None:
     url = private.edge()
     private.worker("k-limit", args=("--concurrency", "1"))
     private.worker("k-limit", args=("--concurrency", "1"))
@@ -181,14 +182,14 @@ def test_worker_at_its_limit_leaves_connections_to_others(private: Cluster) -> N
         assert slow.result(timeout=30).status_code == 200
 
 
-def test_redis_restart(cluster: Cluster) -> None:
-    url = cluster.edge(worker_timeout=2)
-    cluster.worker("k-rr")
+def test_redis_restart(deployment: Deployment) -> None:
+    url = deployment.edge(worker_timeout=2)
+    deployment.worker("k-rr")
     assert get(url + "/k/rr/hello").status_code == 200
-    cluster.redis.stop(kill=True)
+    deployment.redis.stop(kill=True)
     down = get(url + "/k/rr/hello")  # answered, not hung: the client's timeout is 30 s
     assert down.status_code == 503
-    cluster.redis.start()
+    deployment.redis.start()
 
     def flowing() -> bool:
         try:
@@ -197,10 +198,10 @@ def test_redis_restart(cluster: Cluster) -> None:
             return False
 
     wait_for(flowing, timeout=30, what="traffic to flow again after Redis came back")
-    assert all(proc.alive() for proc in cluster.procs)
+    assert all(proc.alive() for proc in deployment.procs)
 
 
-def test_overload_is_503_with_retry_after_and_late_requests_never_run(private: Cluster) -> None:
+def test_overload_is_503_with_retry_after_and_late_requests_never_run(private: Deployment) -> None:
     # One worker serving one request at a time, more requests than it can serve before their
     # deadline: those it cannot reach in time get 503 + Retry-After (not 502 after a further
     # wait), and none of them runs.
@@ -218,7 +219,7 @@ def test_overload_is_503_with_retry_after_and_late_requests_never_run(private: C
             assert response.headers["retry-after"] == "1"
 
 
-def test_registry_of_a_route_goes_when_its_last_worker_is_killed(private: Cluster) -> None:
+def test_registry_of_a_route_goes_when_its_last_worker_is_killed(private: Deployment) -> None:
     url = private.edge(worker_timeout=1)
     first = private.worker("k-reg")
     second = private.worker("k-reg")

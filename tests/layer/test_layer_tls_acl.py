@@ -13,6 +13,8 @@ from channels_distributed import RedisChannelLayer
 from channels_distributed.embedded import RedisServer, free_port
 from channels_distributed.exceptions import RedisRefused, RedisUnavailable
 
+pytestmark = pytest.mark.processes  # servers of their own (tests/tiers.py)
+
 
 def _self_signed(folder: Path) -> tuple[Path, Path]:
     x509 = pytest.importorskip("cryptography.x509")

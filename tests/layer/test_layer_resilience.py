@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
-import time
 
 import pytest
 from asgiref.sync import async_to_sync
+from helpers import wait_for, wait_for_async
 
 from channels_distributed import RedisChannelLayer
 from channels_distributed.embedded import RedisServer
 from channels_distributed.exceptions import RedisUnavailable
+
+pytestmark = pytest.mark.processes  # servers of their own (tests/tiers.py)
 
 WAIT = 10.0
 
@@ -22,29 +24,12 @@ def client_count(server: RedisServer) -> int:
     return server.command("CLIENT", "LIST").count(b"id=") - 1
 
 
-def poll(condition, timeout: float = WAIT) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
-
-
-async def apoll(condition, timeout: float = WAIT) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        await asyncio.sleep(0.02)
-    return condition()
-
 
 async def test_pending_receive_survives_a_redis_restart(redis_fresh: RedisServer) -> None:
     layer = RedisChannelLayer(hosts=[redis_fresh.url])
     channel = await layer.new_channel()
     waiting = asyncio.ensure_future(layer.receive(channel))
-    assert await apoll(lambda: client_count(redis_fresh) >= 1)
+    await wait_for_async(lambda: client_count(redis_fresh) >= 1, WAIT, "the connection count")
     redis_fresh.restart()
     await asyncio.sleep(0)  # the receive keeps waiting; it is not failed by the outage
     assert not waiting.done()
@@ -90,7 +75,7 @@ async def test_close_releases_every_connection(redis_fresh: RedisServer) -> None
         await layer.receive(channel)
     assert client_count(redis_fresh) >= 2
     await layer.close()
-    assert await apoll(lambda: client_count(redis_fresh) == 0)
+    await wait_for_async(lambda: client_count(redis_fresh) == 0, WAIT, "the connection count")
 
 
 async def test_flush_leaves_no_keys(redis_fresh: RedisServer) -> None:
@@ -142,7 +127,7 @@ def test_sync_code_through_async_to_sync(redis_fresh: RedisServer) -> None:
     got = [async_to_sync(layer.receive)(channel)["n"] for _ in range(20)]
     assert got == list(range(20))
     # Every loop released its connections when it shut down: nothing accumulates.
-    assert poll(lambda: client_count(redis_fresh) == 0)
+    wait_for(lambda: client_count(redis_fresh) == 0, WAIT, "the connection count")
     async_to_sync(layer.flush)()
 
 
@@ -171,7 +156,7 @@ def test_several_threads_with_their_own_loops(redis_fresh: RedisServer) -> None:
     assert not errors
     got = sorted(async_to_sync(layer.receive)("shared")["n"] for _ in range(4))
     assert got == [0, 1, 2, 3]
-    assert poll(lambda: client_count(redis_fresh) == 0)
+    wait_for(lambda: client_count(redis_fresh) == 0, WAIT, "the connection count")
 
 
 def test_redis_6_2_without_blmpop() -> None:
@@ -218,4 +203,4 @@ def test_layer_on_uvloop(redis_fresh: RedisServer) -> None:
         loop.run_until_complete(loop.shutdown_asyncgens())
     finally:
         loop.close()
-    assert poll(lambda: client_count(redis_fresh) == 0)
+    wait_for(lambda: client_count(redis_fresh) == 0, WAIT, "the connection count")

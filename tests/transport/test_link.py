@@ -109,7 +109,7 @@ def test_a_loop_closed_without_shutdown_releases_its_connections(
 
     script = tmp_path / "closed_loop.py"
     script.write_text(_CLOSED_LOOP_SCRIPT)
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     result = subprocess.run([sys.executable, str(script), str(redis_fresh.port), how],
                             capture_output=True, text=True, timeout=60, cwd=root,
                             env={**__import__("os").environ, "PYTHONPATH": str(root)})

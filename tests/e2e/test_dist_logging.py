@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 import httpx
-from dist_helpers import ROOT, Cluster, wait_for
+from deployment import ROOT, Deployment
+from helpers import wait_for
 
 # gunicorn's error log format: "[2026-01-01 12:00:00 +0000] [pid] [LEVEL] message".
 GUNICORN_LINE = r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}\] \[\d+\] \[{level}\] {message}"
@@ -25,7 +26,7 @@ def _line(template: str, **parts: str) -> re.Pattern[str]:
 
 
 def test_under_gunicorn_the_distributors_records_use_gunicorns_error_log(
-        private: Cluster) -> None:
+        private: Deployment) -> None:
     url, edge = private.gunicorn_edge(worker_timeout=0.3)
     assert httpx.get(url + "/k/nobody/x", timeout=30).status_code == 503
     line = _line(GUNICORN_LINE, level="WARNING",
@@ -33,14 +34,14 @@ def test_under_gunicorn_the_distributors_records_use_gunicorns_error_log(
     wait_for(lambda: line.search(edge.output()), what=f"the warning in:\n{edge.output()}")
 
 
-def test_the_worker_command_logs_with_time_and_level(private: Cluster) -> None:
+def test_the_worker_command_logs_with_time_and_level(private: Deployment) -> None:
     worker = private.worker("k-logs")
     line = _line(CONSOLE_LINE, level="WARNING", logger="channels_distributed.worker",
                  message=r"worker \S+ serving route key\(s\) k-logs")
     assert line.search(worker.output()), worker.output()
 
 
-def test_manage_py_runworker_logs_with_time_and_level(private: Cluster, tmp_path: Path) -> None:
+def test_manage_py_runworker_logs_with_time_and_level(private: Deployment, tmp_path: Path) -> None:
     # A project without a LOGGING setting: Django's defaults put no handler on the root logger.
     (tmp_path / "no_logging_settings.py").write_text(
         "from testproject.settings_dist import *  # noqa: F403\ndel LOGGING\n")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 
 import httpx
-from dist_helpers import Cluster, wait_for
+from deployment import Deployment
+from helpers import wait_for
 
 from channels_distributed.embedded import free_port
 
@@ -64,18 +65,18 @@ node.run()
 '''
 
 
-def test_seed_example(cluster: Cluster) -> None:
-    cluster.redis.command("CONFIG", "SET", "requirepass", "abc123")
-    port = cluster.redis.port
+def test_seed_example(deployment: Deployment) -> None:
+    deployment.redis.command("CONFIG", "SET", "requirepass", "abc123")
+    port = deployment.redis.port
     server = IMPORT.format(module="distributor", name="create_path_distributor")
-    (cluster.tmp / "server.py").write_text(SERVER.format(import_line=server, port=port))
+    (deployment.tmp / "server.py").write_text(SERVER.format(import_line=server, port=port))
     worker = IMPORT.format(module="worker", name="Node")
-    (cluster.tmp / "worker.py").write_text(WORKER.format(import_line=worker, port=port))
+    (deployment.tmp / "worker.py").write_text(WORKER.format(import_line=worker, port=port))
 
-    node = cluster.spawn([sys.executable, str(cluster.tmp / "worker.py")], "seed-worker")
+    node = deployment.spawn([sys.executable, str(deployment.tmp / "worker.py")], "seed-worker")
     http_port = free_port()
-    edge = cluster.spawn([sys.executable, "-m", "uvicorn", "server:app", "--app-dir",
-                          str(cluster.tmp), "--port", str(http_port),
+    edge = deployment.spawn([sys.executable, "-m", "uvicorn", "server:app", "--app-dir",
+                          str(deployment.tmp), "--port", str(http_port),
                           "--log-level", "warning"], "seed-edge")
     url = f"http://127.0.0.1:{http_port}"
 

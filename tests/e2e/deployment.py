@@ -1,34 +1,21 @@
 """Helpers of the distributed tests: real processes (uvicorn running the distributor,
-``channels-distributed worker``) on a private redis-server, and polling waits."""
+``channels-distributed worker``) on a private redis-server."""
 
 from __future__ import annotations
 
-import itertools
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-import polling
+from helpers import WAIT, unique_prefix, wait_for
 
 from channels_distributed.embedded import RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-WAIT = 20.0
-_prefixes = itertools.count()
-
-
-def unique_prefix() -> str:
-    return f"d{os.getpid()}x{next(_prefixes)}"
-
-
-def wait_for(predicate: Callable[[], object], timeout: float = WAIT, what: str = "") -> object:
-    """Poll ``predicate`` until it returns something true; fail after ``timeout`` seconds."""
-    return polling.wait_for(predicate, timeout, what)
 
 
 @dataclass
@@ -62,7 +49,7 @@ class Proc:
 
 
 @dataclass
-class Cluster:
+class Deployment:
     """One Redis, edges and workers sharing a key prefix; everything stopped at the end."""
 
     redis: RedisServer

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 
+from helpers import wait_for
 from monitor import Monitor, arguments, command_name
-from polling import wait_for
 
 from channels_distributed import RedisChannelLayer
 from channels_distributed.embedded import RedisServer

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import time
-from collections.abc import Awaitable, Callable
 
 import httpx
-from dist_helpers import Cluster
+from deployment import Deployment
+from helpers import wait_for_async
 
 from channels_distributed.conf import parse_hosts
 from channels_distributed.protocol.envelope import decode_connect
@@ -25,24 +24,21 @@ from channels_distributed.transport.streams import Hub
 from channels_distributed.worker.connection import tell_expired
 
 
-async def _take(route: RouteQueue, timeout: float = 10.0) -> bytes:
+async def _take(route: RouteQueue) -> bytes:
     link = await route.shard.link()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        entry = await link.call("LMOVE", route.queue, route.processing, "LEFT", "RIGHT")
-        if entry is not None:
-            return bytes(entry)
-        await asyncio.sleep(0.01)
-    raise TimeoutError("the request never reached the queue")
+    entry = await wait_for_async(
+        lambda: link.call("LMOVE", route.queue, route.processing, "LEFT", "RIGHT"),
+        what="the request to reach the queue")
+    return bytes(entry)  # type: ignore[arg-type]
 
 
-async def _stalled_worker(cluster: Cluster, url: str, ack_in_time: bool,
+async def _stalled_worker(deployment: Deployment, url: str, ack_in_time: bool,
                           tell: bool = False) -> tuple[httpx.Response, int, bool]:
     """Take the request, acknowledge it in time or once the distributor gave it up, and, with
     ``tell``, say so as a worker does. The response, the acknowledgement's answer, and whether
     the given-up mark is still in Redis."""
-    topology = Topology(parse_hosts([cluster.redis.url]), 1.0)
-    keys = DistKeys(cluster.prefix)
+    topology = Topology(parse_hosts([deployment.redis.url]), 1.0)
+    keys = DistKeys(deployment.prefix)
     route = RouteQueue(keys, topology.shards[0], "k-stall", "stalled")
     link = await route.shard.link()
     loop = asyncio.get_running_loop()
@@ -55,10 +51,11 @@ async def _stalled_worker(cluster: Cluster, url: str, ack_in_time: bool,
         if ack_in_time:
             answer = await route.ack(entry, connect.conn)
         else:
-            await _wait_until(lambda: link.call("EXISTS", state), "the distributor to give up")
+            await wait_for_async(lambda: link.call("EXISTS", state),
+                                 what="the distributor to give up")
             answer = await route.ack(entry, connect.conn)
         if tell:
-            hub = Hub(parse_hosts([cluster.redis.url]), cluster.prefix, "w", retry_window=1.0)
+            hub = Hub(parse_hosts([deployment.redis.url]), deployment.prefix, "w", retry_window=1.0)
             tell_expired(hub, connect)
             await hub.state.writer_for(connect.reply).wait_idle()
             await hub.close()
@@ -68,16 +65,9 @@ async def _stalled_worker(cluster: Cluster, url: str, ack_in_time: bool,
     return got, answer, marked
 
 
-async def _wait_until(probe: Callable[[], Awaitable[object]], what: str) -> None:
-    deadline = time.monotonic() + 10.0
-    while not await probe():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
-
 
 def test_a_request_taken_but_not_acknowledged_by_its_deadline_never_runs(
-        private: Cluster) -> None:
+        private: Deployment) -> None:
     url = private.edge(worker_timeout=0.5)
     response, answer, marked = asyncio.run(_stalled_worker(private, url, ack_in_time=False))
     assert response.status_code == 502  # a worker had it and said nothing: not "no worker"
@@ -87,7 +77,7 @@ def test_a_request_taken_but_not_acknowledged_by_its_deadline_never_runs(
 
 
 def test_a_worker_that_took_a_request_too_late_says_so_and_the_client_gets_503(
-        private: Cluster) -> None:
+        private: Deployment) -> None:
     url = private.edge(worker_timeout=0.5)
     response, answer, _ = asyncio.run(_stalled_worker(private, url, ack_in_time=False, tell=True))
     assert answer == GIVEN_UP
@@ -97,7 +87,7 @@ def test_a_worker_that_took_a_request_too_late_says_so_and_the_client_gets_503(
     assert not private.marker("ran-stall").exists()
 
 
-def test_a_request_acknowledged_in_time_is_left_to_its_worker(private: Cluster) -> None:
+def test_a_request_acknowledged_in_time_is_left_to_its_worker(private: Deployment) -> None:
     url = private.edge(worker_timeout=0.5)
     response, answer, _ = asyncio.run(_stalled_worker(private, url, ack_in_time=True))
     assert answer == OURS

@@ -7,15 +7,16 @@ import time
 import async_timeout  # asyncio.timeout() needs Python 3.11
 import pytest
 import websockets
-from dist_helpers import Cluster, wait_for
+from deployment import Deployment
+from helpers import wait_for
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 
-def ws_url(cluster: Cluster, path: str) -> str:
-    return cluster.url.replace("http://", "ws://") + path  # type: ignore[attr-defined]
+def ws_url(deployment: Deployment, path: str) -> str:
+    return deployment.url.replace("http://", "ws://") + path  # type: ignore[attr-defined]
 
 
-async def test_accept_with_subprotocol_and_headers(shared: Cluster) -> None:
+async def test_accept_with_subprotocol_and_headers(shared: Deployment) -> None:
     async with async_timeout.timeout(20), websockets.connect(ws_url(shared, "/ws/echo"),
                                   subprotocols=["one", "two"]) as ws:  # type: ignore[list-item]
         assert ws.subprotocol == "two"
@@ -24,7 +25,7 @@ async def test_accept_with_subprotocol_and_headers(shared: Cluster) -> None:
 
 
 @pytest.mark.core
-async def test_text_and_bytes_both_ways(shared: Cluster) -> None:
+async def test_text_and_bytes_both_ways(shared: Deployment) -> None:
     async with async_timeout.timeout(20), websockets.connect(ws_url(shared, "/ws/echo")) as ws:
         for i in range(20):
             await ws.send(f"hello {i}")
@@ -33,7 +34,7 @@ async def test_text_and_bytes_both_ways(shared: Cluster) -> None:
         assert await ws.recv() == b"echo:\x00\xffbin"
 
 
-async def test_many_frames_in_flight(shared: Cluster) -> None:
+async def test_many_frames_in_flight(shared: Deployment) -> None:
     async with async_timeout.timeout(30), websockets.connect(ws_url(shared, "/ws/echo")) as ws:
         for i in range(300):
             await ws.send(f"m{i}")
@@ -41,7 +42,7 @@ async def test_many_frames_in_flight(shared: Cluster) -> None:
     assert got == [f"echo:m{i}" for i in range(300)]
 
 
-async def test_app_closes_with_code_and_reason(shared: Cluster) -> None:
+async def test_app_closes_with_code_and_reason(shared: Deployment) -> None:
     async with async_timeout.timeout(20), websockets.connect(ws_url(shared, "/ws/echo")) as ws:
         await ws.send("close:4001:bye now")
         with pytest.raises(ConnectionClosed) as closed:
@@ -50,21 +51,21 @@ async def test_app_closes_with_code_and_reason(shared: Cluster) -> None:
     assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4001, "bye now")
 
 
-async def test_reject_before_accept_is_403(shared: Cluster) -> None:
+async def test_reject_before_accept_is_403(shared: Deployment) -> None:
     async with async_timeout.timeout(20):
         with pytest.raises(InvalidStatus) as rejected:
             await websockets.connect(ws_url(shared, "/ws/reject"))
     assert rejected.value.response.status_code == 403
 
 
-async def test_unrouted_websocket_is_refused(shared: Cluster) -> None:
+async def test_unrouted_websocket_is_refused(shared: Deployment) -> None:
     async with async_timeout.timeout(20):
         with pytest.raises(InvalidStatus) as refused:
             await websockets.connect(ws_url(shared, "/nowhere"))
     assert refused.value.response.status_code in (403, 404)
 
 
-async def test_websocket_path_with_control_characters_is_refused(shared: Cluster) -> None:
+async def test_websocket_path_with_control_characters_is_refused(shared: Deployment) -> None:
     before = set(shared.redis_keys())
     async with async_timeout.timeout(20):
         with pytest.raises(InvalidStatus) as refused:
@@ -75,7 +76,7 @@ async def test_websocket_path_with_control_characters_is_refused(shared: Cluster
 
 
 @pytest.mark.parametrize("code", [1000, 4002])
-async def test_client_close_code_reaches_the_app(shared: Cluster, code: int) -> None:
+async def test_client_close_code_reaches_the_app(shared: Deployment, code: int) -> None:
     tag = f"c{code}x{time.monotonic_ns()}"
     async with async_timeout.timeout(20):
         ws = await websockets.connect(ws_url(shared, f"/ws/echo?tag={tag}"))
@@ -87,7 +88,7 @@ async def test_client_close_code_reaches_the_app(shared: Cluster, code: int) -> 
     assert marker.read_text() == str(code)
 
 
-async def test_http_response_to_a_websocket_is_logged_by_the_worker(private: Cluster) -> None:
+async def test_http_response_to_a_websocket_is_logged_by_the_worker(private: Deployment) -> None:
     url = private.edge().replace("http://", "ws://")
     worker = private.worker("k-wshttp")
     async with async_timeout.timeout(20):
@@ -100,7 +101,7 @@ async def test_http_response_to_a_websocket_is_logged_by_the_worker(private: Clu
     edge = private.procs[0].output()
     assert "http.response.start" not in edge  # the edge never received it
 @pytest.mark.parametrize("server", ["uvicorn", "gunicorn"])
-async def test_close_reasons_travel_both_ways(private: Cluster, server: str) -> None:
+async def test_close_reasons_travel_both_ways(private: Deployment, server: str) -> None:
     # The client's Close reason reaches the worker's application in websocket.disconnect (ASGI),
     # and the application's reaches the client, through either edge server.
     url = private.edge(server=server).replace("http://", "ws://")

@@ -160,55 +160,6 @@ async def _app(scope: dict, receive: object, send: object) -> None:
     """An ASGI 3 application that is never called here."""
 
 
-@pytest.mark.parametrize(
-    ("options", "setting", "hint"),
-    [
-        ({"worker_timeout": 0}, "worker_timeout", "expected a positive number, got 0"),
-        ({"window": True}, "window", "expected a positive whole number, got True"),
-        ({"inline_body": 1.5}, "inline_body", "expected a positive whole number"),
-        ({"no_worker_status": 200}, "no_worker_status", "HTTP error status"),
-        # A typo was a TypeError's text under the setting "options".
-        ({"worker_timout": 3}, "worker_timout", "worker_timeout"),
-        ({"url": "redis://db", "host": "db"}, "url", "one way only"),
-        ({"url": "redis://db", "db": 1}, "db", "in the URL"),
-        ({"port": "x"}, "port", "port number"),
-        ({"prefix": "a b"}, "prefix", "plain name"),
-    ],
-)
-def test_bad_distributor_settings_name_the_setting(options, setting, hint) -> None:
-    from channels_distributed.distributor import create_path_distributor
-
-    with pytest.raises(ConfigurationError) as caught:
-        create_path_distributor(routes={"/": "k"}, **options)
-    assert caught.value.setting == setting
-    assert hint in str(caught.value)
-
-
-@pytest.mark.parametrize(
-    ("options", "setting", "hint"),
-    [
-        ({"concurrency": 0}, "concurrency", "expected a positive whole number, got 0"),
-        ({"max_chunk": "64k"}, "max_chunk", "expected a positive whole number"),
-        ({"grace": -1}, "grace", "expected zero or a positive number, got -1"),
-        ({"redis_timeout": 0}, "redis_timeout", "expected a positive number, got 0"),
-        ({"lifespan": "maybe"}, "lifespan", "use one of auto, on, off"),
-        ({"interface": "wsgi"}, "interface", "use one of auto, asgi3, asgi2, legacy"),
-        ({"keys": ["a b"]}, "keys", "letters, digits"),
-        ({"url": "redis://db", "hosts": ["redis://db"]}, "hosts", "one way only"),
-    ],
-)
-def test_bad_worker_settings_name_the_setting(options, setting, hint) -> None:
-    from channels_distributed.worker import Node
-
-    options = {"key": "k", **options}
-    if "keys" in options:
-        del options["key"]
-    with pytest.raises(ConfigurationError) as caught:
-        Node(_app, **options)
-    assert caught.value.setting == setting
-    assert hint in str(caught.value)
-
-
 def test_redis_target_forms() -> None:
     from channels_distributed.conf import RedisTarget
 

@@ -11,23 +11,24 @@ import time
 
 import httpx
 import pytest
-from dist_helpers import Cluster, wait_for
+from deployment import Deployment
+from helpers import wait_for
 
 TIMEOUT = httpx.Timeout(30.0)
 
 
-def get(cluster: Cluster, path: str, **kwargs: object) -> httpx.Response:
-    return httpx.get(cluster.url + path, timeout=TIMEOUT, **kwargs)  # type: ignore[attr-defined,arg-type]
+def get(deployment: Deployment, path: str, **kwargs: object) -> httpx.Response:
+    return httpx.get(deployment.url + path, timeout=TIMEOUT, **kwargs)  # type: ignore[attr-defined,arg-type]
 
 
 @pytest.mark.core
-def test_hello_goes_through_a_worker(shared: Cluster) -> None:
+def test_hello_goes_through_a_worker(shared: Deployment) -> None:
     response = get(shared, "/t/hello")
     assert response.status_code == 200
     assert response.text == f"Hello from worker {response.headers['x-worker-pid']}\n"
 
 
-def test_scope_is_forwarded_intact(shared: Cluster) -> None:
+def test_scope_is_forwarded_intact(shared: Deployment) -> None:
     response = httpx.post(shared.url + "/t/scope?a=1&b=%20", content=b"x",  # type: ignore[attr-defined]
                           headers={"X-Custom": "yes", "Cookie": "k=v"}, timeout=TIMEOUT)
     scope = response.json()
@@ -47,14 +48,14 @@ def test_scope_is_forwarded_intact(shared: Cluster) -> None:
     assert "extensions" not in scope
 
 
-def test_unrouted_path_is_404_and_never_queued(shared: Cluster) -> None:
+def test_unrouted_path_is_404_and_never_queued(shared: Deployment) -> None:
     before = set(shared.redis_keys())
     assert get(shared, "/nothing-here").status_code == 404
     assert set(shared.redis_keys()) == before
 
 
 @pytest.mark.parametrize("path", ["/x/a%20b", "/x/" + "a" * 100, "/x/a{b}", "/x/"])
-def test_invalid_key_expansion_is_404(shared: Cluster, path: str) -> None:
+def test_invalid_key_expansion_is_404(shared: Deployment, path: str) -> None:
     before = set(shared.redis_keys())
     assert get(shared, path).status_code == 404
     assert set(shared.redis_keys()) == before
@@ -62,7 +63,7 @@ def test_invalid_key_expansion_is_404(shared: Cluster, path: str) -> None:
 
 @pytest.mark.parametrize("path", ["/x/foo%0a", "/x/foo%0d%0a", "/x/foo%00", "/x/f%09oo",
                                   "/x/foo%7f", "/t/hello%0a"])
-def test_path_with_control_characters_is_400_and_never_routed(shared: Cluster,
+def test_path_with_control_characters_is_400_and_never_routed(shared: Deployment,
                                                               path: str) -> None:
     # "^/x/(.*)$" must not route "/x/foo\n" as "foo": Python's $ matches before a trailing
     # newline. No route is written for control characters, so none reaches routing.
@@ -74,14 +75,14 @@ def test_path_with_control_characters_is_400_and_never_routed(shared: Cluster,
 
 
 @pytest.mark.core
-def test_streaming_response_arrives_in_order(shared: Cluster) -> None:
+def test_streaming_response_arrives_in_order(shared: Deployment) -> None:
     with httpx.stream("GET", shared.url + "/t/stream", timeout=TIMEOUT) as response:  # type: ignore[attr-defined]
         body = b"".join(response.iter_bytes())
     assert body == b"part0\npart1\npart2\npart3\npart4\nend\n"
 
 
 @pytest.mark.core
-def test_large_upload_streams_through(shared: Cluster) -> None:
+def test_large_upload_streams_through(shared: Deployment) -> None:
     block = os.urandom(1024 * 1024)
     digest = hashlib.sha256()
 
@@ -96,7 +97,7 @@ def test_large_upload_streams_through(shared: Cluster) -> None:
 
 
 @pytest.mark.parametrize("one", ["0", "1"])
-def test_large_download_streams_through(shared: Cluster, one: str) -> None:
+def test_large_download_streams_through(shared: Deployment, one: str) -> None:
     size, digest = 0, hashlib.sha256()
     with httpx.stream("GET", f"{shared.url}/t/download?mb=50&one={one}",  # type: ignore[attr-defined]
                       timeout=TIMEOUT) as response:
@@ -108,7 +109,7 @@ def test_large_download_streams_through(shared: Cluster, one: str) -> None:
     assert digest.hexdigest() == hashlib.sha256(block * 50).hexdigest()
 
 
-def test_expect_100_continue(shared: Cluster) -> None:
+def test_expect_100_continue(shared: Deployment) -> None:
     host, port = shared.url.removeprefix("http://").split(":")  # type: ignore[attr-defined]
     with socket.create_connection((host, int(port)), timeout=10) as sock:
         sock.sendall(b"POST /t/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
@@ -122,18 +123,18 @@ def test_expect_100_continue(shared: Cluster) -> None:
     assert hashlib.sha256(b"hello").hexdigest().encode() in reply
 
 
-def test_app_error_before_response_is_500(shared: Cluster) -> None:
+def test_app_error_before_response_is_500(shared: Deployment) -> None:
     assert get(shared, "/t/boom-before").status_code == 500
     assert get(shared, "/t/hello").status_code == 200  # the node keeps serving
 
 
-def test_app_error_after_response_started_aborts(shared: Cluster) -> None:
+def test_app_error_after_response_started_aborts(shared: Deployment) -> None:
     with pytest.raises(httpx.RemoteProtocolError):
         get(shared, "/t/boom-after")
     assert get(shared, "/t/hello").status_code == 200
 
 
-def test_slow_request_does_not_block_fast_ones(shared: Cluster) -> None:
+def test_slow_request_does_not_block_fast_ones(shared: Deployment) -> None:
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         slow = [pool.submit(get, shared, "/t/slow?s=3") for _ in range(4)]
         fast = [get(shared, "/t/hello") for _ in range(20)]
@@ -142,7 +143,7 @@ def test_slow_request_does_not_block_fast_ones(shared: Cluster) -> None:
         assert all(f.result().status_code == 200 for f in slow)
 
 
-def test_many_concurrent_requests(shared: Cluster) -> None:
+def test_many_concurrent_requests(shared: Deployment) -> None:
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
         responses = list(pool.map(lambda _: get(shared, "/t/hello"), range(200)))
     assert {r.status_code for r in responses} == {200}
@@ -150,7 +151,7 @@ def test_many_concurrent_requests(shared: Cluster) -> None:
 
 
 @pytest.mark.core
-def test_client_disconnect_reaches_the_app(shared: Cluster) -> None:
+def test_client_disconnect_reaches_the_app(shared: Deployment) -> None:
     tag = f"dc{time.monotonic_ns()}"
     host, port = shared.url.removeprefix("http://").split(":")  # type: ignore[attr-defined]
     with socket.create_connection((host, int(port)), timeout=10) as sock:
@@ -159,14 +160,14 @@ def test_client_disconnect_reaches_the_app(shared: Cluster) -> None:
     wait_for(shared.marker(f"disconnected-{tag}").exists, what="http.disconnect in the app")
 
 
-def test_garbage_on_a_route_key_is_skipped(shared: Cluster) -> None:
+def test_garbage_on_a_route_key_is_skipped(shared: Deployment) -> None:
     queue = f"{shared.prefix}:{{rt:t}}:q"
     shared.redis.command("RPUSH", queue, b"\x00garbage\xff", json.dumps({"t": "x"}))
     wait_for(lambda: b":0" in shared.redis.command("LLEN", queue), what="garbage consumed")
     assert get(shared, "/t/hello").status_code == 200
 
 
-def test_no_per_connection_key_is_left(shared: Cluster) -> None:
+def test_no_per_connection_key_is_left(shared: Deployment) -> None:
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda _: get(shared, "/t/hello"), range(100)))
 
@@ -183,13 +184,13 @@ def _allowed(key: bytes) -> bool:
     return text.endswith((":w", ":lock", ":lease", ":in", "}:q"))
 
 
-def test_legacy_consumer_worker(shared: Cluster) -> None:
+def test_legacy_consumer_worker(shared: Deployment) -> None:
     shared.worker("k-legacy", app="testproject.workers:legacy_consumer")
     response = get(shared, "/k/legacy/x")
     assert response.status_code == 200
     assert response.text == "legacy /k/legacy/x"
 
 
-def test_named_group_route(shared: Cluster) -> None:
+def test_named_group_route(shared: Deployment) -> None:
     shared.worker("team-blue")
     assert get(shared, "/named/blue/hello").status_code == 200
