@@ -5,9 +5,9 @@
     channels-distributed worker KEY [KEY ...] --app module:attr [--url redis://host:6379/0]
     channels-distributed demo
 
-``worker`` runs a ``Node`` on the given route keys. ``demo`` starts Redis (or uses ``REDIS_URL``),
-an edge server running the path distributor, two workers on different keys, sends HTTP requests
-and a WebSocket exchange through them, prints which worker served what, and stops everything.
+``worker`` runs a ``Node`` on the given route keys. ``demo`` runs the test project distributed
+(``demo.py``): Redis (or ``REDIS_URL``), the edge, two ``manage.py runworker`` workers on
+different keys, HTTP requests and a chat through them, printing which worker served what.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 
 from .exceptions import ConfigurationError, LifespanFailure
 
-__all__ = ["console_logging", "demo_app", "demo_edge", "import_app", "main", "run_demo"]
+__all__ = ["console_logging", "import_app", "main"]
 
 
 def import_app(spec: str) -> Any:
@@ -67,8 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--grace", type=float, default=30.0,
                         help="seconds in-flight connections get on SIGTERM (default 30)")
     worker.add_argument("--log-level", default="info")
-    demo = commands.add_parser("demo", help="run the README demo end to end")
-    demo.add_argument("--requests", type=int, default=4)
+    commands.add_parser("demo", help="run the test project distributed (make demo)")
     return parser
 
 
@@ -111,7 +110,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "worker":
             return _worker(args)
-        return run_demo(args.requests)
+        from .demo import run_demo
+
+        return run_demo()
     except (ConfigurationError, LifespanFailure) as exc:
         print(f"channels-distributed: {exc}", file=sys.stderr)
         return 2
@@ -119,207 +120,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Ctrl-C is how a user ends the demo: whatever it started is stopped by then.
         print("channels-distributed: interrupted", file=sys.stderr)
         return 0
-
-
-# The demo ----------------------------------------------------------------------------------------
-
-DEMO_ROUTES = {"^/api/": "demo-api", "/": "demo-site"}
-
-
-def demo_edge() -> Any:
-    """The demo's edge application (``uvicorn --factory``): the path distributor."""
-    from .distributor import create_path_distributor
-
-    return create_path_distributor(url=os.environ["CD_DEMO_URL"],
-                                   prefix=os.environ["CD_DEMO_PREFIX"], routes=DEMO_ROUTES)
-
-
-_demo_layers: dict[str, Any] = {}
-
-
-def _demo_layer() -> Any:
-    """This worker process's channel layer (one per process, as in a Django project)."""
-    from .layer import RedisChannelLayer
-
-    url = os.environ["CD_DEMO_URL"]
-    if url not in _demo_layers:
-        _demo_layers[url] = RedisChannelLayer(hosts=[url], prefix=os.environ["CD_DEMO_PREFIX"])
-    return _demo_layers[url]
-
-
-async def demo_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """The demo's worker application: says who served a request; a WebSocket joins a chat room
-    (a channel layer group) that spans both workers."""
-    who = f"worker {os.environ.get('CD_DEMO_NAME', '?')} (pid {os.getpid()}, key " \
-          f"{os.environ.get('CD_DEMO_KEY', '?')})"
-    if scope["type"] == "http":
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"text/plain")]})
-        await send({"type": "http.response.body", "body": who.encode()})
-    elif scope["type"] == "websocket":
-        await _demo_chat(f"worker {os.environ.get('CD_DEMO_NAME', '?')}", receive, send)
-
-
-async def _demo_chat(who: str, receive: Any, send: Any) -> None:
-    import asyncio
-
-    layer = _demo_layer()
-    channel = await layer.new_channel()
-    await layer.group_add("demo-room", channel)
-    await receive()  # websocket.connect
-    await send({"type": "websocket.accept"})
-
-    async def relay_room() -> None:  # group messages -> this socket
-        while True:
-            message = await layer.receive(channel)
-            await send({"type": "websocket.send",
-                        "text": f"{message['text']} (sent by {message['by']}, "
-                                f"delivered by {who})"})
-
-    relay = asyncio.ensure_future(relay_room())
-    try:
-        while (event := await receive())["type"] == "websocket.receive":
-            await layer.group_send("demo-room", {"type": "chat.message",
-                                                 "text": event.get("text"), "by": who})
-    finally:
-        relay.cancel()
-        await layer.group_discard("demo-room", channel)
-
-
-def run_demo(requests: int = 4) -> int:
-    """Redis, an edge, two workers on different keys, traffic through them, a clean stop."""
-    import importlib.util
-
-    for needed in ("gunicorn", "httpx"):
-        if importlib.util.find_spec(needed) is None:
-            raise ConfigurationError("demo", f"the demo needs {needed}",
-                                     "pip install 'channels-distributed[demo]'")
-    from .embedded import RedisServer, server_version
-
-    console_logging("warning")  # the demo's own output is print()ed
-    redis = None
-    url = os.environ.get("REDIS_URL")
-    if not url:
-        redis = RedisServer().start()
-        url = redis.url
-        print(f"* started a private Redis at {url}: {redis.binary} "
-              f"({server_version(redis.binary)})")
-    else:
-        print(f"* using Redis at {url} (REDIS_URL)")
-    procs: list[Any] = []
-    try:
-        return _demo(url, procs, requests)
-    finally:
-        _stop_all(procs, redis)
-
-
-def _stop_all(procs: list[Any], redis: Any) -> None:
-    """Stop what the demo started; a second Ctrl-C cannot cut this short and leave processes."""
-    import signal
-
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        for proc in reversed(procs):
-            _stop(proc)
-        if redis is not None:
-            redis.cleanup()
-        print("* stopped everything", flush=True)
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def _demo(url: str, procs: list[Any], requests: int) -> int:
-    import subprocess
-
-    from .embedded import free_port
-
-    env = dict(os.environ, CD_DEMO_URL=url, CD_DEMO_PREFIX=f"demo{os.getpid()}")
-    # Each child gets a session of its own: Ctrl-C in a terminal signals the whole foreground
-    # process group, and a child still starting up would die of it mid-import, noisily. The
-    # demo catches it and stops them in order instead (_stop_all).
-    port = free_port()
-    procs.append(subprocess.Popen([
-        sys.executable, "-m", "gunicorn", "channels_distributed.cli:demo_edge()",
-        "--worker-class", "channels_distributed.gunicorn.ASGIWorker", "--workers", "1",
-        "--bind", f"127.0.0.1:{port}", "--log-level", "warning"], env=env,
-        start_new_session=True))
-    print(f"* edge: gunicorn (ASGIWorker) running the path distributor on "
-          f"http://127.0.0.1:{port}, routes {DEMO_ROUTES}")
-    for name, key in (("A", "demo-api"), ("B", "demo-site")):
-        procs.append(subprocess.Popen([
-            sys.executable, "-m", "channels_distributed.cli", "worker", key, "--app",
-            "channels_distributed.cli:demo_app", "--url", url, "--prefix",
-            env["CD_DEMO_PREFIX"], "--log-level", "error"],
-            env=dict(env, CD_DEMO_NAME=name, CD_DEMO_KEY=key), start_new_session=True))
-        print(f"* worker {name} listening on route key {key!r}")
-    base = f"http://127.0.0.1:{port}"
-    _wait_ready(base + "/api/ready", procs)
-    _wait_ready(base + "/ready", procs)
-    import httpx
-
-    paths = ["/api/orders", "/about", "/api/users", "/"]
-    for i in range(requests):
-        path = paths[i % len(paths)]
-        response = httpx.get(base + path, timeout=10)
-        print(f"  GET {path:<12} -> {response.status_code} served by {response.text}")
-    import asyncio
-
-    for line in asyncio.run(_demo_websocket(base.replace("http", "ws"))):
-        print(f"  {line}")
-    return 0
-
-
-async def _demo_websocket(base: str) -> list[str]:
-    """Two WebSockets on different workers, one chat room: a group broadcast crosses over."""
-    import asyncio
-
-    import websockets
-
-    lines = ["WebSocket: alice on /api/chat (worker A), bob on /chat (worker B), "
-             "both in the channel layer group 'demo-room'"]
-    async with websockets.connect(base + "/api/chat", open_timeout=10) as alice, \
-            websockets.connect(base + "/chat", open_timeout=10) as bob:
-        # Each socket joined the group before it was accepted: both are in the room now.
-        for speaker, name, text in ((alice, "alice", "hello from alice"),
-                                    (bob, "bob", "hi alice, bob here")):
-            await speaker.send(text)
-            for listener, who in ((alice, "alice"), (bob, "bob")):
-                got = str(await asyncio.wait_for(listener.recv(), 10))
-                lines.append(f"{name} said {text!r} -> {who} got: {got}")
-    return lines
-
-
-def _wait_ready(url: str, procs: list[Any], timeout: float = 30.0) -> None:
-    import time
-
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if any(proc.poll() is not None for proc in procs):
-            raise ConfigurationError("demo", "a demo process exited early",
-                                     "see its output above")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    raise ConfigurationError("demo", f"{url} did not answer within {timeout:g} s",
-                             "see the processes' output above")
-
-
-def _stop(proc: Any) -> None:
-    import signal
-    import subprocess
-
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,8 @@ class ConfigurationError(ChannelsDistributedError, ValueError):
 
     def __init__(self, setting: str, problem: str, fix: str) -> None:
         self.setting = setting
+        self.problem = problem
+        self.fix = fix
         super().__init__(f"{setting}: {problem}. {fix}")
 
 

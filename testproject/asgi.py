@@ -1,4 +1,5 @@
-"""ASGI entry point of the test project: Django for HTTP, Channels consumers for WebSocket."""
+"""The project's ASGI application (ASGI_APPLICATION), run by ``manage.py runworker``: Django for
+HTTP, the Channels tutorial chat for WebSocket, background tasks on named channels."""
 
 import os
 
@@ -8,27 +9,27 @@ from django.core.asgi import get_asgi_application
 
 django_asgi_app = get_asgi_application()
 
+from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ChannelNameRouter, ProtocolTypeRouter, URLRouter  # noqa: E402
-from django.urls import path  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from testproject.demo.consumers import (  # noqa: E402
-    BackgroundConsumer,
-    ChatConsumer,
-    EchoConsumer,
-)
+from testproject.demo.consumers import BackgroundConsumer, TaskConsumer  # noqa: E402
+from testproject.demo.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": URLRouter(
-            [
-                path("ws/echo/", EchoConsumer.as_asgi()),
-                path("ws/chat/<str:group>/", ChatConsumer.as_asgi()),
-            ]
+        "websocket": AllowedHostsOriginValidator(
+            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
         ),
-        # Background work on named channels, served by `manage.py runworker NAME`.
+        # Background work on named channels, served by `manage.py runworker NAME`: "tasks" by
+        # the project's task view; "thumbnails" and "django" by the harness' tests.
         "channel": ChannelNameRouter(
-            {"thumbnails": BackgroundConsumer.as_asgi(), "django": BackgroundConsumer.as_asgi()}
+            {
+                "tasks": TaskConsumer.as_asgi(),
+                "thumbnails": BackgroundConsumer.as_asgi(),
+                "django": BackgroundConsumer.as_asgi(),
+            }
         ),
     }
 )

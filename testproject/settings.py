@@ -1,36 +1,115 @@
-"""Settings of the Django project the tests and the demo use."""
+"""Settings of the Django project the tests, the demo and the Django benchmark use: a small real
+project (database sessions, auth and admin, CSRF, templates, the Channels tutorial chat) whose
+edge (``testproject/edge_asgi.py``) and workers (``manage.py runworker``) run it distributed.
+
+Three environment variables are the test harness' and the demo's own (a project of yours writes
+its values here instead):
+
+* ``CD_REDIS_URL``: the redis-server a test or the demo started (never port 6379 unless asked);
+* ``CD_PREFIX``: the key prefix of that run, so that runs sharing a Redis do not meet;
+* ``CD_DB``: the SQLite file every process of a run shares (the harness migrates it first).
+"""
 
 import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
 
 SECRET_KEY = "channels-distributed-testproject-not-secret"
 DEBUG = False
 ALLOWED_HOSTS = ["*"]
 ROOT_URLCONF = "testproject.urls"
 USE_TZ = True
+TIME_ZONE = "UTC"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 INSTALLED_APPS = [
-    "django.contrib.contenttypes",
+    "django.contrib.admin",
     "django.contrib.auth",
-    "channels",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    # Before "channels": Django takes `manage.py runworker` from the first app that has one
+    # (channels_distributed.E005 says so when the order is wrong).
     "channels_distributed",
+    "channels",
     "testproject.demo",
 ]
 
-DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+MIDDLEWARE = [
+    "testproject.demo.middleware.served_by",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
 
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# One file shared by the edge's workers: sessions, users and tasks written by one worker
+# process are read by the others. The timeout rides out another process's write lock.
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ.get("CD_DB", str(BASE_DIR / "db.sqlite3")),
+        "OPTIONS": {"timeout": 20},
+    }
+}
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+
+STATIC_URL = "static/"
+
+# The workers run this; the edge runs testproject.edge_asgi (get_edge_application()).
 ASGI_APPLICATION = "testproject.asgi.application"
 
-# Tests point this at their own redis-server; nothing here talks to port 6379 unless asked.
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_distributed.layer.RedisChannelLayer",
-        "CONFIG": {"hosts": [os.environ.get("CD_REDIS_URL", "redis://127.0.0.1:6379/0")]},
+        "CONFIG": {
+            "hosts": [os.environ.get("CD_REDIS_URL", "redis://127.0.0.1:6379/0")],
+            "prefix": os.environ.get("CD_PREFIX", "asgi"),
+        },
     }
+}
+
+# Which worker serves what: the chat (pages and sockets) on one route key, the API on another,
+# the rest of the site on a third. `manage.py runworker chat tasks` and `manage.py runworker
+# api site` put them in two processes. The chat socket is also under /api/ so that two
+# clients of one room can be sent to different workers (the tests and the demo do).
+CHANNELS_DISTRIBUTED = {
+    "ROUTES": [
+        ("^/chat/", "chat"),
+        ("^/ws/chat/", "chat"),
+        ("^/api/", "api"),
+        ("^/", "site"),
+    ],
+    "LAYER": "default",
+    "WORKER_TIMEOUT": 5,
 }
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("CD_LOG_LEVEL", "WARNING")},
+    "formatters": {
+        "console": {"format": "%(asctime)s [%(process)d] [%(levelname)s] %(name)s: %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "console"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
 }

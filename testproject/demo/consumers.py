@@ -1,10 +1,41 @@
-"""Channels consumers used by tests and the demo."""
+"""The project's Channels consumers: the tutorial chat, an echo, and background tasks."""
 
+import json
 import os
 from typing import Any
 
 from channels.consumer import AsyncConsumer
-from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+
+def who(scope: dict[str, Any]) -> str:
+    user = scope.get("user")
+    return user.username if user is not None and user.is_authenticated else "anonymous"
+
+
+class ChatConsumer(AsyncWebsocketConsumer):
+    """The Channels tutorial's chat room (part 3, async): one group per room. Messages say which
+    worker process sent them into the group and which one delivered them."""
+
+    async def connect(self) -> None:
+        self.room_group_name = f"chat_{self.scope['url_route']['kwargs']['room_name']}"
+        await self.channel_layer.group_add(self.room_group_name, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, close_code: int) -> None:
+        await self.channel_layer.group_discard(self.room_group_name, self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        message = json.loads(text_data or "{}").get("message", "")
+        await self.channel_layer.group_send(self.room_group_name, {
+            "type": "chat.message", "message": message, "user": who(self.scope),
+            "sent_by": os.getpid()})
+
+    async def chat_message(self, event: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps({
+            "message": event["message"], "user": event.get("user"),
+            "sent_by": event.get("sent_by"), "delivered_by": os.getpid()}))
 
 
 class EchoConsumer(AsyncWebsocketConsumer):
@@ -15,24 +46,19 @@ class EchoConsumer(AsyncWebsocketConsumer):
             await self.send(bytes_data=bytes_data)
 
 
-class ChatConsumer(AsyncJsonWebsocketConsumer):
-    """Joins the group named in the URL and relays group messages to the socket."""
+class TaskConsumer(AsyncConsumer):
+    """Background tasks sent by ``views.start_task`` to the ``tasks`` channel: the worker
+    serving that channel (``manage.py runworker ... tasks``) does the work and records it in the
+    shared database."""
 
-    async def connect(self) -> None:
-        self.group = self.scope["url_route"]["kwargs"]["group"]
-        await self.channel_layer.group_add(self.group, self.channel_name)
-        await self.accept()
+    async def task_run(self, message: dict[str, Any]) -> None:
+        await database_sync_to_async(_finish)(message["id"], message["text"].upper())
 
-    async def disconnect(self, code: int) -> None:
-        await self.channel_layer.group_discard(self.group, self.channel_name)
 
-    async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        await self.channel_layer.group_send(
-            self.group, {"type": "chat.message", "text": content.get("text", "")}
-        )
+def _finish(pk: int, result: str) -> None:
+    from testproject.demo.models import Task
 
-    async def chat_message(self, event: dict[str, Any]) -> None:
-        await self.send_json({"text": event["text"]})
+    Task.objects.filter(pk=pk).update(status="done", result=result, worker_pid=os.getpid())
 
 
 class BackgroundConsumer(AsyncConsumer):

@@ -1,0 +1,104 @@
+"""What ``manage.py runworker`` runs: a ``Node`` on the project's application, Redis from the
+settings (``settings.connection``), and the start-up banner that says what it serves."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from ..exceptions import ConfigurationError
+from ..worker import Node
+from .settings import connection, project_settings, worker_application
+
+__all__ = ["WorkerOptions", "banner", "make_node"]
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    """runworker's command line."""
+
+    names: tuple[str, ...]
+    routes: bool = True  # serve the names as route keys
+    channels: bool = True  # and as Channels channels
+    app: str | None = None  # module:attribute; default WORKER_APPLICATION or ASGI_APPLICATION
+    layer: str | None = None  # the channel layer alias; default CHANNELS_DISTRIBUTED['LAYER']
+    url: str | None = None
+    prefix: str | None = None
+    concurrency: int = 100
+    grace: float = 30.0
+    interface: str = "auto"
+
+
+def application(settings: Any, spec: str | None) -> tuple[Any, str]:
+    """The application and how to name it: ``--app``, WORKER_APPLICATION or ASGI_APPLICATION."""
+    if spec:
+        from ..cli import import_app
+
+        return import_app(spec), spec
+    path = worker_application(settings)
+    if path is None:
+        raise ConfigurationError("ASGI_APPLICATION", "is not set", "set ASGI_APPLICATION (or "
+                                 "CHANNELS_DISTRIBUTED['WORKER_APPLICATION']) or pass --app")
+    from django.utils.module_loading import import_string
+
+    try:
+        return import_string(path), path
+    except ImportError as exc:
+        raise ConfigurationError("ASGI_APPLICATION", f"cannot import {path!r}: {exc}",
+                                 "check the import path of the application") from None
+
+
+def redis_options(settings: Any, options: WorkerOptions) -> tuple[dict[str, Any], str]:
+    """Node's connection keyword arguments, and where they point (for the banner)."""
+    if options.url:
+        found: dict[str, Any] = {"url": options.url}
+        if options.prefix is not None:
+            found["prefix"] = options.prefix
+        return found, f"{options.url} (--url)"
+    from channels.layers import get_channel_layer
+
+    from ..layer import RedisChannelLayer
+
+    place = connection(settings, options.layer)
+    prefix = options.prefix if options.prefix is not None else place.prefix
+    layer = get_channel_layer(place.alias)
+    where = f"channel layer {place.alias!r}, prefix {prefix!r}"
+    if isinstance(layer, RedisChannelLayer) and "HOSTS" not in project_settings(settings):
+        hosts = ", ".join(h.describe() for h in layer.config.hosts)
+        return {"layer": layer, "prefix": prefix}, f"{hosts} ({where})"
+    # HOSTS of its own, or another Redis layer (channels_redis takes the same CONFIG): those
+    # servers for the route keys, the layer itself for Channels channels.
+    return {"hosts": place.hosts, "prefix": prefix, "channel_layer": layer}, \
+        f"{place.hosts!r} ({where})"
+
+
+def make_node(settings: Any, options: WorkerOptions) -> tuple[Node, list[str]]:
+    """The worker, and its start-up banner."""
+    app, app_name = application(settings, options.app)
+    found, where = redis_options(settings, options)
+    node = Node(app, keys=options.names if options.routes else None,
+                channels=options.names if options.channels else (),
+                interface=options.interface, concurrency=options.concurrency,
+                grace=options.grace, **found)
+    return node, banner(options, app_name, where)
+
+
+def banner(options: WorkerOptions, app_name: str, where: str) -> list[str]:
+    """What the worker serves, where Redis is, how much at once, and which build runs."""
+    import django
+
+    from .. import __version__
+    from ..compiled import compiled_modules
+
+    what = ("route key(s) and channel(s)" if options.routes and options.channels else
+            "route key(s)" if options.routes else "channel(s)")
+    modules = compiled_modules()
+    build = f"compiled ({len(modules)} modules)" if modules else "pure Python"
+    return [f"Serving {what} {', '.join(options.names)}",
+            f"  application  {app_name} (interface {options.interface})",
+            f"  Redis        {where}",
+            f"  concurrency  {options.concurrency} connections at once, {options.grace:g} s "
+            "to drain on SIGTERM",
+            f"  build        channels-distributed {__version__} {build}, Django "
+            f"{django.get_version()}, pid {os.getpid()}"]
