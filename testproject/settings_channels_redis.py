@@ -3,7 +3,7 @@ layer is channels_redis (route keys take its hosts and prefix, channels are serv
 
 import os
 
-from testproject.settings_dist import *  # noqa: F403
+from testproject.settings import *  # noqa: F403
 
 CHANNEL_LAYERS = {
     "default": {

