@@ -46,6 +46,17 @@ def _worker_class() -> Any:
                     listener.cancel()
                 await asyncio.gather(*listeners, return_exceptions=True)
 
+        async def serve(self) -> None:
+            """The listeners and asgiref's application checker (which cleans up finished
+            instances) until cancelled: asgiref's ``arun`` does the same from 3.8 on, and 3.7
+            (the floor) has none."""
+            checker = asyncio.ensure_future(self.application_checker())
+            try:
+                await self.handle()
+            finally:
+                checker.cancel()
+                await asyncio.gather(checker, return_exceptions=True)
+
     return StoppableWorker
 
 
@@ -58,7 +69,7 @@ class ChannelService:
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._task = asyncio.ensure_future(self.worker.arun())
+        self._task = asyncio.ensure_future(self.worker.serve())
         self._task.add_done_callback(self._ended)
         logger.warning("serving channel(s) %s", ", ".join(self.worker.channels))
 

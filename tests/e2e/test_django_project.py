@@ -125,6 +125,7 @@ async def _two_clients(project: Project, room: str, then: Any = None) -> list[di
         return [await _recv(alice), await _recv(bob)]
 
 
+@pytest.mark.core
 def test_chat_clients_on_different_workers(project: Project) -> None:
     a, b = project.pid(project.chat), project.pid(project.api)
     at_alice, at_bob = asyncio.run(_two_clients(project, "lobby"))
@@ -149,6 +150,7 @@ def test_a_view_broadcasts_to_both_workers(project: Project) -> None:
     assert at_alice == {**said, "delivered_by": a} and at_bob == {**said, "delivered_by": b}
 
 
+@pytest.mark.core  # at the floors too: asgiref 3.7's StatelessServer has no arun()
 def test_a_background_task_runs_on_the_worker_serving_its_channel(project: Project) -> None:
     with project.client() as client:
         token = client.get("/api/csrf/").json()["token"]
