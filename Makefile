@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TOOLS := $(VENV)/.tools
 DEV := $(VENV)/.dev
 
-.PHONY: demo test test-fast test-dev dev compat bench bench-layer bench-distributed bench-server lint types \
+.PHONY: demo test test-fast test-dev dev compat bench bench-layer bench-distributed bench-server bench-django lint types \
 	clean
 
 # The test matrix (noxfile.py): the sdist, then a wheel built from it and installed into a fresh
@@ -57,8 +57,9 @@ types: $(DEV)
 	$(VENV)/bin/mypy
 
 # Side-by-side benchmarks (they print ratios against the peers measured in the same run).
-# bench-distributed and bench-server need nginx and wrk: apt-get install -y nginx wrk
-bench: bench-layer bench-distributed bench-server
+# bench-distributed and bench-server need nginx and wrk, bench-django wrk: apt-get install -y
+# nginx wrk
+bench: bench-layer bench-distributed bench-server bench-django
 
 bench-layer: $(DEV)
 	$(PY) -m pip install --quiet -e '.[bench]'
@@ -71,6 +72,10 @@ bench-distributed: $(DEV)
 bench-server: $(DEV)
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) bench/server.py
+
+bench-django: $(DEV)
+	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) bench/django.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
