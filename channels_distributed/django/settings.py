@@ -20,9 +20,19 @@ from typing import Any
 from ..conf import DistributorConfig, RedisTarget
 from ..exceptions import ConfigurationError
 
-__all__ = ["DISTRIBUTOR_KEYS", "KEYS", "SETTING", "Connection", "connection",
-           "distributor_config", "distributor_options", "layer_alias", "project_settings",
-           "worker_application"]
+__all__ = [
+    "DISTRIBUTOR_KEYS",
+    "KEYS",
+    "SETTING",
+    "Connection",
+    "connection",
+    "distributor_config",
+    "distributor_options",
+    "layer_alias",
+    "name",
+    "project_settings",
+    "worker_application",
+]
 
 SETTING = "CHANNELS_DISTRIBUTED"
 DEFAULT_LAYER = "default"  # channels.DEFAULT_CHANNEL_LAYER, without importing channels here

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..exceptions import ConfigurationError
 from ..worker import Node
-from .settings import connection, project_settings, worker_application
+from .settings import connection, name, project_settings, worker_application
 
 __all__ = ["WorkerOptions", "banner", "make_node"]
 
@@ -45,7 +45,9 @@ def application(settings: Any, spec: str | None) -> tuple[Any, str]:
     try:
         return import_string(path), path
     except ImportError as exc:
-        raise ConfigurationError("ASGI_APPLICATION", f"cannot import {path!r}: {exc}",
+        setting = (name("WORKER_APPLICATION") if project_settings(settings).get(
+            "WORKER_APPLICATION") else "ASGI_APPLICATION")
+        raise ConfigurationError(setting, f"cannot import {path!r}: {exc}",
                                  "check the import path of the application") from None
 
 

@@ -85,5 +85,11 @@ def test_runworker_application_setting_and_app_option() -> None:
     _, banner = make_node(settings, WorkerOptions(("api",), app="testproject.workers:app"))
     assert banner[1].startswith("  application  testproject.workers:app ")
     with override_settings(ASGI_APPLICATION="testproject.nowhere.app"), \
-            pytest.raises(ConfigurationError, match=r"cannot import 'testproject\.nowhere\.app'"):
+            pytest.raises(ConfigurationError, match=r"^ASGI_APPLICATION: cannot import "
+                          r"'testproject\.nowhere\.app'"):
+        make_node(settings, WorkerOptions(("api",)))
+    with override_settings(CHANNELS_DISTRIBUTED={**settings.CHANNELS_DISTRIBUTED,
+                                                 "WORKER_APPLICATION": "testproject.no.app"}), \
+            pytest.raises(ConfigurationError, match=r"^CHANNELS_DISTRIBUTED\['WORKER_APPLICATION"
+                          r"'\]: cannot import"):
         make_node(settings, WorkerOptions(("api",)))
