@@ -97,8 +97,13 @@ def _demo(root: Path, url: str, tmp: Path, procs: list[Any]) -> int:
     env = _environment(root, url, tmp)
     manage = [sys.executable, str(root / "testproject" / "manage.py")]
     password = secrets.token_urlsafe(9)
-    subprocess.run([*manage, "prepare", "--admin-password", password], env=env, check=True,
-                   timeout=120, cwd=root)
+    # A session of its own, as every child (see _spawn); its output is shown if it fails.
+    prepared = subprocess.run([*manage, "prepare", "--admin-password", password], env=env,
+                              timeout=120, cwd=root, capture_output=True, text=True,
+                              start_new_session=True)
+    if prepared.returncode != 0:
+        raise ConfigurationError("demo", f"manage.py prepare failed:\n{prepared.stderr}",
+                                 "fix what it reports")
     print(f"* migrated a fresh SQLite database ({env['CD_DB']}); admin user 'admin', "
           f"password {password!r}")
     port = free_port()
