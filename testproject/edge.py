@@ -1,7 +1,10 @@
-"""The edge application of the tests and the demo: the path distributor, configured from env.
-
+"""The edge of the distributed tests (``tests/e2e/deployment.py``): the path distributor with
+routes of the tests' own, configured from the test harness' environment variables:
 ``CD_REDIS_URL`` points at Redis, ``CD_PREFIX`` sets the key prefix, ``CD_WORKER_TIMEOUT`` the
 seconds to wait for a worker, ``CD_QUEUE_CAPACITY`` the requests one route key may hold.
+
+The project's own edge, as a Django user writes it, is ``edge_asgi.py``
+(``get_edge_application()`` from ``CHANNELS_DISTRIBUTED``).
 """
 
 import os

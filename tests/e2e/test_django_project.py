@@ -33,6 +33,8 @@ class Project:
     url: str
     chat: Proc  # worker A: runworker chat tasks
     api: Proc  # worker B: runworker api site
+    deployment: Deployment
+    db: dict[str, str]  # the environment naming the shared database
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=30)
@@ -62,7 +64,7 @@ def project(redis_single: Any, tmp_path_factory: pytest.TempPathFactory) -> Iter
                             **db)
     url = f"http://127.0.0.1:{port}"
     wait_for(lambda: _answers(url, edge), what=f"the edge at {url}")
-    yield Project(url, chat, api)
+    yield Project(url, chat, api, deployment, db)
     deployment.close()
 
 
@@ -177,6 +179,21 @@ def test_a_streaming_download_and_an_upload(project: Project) -> None:
                              headers={"X-CSRFToken": token})
     assert upload.json() == {"size": len(data), "sha256": hashlib.sha256(data).hexdigest(),
                              "pid": project.pid(project.api)}
+
+
+@pytest.mark.parametrize("server", ["uvicorn", "daphne"])
+def test_the_edge_module_under_other_asgi_servers(project: Project, server: str) -> None:
+    port = free_port()
+    command = {"uvicorn": ["-m", "uvicorn", "--port", str(port), "--log-level", "warning"],
+               "daphne": ["-m", "daphne", "-p", str(port)]}[server]
+    edge = project.deployment.spawn([sys.executable, *command,
+                                     "testproject.edge_asgi:application"], server, **project.db)
+    try:
+        wait_for(lambda: _answers(f"http://127.0.0.1:{port}", edge), what=f"{server}'s edge")
+        page = httpx.get(f"http://127.0.0.1:{port}/page/", timeout=30)
+        assert page.status_code == 200 and served_by(page) == project.pid(project.api)
+    finally:
+        edge.stop()
 
 
 def test_sigterm_drains_and_exits_cleanly(project: Project) -> None:
