@@ -52,12 +52,12 @@ def application(settings: Any, spec: str | None) -> tuple[Any, str]:
 
 
 def redis_options(settings: Any, options: WorkerOptions) -> tuple[dict[str, Any], str]:
-    """Node's connection keyword arguments, and where they point (for the banner)."""
+    """Node's connection keyword arguments, and where they come from (for the banner)."""
     if options.url:
         found: dict[str, Any] = {"url": options.url}
         if options.prefix is not None:
             found["prefix"] = options.prefix
-        return found, f"{options.url} (--url)"
+        return found, "--url"
     from channels.layers import get_channel_layer
 
     from ..layer import RedisChannelLayer
@@ -65,24 +65,29 @@ def redis_options(settings: Any, options: WorkerOptions) -> tuple[dict[str, Any]
     place = connection(settings, options.layer)
     prefix = options.prefix if options.prefix is not None else place.prefix
     layer = get_channel_layer(place.alias)
-    where = f"channel layer {place.alias!r}, prefix {prefix!r}"
-    if isinstance(layer, RedisChannelLayer) and "HOSTS" not in project_settings(settings):
-        hosts = ", ".join(h.describe() for h in layer.config.hosts)
-        return {"layer": layer, "prefix": prefix}, f"{hosts} ({where})"
+    if "HOSTS" in project_settings(settings):
+        source = f"{name('HOSTS')}, channel layer {place.alias!r}"
+    else:
+        source = f"channel layer {place.alias!r}"
+        if isinstance(layer, RedisChannelLayer):
+            return {"layer": layer, "prefix": prefix}, source
     # HOSTS of its own, or another Redis layer (channels_redis takes the same CONFIG): those
     # servers for the route keys, the layer itself for Channels channels.
-    return {"hosts": place.hosts, "prefix": prefix, "channel_layer": layer}, \
-        f"{place.hosts!r} ({where})"
+    return {"hosts": place.hosts, "prefix": prefix, "channel_layer": layer}, source
 
 
 def make_node(settings: Any, options: WorkerOptions) -> tuple[Node, list[str]]:
     """The worker, and its start-up banner."""
     app, app_name = application(settings, options.app)
-    found, where = redis_options(settings, options)
+    found, source = redis_options(settings, options)
     node = Node(app, keys=options.names if options.routes else None,
                 channels=options.names if options.channels else (),
                 interface=options.interface, concurrency=options.concurrency,
                 grace=options.grace, **found)
+    target = node.config.target
+    # Described, never shown as written: a URL or host dict may carry a password.
+    where = (f"{', '.join(h.describe() for h in target.hosts)} ({source}, prefix "
+             f"{target.prefix!r})")
     return node, banner(options, app_name, where)
 
 
@@ -91,12 +96,14 @@ def banner(options: WorkerOptions, app_name: str, where: str) -> list[str]:
     import django
 
     from .. import __version__
-    from ..compiled import compiled_modules
+    from ..compiled import ENV, compiled_modules
 
     what = ("route key(s) and channel(s)" if options.routes and options.channels else
             "route key(s)" if options.routes else "channel(s)")
-    modules = compiled_modules()
-    build = f"compiled ({len(modules)} modules)" if modules else "pure Python"
+    if os.environ.get(ENV, "") not in ("", "0"):
+        build = f"pure Python ({ENV})"
+    else:
+        build = "compiled" if compiled_modules() else "pure Python (built without a compiler)"
     return [f"Serving {what} {', '.join(options.names)}",
             f"  application  {app_name} (interface {options.interface})",
             f"  Redis        {where}",

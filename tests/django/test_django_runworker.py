@@ -43,8 +43,9 @@ def test_runworker_serves_its_names_on_the_projects_layer() -> None:
     assert config.target.prefix == settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"]
     assert banner[0] == "Serving route key(s) and channel(s) chat, tasks"
     assert banner[1] == "  application  testproject.asgi.application (interface auto)"
-    assert banner[2].startswith("  Redis        redis://") and "channel layer 'default'" in \
-        banner[2]
+    layer = settings.CHANNEL_LAYERS["default"]["CONFIG"]
+    assert banner[2] == f"  Redis        {layer['hosts'][0]} (channel layer 'default', prefix " \
+        f"{layer['prefix']!r})"
     assert banner[3] == "  concurrency  7 connections at once, 30 s to drain on SIGTERM"
     assert f"pid {os.getpid()}" in banner[4] and "Django " in banner[4]
 
@@ -58,11 +59,21 @@ def test_runworker_narrowed_to_routes_or_channels() -> None:
 
 
 def test_runworker_with_a_url_and_prefix_of_its_own() -> None:
-    node, banner = make_node(settings, WorkerOptions(("api",), url="redis://h:9/1",
+    node, banner = make_node(settings, WorkerOptions(("api",), url="redis://:secret@h:9/1",
                                                      prefix="mine"))
     assert [h.describe() for h in node.config.target.hosts] == ["redis://h:9/1"]
     assert node.config.target.prefix == "mine"
-    assert banner[2] == "  Redis        redis://h:9/1 (--url)"
+    assert banner[2] == "  Redis        redis://h:9/1 (--url, prefix 'mine')"  # no password
+
+
+def test_runworker_with_hosts_of_its_own() -> None:
+    with override_settings(CHANNELS_DISTRIBUTED={**settings.CHANNELS_DISTRIBUTED,
+                                                 "HOSTS": ["redis://:pw@h:9/5"]}):
+        node, banner = make_node(settings, WorkerOptions(("api",)))
+    assert [h.describe() for h in node.config.target.hosts] == ["redis://h:9/5"]
+    assert isinstance(node._channel_layer, RedisChannelLayer)  # channels: the project's layer
+    assert banner[2].startswith("  Redis        redis://h:9/5 (CHANNELS_DISTRIBUTED['HOSTS'], "
+                                "channel layer 'default', prefix ")
 
 
 def test_runworker_with_a_channels_redis_layer_uses_its_hosts() -> None:
