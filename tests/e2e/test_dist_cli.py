@@ -15,7 +15,6 @@ import pytest
 from deployment import ROOT, Deployment
 from helpers import wait_for
 
-import channels_distributed
 from channels_distributed import RedisChannelLayer
 
 
@@ -140,7 +139,12 @@ def test_manage_py_runworker(private: Deployment) -> None:
     assert f"Redis        {private.redis.url} (channel layer 'default', prefix " \
            f"{private.prefix!r})" in banner
     assert "concurrency  7 connections at once" in banner
-    build = "pure Python" if os.environ.get("CHANNELS_DISTRIBUTED_NO_EXTENSIONS") else "compiled"
+    # The worker runs the build this process runs (compiled, or not: nox's pure session, or
+    # CHANNELS_DISTRIBUTED_NO_EXTENSIONS=1).
+    import channels_distributed.worker.connection
+    from channels_distributed.compiled import compiled_modules
+
+    build = "compiled," if compiled_modules() else "pure Python ("
     assert f"channels-distributed {channels_distributed.__version__} {build}" in banner
     response = httpx.get(url + "/hello/", timeout=30)
     assert response.status_code == 200
