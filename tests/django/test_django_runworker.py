@@ -104,3 +104,14 @@ def test_runworker_application_setting_and_app_option() -> None:
             pytest.raises(ConfigurationError, match=r"^CHANNELS_DISTRIBUTED\['WORKER_APPLICATION"
                           r"'\]: cannot import"):
         make_node(settings, WorkerOptions(("api",)))
+
+
+def test_runworker_layer_option_picks_another_layers_redis() -> None:
+    layers = {**settings.CHANNEL_LAYERS,
+              "jobs": {"BACKEND": "channels_distributed.layer.RedisChannelLayer",
+                       "CONFIG": {"hosts": ["redis://jobs:6380/2"], "prefix": "jobs"}}}
+    with override_settings(CHANNEL_LAYERS=layers):
+        node, banner = make_node(settings, WorkerOptions(("api",), layer="jobs"))
+    assert [h.describe() for h in node.config.target.hosts] == ["redis://jobs:6380/2"]
+    assert node.config.target.prefix == "jobs"
+    assert banner[2] == "  Redis        redis://jobs:6380/2 (channel layer 'jobs', prefix 'jobs')"
