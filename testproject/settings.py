@@ -8,6 +8,14 @@ its values here instead):
 * ``CD_REDIS_URL``: the redis-server a test or the demo started (never port 6379 unless asked);
 * ``CD_PREFIX``: the key prefix of that run, so that runs sharing a Redis do not meet;
 * ``CD_DB``: the SQLite file every process of a run shares (the harness migrates it first).
+
+By hand, from the checkout, with a redis-server on localhost:6379 (``make demo`` does this on a
+private one)::
+
+    python testproject/manage.py prepare --admin-password secret
+    gunicorn testproject.edge_asgi:application -k channels_distributed.gunicorn.ASGIWorker
+    python testproject/manage.py runworker chat tasks
+    python testproject/manage.py runworker api site
 """
 
 import os
