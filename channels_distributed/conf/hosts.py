@@ -69,12 +69,16 @@ class HostSpec:
     connect_timeout: float = 5.0
     #: How to log in to the sentinels themselves (from ``sentinel_kwargs``).
     sentinel_login: HostSpec | None = None
+    #: A node of a Redis Cluster (set by the transport when it finds one, never by a user).
+    cluster: bool = False
 
     def describe(self) -> str:
         if self.sentinels:
             return f"sentinel master {self.master_name!r} via {list(self.sentinels)}"
         if self.path:
             return f"unix:{self.path}"
+        if self.cluster:
+            return f"cluster node {self.host}:{self.port}"
         return f"{'rediss' if self.ssl_context else 'redis'}://{self.host}:{self.port}/{self.db}"
 
 

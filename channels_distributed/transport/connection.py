@@ -1,8 +1,10 @@
 """Connections per event loop, and the topology: which server holds which key.
 
-A ``Shard`` is one Redis server (or one Sentinel-managed master). It keeps one shared,
-pipelined command link and a few idle blocking links. ``Topology`` maps a key to a shard by the
-Redis Cluster slot of its hash tag, so sharding is consistent on every process.
+A ``Shard`` is one Redis server (or one Sentinel-managed master, or one Redis Cluster primary and
+whichever replica replaces it). It keeps one shared, pipelined command link and a few idle
+blocking links. ``Topology`` maps a key to a shard by the Redis Cluster slot of its hash tag:
+on a cluster through the cluster's own slot map (``cluster.py``), on several standalone servers
+by an even split of the slots, so sharding is consistent on every process.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from ..conf.hosts import HostSpec
 from ..exceptions import RedisUnavailable
 from ..protocol.keys import SLOTS, key_slot
 from .backoff import Backoff
+from .cluster import ClusterMap, probe
 from .resp import RespLink, open_link, quiet
 from .sentinel import SentinelWatch
 
@@ -29,8 +32,13 @@ logger = logging.getLogger("channels_distributed.transport")
 class Shard:
     """One Redis server as seen from one event loop."""
 
-    def __init__(self, spec: HostSpec, retry_window: float, index: int = 0) -> None:
+    def __init__(self, spec: HostSpec, retry_window: float, index: int = 0,
+                 cluster: ClusterMap | None = None) -> None:
         self.spec = spec
+        self.cluster = cluster
+        # A cluster shard whose link failed asks for the slot map before reconnecting: its
+        # primary may have died and a replica taken its slots.
+        self._suspect = False
         self.index = index
         self.retry_window = retry_window
         self._link: RespLink | None = None
@@ -88,17 +96,47 @@ class Shard:
         host, port = spec.host, spec.port
         if self._sentinel is not None:
             host, port = await self._sentinel.master()
-        link = await open_link(
-            host=host, port=port, path=spec.path, ssl_context=spec.ssl_context,
-            username=spec.username, password=spec.password, db=spec.db,
-            connect_timeout=spec.connect_timeout, name=f"{spec.describe()} ({purpose})",
-        )
+        elif self.cluster is not None:
+            host, port = await self._primary(self.cluster)
+        try:
+            link = await open_link(
+                host=host, port=port, path=spec.path, ssl_context=spec.ssl_context,
+                username=spec.username, password=spec.password, db=spec.db,
+                connect_timeout=spec.connect_timeout, name=f"{spec.describe()} ({purpose})",
+            )
+        except RedisUnavailable:
+            self._suspect = True
+            raise
         if self._closed:
             link.close()
             raise RedisUnavailable(f"the channel layer was closed ({spec.describe()})")
         self._links.add(link)
-        link.when_closed(lambda: self._links.discard(link))
+        link.when_closed(lambda: self._lost(link))
+        if self.cluster is not None:
+            link.on_moved = self._moved
         return link
+
+    def _lost(self, link: RespLink) -> None:
+        self._links.discard(link)
+        if self.cluster is not None and not self._closed:
+            self._suspect = True
+
+    async def _primary(self, cluster: ClusterMap) -> tuple[str, int]:
+        if self._suspect:
+            await cluster.refresh()
+            self._suspect = False
+        host, port = cluster.address(self.index)
+        if (host, port) != (self.spec.host, self.spec.port):
+            self.spec = cluster.spec_for(self.index)
+        return host, port
+
+    def _moved(self) -> None:
+        # A node answered MOVED or ASK: the slot map is stale. Refreshed in the background;
+        # the command that got the answer fails as transient and is tried again by its owner.
+        cluster = self.cluster
+        if cluster is not None and not self._closed:
+            task = asyncio.ensure_future(cluster.refresh())
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     def _switched(self, address: tuple[str, int]) -> None:
         # Sentinel announced a new master: drop every connection to the old one. Pops and
@@ -159,19 +197,44 @@ class Topology:
     """All shards of one layer in one event loop; ``shard_for(key)`` picks by hash slot."""
 
     def __init__(self, specs: Sequence[HostSpec], retry_window: float) -> None:
-        self.shards = [Shard(spec, retry_window, i) for i, spec in enumerate(specs)]
-        count = len(self.shards)
-        self._single = self.shards[0] if count == 1 else None
+        self.retry_window = retry_window
+        found = probe(specs)
+        self.cluster = ClusterMap(specs, found) if found is not None else None
+        if self.cluster is not None:
+            cluster = self.cluster
+            self.shards = [Shard(cluster.spec_for(i), retry_window, i, cluster)
+                           for i in range(len(cluster.shards))]
+            cluster.on_update = functools.partial(self._grow, cluster)
+            table = cluster.table
+            locate: Any = lambda key: table[key_slot(key)]  # noqa: E731
+        else:
+            self.shards = [Shard(spec, retry_window, i) for i, spec in enumerate(specs)]
+            count = len(self.shards)
+            locate = lambda key: key_slot(key) * count // SLOTS  # noqa: E731
+        self._single = self.shards[0] if len(self.shards) == 1 else None
         # Cached per key: CRC16 in Python costs more than the rest of a send.
-        self._index_of: Any = functools.lru_cache(maxsize=16384)(
-            lambda key: key_slot(key) * count // SLOTS
-        )
+        self._index_of: Any = functools.lru_cache(maxsize=16384)(locate)
+
+    def _grow(self, cluster: ClusterMap, fresh: list[int]) -> None:
+        # A refreshed cluster map: slots may have moved (the cached placements go) and a
+        # primary that serves slots for the first time becomes a shard.
+        for index in fresh:
+            self.shards.append(Shard(cluster.spec_for(index), self.retry_window, index, cluster))
+        self._single = None
+        self._index_of.cache_clear()
 
     def shard_for(self, key: str) -> Shard:
         if self._single is not None:
             return self._single
         shard: Shard = self.shards[self._index_of(key)]
         return shard
+
+    def colocated(self, key: str, other: str) -> bool:
+        """Whether one script may touch both keys: the same server, and on a cluster the same
+        slot too (a cluster refuses a script over two slots with CROSSSLOT)."""
+        if self.cluster is not None:
+            return key_slot(key) == key_slot(other)
+        return self.shard_for(key) is self.shard_for(other)
 
     def abandon(self) -> None:
         for shard in self.shards:

@@ -32,6 +32,7 @@ class LoopState:
                  retry_window: float, describe: Callable[[str], str]) -> None:
         self.loop = loop
         self.topology = Topology(hosts, retry_window)
+        self._describe = describe
         self.writers = [BatchWriter(shard, describe, loop) for shard in self.topology.shards]
         self.readers: dict[str, Reader] = {}
         self.closed = False
@@ -41,7 +42,11 @@ class LoopState:
         _prime(self._guard)
 
     def writer_for(self, key: str) -> BatchWriter:
-        return self.writers[self.topology.shard_for(key).index]
+        index = self.topology.shard_for(key).index
+        if index >= len(self.writers):  # a cluster primary that came with a resharding
+            self.writers += [BatchWriter(shard, self._describe, self.loop)
+                             for shard in self.topology.shards[len(self.writers):]]
+        return self.writers[index]
 
     def reader(self, key: str, factory: Callable[[Shard], Reader]) -> Reader:
         reader = self.readers.get(key)

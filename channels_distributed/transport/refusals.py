@@ -3,9 +3,11 @@
 Only a connection that failed, and the few states a healthy server passes through (loading its
 data, a busy script, a failover in progress), are transient: waiting fixes them. Anything else
 Redis refuses — an ACL without a command or the key prefix (NOPERM), a key of another type
-under the prefix (WRONGTYPE), a Redis Cluster node (MOVED) — is permanent: it reaches the caller
-at once, as ``RedisRefused`` (or ``UnsupportedServer``), with a message that says what to fix,
-and loops that must go on (a worker's take loop, the process inbox) log it at ERROR.
+under the prefix (WRONGTYPE), a cluster node not recognised as one (MOVED) — is permanent:
+it reaches the caller at once, as ``RedisRefused`` (or ``UnsupportedServer``), with a message
+that says what to fix, and loops that must go on (a worker's take loop, the process inbox) log
+it at ERROR. On a cluster the transport found, MOVED and ASK are transient: a slot moved, the
+slot map is refreshed, and the next attempt goes where the slot lives now.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ logger = logging.getLogger("channels_distributed.transport")
 #: On Redis 6.2 leave out +blmpop (6.2 does not know it; BLPOP + LPOP are used instead).
 LAYER_ACL = ("~asgi:* resetchannels -@all +evalsha +eval +script|load +llen +rpush +lpush "
              "+pexpire +pttl +blmpop +blpop +lpop +zadd +expire +zrem +zremrangebyscore "
-             "+zrange +scan +unlink +select")
+             "+zrange +scan +unlink +select +cluster|shards +cluster|info")
 #: What the distributor and the workers need on top of LAYER_ACL.
 WORKER_ACL = ("&asgi:presence:* +blmove +lmove +lrem +exists +sadd +srem +smembers +set +del "
               "+subscribe +pubsub|numsub")
@@ -57,10 +59,15 @@ def refusal(exc: ReplyError, command: str, key: str | None, spec: HostSpec) -> E
         # (READONLY through Sentinel: a failover is under way; the master is re-resolved.)
         return RedisUnavailable(f"Redis {where} cannot run {command} now: {text}")
     if code in _CLUSTER:
+        if spec.cluster:
+            # A slot moved (resharding, a promoted replica): the slot map is being refreshed
+            # (cluster.py), and the next attempt goes where the slot lives now.
+            return RedisUnavailable(f"Redis {where} cannot run {command} now: {text}")
         return UnsupportedServer(
-            "hosts", f"{where} is a Redis Cluster node (it answered {command} with {text!r})",
-            "Redis Cluster is not supported yet (a later release adds it); point 'hosts' at "
-            "standalone servers (several are sharded by hash tag) or at Sentinel")
+            "hosts", f"{where} is a Redis Cluster node (it answered {command} with {text!r}) "
+            "that did not answer CLUSTER SHARDS when the layer started",
+            f"grant the Redis user +cluster|shards (see {LAYER_ACL!r}), and make sure the "
+            "cluster runs Redis 7.0 or later, or Valkey")
     if any(marker in text for marker in _PERMISSION):
         user = spec.username or "default"
         return RedisRefused(

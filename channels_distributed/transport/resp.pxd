@@ -3,4 +3,4 @@
 # object, they keep Python's semantics.
 cdef class RespLink:
     cdef public object name, _reader, _waiters, _transport, _closed, _lost_reason
-    cdef public object _loop, on_push
+    cdef public object _loop, on_push, on_moved

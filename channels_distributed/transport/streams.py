@@ -155,10 +155,10 @@ class Hub:
                                                        self.capacity, self.ttl_ms)
 
     def same_shard(self, key: str, other: str) -> bool:
-        # Standalone servers (single, sharded, Sentinel) run a script over keys of different
-        # hash slots. Redis Cluster would refuse it (CROSSSLOT): when cluster support comes, this
-        # must also require the same slot.
-        return self.topology.shard_for(key) is self.topology.shard_for(other)
+        # Whether one script may touch both keys. Standalone servers (single, sharded,
+        # Sentinel) run a script over keys of different hash slots; Redis Cluster refuses it
+        # (CROSSSLOT), so there the acknowledgement and the first events go as two steps.
+        return self.topology.colocated(key, other)
 
     def open_peer(self, conn: str, window: int, remote: str | None = None,
                   held: bool = False) -> Peer:
