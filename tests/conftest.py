@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 from helpers import unique_prefix
-from servers import KINDS, ServerPool
+from servers import KINDS, ServerPool, require_kind
 
-from channels_distributed.embedded import RedisServer
+from channels_distributed.embedded import RedisCluster, RedisServer
 from channels_distributed.layer import RedisChannelLayer
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "testproject.settings")
@@ -46,10 +46,12 @@ class Topology:
 
     name: str
     servers: list[RedisServer] = field(default_factory=list)
+    #: What ``hosts`` names instead of every server (a cluster: one node's URL is enough).
+    seeds: list[str] | None = None
 
     @property
     def hosts(self) -> list[str]:
-        return [server.url for server in self.servers]
+        return self.seeds or [server.url for server in self.servers]
 
     def keys(self, pattern: str = "*") -> list[bytes]:
         found: list[bytes] = []
@@ -81,6 +83,26 @@ def redis_sharded() -> Iterator[Topology]:
         server.cleanup()
 
 
+def _cluster(name: str, binary: str | None) -> Iterator[Topology]:
+    # One cluster per session and kind: it takes ~2 s to form. Layers name one node only,
+    # the second: the others are found from it.
+    cluster = RedisCluster(3, binary=binary).start()
+    yield Topology(name, cluster.primaries, seeds=[cluster.nodes[1].url])
+    cluster.cleanup()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[Topology]:
+    """Redis Cluster of 3 primaries from the suite's default server (Redis 7 where found)."""
+    yield from _cluster("cluster", None)
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_valkey() -> Iterator[Topology]:
+    """The same cluster on Valkey 8."""
+    yield from _cluster("cluster-valkey-8", require_kind("valkey-8").binary)
+
+
 @pytest.fixture(scope="session")
 def redis_pool() -> Iterator[ServerPool]:
     """Servers of each kind (tests/servers.py), started when a test first asks for one."""
@@ -89,12 +111,13 @@ def redis_pool() -> Iterator[ServerPool]:
     pool.cleanup()
 
 
-# The deployments a test that takes ``topology`` runs on: the suite's default server, alone and
-# sharded over three; a test marked ``core`` runs on each server kind alone (the default server
-# is one of them) and sharded. Sentinel and Cluster topologies join these lists with the
-# scale-out work.
-TOPOLOGIES = ["single", "sharded"]
-CORE_TOPOLOGIES = [*(f"single-{kind}" for kind in KINDS), "sharded"]
+# The deployments a test that takes ``topology`` runs on: the suite's default server, alone,
+# sharded over three, and a Redis Cluster of three primaries; a test marked ``core`` runs on
+# each server kind alone (the default server is one of them), sharded, and on a cluster of the
+# default server and of Valkey 8 (Redis 6.2 has no CLUSTER SHARDS: it runs alone only).
+TOPOLOGIES = ["single", "sharded", "cluster"]
+CORE_TOPOLOGIES = [*(f"single-{kind}" for kind in KINDS), "sharded", "cluster",
+                   "cluster-valkey-8"]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -112,6 +135,8 @@ def topology(request: pytest.FixtureRequest) -> Topology:
     if name.startswith("single-"):
         pool: ServerPool = request.getfixturevalue("redis_pool")
         return Topology(name, pool.get(name.removeprefix("single-")))
+    if name == "cluster-valkey-8":
+        return request.getfixturevalue("redis_cluster_valkey")  # type: ignore[no-any-return]
     return request.getfixturevalue(f"redis_{name}")  # type: ignore[no-any-return]
 
 

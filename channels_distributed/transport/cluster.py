@@ -19,7 +19,6 @@ replica.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import socket
@@ -145,21 +144,12 @@ def forget(specs: Sequence[HostSpec]) -> None:
 
 
 def _ask(spec: HostSpec) -> list[ShardInfo] | None:
-    timeout = min(spec.connect_timeout, _PROBE_TIMEOUT)
-    if spec.path:
-        sock = socket.socket(socket.AF_UNIX)
-        sock.settimeout(timeout)
-        sock.connect(spec.path)
-    else:
-        sock = socket.create_connection((spec.host, spec.port), timeout)
-    with contextlib.closing(sock):
-        if spec.ssl_context is not None:
-            sock = spec.ssl_context.wrap_socket(sock, server_hostname=spec.host)
-        commands: list[tuple[Any, ...]] = []
-        if spec.password is not None:
-            commands.append(("AUTH", spec.username, spec.password) if spec.username
-                            else ("AUTH", spec.password))
-        commands += [("CLUSTER", "SHARDS"), ("CLUSTER", "INFO")]
+    commands: list[tuple[Any, ...]] = []
+    if spec.password is not None:
+        commands.append(("AUTH", spec.username, spec.password) if spec.username
+                        else ("AUTH", spec.password))
+    commands += [("CLUSTER", "SHARDS"), ("CLUSTER", "INFO")]
+    with _connect(spec) as sock:
         replies = _exchange(sock, commands)
     if replies and len(commands) == 3 and isinstance(replies[0], ReplyError):
         return None  # the login failed: the layer's own connection reports it with the fix
@@ -173,6 +163,27 @@ def _ask(spec: HostSpec) -> list[ShardInfo] | None:
             "Redis Cluster needs Redis 7.0 or later, or Valkey: upgrade the cluster, or point "
             "'hosts' at standalone servers (several are sharded by hash tag) or at Sentinel")
     return None  # cluster support disabled (or no right to ask: then MOVED will tell)
+
+
+def _connect(spec: HostSpec) -> socket.socket:
+    timeout = min(spec.connect_timeout, _PROBE_TIMEOUT)
+    if spec.path:
+        sock = socket.socket(socket.AF_UNIX)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(spec.path)
+        except OSError:
+            sock.close()
+            raise
+        return sock
+    sock = socket.create_connection((spec.host, spec.port), timeout)
+    if spec.ssl_context is None:
+        return sock
+    try:
+        return spec.ssl_context.wrap_socket(sock, server_hostname=spec.host)
+    except OSError:
+        sock.close()
+        raise
 
 
 def _exchange(sock: socket.socket, commands: list[tuple[Any, ...]]) -> list[Any]:

@@ -70,7 +70,10 @@ class LoopState:
                     [link.call("SCAN", cursor, "MATCH", pattern, "COUNT", 1000)], "SCAN",
                     pattern, shard.spec)
                 if keys:
-                    await replies([link.call("UNLINK", *keys)], "UNLINK", pattern, shard.spec)
+                    # A cluster refuses one UNLINK over keys of several slots (CROSSSLOT).
+                    unlinks = ([("UNLINK", key) for key in keys] if self.topology.cluster
+                               else [("UNLINK", *keys)])
+                    await replies(link.call_many(unlinks), "UNLINK", pattern, shard.spec)
                 if cursor in (b"0", 0):
                     break
         for reader in self.readers.values():

@@ -36,7 +36,7 @@ WORKER_ACL = ("&asgi:presence:* +blmove +lmove +lrem +exists +sadd +srem +smembe
 
 # Error codes of a server that is fine but cannot answer right now.
 _TRANSIENT = ("LOADING", "BUSY", "MASTERDOWN", "UNBLOCKED", "OOM", "ERR max number of clients")
-_CLUSTER = ("MOVED", "ASK", "CLUSTERDOWN", "CROSSSLOT", "TRYAGAIN")
+_CLUSTER = ("MOVED", "ASK", "CLUSTERDOWN", "TRYAGAIN")
 _PERMISSION = ("NOPERM", "can't run this command", "can't access", "no permissions")
 _SCRIPT_ERROR = re.compile(r"@user_script:\d+: (.*)", re.DOTALL)
 _REPORT_EVERY = 60.0
