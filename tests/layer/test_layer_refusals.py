@@ -12,7 +12,6 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from helpers import wait_for
 from servers import require_kind
 
 from channels_distributed import RedisChannelLayer
@@ -130,7 +129,7 @@ async def test_a_redis_6_2_cluster_is_a_configuration_error() -> None:
     saying so (it answered MOVED on 22 of 31 sends before, and receive() hung)."""
     with RedisCluster(2, binary=require_kind("redis-6.2").binary) as cluster:
         layer = RedisChannelLayer(hosts=[cluster.urls[0]])
-        with pytest.raises(UnsupportedServer, match="Redis 7.0 or later, or Valkey") as caught:
+        with pytest.raises(UnsupportedServer, match=r"Redis 7\.0 or later, or Valkey") as caught:
             await asyncio.wait_for(layer.receive("x"), WAIT)
         assert isinstance(caught.value, ConfigurationError) and caught.value.setting == "hosts"
         with pytest.raises(UnsupportedServer, match="CLUSTER SHARDS"):
