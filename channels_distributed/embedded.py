@@ -236,6 +236,30 @@ class RedisCluster:
     def urls(self) -> list[str]:
         return [node.url for node in self.nodes]
 
+    @property
+    def url(self) -> str:
+        """One node's URL: all a client of this package needs to find the whole cluster."""
+        return self.nodes[0].url
+
+    def command(self, *args: str | int | bytes) -> bytes:
+        """Like ``RedisServer.command``, sent to the primary serving the key (MOVED followed)."""
+        node = next(n for n in self.primaries if n.process is not None)
+        for _ in range(5):
+            reply = node.command(*args)
+            if not reply.startswith(b"-MOVED"):
+                return reply
+            port = int(reply.split(b"\r\n")[0].rsplit(b":", 1)[1])
+            node = next(n for n in self.nodes if n.port == port)
+        return reply
+
+    def keys(self, pattern: str = "*") -> list[bytes]:
+        """The keys matching ``pattern`` on every live primary."""
+        found: list[bytes] = []
+        for node in self.nodes:
+            if node.process is not None and b"role:master" in node.command("INFO", "replication"):
+                found.extend(node.keys(pattern))
+        return found
+
     def start(self, timeout: float = 30.0) -> RedisCluster:
         try:
             for node in self.nodes:

@@ -48,6 +48,7 @@ class Topology:
     servers: list[RedisServer] = field(default_factory=list)
     #: What ``hosts`` names instead of every server (a cluster: one node's URL is enough).
     seeds: list[str] | None = None
+    cluster: RedisCluster | None = None
 
     @property
     def hosts(self) -> list[str]:
@@ -87,7 +88,7 @@ def _cluster(name: str, binary: str | None) -> Iterator[Topology]:
     # One cluster per session and kind: it takes ~2 s to form. Layers name one node only,
     # the second: the others are found from it.
     cluster = RedisCluster(3, binary=binary).start()
-    yield Topology(name, cluster.primaries, seeds=[cluster.nodes[1].url])
+    yield Topology(name, cluster.primaries, seeds=[cluster.nodes[1].url], cluster=cluster)
     cluster.cleanup()
 
 

@@ -124,8 +124,8 @@ class Shard:
     async def _primary(self, cluster: ClusterMap) -> tuple[str, int]:
         if self._suspect:
             await cluster.refresh()
-            self._suspect = False
-        host, port = cluster.address(self.index)
+        host, port = cluster.address(self.index)  # raises while no replica was promoted yet
+        self._suspect = False
         if (host, port) != (self.spec.host, self.spec.port):
             self.spec = cluster.spec_for(self.index)
         return host, port

@@ -13,7 +13,7 @@ import pytest
 from deployment import Deployment
 from servers import KINDS, ServerPool
 
-from channels_distributed.embedded import RedisServer
+from channels_distributed.embedded import RedisCluster, RedisServer
 
 _KIND_FIXTURES = {"shared": "module", "private": "function"}
 
@@ -23,14 +23,17 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     for name, scope in _KIND_FIXTURES.items():
         if name in metafunc.fixturenames:
-            metafunc.parametrize(name, KINDS, indirect=True, scope=scope)
+            metafunc.parametrize(name, [*KINDS, "cluster"], indirect=True, scope=scope)
 
 
-def _server(request: pytest.FixtureRequest) -> RedisServer:
-    """The default server, or the one of the kind the test is parametrized with."""
+def _server(request: pytest.FixtureRequest) -> RedisServer | RedisCluster:
+    """The default server, or the one of the kind the test is parametrized with, or the
+    session's Redis Cluster (its edge and workers are given one node's URL)."""
     kind = getattr(request, "param", "default")
     if kind == "default":
         return request.getfixturevalue("redis_single").servers[0]  # type: ignore[no-any-return]
+    if kind == "cluster":
+        return request.getfixturevalue("redis_cluster").cluster  # type: ignore[no-any-return]
     pool: ServerPool = request.getfixturevalue("redis_pool")
     return pool.get(kind)[0]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 from helpers import WAIT, unique_prefix, wait_for
 
-from channels_distributed.embedded import RedisServer, free_port
+from channels_distributed.embedded import RedisCluster, RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,7 +52,7 @@ class Proc:
 class Deployment:
     """One Redis, edges and workers sharing a key prefix; everything stopped at the end."""
 
-    redis: RedisServer
+    redis: RedisServer | RedisCluster
     tmp: Path
     prefix: str = field(default_factory=unique_prefix)
     procs: list[Proc] = field(default_factory=list)
@@ -132,11 +132,7 @@ class Deployment:
         wait_for(ready, what=f"a worker on {key}")
 
     def redis_keys(self) -> list[bytes]:
-        import hiredis
-
-        reader = hiredis.Reader()
-        reader.feed(self.redis.command("KEYS", f"{self.prefix}:*"))
-        return list(reader.gets() or [])
+        return self.redis.keys(f"{self.prefix}:*")
 
     def marker(self, name: str) -> Path:
         return self.markers / name
