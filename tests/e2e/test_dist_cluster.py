@@ -1,4 +1,5 @@
-"""A Redis Cluster primary killed under traffic: its replica is promoted, and everything carries on.
+"""Redis Cluster end to end: a primary killed under traffic (its replica is promoted, and
+everything carries on), and the documented ACL on a cluster.
 
 Six nodes (three primaries, a replica each, ``cluster-node-timeout`` 1 s). The primary serving
 the route key's queue is killed with SIGKILL while an edge, a worker and a channel layer use the
@@ -15,6 +16,7 @@ import asyncio
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -25,6 +27,7 @@ from channels_distributed import RedisChannelLayer
 from channels_distributed.embedded import RedisCluster
 from channels_distributed.exceptions import RedisUnavailable
 from channels_distributed.protocol.keys import key_slot
+from channels_distributed.transport.refusals import LAYER_ACL, WORKER_ACL
 
 # Bounds, never expectations: the edge answers 503 after worker_timeout (5 s), and a failover
 # takes the node timeout (1 s) plus an election (~1 s).
@@ -96,3 +99,49 @@ async def _sent(layer: RedisChannelLayer, channel: str) -> bool:
     except RedisUnavailable:
         return False  # the slot's new primary is not known yet: tried again
     return True
+
+
+async def test_the_documented_acl_is_enough_on_a_cluster(
+        redis_cluster: Any, tmp_path: Path) -> None:
+    """The README's ACL (the layer's and the workers' rules) on every node: the cluster is
+    found, and the layer, an edge and a worker do all they do through it."""
+    cluster: RedisCluster = redis_cluster.cluster
+    deployment = Deployment(_LoggedIn(cluster), tmp_path)  # type: ignore[arg-type]
+    rules = f"{LAYER_ACL} {WORKER_ACL}".replace("~asgi:*", f"~{deployment.prefix}:*").replace(
+        "&asgi:presence:*", f"&{deployment.prefix}:presence:*")
+    for node in cluster.nodes:
+        assert node.command("ACL", "SETUSER", "app", "reset", "on", ">pw",
+                            *rules.split()) == b"+OK\r\n"
+    url = deployment.redis.url
+    try:
+        layer = RedisChannelLayer(hosts=[url], prefix=deployment.prefix)
+        channel = await layer.new_channel()
+        await layer.group_add("g", channel)
+        await layer.group_send("g", {"type": "to.group"})
+        await layer.send("plain", {"type": "plain"})
+        assert (await asyncio.wait_for(layer.receive(channel), 5))["type"] == "to.group"
+        assert (await asyncio.wait_for(layer.receive("plain"), 5))["type"] == "plain"
+        await layer.flush()
+        await layer.close()
+        edge = deployment.edge()
+        deployment.worker("t")
+        async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT) as client:
+            assert await _get(client, edge + "/t/hello") == 200
+    finally:
+        deployment.close()
+        for node in cluster.nodes:
+            node.command("ACL", "DELUSER", "app")
+
+
+class _LoggedIn:
+    """The cluster as a Deployment sees it, with a URL logging in as the ACL user 'app'."""
+
+    def __init__(self, cluster: RedisCluster) -> None:
+        self.cluster = cluster
+        self.url = cluster.url.replace("redis://", "redis://app:pw@")
+
+    def command(self, *args: str | int | bytes) -> bytes:
+        return self.cluster.command(*args)
+
+    def keys(self, pattern: str = "*") -> list[bytes]:
+        return self.cluster.keys(pattern)
