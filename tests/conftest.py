@@ -9,9 +9,11 @@ import tempfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import unique_prefix
+from sentinels import Sentinel
 from servers import KINDS, ServerPool, require_kind
 
 from channels_distributed.embedded import RedisCluster, RedisServer
@@ -46,12 +48,13 @@ class Topology:
 
     name: str
     servers: list[RedisServer] = field(default_factory=list)
-    #: What ``hosts`` names instead of every server (a cluster: one node's URL is enough).
-    seeds: list[str] | None = None
+    #: What ``hosts`` names instead of every server (a cluster: one node's URL is enough;
+    #: Sentinel: the sentinels and the master's name).
+    seeds: list[Any] | None = None
     cluster: RedisCluster | None = None
 
     @property
-    def hosts(self) -> list[str]:
+    def hosts(self) -> list[Any]:
         return self.seeds or [server.url for server in self.servers]
 
     def keys(self, pattern: str = "*") -> list[bytes]:
@@ -105,6 +108,17 @@ def redis_cluster_valkey() -> Iterator[Topology]:
 
 
 @pytest.fixture(scope="session")
+def redis_sentinel() -> Iterator[Topology]:
+    """One server and a sentinel watching it; layers find the master through the sentinel."""
+    server = RedisServer().start()
+    watcher = Sentinel(server)
+    yield Topology("sentinel", [server], seeds=[
+        {"sentinels": [("127.0.0.1", watcher.port)], "master_name": "mymaster"}])
+    watcher.stop()
+    server.cleanup()
+
+
+@pytest.fixture(scope="session")
 def redis_pool() -> Iterator[ServerPool]:
     """Servers of each kind (tests/servers.py), started when a test first asks for one."""
     pool = ServerPool()
@@ -113,11 +127,12 @@ def redis_pool() -> Iterator[ServerPool]:
 
 
 # The deployments a test that takes ``topology`` runs on: the suite's default server, alone,
-# sharded over three, and a Redis Cluster of three primaries; a test marked ``core`` runs on
-# each server kind alone (the default server is one of them), sharded, and on a cluster of the
-# default server and of Valkey 8 (Redis 6.2 has no CLUSTER SHARDS: it runs alone only).
-TOPOLOGIES = ["single", "sharded", "cluster"]
-CORE_TOPOLOGIES = [*(f"single-{kind}" for kind in KINDS), "sharded", "cluster",
+# sharded over three, behind a sentinel, and a Redis Cluster of three primaries; a test marked
+# ``core`` runs on each server kind alone (the default server is one of them), sharded, behind
+# a sentinel, and on a cluster of the default server and of Valkey 8 (Redis 6.2 has no CLUSTER
+# SHARDS: it runs alone only).
+TOPOLOGIES = ["single", "sharded", "sentinel", "cluster"]
+CORE_TOPOLOGIES = [*(f"single-{kind}" for kind in KINDS), "sharded", "sentinel", "cluster",
                    "cluster-valkey-8"]
 
 
