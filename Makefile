@@ -49,6 +49,7 @@ test-dev: $(DEV) lint types
 
 compat: $(DEV)
 	$(PY) tests/compat/run_channels_redis_suite.py
+	$(PY) tests/compat/run_channels_redis_suite.py --topology cluster
 
 lint: $(DEV)
 	$(VENV)/bin/ruff check .

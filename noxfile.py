@@ -180,6 +180,8 @@ def full(session: nox.Session) -> None:
     suite = _install(session, True, COMPAT)
     _pytest(session, suite, "compiled", "-m", "not compat")
     session.run("python", str(suite / "tests" / "compat" / "run_channels_redis_suite.py"))
+    session.run("python", str(suite / "tests" / "compat" / "run_channels_redis_suite.py"),
+                "--topology", "cluster")
 
 
 @nox.session(python="3.10")

@@ -18,7 +18,9 @@ How:
 - pytest runs with its own ini (``-c``, ``--rootdir``) so the project's setup.cfg settings
   (``filterwarnings = error``, ``DJANGO_SETTINGS_MODULE``) do not leak into upstream's suite.
 
-Extra arguments go to pytest (``-k expiry``, ``--runxfail``, ``-x`` ...).
+``--topology cluster`` (the first argument) runs it on a local Redis Cluster of three primaries
+instead of one server: the layer is given one node's URL, and upstream's sharded hosts are the
+three nodes. Extra arguments go to pytest (``-k expiry``, ``--runxfail``, ``-x`` ...).
 
 Exit status: 0 when every selected test passed (or the sdist could not be downloaded: the suite is
 then reported as SKIPPED, except under CI=true, where that fails), non-zero otherwise.
@@ -40,7 +42,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 sys.path.insert(0, str(REPO))  # run as a script from a checkout: import the working tree
 
-from channels_distributed.embedded import RedisServer  # noqa: E402
+from channels_distributed.embedded import RedisCluster, RedisServer  # noqa: E402
 
 PACKAGE = "channels_redis"
 VERSION = "4.3.0"
@@ -132,12 +134,14 @@ def prepare(workdir: Path) -> Path:
     return shim
 
 
-def run_pytest(workdir: Path, shim: Path, server: RedisServer,
+def run_pytest(workdir: Path, shim: Path, server: RedisServer | RedisCluster,
                extra_args: list[str]) -> int:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(shim), str(REPO),
                                                       env.get("PYTHONPATH")]))
-    env["CHANNELS_REDIS_COMPAT_HOST"] = f"redis://127.0.0.1:{server.port}"
+    env["CHANNELS_REDIS_COMPAT_HOST"] = server.url.removesuffix("/0")
+    if isinstance(server, RedisCluster):
+        env["CHANNELS_REDIS_COMPAT_MULTIPLE"] = json.dumps(server.urls)
     env["CHANNELS_REDIS_COMPAT_RESULTS"] = str(workdir / "results.json")
     env.pop("DJANGO_SETTINGS_MODULE", None)  # upstream runs with Django unconfigured
     command = [sys.executable, "-m", "pytest", "-c", str(workdir / "pytest.ini"),
@@ -168,7 +172,11 @@ def summarize(workdir: Path, returncode: int) -> int:
 def main() -> int:
     check_requirements()
     workdir = Path(tempfile.mkdtemp(prefix="cd-compat-"))
-    server: RedisServer | None = None
+    server: RedisServer | RedisCluster | None = None
+    args = sys.argv[1:]
+    topology = "single"
+    if args[:1] == ["--topology"]:
+        topology, args = args[1], args[2:]
     try:
         suite = download_suite(workdir)
         if suite is None:
@@ -181,9 +189,10 @@ def main() -> int:
         for name, reason in DESELECTED.items():
             say(f"deselected {name}: {reason}")
         shim = prepare(workdir)
-        server = RedisServer().start()  # private, on a free loopback port; never :6379
-        say(f"running {SUITE} against channels_distributed on redis://127.0.0.1:{server.port}")
-        return summarize(workdir, run_pytest(workdir, shim, server, sys.argv[1:]))
+        # Private, on free loopback ports; never :6379.
+        server = RedisCluster(3).start() if topology == "cluster" else RedisServer().start()
+        say(f"running {SUITE} against channels_distributed on {topology} {server.url}")
+        return summarize(workdir, run_pytest(workdir, shim, server, args))
     finally:
         if server is not None:
             server.cleanup()
