@@ -34,7 +34,8 @@ from ..exceptions import ConfigurationError, RedisUnavailable, ReplyError, Unsup
 from ..protocol.keys import SLOTS
 from .resp import open_link
 
-__all__ = ["ClusterMap", "NodeInfo", "ShardInfo", "parse_shards", "probe"]
+__all__ = ["ClusterMap", "NodeInfo", "ShardInfo", "asking", "parse_shards", "probe",
+           "redirection"]
 
 logger = logging.getLogger("channels_distributed.transport")
 
@@ -42,6 +43,7 @@ _PROBE_TIMEOUT = 2.0
 _STANDALONE_FOR = 10.0  # seconds a "not a cluster" answer is trusted before asking again
 _REFRESH_TIMEOUT = 1.0
 _MIN_REFRESH_GAP = 0.05  # a burst of MOVED replies refreshes the map once
+_ASK_TIMEOUT = 2.0
 
 
 @dataclass(frozen=True)
@@ -198,6 +200,41 @@ def _exchange(sock: socket.socket, commands: list[tuple[Any, ...]]) -> list[Any]
         while (reply := reader.gets()) is not False:
             replies.append(reply)
     return replies
+
+
+# Following a redirection ------------------------------------------------------------------------
+
+def redirection(error: object) -> tuple[str, str, int] | None:
+    """("MOVED" or "ASK", host, port) when ``error`` is Redis Cluster sending a command
+    elsewhere (the command did not run), else None."""
+    if not isinstance(error, ReplyError):
+        return None
+    kind, _, rest = str(error).partition(" ")
+    if kind not in ("MOVED", "ASK"):
+        return None
+    host, _, port = rest.partition(" ")[2].rpartition(":")
+    return (kind, host, int(port)) if host and port.isdigit() else None
+
+
+async def asking(spec: HostSpec, host: str, port: int,
+                 commands: list[tuple[Any, ...]]) -> list[Any]:
+    """Run ``commands`` once on the node a slot is being migrated to, each after ASKING (which
+    lets the next command at a slot that node is importing run there). Replies (errors as
+    ReplyError values), in order."""
+    link = await open_link(host=host, port=port, ssl_context=spec.ssl_context,
+                           username=spec.username, password=spec.password,
+                           connect_timeout=spec.connect_timeout,
+                           name=f"cluster node {host}:{port} (ASK)")
+    try:
+        pipeline = [part for command in commands for part in (("ASKING",), command)]
+        replies = await asyncio.wait_for(
+            asyncio.gather(*link.call_many(pipeline), return_exceptions=True), _ASK_TIMEOUT)
+    finally:
+        link.close()
+    for reply in replies:
+        if isinstance(reply, BaseException) and not isinstance(reply, ReplyError):
+            raise reply
+    return list(replies[1::2])
 
 
 # Keeping it current (per event loop) ------------------------------------------------------------

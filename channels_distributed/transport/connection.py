@@ -131,8 +131,9 @@ class Shard:
         return host, port
 
     def _moved(self) -> None:
-        # A node answered MOVED or ASK: the slot map is stale. Refreshed in the background;
-        # the command that got the answer fails as transient and is tried again by its owner.
+        # A node answered MOVED: the slot map is stale. Refreshed in the background; the
+        # command that got the answer is sent again where the slot is now by the writer and
+        # routed.run, and fails as transient elsewhere (its owner tries again).
         cluster = self.cluster
         if cluster is not None and not self._closed:
             task = asyncio.ensure_future(cluster.refresh())

@@ -3,37 +3,29 @@
 A member that has not re-joined within the group expiry is dropped when the group is next read,
 and the whole set expires with its last ``group_add``: the channel layer's ``group_add``,
 ``group_discard`` and the member list of ``group_send``. The fan-out itself goes through the
-batched writer, one push per process inbox (``layer.py``).
+batched writer, one push per process inbox (``layer.py``). On Redis Cluster a group's commands
+follow the slot if it moves (``routed.py``).
 """
 
 from __future__ import annotations
 
 from .connection import Topology
-from .refusals import replies
+from .routed import run
 
 __all__ = ["add", "discard", "members"]
 
 
 async def add(topology: Topology, key: str, channel: str, now: float, ttl: int) -> None:
     """Add ``channel`` to the group at ``key`` (or refresh it), keeping the group ``ttl`` s."""
-    shard = topology.shard_for(key)
-    link = await shard.link()
-    await replies(link.call_many([("ZADD", key, now, channel), ("EXPIRE", key, ttl)]),
-                  "ZADD, EXPIRE", key, shard.spec)
+    await run(topology, key, [("ZADD", key, now, channel), ("EXPIRE", key, ttl)], "ZADD, EXPIRE")
 
 
 async def discard(topology: Topology, key: str, channel: str) -> None:
-    shard = topology.shard_for(key)
-    link = await shard.link()
-    await replies([link.call("ZREM", key, channel)], "ZREM", key, shard.spec)
+    await run(topology, key, [("ZREM", key, channel)], "ZREM")
 
 
 async def members(topology: Topology, key: str, oldest: float) -> list[str]:
     """The group's channels, after dropping those that joined before ``oldest``."""
-    shard = topology.shard_for(key)
-    link = await shard.link()
-    _, found = await replies(link.call_many([
-        ("ZREMRANGEBYSCORE", key, "-inf", f"({oldest}"),
-        ("ZRANGE", key, 0, -1),
-    ]), "ZREMRANGEBYSCORE, ZRANGE", key, shard.spec)
+    _, found = await run(topology, key, [("ZREMRANGEBYSCORE", key, "-inf", f"({oldest}"),
+                                         ("ZRANGE", key, 0, -1)], "ZREMRANGEBYSCORE, ZRANGE")
     return [member.decode() for member in found]

@@ -64,6 +64,9 @@ class Reader:
         self._closed = False
         self._warned = False
         self._last_demand = 0.0
+        #: On Redis Cluster, the shard now serving a key (Topology.shard_for): a reader whose
+        #: pops failed asks it before popping again, so it follows its list if the slot moved.
+        self.relocate: Callable[[str], Shard] | None = None
         # A reader belongs to one loop; kept, as get_running_loop() is a getpid() syscall on
         # Python < 3.12 and get() runs for every message.
         self._loop = asyncio.get_running_loop()
@@ -135,6 +138,8 @@ class Reader:
                         link = None
                         self._warn(exc)
                         await backoff.pause()  # wait for Redis to come back; never give up
+                        if self.relocate is not None:
+                            self.shard = self.relocate(self.key)
                         continue
                     if self._warned:  # (set by every failure: the only time to reset)
                         backoff.reset()

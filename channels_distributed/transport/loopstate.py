@@ -33,7 +33,7 @@ class LoopState:
         self.loop = loop
         self.topology = Topology(hosts, retry_window)
         self._describe = describe
-        self.writers = [BatchWriter(shard, describe, loop) for shard in self.topology.shards]
+        self.writers = [self._writer(shard) for shard in self.topology.shards]
         self.readers: dict[str, Reader] = {}
         self.closed = False
         self.tag = ""  # names this loop's inbox; set by the layer
@@ -44,14 +44,22 @@ class LoopState:
     def writer_for(self, key: str) -> BatchWriter:
         index = self.topology.shard_for(key).index
         if index >= len(self.writers):  # a cluster primary that came with a resharding
-            self.writers += [BatchWriter(shard, self._describe, self.loop)
-                             for shard in self.topology.shards[len(self.writers):]]
+            for shard in self.topology.shards[len(self.writers):]:
+                self.writers.append(self._writer(shard))
         return self.writers[index]
+
+    def _writer(self, shard: Shard) -> BatchWriter:
+        writer = BatchWriter(shard, self._describe, self.loop)
+        if self.topology.cluster is not None:
+            writer.redirect = self.writer_for
+        return writer
 
     def reader(self, key: str, factory: Callable[[Shard], Reader]) -> Reader:
         reader = self.readers.get(key)
         if reader is None:
             reader = self.readers[key] = factory(self.topology.shard_for(key))
+            if self.topology.cluster is not None:
+                reader.relocate = self.topology.shard_for
         return reader
 
     async def drain_writes(self) -> None:

@@ -60,7 +60,8 @@ class RespLink:
         self._loop: asyncio.AbstractEventLoop | None = None
         #: Called with each message on a link that SUBSCRIBEd (replies nobody asked for).
         self.on_push: Callable[[Any], None] | None = None
-        #: Called when Redis Cluster answers MOVED or ASK (the slot map is stale).
+        #: Called when Redis Cluster answers MOVED (the slot map is stale; ASK is not: a slot
+        #: being migrated still belongs to its source).
         self.on_moved: Callable[[], None] | None = None
 
     # asyncio.Protocol -------------------------------------------------------------------
@@ -92,7 +93,7 @@ class RespLink:
             if waiter.done():
                 continue  # the caller gave up waiting; the reply is simply dropped
             if isinstance(reply, ReplyError):
-                if self.on_moved is not None and str(reply).startswith(("MOVED", "ASK")):
+                if self.on_moved is not None and str(reply).startswith("MOVED"):
                     self.on_moved()
                 waiter.set_exception(reply)
             else:

@@ -110,6 +110,8 @@ class Hub:
         self.state = LoopState(self.loop, hosts, retry_window, self._describe)
         self.topology = self.state.topology
         self._reader = _Inbox(self, self.topology.shard_for(self.inbox))
+        if self.topology.cluster is not None:  # follows the inbox if its slot moves
+            self._reader.relocate = self.topology.shard_for
         self._idle: asyncio.Task[Any] | None = None
 
     def _describe(self, key: str) -> str:

@@ -3,4 +3,4 @@
 # object, they keep Python's semantics.
 cdef class BatchWriter:
     cdef public object shard, _loop, _describe, _pending, _acked, _scheduled
-    cdef public object _connecting, _link, _inflight, _settled, _watchdog, _idle
+    cdef public object _connecting, _link, _inflight, _settled, _watchdog, _idle, redirect

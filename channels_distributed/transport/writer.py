@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..exceptions import ChannelFull, RedisRefused, RedisUnavailable, ReplyError
+from .cluster import asking, redirection
 from .connection import Shard
 from .refusals import refusal, report
 from .resp import ConnectionLost, RespLink, quiet
@@ -62,6 +63,9 @@ class BatchWriter:
         self._settled = 0
         self._watchdog: asyncio.TimerHandle | None = None
         self._idle: asyncio.Future[None] | None = None
+        #: On Redis Cluster, the writer of a key's shard (LoopState.writer_for): a push
+        #: answered MOVED goes there once the slot map is refreshed.
+        self.redirect: Callable[[str], BatchWriter] | None = None
 
     def push(self, key: str, entry: bytes, capacity: int, ttl_ms: int) -> asyncio.Future[None]:
         """Queue ``entry`` for ``key``; the future fails with ChannelFull if it did not fit."""
@@ -213,9 +217,38 @@ class BatchWriter:
                 self._inflight += 1
                 retry.add_done_callback(functools.partial(self._on_reply, link, call))
                 return
+            moved = redirection(reply) if self.redirect is not None else None
+            if moved is not None:
+                self._inflight += 1
+                self._loop.create_task(self._follow(call, *moved))
+                return
         _drop_if_replica(link, reply)
         self._settle(call, reply)
         self._wake_idle()
+
+    async def _follow(self, call: _Call, kind: str, host: str, port: int) -> None:
+        # Redis Cluster answered MOVED (the slot lives elsewhere now) or ASK (it is being
+        # migrated): the push did not run, so it is sent where the slot is, once.
+        key, capacity, ttl, items = call
+        try:
+            if kind == "ASK":
+                command = PUSH.source_command([key], [capacity, ttl, *(e for e, _ in items)])
+                [reply] = await asking(self.shard.spec, host, port, [command])
+                self._settle(call, reply)
+                return
+            if self.shard.cluster is not None:
+                await self.shard.cluster.refresh()
+            writer = self.redirect(key) if self.redirect is not None else self
+            if writer is self:
+                raise RedisUnavailable(f"Redis Cluster moved the slot of {key!r} to "
+                                       f"{host}:{port}, which its slot map does not show yet")
+            for entry, future in items:
+                _chain(writer.push(key, entry, capacity, ttl), future)
+        except (RedisUnavailable, ReplyError) as exc:
+            self._settle(call, exc)
+        finally:
+            self._inflight -= 1
+            self._wake_idle()
 
     def _wake_idle(self) -> None:
         if (self._idle is not None and not self._idle.done() and not self._inflight
@@ -284,6 +317,18 @@ def _drop_if_replica(link: RespLink, error: Any) -> None:
     # that the next batch connects to the master again instead of failing here until then.
     if isinstance(error, ReplyError) and str(error).startswith("READONLY"):
         link.close()
+
+
+def _chain(source: asyncio.Future[None], target: asyncio.Future[None]) -> None:
+    def copy(done: asyncio.Future[None]) -> None:
+        if target.done():
+            return
+        error = done.exception() if not done.cancelled() else ConnectionLost("push cancelled")
+        if error is not None:
+            target.set_exception(error)
+        else:
+            target.set_result(None)
+    source.add_done_callback(copy)
 
 
 def _fail(futures: list[asyncio.Future[None]], error: BaseException) -> None:
