@@ -1,6 +1,6 @@
 """Channel layers side by side: channels_redis core and pubsub, in-memory, and channels_distributed.
 
-    .venv/bin/python bench/layer.py [--quick] [--breakdown]
+    .venv/bin/python bench/layer.py [--quick] [--breakdown] [--cluster]
 
 Every layer runs in this one process, on one default asyncio event loop (no uvloop for anyone),
 against one private redis-server started here on a free loopback port (never the shared :6379),
@@ -16,7 +16,9 @@ group       one group of 100 members spread over 4 layer instances ("processes",
 Redis commands per message come from ``INFO commandstats`` deltas (every command but INFO itself)
 over the measured phase, divided by messages delivered (``--breakdown`` lists them by command).
 Ratios are against channels_redis core and InMemoryChannelLayer from this same run: absolute
-numbers drift between machines, ratios less so.
+numbers drift between machines, ratios less so. ``--cluster`` adds channels_distributed on a
+local Redis Cluster of three primaries (the same binary, given one node's URL); channels_redis
+cannot run on a cluster (its issue #420), so that row is compared with the peers on one server.
 The targets are printed as met or not; the harness is not tuned to them.
 """
 
@@ -39,7 +41,7 @@ from channels.layers import InMemoryChannelLayer
 from channels_redis.core import RedisChannelLayer as CoreLayer
 from channels_redis.pubsub import RedisPubSubChannelLayer as PubSubLayer
 
-from channels_distributed.embedded import RedisServer
+from channels_distributed.embedded import RedisCluster, RedisServer
 from channels_distributed.layer import RedisChannelLayer as DistributedLayer
 
 # channels_redis core keeps every process-local channel of an instance in ONE sorted set and
@@ -47,6 +49,7 @@ from channels_distributed.layer import RedisChannelLayer as DistributedLayer
 # producers run at once. The same generous capacity is given to every layer that has one.
 CAPACITY = 1_000_000
 PAYLOAD = {"type": "bench.message", "text": "x" * 200}  # the same ~230-byte message for all
+CLUSTER_ROW = "channels_distributed (cluster)"
 PAIRS = 100
 PROCESSES = 4
 MEMBERS_PER_PROCESS = 25
@@ -85,7 +88,8 @@ class Result:
 
 
 # Layer factories -----------------------------------------------------------------------------
-def _factories(url: str) -> dict[str, tuple[Callable[[], Any], bool]]:
+def _factories(url: str, cluster: RedisCluster | None
+               ) -> dict[str, tuple[Callable[[], Any], bool]]:
     """name -> (make a fresh layer instance, whether it talks to Redis)."""
     # redis-py >= 8 pools hold at most 100 connections and raise MaxConnectionsError instead of
     # waiting; channels_redis core takes one connection per concurrent send plus its receive
@@ -97,6 +101,8 @@ def _factories(url: str) -> dict[str, tuple[Callable[[], Any], bool]]:
         "channels_redis pubsub": (lambda: PubSubLayer(hosts=[peer_host]), True),
         "InMemoryChannelLayer": (lambda: InMemoryChannelLayer(capacity=CAPACITY), False),
         "channels_distributed": (lambda: DistributedLayer(hosts=[url], capacity=CAPACITY), True),
+        **({CLUSTER_ROW: (lambda: DistributedLayer(hosts=[cluster.url], capacity=CAPACITY),
+                          True)} if cluster is not None else {}),
     }
 
 
@@ -111,32 +117,34 @@ async def _close(layer: Any) -> None:
 
 
 # Redis command accounting ------------------------------------------------------------------------
-def _command_calls(server: RedisServer) -> dict[str, int]:
-    """Calls per command so far, excluding the INFO calls made to count them."""
-    text = server.command("INFO", "commandstats").decode(errors="replace")
-    calls = {}
-    for line in text.splitlines():
-        if line.startswith("cmdstat_") and not line.startswith("cmdstat_info:"):
-            name, stats = line[len("cmdstat_"):].split(":", 1)
-            calls[name] = int(stats.split("calls=", 1)[1].split(",", 1)[0])
+def _command_calls(servers: list[RedisServer]) -> dict[str, int]:
+    """Calls per command so far on ``servers``, excluding the INFO calls made to count them."""
+    calls: dict[str, int] = {}
+    for server in servers:
+        text = server.command("INFO", "commandstats").decode(errors="replace")
+        for line in text.splitlines():
+            if line.startswith("cmdstat_") and not line.startswith("cmdstat_info:"):
+                name, stats = line[len("cmdstat_"):].split(":", 1)
+                count = int(stats.split("calls=", 1)[1].split(",", 1)[0])
+                calls[name] = calls.get(name, 0) + count
     return calls
 
 
 class Meter:
     """Counts Redis commands over a measured phase (a no-op for in-memory layers)."""
 
-    def __init__(self, server: RedisServer, redis: bool) -> None:
-        self.server, self.redis = server, redis
+    def __init__(self, servers: list[RedisServer], redis: bool) -> None:
+        self.servers, self.redis = servers, redis
         self.start: dict[str, int] = {}
         self.delta: dict[str, int] = {}
 
     def __enter__(self) -> Meter:
-        self.start = _command_calls(self.server) if self.redis else {}
+        self.start = _command_calls(self.servers) if self.redis else {}
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self.redis:
-            end = _command_calls(self.server)
+            end = _command_calls(self.servers)
             self.delta = {name: n - self.start.get(name, 0) for name, n in end.items()
                           if n > self.start.get(name, 0)}
 
@@ -265,17 +273,20 @@ SCENARIOS: list[tuple[str, Scenario]] = [
     ("latency", latency), ("throughput", throughput), ("group", group)]
 
 
-async def run_all(server: RedisServer, sizes: Sizes) -> dict[str, Result]:
+async def run_all(server: RedisServer, sizes: Sizes,
+                  cluster: RedisCluster | None = None) -> dict[str, Result]:
     results: dict[str, Result] = {}
-    for name, (make, redis) in _factories(server.url).items():
+    for name, (make, redis) in _factories(server.url, cluster).items():
         result = results[name] = Result()
+        servers = cluster.primaries if cluster is not None and name == CLUSTER_ROW else [server]
         for scenario_name, scenario in SCENARIOS:
             started = time.perf_counter()
             try:
-                await scenario(make, Meter(server, redis), sizes, result)
+                await scenario(make, Meter(servers, redis), sizes, result)
             except Exception as exc:  # one layer failing must not hide the others
                 result.notes.append(f"{scenario_name}: {type(exc).__name__}: {exc}"[:160])
-            server.command("FLUSHALL")  # nothing left over for the next run
+            for each in servers:
+                each.command("FLUSHALL")  # nothing left over for the next run
             print(f"  {name:<22} {scenario_name:<10} {time.perf_counter() - started:6.1f} s",
                   flush=True)
     return results
@@ -351,16 +362,21 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes, under 30 s")
     parser.add_argument("--breakdown", action="store_true",
                         help="also print the Redis commands each scenario spent, by command")
+    parser.add_argument("--cluster", action="store_true",
+                        help="also run channels_distributed on a local Redis Cluster")
     args = parser.parse_args()
     sizes = QUICK if args.quick else FULL
     server = RedisServer().start()  # Redis from PATH (or $REDIS_SERVER), private loopback port
+    cluster = RedisCluster(3).start() if args.cluster else None
     try:
         version = server.command("INFO", "server").decode().split("redis_version:")[1].split()[0]
         print(f"redis {version} on port {server.port}; python {sys.version.split()[0]}; "
               f"default asyncio loop; {sizes}")
-        results = asyncio.run(run_all(server, sizes))
+        results = asyncio.run(run_all(server, sizes, cluster))
     finally:
         server.cleanup()
+        if cluster is not None:
+            cluster.cleanup()
     print_table(results)
     print_ratios(results)
     print_targets(results)
