@@ -179,9 +179,11 @@ class RedisServer:
 
 def _cluster_port() -> int:
     # A cluster node also listens on its port + 10000 (the cluster bus), so the port must be
-    # below 55536; the kernel's free ports are mostly above that.
+    # below 55536; and below the kernel's ephemeral ports (32768 up), where free_port() finds
+    # those of single servers, so that a port is never a cluster node and a plain server in
+    # turn within one test run (processes remember for a while which servers are clusters).
     for _ in range(100):
-        port = random.randrange(20000, 55000)
+        port = random.randrange(20000, 32000)
         with contextlib.suppress(OSError), socket.socket() as a, socket.socket() as b:
             a.bind(("127.0.0.1", port))
             b.bind(("127.0.0.1", port + 10000))

@@ -36,8 +36,9 @@ class Shard:
                  cluster: ClusterMap | None = None) -> None:
         self.spec = spec
         self.cluster = cluster
-        # A cluster shard whose link failed asks for the slot map before reconnecting: its
-        # primary may have died and a replica taken its slots.
+        # A cluster shard that failed to connect asks for the slot map before trying again:
+        # its primary may have died and a replica taken its slots. (Not after every closed
+        # link: links are closed on purpose too, and a dead primary refuses the reconnect.)
         self._suspect = False
         self.index = index
         self.retry_window = retry_window
@@ -111,15 +112,10 @@ class Shard:
             link.close()
             raise RedisUnavailable(f"the channel layer was closed ({spec.describe()})")
         self._links.add(link)
-        link.when_closed(lambda: self._lost(link))
+        link.when_closed(lambda: self._links.discard(link))
         if self.cluster is not None:
             link.on_moved = self._moved
         return link
-
-    def _lost(self, link: RespLink) -> None:
-        self._links.discard(link)
-        if self.cluster is not None and not self._closed:
-            self._suspect = True
 
     async def _primary(self, cluster: ClusterMap) -> tuple[str, int]:
         if self._suspect:
@@ -143,6 +139,11 @@ class Shard:
         # Sentinel announced a new master: drop every connection to the old one. Pops and
         # pushes in flight fail over to a new connection (a push in flight raises, as it may
         # have run on the old master); everything reconnects to ``address``.
+        self.switched()
+
+    def switched(self) -> None:
+        """Another server serves this shard now: every connection to the old one is dropped,
+        and they reconnect to the new one."""
         for link in list(self._links):
             link.close()
 
@@ -221,6 +222,13 @@ class Topology:
         # primary that serves slots for the first time becomes a shard.
         for index in fresh:
             self.shards.append(Shard(cluster.spec_for(index), self.retry_window, index, cluster))
+        for shard in self.shards:
+            # A shard whose primary changed while its links stayed open (a failover with the
+            # old primary alive, now a replica answering MOVED): reconnected to the new one.
+            primary = cluster.shards[shard.index].primary
+            if primary is None or (primary.host, primary.port) != (shard.spec.host,
+                                                                   shard.spec.port):
+                shard.switched()
         self._single = None
         self._index_of.cache_clear()
 

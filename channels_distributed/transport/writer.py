@@ -236,10 +236,13 @@ class BatchWriter:
                 [reply] = await asking(self.shard.spec, host, port, [command])
                 self._settle(call, reply)
                 return
-            if self.shard.cluster is not None:
-                await self.shard.cluster.refresh()
+            cluster = self.shard.cluster
+            if cluster is not None:
+                await cluster.refresh()
             writer = self.redirect(key) if self.redirect is not None else self
-            if writer is self:
+            if writer is self and (cluster is None
+                                   or cluster.address(self.shard.index) != (host, port)):
+                # (The same shard is right only after a failover: its new primary.)
                 raise RedisUnavailable(f"Redis Cluster moved the slot of {key!r} to "
                                        f"{host}:{port}, which its slot map does not show yet")
             for entry, future in items:

@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Iterator
 
 import pytest
+from helpers import wait_for_async
 
 from channels_distributed import RedisChannelLayer
 from channels_distributed.embedded import RedisCluster, RedisServer
@@ -77,3 +78,25 @@ async def test_sends_groups_and_receives_follow_a_migrating_slot(cluster: RedisC
     await layer.flush()
     await layer.close()
     assert cluster.keys(f"{PREFIX}:*") == []
+
+
+async def test_a_graceful_failover_is_followed() -> None:
+    """CLUSTER FAILOVER on a replica: the old primary stays up as a replica and answers MOVED
+    (and unblocks the pops waiting on it); the layer reconnects its shard to the new primary,
+    and a waiting receive() gets the next message."""
+    with RedisCluster(2, replicas=1) as cluster:
+        layer = RedisChannelLayer(hosts=[cluster.url], prefix=PREFIX)
+        [name] = _names(100, 1, "c")  # the first primary's; its replica is nodes[2]
+        await layer.send(name, {"n": 1})
+        assert (await asyncio.wait_for(layer.receive(name), WAIT)) == {"n": 1}
+        waiting = asyncio.ensure_future(layer.receive(name))
+        await asyncio.sleep(0.1)
+        replica = cluster.nodes[2]
+        assert replica.command("CLUSTER", "FAILOVER") == b"+OK\r\n"
+        await wait_for_async(lambda: b"role:master" in replica.command("INFO", "replication"),
+                             WAIT, "the replica to take over")
+        await layer.send(name, {"n": 2})
+        assert (await asyncio.wait_for(waiting, WAIT)) == {"n": 2}
+        assert replica.command("EXISTS", f"{PREFIX}:{{c:{name}}}") == b":0\r\n"  # taken
+        await layer.flush()
+        await layer.close()
