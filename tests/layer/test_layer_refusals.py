@@ -10,6 +10,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from servers import require_kind
@@ -178,3 +179,11 @@ async def test_worker_transport_logs_refusals_and_keeps_retrying(
     assert (await asyncio.wait_for(peer.receive(), 3 * WAIT))["type"] == "hello"
     link.close()
     await hub.close()
+
+
+async def test_a_cluster_has_database_0_only(redis_cluster: Any) -> None:
+    node = redis_cluster.hosts[0].removesuffix("/0")
+    layer = RedisChannelLayer(hosts=[f"{node}/1"])
+    with pytest.raises(ConfigurationError, match=r"database 0 only.*redis://host:port/0"):
+        await layer.send("x", {"type": "x"})
+    await layer.close()
