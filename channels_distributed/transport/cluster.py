@@ -44,6 +44,7 @@ _STANDALONE_FOR = 10.0  # seconds a "not a cluster" answer is trusted before ask
 _REFRESH_TIMEOUT = 1.0
 _MIN_REFRESH_GAP = 0.05  # a burst of MOVED replies refreshes the map once
 _ASK_TIMEOUT = 2.0
+_NOT_READY = ("LOADING", "BUSY", "MASTERDOWN")
 
 
 @dataclass(frozen=True)
@@ -140,11 +141,6 @@ def probe(specs: Sequence[HostSpec]) -> list[ShardInfo] | None:
     return None
 
 
-def forget(specs: Sequence[HostSpec]) -> None:
-    """Drop what ``probe`` learnt about ``specs`` (the next topology asks again)."""
-    _known.pop(_cache_key(specs), None)
-
-
 def _ask(spec: HostSpec) -> list[ShardInfo] | None:
     commands: list[tuple[Any, ...]] = []
     if spec.password is not None:
@@ -156,6 +152,9 @@ def _ask(spec: HostSpec) -> list[ShardInfo] | None:
     if replies and len(commands) == 3 and isinstance(replies[0], ReplyError):
         return None  # the login failed: the layer's own connection reports it with the fix
     shards, info = replies[-2:]
+    if str(shards).startswith(_NOT_READY):
+        # A node still loading its data: asked again, never cached as standalone.
+        raise ConnectionError(f"{spec.describe()} is not ready: {shards}")
     if not isinstance(shards, ReplyError):
         return parse_shards(shards, tls=spec.ssl_context is not None)
     if not isinstance(info, ReplyError):  # CLUSTER INFO answers on cluster nodes only

@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from channels_distributed.conf.hosts import HostSpec
+from channels_distributed.exceptions import ReplyError
 from channels_distributed.protocol.keys import key_slot
-from channels_distributed.transport.cluster import ClusterMap, parse_shards
+from channels_distributed.transport.cluster import ClusterMap, parse_shards, redirection
 
 
 def _node(port: int, role: str = "master", health: str = "online") -> list[Any]:
@@ -75,3 +76,13 @@ def test_a_resharding_moves_slots_and_adds_new_primaries() -> None:
     grown[2] = _shard([10923, 15999], _node(7002))
     assert cluster.update(parse_shards(grown)) == [3]
     assert cluster.table[16383] == 3 and cluster.address(3) == ("10.0.0.1", 7005)
+
+
+def test_redirections_are_told_from_other_errors() -> None:
+    assert redirection(ReplyError("MOVED 3999 10.0.0.2:6381")) == ("MOVED", "10.0.0.2", 6381)
+    assert redirection(ReplyError("ASK 3999 node-2.example:6381")) == (
+        "ASK", "node-2.example", 6381)
+    assert redirection(ReplyError("ASK 3999 [::1]:6381")) == ("ASK", "[::1]", 6381)
+    assert redirection(ReplyError("ERR MOVED")) is None
+    assert redirection(ReplyError("CROSSSLOT Keys in request don't hash")) is None
+    assert redirection(ValueError("MOVED 1 h:1")) is None
