@@ -287,7 +287,7 @@ async def run_all(server: RedisServer, sizes: Sizes,
                 result.notes.append(f"{scenario_name}: {type(exc).__name__}: {exc}"[:160])
             for each in servers:
                 each.command("FLUSHALL")  # nothing left over for the next run
-            print(f"  {name:<22} {scenario_name:<10} {time.perf_counter() - started:6.1f} s",
+            print(f"  {name:<30} {scenario_name:<10} {time.perf_counter() - started:6.1f} s",
                   flush=True)
     return results
 
@@ -302,12 +302,12 @@ def _ratio(ours: float | None, base: float | None) -> float | None:
 
 
 def print_table(results: dict[str, Result]) -> None:
-    head = (f"{'layer':<22} {'p50 us':>8} {'p99 us':>8} {'msg/s':>9} {'group/s':>8} "
+    head = (f"{'layer':<30} {'p50 us':>8} {'p99 us':>8} {'msg/s':>9} {'group/s':>8} "
             f"{'deliv/s':>9} {'cmd/rt':>7} {'cmd/msg':>8} {'cmd/dlv':>8}")
     print("\n" + head + "\n" + "-" * len(head))
     for name, r in results.items():
         c = r.commands
-        print(f"{name:<22} {_fmt(r.p50_us):>8} {_fmt(r.p99_us):>8} {_fmt(r.throughput):>9} "
+        print(f"{name:<30} {_fmt(r.p50_us):>8} {_fmt(r.p99_us):>8} {_fmt(r.throughput):>9} "
               f"{_fmt(r.group_rate):>8} {_fmt(r.delivery_rate):>9} "
               f"{_fmt(c.get('latency'), 2):>7} {_fmt(c.get('throughput'), 2):>8} "
               f"{_fmt(c.get('group'), 3):>8}")
@@ -324,7 +324,7 @@ def print_ratios(results: dict[str, Result]) -> None:
         for name, r in results.items():
             cells = [f"{label} {_fmt(_ratio(getattr(r, attr), getattr(results[base], attr)), 2)}x"
                      for label, attr in metrics]
-            print(f"  {name:<22} " + "   ".join(cells))
+            print(f"  {name:<30} " + "   ".join(cells))
 
 
 def print_targets(results: dict[str, Result]) -> None:
@@ -354,7 +354,7 @@ def print_breakdown(results: dict[str, Result]) -> None:
     for name, r in results.items():
         for scenario, text in r.breakdown.items():
             if text:
-                print(f"  {name:<22} {scenario:<10} {text}")
+                print(f"  {name:<30} {scenario:<10} {text}")
 
 
 def main() -> int:
