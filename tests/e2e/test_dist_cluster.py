@@ -59,14 +59,18 @@ async def _get(client: httpx.AsyncClient, url: str) -> int:
     return response.status_code
 
 
+# The primary of the route key's queue (the request path), and the one serving slot 0, where
+# every process keeps its presence subscription (a dead presence server fails the connections
+# being watched, as a dead single server does).
+@pytest.mark.parametrize("killed", ["route", "presence"])
 async def test_a_killed_primary_is_replaced_without_restarting_anything(
-        cluster: RedisCluster, tmp_path: Path) -> None:
+        cluster: RedisCluster, tmp_path: Path, killed: str) -> None:
     deployment = Deployment(cluster, tmp_path)
     try:
         url = deployment.edge()
         worker = deployment.worker("t")
         deployment.wait_registered("t", worker)
-        victim = _owner(cluster, f"{deployment.prefix}:{{rt:t}}:q")
+        victim = _owner(cluster, f"{deployment.prefix}:{{rt:t}}:q") if killed == "route" else 0
         layer = RedisChannelLayer(hosts=[cluster.url], prefix=deployment.prefix)
         channel = _channel_on(cluster, victim, deployment.prefix)
         async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT) as client:
