@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..conf.hosts import HostSpec
@@ -36,6 +36,9 @@ class Shard:
                  cluster: ClusterMap | None = None) -> None:
         self.spec = spec
         self.cluster = cluster
+        #: On Redis Cluster, the topology's shard_for: where a key's slot is served now, for
+        #: holders of a shard that must follow their keys (a worker's route queues).
+        self.locate: Callable[[str], Shard] | None = None
         # A cluster shard that failed to connect asks for the slot map before trying again:
         # its primary may have died and a replica taken its slots. (Not after every closed
         # link: links are closed on purpose too, and a dead primary refuses the reconnect.)
@@ -204,8 +207,7 @@ class Topology:
         self.cluster = ClusterMap(specs, found) if found is not None else None
         if self.cluster is not None:
             cluster = self.cluster
-            self.shards = [Shard(cluster.spec_for(i), retry_window, i, cluster)
-                           for i in range(len(cluster.shards))]
+            self.shards = [self._cluster_shard(cluster, i) for i in range(len(cluster.shards))]
             cluster.on_update = functools.partial(self._grow, cluster)
             table = cluster.table
             locate: Any = lambda key: table[key_slot(key)]  # noqa: E731
@@ -217,11 +219,16 @@ class Topology:
         # Cached per key: CRC16 in Python costs more than the rest of a send.
         self._index_of: Any = functools.lru_cache(maxsize=16384)(locate)
 
+    def _cluster_shard(self, cluster: ClusterMap, index: int) -> Shard:
+        shard = Shard(cluster.spec_for(index), self.retry_window, index, cluster)
+        shard.locate = self.shard_for
+        return shard
+
     def _grow(self, cluster: ClusterMap, fresh: list[int]) -> None:
         # A refreshed cluster map: slots may have moved (the cached placements go) and a
         # primary that serves slots for the first time becomes a shard.
         for index in fresh:
-            self.shards.append(Shard(cluster.spec_for(index), self.retry_window, index, cluster))
+            self.shards.append(self._cluster_shard(cluster, index))
         for shard in self.shards:
             # A shard whose primary changed while its links stayed open (a failover with the
             # old primary alive, now a replica answering MOVED): reconnected to the new one.

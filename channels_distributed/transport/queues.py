@@ -46,7 +46,7 @@ class RouteQueue:
 
     def __init__(self, keys: DistKeys, shard: Shard, route: str, worker: str) -> None:
         self.keys = keys
-        self.shard = shard
+        self._shard = shard
         self.route = route
         self.worker = worker
         self.queue = keys.queue(route)
@@ -56,6 +56,13 @@ class RouteQueue:
         self._acks: list[tuple[bytes, str, asyncio.Future[int]]] = []
         self._writes: set[asyncio.Task[None]] = set()
         self._loop = asyncio.get_running_loop()  # kept: a getpid() syscall on Python < 3.12
+
+    @property
+    def shard(self) -> Shard:
+        """The shard serving this route's keys: on Redis Cluster, where the slot is now (the
+        take loop drops its link on an error, and its next link comes from here)."""
+        locate = self._shard.locate
+        return locate(self.queue) if locate is not None else self._shard
 
     @contextlib.contextmanager
     def _refusals(self, command: str) -> Iterator[None]:

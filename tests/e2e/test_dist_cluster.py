@@ -18,13 +18,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import hiredis
 import httpx
 import pytest
 from deployment import Deployment
 from helpers import wait_for_async
 
 from channels_distributed import RedisChannelLayer
-from channels_distributed.embedded import RedisCluster
+from channels_distributed.embedded import RedisCluster, RedisServer
 from channels_distributed.exceptions import RedisUnavailable
 from channels_distributed.protocol.keys import key_slot
 from channels_distributed.transport.refusals import LAYER_ACL, WORKER_ACL
@@ -149,3 +150,40 @@ class _LoggedIn:
 
     def keys(self, pattern: str = "*") -> list[bytes]:
         return self.cluster.keys(pattern)
+
+
+async def test_a_route_queue_follows_its_slot(tmp_path: Path) -> None:
+    """The slot of the route key's queue moves to another primary under an edge and a worker:
+    the edge's pushes and the worker's takes follow it, and requests are served again."""
+    with RedisCluster(2) as cluster:
+        deployment = Deployment(cluster, tmp_path)
+        try:
+            url = deployment.edge()
+            deployment.worker("t")
+            slot = key_slot(f"{deployment.prefix}:{{rt:t}}:q")
+            source, target = cluster.primaries[_owner(cluster, "{rt:t}")], cluster.primaries[0]
+            assert source is not target  # the second primary serves slot 16280
+            async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT) as client:
+                assert await _get(client, url + "/t/hello") == 200
+                _move(slot, source, target)
+                await wait_for_async(lambda: _served(client, url), RESUME_WAIT,
+                                     "requests served again")
+                assert [await _get(client, url + "/t/hello") for _ in range(5)] == [200] * 5
+            assert target.command("CLUSTER", "COUNTKEYSINSLOT", slot) != b":0\r\n"
+        finally:
+            deployment.close()
+
+
+def _move(slot: int, source: RedisServer, target: RedisServer) -> None:
+    """Migrate ``slot`` with its keys, as redis-cli --cluster reshard does."""
+    source_id, target_id = (n.command("CLUSTER", "MYID").split(b"\r\n")[1].decode()
+                            for n in (source, target))
+    target.command("CLUSTER", "SETSLOT", slot, "IMPORTING", source_id)
+    source.command("CLUSTER", "SETSLOT", slot, "MIGRATING", target_id)
+    reader = hiredis.Reader()
+    reader.feed(source.command("CLUSTER", "GETKEYSINSLOT", slot, 1000))
+    keys = reader.gets() or []
+    if keys:
+        source.command("MIGRATE", "127.0.0.1", target.port, "", 0, 5000, "KEYS", *keys)
+    for node in (target, source):
+        node.command("CLUSTER", "SETSLOT", slot, "NODE", target_id)
