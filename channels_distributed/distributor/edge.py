@@ -16,11 +16,12 @@ from typing import Any
 
 from ..conf import DistributorConfig
 from ..exceptions import ChannelFull, PeerLost, RedisUnavailable, ReplyError
+from ..protocol import forwarding as fw
 from ..protocol.envelope import IDEMPOTENT_METHODS, STATE_TTL_MS, pack_connect
 from ..transport.liveness import Presence, Watch
 from ..transport.resp import ConnectionLost
 from ..transport.scripts import GIVE_UP
-from ..transport.streams import Hub, Peer, Unserved, now_ms
+from ..transport.streams import Hub, NoWorker, Peer, Unserved, WorkerSilent, now_ms
 from ..typing import Event, Scope
 
 __all__ = ["Edge", "NoWorker", "WorkerSilent"]
@@ -33,33 +34,39 @@ _ACCEPT_GRACE = 0.25
 _SWEEP_INTERVAL = 0.05
 # How long an accept may still take once a worker acknowledged the request at the deadline.
 _LATE_ACCEPT = 5.0
-class NoWorker(PeerLost):
-    """No worker accepted the connection in time."""
-
-
-class WorkerSilent(PeerLost):
-    """A worker had taken the request by its deadline, then never answered."""
+# The states in which a connection waits for its worker (and the sweeper watches its timer).
+_WAITING = frozenset({fw.QUEUED, fw.GIVING_UP, fw.LATE})
 
 
 class Edge:
-    """The distributor's transport in one event loop: hub, presence, watch of workers."""
+    """The distributor's transport in one event loop: hub, presence, watch of workers.
+
+    The owner of its connections' peers: it carries out their machines' edge actions
+    (queueing the request, giving it up at the deadline, withdrawing it)."""
 
     def __init__(self, config: DistributorConfig) -> None:
+        hub = Hub(config.hosts, config.prefix, "d", retry_window=config.redis_timeout)
+        hub.start()
+        presence = Presence(hub)
+        presence.start()
+        self._attach(config, hub, presence, Watch(hub))
+
+    def _attach(self, config: DistributorConfig, hub: Hub, presence: Presence | None,
+                watch: Watch) -> None:
+        # Apart from __init__ so that tests run an edge over an in-memory hub and link.
         self.config = config
-        self.hub = Hub(config.hosts, config.prefix, "d", retry_window=config.redis_timeout)
-        self.hub.start()
-        self.presence = Presence(self.hub)
-        self.presence.start()
-        self.watch = Watch(self.hub)
+        self.hub = hub
+        self.presence = presence
+        self.watch = watch
         # Connection ids: unique per edge process (a random prefix) and cheap (a counter).
         self._ids = itertools.count(1)
         self._id_prefix = uuid.uuid4().hex[:10]
         self._queues: dict[str, str] = {}  # route key -> its queue's Redis key
         self._timeout_ms = int(config.worker_timeout * 1000)
         self._queue_ttl_ms = int(max(config.worker_timeout * 2, 60) * 1000)
-        # Connections waiting for a worker, by deadline; one sweeper instead of a timer each.
-        self._waiting: dict[Peer, float] = {}
-        # Their requests (queue, state key, entry) until given up at the deadline.
+        # Connections waiting for a worker; one sweeper runs their timers instead of one each.
+        self._waiting: set[Peer] = set()
+        # Their requests (queue, state key, entry) until given up or withdrawn.
         self._requests: dict[Peer, tuple[str, str, bytes]] = {}
         self._giving_up: set[asyncio.Task[None]] = set()
         self._sweeper: asyncio.Task[None] | None = None
@@ -75,25 +82,36 @@ class Edge:
             queue = self._queues[key] = self.hub.keys.queue(key)
         return queue
 
-    def _await_worker(self, peer: Peer, timeout: float) -> None:
-        self._waiting[peer] = self.hub.loop.time() + timeout
-        if self._sweeper is None or self._sweeper.done():
-            self._sweeper = self.hub.loop.create_task(self._sweep())
+    # The machine's edge actions ---------------------------------------------------------------
+    def act(self, peer: Peer, action: str) -> None:
+        if action == fw.PUSH_CONNECT:
+            queue, _, entry = self._requests[peer]
+            # A failed push fails the peer, so the request waits in one await (one wakeup),
+            # not for the push's reply and then for the accept.
+            self.hub.push(queue, entry, self.config.queue_capacity,
+                          self._queue_ttl_ms).add_done_callback(peer.fail_on_error)
+            self._waiting.add(peer)
+            if self._sweeper is None or self._sweeper.done():
+                self._sweeper = self.hub.loop.create_task(self._sweep())
+        elif action == fw.GIVE_UP:
+            self._spawn(self._give_up(peer, *self._requests.pop(peer)))
+        elif action == fw.WITHDRAW:
+            request = self._requests.pop(peer, None)
+            if request is not None:
+                self._spawn(self._withdraw(*request))
+        else:  # pragma: no cover - the table gives the edge no other owner action
+            raise RuntimeError(f"the edge cannot carry out {action!r}")
 
     async def _sweep(self) -> None:
-        loop = asyncio.get_running_loop()
+        loop = self.hub.loop
         while self._waiting:
             await asyncio.sleep(_SWEEP_INTERVAL)
             now = loop.time()
-            for peer, deadline in list(self._waiting.items()):
-                if deadline > now:
-                    continue
-                del self._waiting[peer]
-                request = self._requests.pop(peer, None)
-                if request is None:  # taken before the deadline, yet no accept since
-                    peer.fail(WorkerSilent("the worker that took the request never answered"))
-                    continue
-                self._spawn(self._give_up(peer, *request))
+            for peer in list(self._waiting):
+                if peer.machine.state in _WAITING:
+                    peer.tick(now)
+                else:
+                    self._waiting.discard(peer)
 
     def _spawn(self, coroutine: Any) -> None:
         task = self.hub.loop.create_task(coroutine)
@@ -116,18 +134,16 @@ class Edge:
         accept of a worker that acknowledged it in time. A request the client is told 503 about
         is never run; one a worker holds is answered by it (or with 502), or with 503 when that
         worker says it took it too late to run it (``cd.expired``)."""
-        if await self._withdraw(queue, state, entry):
-            peer.fail(NoWorker())
-        elif not peer.failed:
-            # Taken by a worker: its accept may be on the way; wait for it a while longer.
-            self._waiting[peer] = self.hub.loop.time() + _LATE_ACCEPT
-            if self._sweeper is None or self._sweeper.done():
-                self._sweeper = self.hub.loop.create_task(self._sweep())
+        withdrawn = await self._withdraw(queue, state, entry)
+        peer.handle(fw.WITHDRAWN if withdrawn else fw.TAKEN_BY_WORKER, now=self.hub.loop.time())
 
     async def connect(self, key: str, scope: Scope, first: Event | None) -> Peer | None:
         """Queue the connection on ``key``; the peer once a worker accepted, else None."""
         config, hub = self.config, self.hub
-        peer = hub.open_peer(self._new_id(), config.window, held=True)
+        machine = fw.Forwarding(fw.EDGE, config.window, config.worker_timeout + _ACCEPT_GRACE,
+                                _LATE_ACCEPT)
+        peer = hub.open_peer(self._new_id(), config.window, held=True, machine=machine,
+                             owner=self, watch=self.watch)
         accepted = peer.accepted
         if accepted is None:  # pragma: no cover - a peer opened without a remote has one
             raise RuntimeError("a peer waiting for its worker has no accept future")
@@ -135,21 +151,13 @@ class Edge:
                              scope.get("method") in IDEMPOTENT_METHODS,
                              None if first is None else first["body"],
                              bool(first and first.get("more_body")))
-        queue = self._queue(key)
-        self._requests[peer] = (queue, hub.keys.state(key, peer.conn), entry)
-        self._await_worker(peer, config.worker_timeout + _ACCEPT_GRACE)
-        # A failed push fails the peer, so the request waits in one await (one wakeup), not
-        # for the push's reply and then for the accept.
-        hub.push(queue, entry, config.queue_capacity, self._queue_ttl_ms).add_done_callback(
-            peer.fail_on_error)
-        ok = expired = False
+        self._requests[peer] = (self._queue(key), hub.keys.state(key, peer.conn), entry)
+        peer.handle(fw.CONNECT, now=hub.loop.time())
+        ok = False
         try:
             await accepted
             ok = True
-        except (NoWorker, Unserved) as exc:
-            # Unserved: a worker took it after its deadline, dropped it and said so; it is in
-            # no list any more, so there is nothing to withdraw.
-            expired = isinstance(exc, Unserved)
+        except (NoWorker, Unserved):
             logger.warning("no worker took %s on route key %s within %g s", scope.get("path"),
                            key, config.worker_timeout)
         except WorkerSilent:
@@ -160,27 +168,19 @@ class Edge:
         finally:
             # Also when the server cancels us (client gone, shutdown): nothing may leak, and a
             # request nobody waits for any more is withdrawn (or can no longer be acknowledged).
-            self._waiting.pop(peer, None)
-            request = self._requests.pop(peer, None)
+            self._waiting.discard(peer)
             if not ok:
-                hub.close_peer(peer)
-                if request is not None and not expired:
-                    self._spawn(self._withdraw(*request))
-        if not ok:
-            return None
-        peer.release()
-        self.watch.add(str(peer.remote_id), peer)
-        return peer
+                peer.handle(fw.CLIENT_GONE)  # cancelled while waiting: withdrawn
+                peer.handle(fw.END)
+            self._requests.pop(peer, None)
+        return peer if ok else None
 
     def finish(self, peer: Peer, disconnect: Event) -> None:
         """The connection ended here. If the exchange was not complete (the client left in the
         middle, the server failed to send), the worker's application is told, so it never
         waits forever on a connection that is gone."""
-        if peer.remote_id is not None:
-            self.watch.remove(peer.remote_id, peer)
-        if not peer.finished and peer.failed is None:
-            peer.post(disconnect)
-        self.hub.close_peer(peer)
+        peer.final = disconnect
+        peer.handle(fw.END)
 
     async def close(self) -> None:
         if self._sweeper is not None:
@@ -188,5 +188,6 @@ class Edge:
         for task in list(self._giving_up):
             task.cancel()
         await self.watch.close()
-        await self.presence.stop()
+        if self.presence is not None:
+            await self.presence.stop()
         await self.hub.close()

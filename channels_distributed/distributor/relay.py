@@ -17,18 +17,15 @@ from typing import Any
 
 from ..conf import DistributorConfig
 from ..exceptions import PeerLost
+from ..protocol import forwarding as fw
 from ..protocol.envelope import CLOSE, split_body
-from ..transport.streams import Peer
+from ..transport.streams import ClientGone, Peer
 from ..typing import Event, Receive, Scope, Send
 from .edge import Edge, WorkerSilent
 
 __all__ = ["plain", "serve_http", "serve_websocket"]
 
 logger = logging.getLogger("channels_distributed.distributor")
-
-
-class _ClientGone(PeerLost):
-    """The client went away: the connection ends here, quietly."""
 
 
 async def plain(send: Send, status: int, body: bytes, retry_after: int | None = None) -> None:
@@ -57,7 +54,7 @@ class _Upstream:
     def _ended(self, task: asyncio.Future[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
             logger.warning("reading from the client failed: %r", task.exception())
-        self.peer.fail(_ClientGone("the client went away"))
+        self.peer.handle(fw.CLIENT_GONE)
 
     def stop(self) -> None:
         if self.task is not None:
@@ -79,7 +76,7 @@ async def _relay(peer: Peer, send: Send, down: Down, up: Callable[[], Coroutine[
         upstream.start()
     try:
         await down(peer, send, upstream.start)
-    except _ClientGone:
+    except ClientGone:
         pass
     finally:
         upstream.stop()
@@ -156,7 +153,7 @@ async def _http_down(peer: Peer, send: Send, waiting: Callable[[], None]) -> Non
                 await send(event)
             elif kind == "http.response.body":
                 if not event.get("more_body", False):
-                    peer.finish_output()  # the worker needs no credit or disconnect any more
+                    peer.handle(fw.COMPLETE)  # the worker needs no credit or disconnect now
                     await send(event)
                     return
                 await send(event)
@@ -166,7 +163,7 @@ async def _http_down(peer: Peer, send: Send, waiting: Callable[[], None]) -> Non
                     await plain(send, 500, b"Internal Server Error\n")
                     return
                 raise PeerLost("the application ended before finishing its response")
-    except _ClientGone:
+    except ClientGone:
         raise
     except PeerLost:
         if started:
@@ -232,12 +229,12 @@ async def _ws_down(peer: Peer, send: Send, waiting: Callable[[], None]) -> None:
             event = await _next(peer, waiting)
             kind = event["type"]
             if kind == CLOSE:
-                peer.finish_output()
+                peer.handle(fw.COMPLETE)
                 code = 1011 if event.get("error") else 1000
                 await send({"type": "websocket.close", "code": code})
                 return
             if kind == "websocket.close":
-                peer.finish_output()  # the worker's app already knows it closed
+                peer.handle(fw.COMPLETE)  # the worker's app already knows it closed
             await send(event)
             if kind == "websocket.accept":
                 accepted = True
@@ -246,7 +243,7 @@ async def _ws_down(peer: Peer, send: Send, waiting: Callable[[], None]) -> None:
             elif kind == "websocket.close" or (kind == "websocket.http.response.body"
                                                and not event.get("more_body")):
                 return
-    except _ClientGone:
+    except ClientGone:
         raise
     except PeerLost:
         if not accepted:

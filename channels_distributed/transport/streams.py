@@ -6,6 +6,10 @@ every connection of the process), and writes through the layer's ``BatchWriter``
 one side of one connection: events it posts during one loop turn leave as one inbox entry, data
 events (body chunks, WebSocket frames) wait for credit from a bounded window that the other side
 refills with ``cd.ack`` as it consumes them, so Redis holds at most ``window`` chunks per direction.
+
+A ``Peer`` is the I/O shell of a ``protocol.forwarding.Forwarding`` machine: what arrives, what
+Redis answers and what its owner reports go in as events; it carries out the actions that come
+back, and passes its owner (the edge, a worker's connection) the owner's.
 """
 
 from __future__ import annotations
@@ -21,16 +25,9 @@ from typing import Any
 
 from ..conf.hosts import HostSpec
 from ..exceptions import PeerLost, ProtocolError, RedisRefused
+from ..protocol import forwarding as fw
 from ..protocol.codec import decode_entry, encode_entry
-from ..protocol.envelope import (
-    ACCEPT,
-    ACK,
-    EXPIRED,
-    RESET,
-    ack_event,
-    decode_events,
-    encode_events,
-)
+from ..protocol.envelope import ACCEPT, ACK, EXPIRED, RESET, ack_event, decode_events, encode_events
 from ..protocol.keys import DistKeys
 from ..typing import Event
 from .backoff import Backoff
@@ -38,7 +35,7 @@ from .connection import Shard
 from .inbox import BATCH, Reader
 from .loopstate import LoopState
 
-__all__ = ["Hub", "Peer", "Unserved", "new_process_id"]
+__all__ = ["ClientGone", "Hub", "NoWorker", "Peer", "Unserved", "WorkerSilent", "new_process_id"]
 
 logger = logging.getLogger("channels_distributed.streams")
 
@@ -47,6 +44,18 @@ _IDLE = "\x00hub-idle"  # a channel nobody sends to: keeps the pop loop running
 
 class Unserved(PeerLost):
     """A worker took the request too late to run it (``cd.expired``): it never runs."""
+
+
+class NoWorker(PeerLost):
+    """No worker accepted the connection in time."""
+
+
+class WorkerSilent(PeerLost):
+    """A worker had taken the request by its deadline, then never answered."""
+
+
+class ClientGone(PeerLost):
+    """The client went away: the connection ends here, quietly."""
 
 
 def new_process_id(role: str) -> str:
@@ -79,17 +88,9 @@ class _Inbox(Reader):
             if peer is None or expires < now:
                 logger.debug("dropping events for finished connection %r", target)
                 if isinstance(target, str):
-                    self._reset_late_accept(target, events)
+                    self.hub.stray(target, events)
                 continue
             peer.feed(events)
-
-    def _reset_late_accept(self, conn: str, events: list[Event]) -> None:
-        # A worker accepted a connection this process no longer has (its client left while it
-        # waited): tell that worker, or its application would wait for the client forever.
-        for event in events:
-            if event.get("type") == ACCEPT and isinstance(event.get("inbox"), str):
-                self.hub.send_events(event["inbox"], conn, [{"type": RESET}]).add_done_callback(
-                    lambda f: f.cancelled() or f.exception())
 
 
 class Hub:
@@ -100,6 +101,7 @@ class Hub:
                  ttl: float = 60.0) -> None:
         self.keys = DistKeys(prefix)
         self.id = new_process_id(role)
+        self.side = fw.EDGE if role == "d" else fw.WORKER
         self.inbox = self.keys.inbox(self.id)
         self.peers: dict[str, Peer] = {}
         self.capacity = inbox_capacity
@@ -162,9 +164,23 @@ class Hub:
         # (CROSSSLOT), so there the acknowledgement and the first events go as two steps.
         return self.topology.colocated(key, other)
 
+    def stray(self, conn: str, events: list[Event]) -> None:
+        """Events for a connection this process no longer has: the machine's CLOSED row says
+        what to do (an accept that came too late is answered with a reset)."""
+        for event in events:
+            _, actions = fw.transition(self.side, fw.CLOSED, str(event.get("type")))
+            if fw.SEND_RESET in actions and isinstance(event.get("inbox"), str):
+                self.send_events(event["inbox"], conn, [{"type": RESET}]).add_done_callback(
+                    lambda f: f.cancelled() or f.exception())
+
     def open_peer(self, conn: str, window: int, remote: str | None = None,
-                  held: bool = False) -> Peer:
-        peer = Peer(self, conn, window, remote, held)
+                  held: bool = False, machine: fw.Forwarding | None = None,
+                  owner: Any = None, watch: Any = None) -> Peer:
+        """A peer for ``conn``; ``owner.act(peer, action)`` carries out the owner's actions,
+        ``watch`` (a ``liveness.Watch``) watches the other process once it is known."""
+        if machine is None:
+            machine = fw.Forwarding(self.side, window)
+        peer = Peer(self, conn, machine, remote, held, owner, watch)
         self.peers[conn] = peer
         return peer
 
@@ -182,22 +198,35 @@ class Hub:
         await self.state.close()
 
 
-class Peer:
-    """One side of one forwarded connection."""
+_CONTROL = frozenset({ACCEPT, RESET, EXPIRED})  # messages that are the machine's events
+# What each failure action raises in whoever waits on the peer.
+_FAILURES: dict[str, tuple[type[PeerLost], str]] = {
+    fw.FAIL_NO_WORKER: (NoWorker, "no worker accepted {} in time"),
+    fw.FAIL_UNSERVED: (Unserved, "{} reached a worker after its deadline"),
+    fw.FAIL_SILENT: (WorkerSilent, "the worker that took {} never answered"),
+    fw.FAIL_CLIENT_GONE: (ClientGone, "the client of {} went away"),
+    fw.FAIL_LOST: (PeerLost, "the other side of {} is gone"),
+}
 
-    def __init__(self, hub: Hub, conn: str, window: int, remote: str | None,
-                 held: bool) -> None:
+
+class Peer:
+    """One side of one forwarded connection: the I/O shell of its ``Forwarding`` machine."""
+
+    def __init__(self, hub: Hub, conn: str, machine: fw.Forwarding, remote: str | None,
+                 held: bool, owner: Any, watch: Any) -> None:
         self.hub = hub
         self.conn = conn
+        self.machine = machine
+        self.owner = owner
+        self.watch = watch
         self.remote = remote
-        self.remote_id: str | None = None
+        self.remote_id: str | None = None  # the other process, once known (for the watch)
         self.held = held  # outgoing events wait until released (worker: until acknowledged)
-        # (processing list, request entry, state key): the first flush acknowledges the request
-        # and sends, in one atomic step; later output waits for the answer.
+        # (processing list, entry, state key): the first flush acknowledges and sends at once.
         self.ack_with: tuple[str, bytes, str] | None = None
         self.finished = False  # nothing more goes out (the other side needs nothing more)
         self.failed: BaseException | None = None
-        self._credit = window
+        self.final: Event | None = None  # the owner's last word (SEND_FINAL)
         self._out: list[Event] = []
         self._scheduled = False
         self._inbound: collections.deque[Event] = collections.deque()
@@ -206,23 +235,53 @@ class Peer:
         self.accepted: asyncio.Future[None] | None = (
             hub.loop.create_future() if remote is None else None)
 
+    # The machine -----------------------------------------------------------------------------
+    def handle(self, event: str, error: BaseException | None = None,
+               message: Event | None = None, now: float = 0.0) -> None:
+        """Feed ``event`` to the machine and carry out its actions, in order."""
+        for action in self.machine.handle(event, now):
+            self._act(action, error, message)
+
+    def tick(self, now: float) -> None:  # the machine's timer, on the caller's clock
+        for action in self.machine.due(now):
+            self._act(action, None, None)
+
+    def _act(self, action: str, error: BaseException | None, message: Event | None) -> None:
+        if action == fw.RELEASE:
+            self.release()
+        elif action == fw.WATCH:
+            self.watch.add(str(self.remote_id), self)
+        elif action == fw.UNWATCH:
+            self.watch.remove(str(self.remote_id), self)  # unwatched: removes nothing
+        elif action == fw.CLOSE_PEER:
+            self.hub.close_peer(self)
+        elif action == fw.SEND_FINAL:
+            if self.final is not None:
+                self.post(self.final)
+        elif action == fw.FINISH_OUTPUT:
+            self.finish_output()
+        elif action == fw.ACCEPTED:
+            self._accepted(message or {})
+        elif action in _FAILURES:
+            kind, message_ = _FAILURES[action]
+            self._fail(error or kind(message_.format(self.conn)))
+        else:
+            self.owner.act(self, action)
+
+    def _accepted(self, message: Event) -> None:
+        self.remote = str(message.get("inbox"))
+        self.remote_id = str(message.get("worker"))
+        if self.accepted is not None and not self.accepted.done():
+            self.accepted.set_result(None)
+
     # Incoming --------------------------------------------------------------------------------
     def feed(self, events: list[Event]) -> None:
         for event in events:
             kind = event["type"]
             if kind == ACK:
-                self._credit += int(event.get("n", 1))
-            elif kind == ACCEPT and self.accepted is not None and not self.accepted.done():
-                self.remote = str(event.get("inbox"))
-                self.remote_id = str(event.get("worker"))
-                self.accepted.set_result(None)
-            elif kind == RESET:
-                self.finish_output()
-                self.fail(PeerLost(f"the other side of {self.conn} is gone"))
-            elif kind == EXPIRED:
-                # Only while waiting for an accept: it never fails a connection a worker has.
-                if self.accepted is not None and not self.accepted.done():
-                    self.fail(Unserved(f"{self.conn} reached a worker after its deadline"))
+                self.machine.grant(int(event.get("n", 1)))
+            elif kind in _CONTROL:
+                self.handle(kind, None, event)
             else:
                 self._inbound.append(event)
         self._notify()
@@ -250,6 +309,10 @@ class Peer:
         return self._inbound.popleft() if self._inbound else None
 
     def fail(self, error: BaseException) -> None:
+        """The other process went away (``liveness.Watch`` says so)."""
+        self.handle(fw.PEER_GONE, error)
+
+    def _fail(self, error: BaseException) -> None:
         if self.failed is None:
             self.failed = error
         if self.accepted is not None and not self.accepted.done():
@@ -257,12 +320,11 @@ class Peer:
             self.accepted.exception()  # retrieved: nobody may be waiting any more
         self._notify()
 
-    def fail_on_error(self, future: asyncio.Future[Any]) -> None:
-        """Done callback of a push this side waits on: its failure fails the peer."""
+    def fail_on_error(self, future: asyncio.Future[Any]) -> None:  # a push's done callback
         if future.cancelled():
-            self.fail(PeerLost(f"sending for {self.conn} was cancelled"))
+            self.handle(fw.FAILED, PeerLost(f"sending for {self.conn} was cancelled"))
         elif future.exception() is not None:
-            self.fail(future.exception())  # type: ignore[arg-type]
+            self.handle(fw.FAILED, future.exception())
 
     # Outgoing --------------------------------------------------------------------------------
     def post(self, event: Event) -> None:
@@ -279,13 +341,12 @@ class Peer:
 
     async def send_data(self, event: Event) -> bool:
         """Queue a data event once the window has room. False if the peer is gone."""
-        while self._credit <= 0:
+        while True:
             if self.failed is not None:
                 return False
+            if self.machine.spend():
+                break
             await self._wait()
-        if self.failed is not None:
-            return False
-        self._credit -= 1
         self.post(event)
         return True
 
@@ -296,9 +357,7 @@ class Peer:
             return
         self.post(ack_event(count))
 
-    def release(self, remote: str | None = None) -> None:
-        if remote is not None:
-            self.remote = remote
+    def release(self) -> None:
         self.held = False
         if self._out:
             self._schedule()
@@ -325,17 +384,19 @@ class Peer:
     def _acked(self, future: asyncio.Future[Any]) -> None:
         error = None if future.cancelled() else future.exception()
         if future.cancelled() or error is not None:
-            self.fail(PeerLost(f"could not acknowledge {self.conn}: {error or 'cancelled'}"))
+            self.handle(fw.FAILED, PeerLost(
+                f"could not acknowledge {self.conn}: {error or 'cancelled'}"))
         elif future.result() == 1:
-            self.release()
+            self.handle(fw.ACKED)
         elif future.result() == -1:
-            self.finish_output()
-            self.fail(PeerLost(f"{self.conn} was given back to its queue"))
+            self.handle(fw.REAPED, PeerLost(f"{self.conn} was given back to its queue"))
         else:
-            self.fail(PeerLost(f"the inbox of the other side of {self.conn} is full"))
+            self.handle(fw.FULL, PeerLost(
+                f"the inbox of the other side of {self.conn} is full"))
 
     def _sent(self, future: asyncio.Future[None]) -> None:
         error = future.exception()
         if error is not None:
             logger.warning("connection %s: events lost: %s", self.conn, error)
-            self.fail(PeerLost(f"could not send to the other side of {self.conn}: {error}"))
+            self.handle(fw.FAILED, PeerLost(
+                f"could not send to the other side of {self.conn}: {error}"))

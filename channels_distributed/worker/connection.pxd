@@ -3,4 +3,4 @@
 # object, they keep Python's semantics.
 cdef class Connection:
     cdef public object context, route, raw, connect, kind, scope
-    cdef public object _pending, gone, done, peer
+    cdef public object _pending, gone, done, _run, peer

@@ -4,6 +4,10 @@
 a reaper gave back to the queue is never run twice), then gives the application ASGI 3
 ``receive``/``send`` over a ``Peer``: data events wait for flow-control credit, events leave
 batched per loop turn, and ``cd.close`` tells the distributor the application returned.
+It is the owner of its peer's ``protocol.forwarding`` machine (worker side): Redis's answer to
+the acknowledgement, the client's disconnect and the application's return go in as events, and
+it carries out the actions that are its own (post the accept, run the application, tell the
+distributor a request will never run).
 """
 
 from __future__ import annotations
@@ -13,10 +17,10 @@ import collections
 import logging
 
 from ..exceptions import PeerLost, ProtocolError, RedisUnavailable
+from ..protocol import forwarding as fw
 from ..protocol.envelope import EXPIRED, Connect, close_event, is_data, split_body
-from ..transport.liveness import Watch
 from ..transport.queues import GIVEN_UP, OURS, REAPED, RouteQueue
-from ..transport.streams import Hub
+from ..transport.streams import Hub, Peer
 from ..typing import Event, Scope
 from .context import WorkerContext
 
@@ -24,6 +28,8 @@ __all__ = ["Connection", "tell_expired"]
 
 logger = logging.getLogger("channels_distributed.worker")
 
+# Redis's answer to an acknowledgement, as the machine's event.
+_ACK_EVENTS = {OURS: fw.ACKED, GIVEN_UP: fw.GIVEN_UP, REAPED: fw.REAPED}
 
 
 def tell_expired(hub: Hub, connect: Connect) -> None:
@@ -56,38 +62,66 @@ class Connection:
         self._pending: collections.deque[Event] = collections.deque()
         self.gone = False  # the client went away
         self.done = False  # the response (or the socket) is complete
-        self.peer = context.hub.open_peer(connect.conn, context.window, remote=connect.reply,
-                                          held=True)
-        self.peer.post(context.accept_event)
+        self._run = False  # the machine said: run the application
+        self.peer = context.hub.open_peer(
+            connect.conn, context.window, remote=connect.reply, held=True,
+            machine=fw.Forwarding(fw.WORKER, context.window), owner=self, watch=context.watch)
+        self.peer.remote_id = connect.origin  # the distributor, watched while this runs
+        self.peer.handle(fw.TAKE)
         if self.kind == "websocket":
             self._pending.append({"type": "websocket.connect"})
         elif connect.body is not None:  # else the body arrives as events
             self._pending.append({"type": "http.request", "body": connect.body,
                                   "more_body": connect.more_body})
 
+    def act(self, peer: Peer, action: str) -> None:
+        """The machine's worker actions that are this connection's to carry out."""
+        if action == fw.SEND_ACCEPT:
+            peer.post(self.context.accept_event)
+        elif action == fw.RUN_APP:
+            self._run = True
+        elif action == fw.ACK_WITH_OUTPUT:
+            route = self.route
+            peer.ack_with = (route.processing, self.raw,
+                             route.keys.state(route.route, self.connect.conn))
+        elif action == fw.SEND_EXPIRED:
+            tell_expired(self.context.hub, self.connect)  # taken in time, too late to run
+        else:  # pragma: no cover - the table gives a connection no other owner action
+            raise RuntimeError(f"a worker connection cannot carry out {action!r}")
+
     async def run(self) -> None:
-        hub, watch = self.context.hub, self.context.watch
-        if self._optimistic(hub):
-            await self._run_optimistic(hub, watch)
-            return
-        try:
+        peer = self.peer
+        if self._optimistic():
+            # The accept goes out with the app's first output, not before: the first flush
+            # runs right after the app's first step, so whatever the app sent by then (a whole
+            # small response, usually) travels with the accept and the acknowledgement; an app
+            # that is still working is accepted at once all the same.
+            peer.handle(fw.OPTIMISTIC)
+        else:
             try:
                 answer = await self.route.ack(self.raw, self.connect.conn)
             except RedisUnavailable as exc:
                 logger.warning("cannot acknowledge %s: %s", self.connect.conn, exc)
-                answer = REAPED
-            if answer == GIVEN_UP:
-                tell_expired(hub, self.connect)  # taken before its deadline, too late to run
-            if answer != OURS:
-                return  # REAPED: given back to the queue by a reaper, another worker runs it
-            self.peer.release()
-            watch.add(self.connect.origin, self.peer)
-            await self._run_app()
+                peer.handle(fw.FAILED, exc)
+            except asyncio.CancelledError:  # the node is stopping: nothing may leak
+                peer.handle(fw.FAILED)
+                raise
+            else:
+                peer.handle(_ACK_EVENTS.get(answer, fw.REAPED))
+        if not self._run:
+            return  # given back (another worker runs it) or given up (never runs)
+        error = True
+        try:
+            await self.context.app(self.scope, self.receive, self.send)
+            error = False
+        except Exception:
+            logger.exception("application %s raised serving %s %s", self.context.app_name,
+                             self.kind, self.scope.get("path"))
         finally:
-            watch.remove(self.connect.origin, self.peer)
-            hub.close_peer(self.peer)
+            peer.final = _CLOSED_WITH_ERROR if error else _CLOSED
+            peer.handle(fw.END)
 
-    def _optimistic(self, hub: Hub) -> bool:
+    def _optimistic(self) -> bool:
         """Idempotent HTTP with its whole body at hand may start before its acknowledgement.
 
         Its first output then acknowledges it atomically (one Redis step instead of a round trip
@@ -98,34 +132,7 @@ class Connection:
         connect = self.connect
         return (self.kind == "http" and connect.idempotent and connect.body is not None
                 and not connect.more_body and connect.reply is not None
-                and hub.same_shard(self.route.processing, connect.reply))
-
-    async def _run_optimistic(self, hub: Hub, watch: Watch) -> None:
-        peer = self.peer
-        peer.ack_with = (self.route.processing, self.raw,
-                         self.route.keys.state(self.route.route, self.connect.conn))
-        # The accept goes out with the app's first output, not before: the first flush runs
-        # right after the app's first step, so whatever the app sent by then (a whole small
-        # response, usually) travels with the accept and the acknowledgement; an app that is
-        # still working is accepted at once all the same.
-        peer.release()
-        watch.add(self.connect.origin, peer)
-        try:
-            await self._run_app()
-        finally:
-            watch.remove(self.connect.origin, peer)
-            hub.close_peer(peer)
-
-    async def _run_app(self) -> None:
-        error = True
-        try:
-            await self.context.app(self.scope, self.receive, self.send)
-            error = False
-        except Exception:
-            logger.exception("application %s raised serving %s %s", self.context.app_name,
-                             self.kind, self.scope.get("path"))
-        finally:
-            self.peer.post(_CLOSED_WITH_ERROR if error else _CLOSED)
+                and self.context.hub.same_shard(self.route.processing, connect.reply))
 
     # The application's receive and send ------------------------------------------------------
     async def receive(self) -> Event:
@@ -139,7 +146,7 @@ class Connection:
             self.peer.consumed()
         elif event["type"] in ("http.disconnect", "websocket.disconnect"):
             self.gone = True
-            self.peer.fail(PeerLost("the client went away"))
+            self.peer.handle(fw.CLIENT_GONE, PeerLost("the client went away"))
         return event
 
     def _disconnect(self, code: int) -> Event:

@@ -26,6 +26,7 @@ from ..conf import NodeConfig
 from ..exceptions import ConfigurationError, ProtocolError, RedisUnavailable, ReplyError
 from ..interfaces import adapt
 from ..lifespan import Lifespan
+from ..protocol import forwarding as fw
 from ..protocol.envelope import accept_event, decode_connect
 from ..transport.backoff import Backoff
 from ..transport.liveness import Presence, Watch
@@ -223,9 +224,12 @@ class Node:
             route.drop(raw)
             return
         ahead = connect.deadline_ms - now_ms()
-        if ahead < 0:
-            route.drop(raw)
-            tell_expired(self._hub, connect)
+        if ahead < 0:  # never run after its deadline: the machine's first row says what to do
+            for action in fw.transition(fw.WORKER, fw.IDLE, fw.DEADLINE)[1]:
+                if action == fw.DROP:
+                    route.drop(raw)
+                elif action == fw.SEND_EXPIRED:
+                    tell_expired(self._hub, connect)
             return
         if ahead > route.horizon_ms:
             route.saw_deadline(ahead)
