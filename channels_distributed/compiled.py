@@ -4,7 +4,10 @@
 connections, the distributor's relay and the worker's connections) with Cython where it can. With
 ``CHANNELS_DISTRIBUTED_NO_EXTENSIONS=1`` in the environment when the package is first imported,
 the Python sources run instead (as ``AIOHTTP_NO_EXTENSIONS`` does for aiohttp): to debug or profile
-with Python tools, or to rule the compiled build out when something looks wrong.
+with Python tools, or to rule the compiled build out when something looks wrong. Set to module
+names instead (comma-separated, with or without the ``channels_distributed.`` prefix: e.g.
+``transport.writer,protocol.forwarding``), only those run from their sources: to debug one, and
+to measure what compiling each one gains (docs/development.rst lists the figures).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
-__all__ = ["COMPILED", "ENV", "compiled_modules", "source_of"]
+__all__ = ["COMPILED", "ENV", "compiled_modules", "source_of", "sources_asked_for"]
 
 # Each has a .pxd beside it declaring its classes as extension types (the protocol modules and
 # server.access are plain functions and classes, compiled as they are). setup.py reads this tuple.
@@ -53,10 +56,13 @@ _ROOT = Path(__file__).resolve().parent.parent  # the directory holding the pack
 class _SourcesFirst(importlib.abc.MetaPathFinder):
     """Finds the ``.py`` file of a compiled module before the import system finds its ``.so``."""
 
+    def __init__(self, modules: frozenset[str]) -> None:
+        self.modules = modules
+
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
-        if fullname not in COMPILED:
+        if fullname not in self.modules:
             return None
         return importlib.util.spec_from_file_location(fullname, source_of(fullname))
 
@@ -77,5 +83,23 @@ def compiled_modules() -> list[str]:
     return names
 
 
-if os.environ.get(ENV, "") not in ("", "0"):
-    sys.meta_path.insert(0, _SourcesFirst())  # this module runs once, before any of them loads
+def sources_asked_for(value: str) -> frozenset[str]:
+    """The modules that ``value`` (the switch's setting) runs from their sources."""
+    value = value.strip()
+    if value in ("", "0"):
+        return frozenset()
+    if value == "1":
+        return frozenset(COMPILED)
+    names = set()
+    for name in filter(None, (part.strip() for part in value.split(","))):
+        full = name if name.startswith("channels_distributed.") else f"channels_distributed.{name}"
+        if full not in COMPILED:
+            raise ValueError(f"{ENV}={value!r}: {name!r} is not a compiled module; set it to 1 "
+                             f"for all of them, or to names among {', '.join(COMPILED)}")
+        names.add(full)
+    return frozenset(names)
+
+
+_ASKED = sources_asked_for(os.environ.get(ENV, ""))
+if _ASKED:
+    sys.meta_path.insert(0, _SourcesFirst(_ASKED))  # this runs once, before any of them loads
