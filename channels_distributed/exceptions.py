@@ -7,15 +7,19 @@ from channels.exceptions import ChannelFull
 __all__ = [
     "ChannelFull",
     "ChannelsDistributedError",
+    "ClientGone",
     "ConfigurationError",
     "ForeignChannelError",
     "LifespanFailure",
+    "NoWorker",
     "PeerLost",
     "ProtocolError",
     "RedisRefused",
     "RedisUnavailable",
     "ReplyError",
+    "Unserved",
     "UnsupportedServer",
+    "WorkerSilent",
 ]
 
 
@@ -80,3 +84,19 @@ class LifespanFailure(ChannelsDistributedError):
 
 class PeerLost(ChannelsDistributedError, ConnectionError):
     """The other side of a forwarded connection (worker or distributor) went away."""
+
+
+class Unserved(PeerLost):
+    """A worker took the request too late to run it (``cd.expired``): it never runs."""
+
+
+class NoWorker(PeerLost):
+    """No worker accepted the connection in time."""
+
+
+class WorkerSilent(PeerLost):
+    """A worker had taken the request by its deadline, then never answered."""
+
+
+class ClientGone(PeerLost):
+    """The client went away: the connection ends here, quietly."""

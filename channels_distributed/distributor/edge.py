@@ -15,13 +15,35 @@ import uuid
 from typing import Any
 
 from ..conf import DistributorConfig
-from ..exceptions import ChannelFull, PeerLost, RedisUnavailable, ReplyError
-from ..protocol import forwarding as fw
+from ..exceptions import (
+    ChannelFull,
+    NoWorker,
+    PeerLost,
+    RedisUnavailable,
+    ReplyError,
+    Unserved,
+    WorkerSilent,
+)
 from ..protocol.envelope import IDEMPOTENT_METHODS, STATE_TTL_MS, pack_connect
+from ..protocol.forwarding import (
+    CLIENT_GONE,
+    CONNECT,
+    EDGE,
+    END,
+    GIVE_UP,
+    GIVING_UP,
+    LATE,
+    PUSH_CONNECT,
+    QUEUED,
+    TAKEN_BY_WORKER,
+    WITHDRAW,
+    WITHDRAWN,
+    Forwarding,
+)
+from ..transport import scripts
 from ..transport.liveness import Presence, Watch
 from ..transport.resp import ConnectionLost
-from ..transport.scripts import GIVE_UP
-from ..transport.streams import Hub, NoWorker, Peer, Unserved, WorkerSilent, now_ms
+from ..transport.streams import Hub, Peer, now_ms
 from ..typing import Event, Scope
 
 __all__ = ["Edge", "NoWorker", "WorkerSilent"]
@@ -35,7 +57,7 @@ _SWEEP_INTERVAL = 0.05
 # How long an accept may still take once a worker acknowledged the request at the deadline.
 _LATE_ACCEPT = 5.0
 # The states in which a connection waits for its worker (and the sweeper watches its timer).
-_WAITING = frozenset({fw.QUEUED, fw.GIVING_UP, fw.LATE})
+_WAITING = frozenset({QUEUED, GIVING_UP, LATE})
 
 
 class Edge:
@@ -84,7 +106,7 @@ class Edge:
 
     # The machine's edge actions ---------------------------------------------------------------
     def act(self, peer: Peer, action: str) -> None:
-        if action == fw.PUSH_CONNECT:
+        if action == PUSH_CONNECT:
             queue, _, entry = self._requests[peer]
             # A failed push fails the peer, so the request waits in one await (one wakeup),
             # not for the push's reply and then for the accept.
@@ -93,9 +115,9 @@ class Edge:
             self._waiting.add(peer)
             if self._sweeper is None or self._sweeper.done():
                 self._sweeper = self.hub.loop.create_task(self._sweep())
-        elif action == fw.GIVE_UP:
+        elif action == GIVE_UP:
             self._spawn(self._give_up(peer, *self._requests.pop(peer)))
-        elif action == fw.WITHDRAW:
+        elif action == WITHDRAW:
             request = self._requests.pop(peer, None)
             if request is not None:
                 self._spawn(self._withdraw(*request))
@@ -124,7 +146,7 @@ class Edge:
         try:
             link = await asyncio.wait_for(self.hub.shard_for(queue).link(), 1.0)
             return int(await asyncio.wait_for(
-                GIVE_UP.run(link, [queue, state], [entry, STATE_TTL_MS]), 2.0))
+                scripts.GIVE_UP.run(link, [queue, state], [entry, STATE_TTL_MS]), 2.0))
         except (RedisUnavailable, ReplyError, ConnectionLost, OSError, asyncio.TimeoutError):
             return 1
 
@@ -135,15 +157,14 @@ class Edge:
         is never run; one a worker holds is answered by it (or with 502), or with 503 when that
         worker says it took it too late to run it (``cd.expired``)."""
         withdrawn = await self._withdraw(queue, state, entry)
-        peer.handle(fw.WITHDRAWN if withdrawn else fw.TAKEN_BY_WORKER, now=self.hub.loop.time())
+        peer.handle(WITHDRAWN if withdrawn else TAKEN_BY_WORKER, now=self.hub.loop.time())
 
     async def connect(self, key: str, scope: Scope, first: Event | None) -> Peer | None:
         """Queue the connection on ``key``; the peer once a worker accepted, else None."""
         config, hub = self.config, self.hub
-        machine = fw.Forwarding(fw.EDGE, config.window, config.worker_timeout + _ACCEPT_GRACE,
+        machine = Forwarding(EDGE, config.window, config.worker_timeout + _ACCEPT_GRACE,
                                 _LATE_ACCEPT)
-        peer = hub.open_peer(self._new_id(), config.window, held=True, machine=machine,
-                             owner=self, watch=self.watch)
+        peer = hub.open_peer(self._new_id(), config.window, None, True, machine, self, self.watch)
         accepted = peer.accepted
         if accepted is None:  # pragma: no cover - a peer opened without a remote has one
             raise RuntimeError("a peer waiting for its worker has no accept future")
@@ -152,7 +173,8 @@ class Edge:
                              None if first is None else first["body"],
                              bool(first and first.get("more_body")))
         self._requests[peer] = (self._queue(key), hub.keys.state(key, peer.conn), entry)
-        peer.handle(fw.CONNECT, now=hub.loop.time())
+        for action in machine.handle(CONNECT, hub.loop.time()):  # the edge's own actions only
+            self.act(peer, action)
         ok = False
         try:
             await accepted
@@ -170,8 +192,8 @@ class Edge:
             # request nobody waits for any more is withdrawn (or can no longer be acknowledged).
             self._waiting.discard(peer)
             if not ok:
-                peer.handle(fw.CLIENT_GONE)  # cancelled while waiting: withdrawn
-                peer.handle(fw.END)
+                peer.handle(CLIENT_GONE)  # cancelled while waiting: withdrawn
+                peer.handle(END)
             self._requests.pop(peer, None)
         return peer if ok else None
 
@@ -180,7 +202,7 @@ class Edge:
         middle, the server failed to send), the worker's application is told, so it never
         waits forever on a connection that is gone."""
         peer.final = disconnect
-        peer.handle(fw.END)
+        peer.handle(END)
 
     async def close(self) -> None:
         if self._sweeper is not None:

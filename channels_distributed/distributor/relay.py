@@ -16,10 +16,13 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from ..conf import DistributorConfig
-from ..exceptions import PeerLost
-from ..protocol import forwarding as fw
+from ..exceptions import ClientGone, PeerLost
 from ..protocol.envelope import CLOSE, split_body
-from ..transport.streams import ClientGone, Peer
+from ..protocol.forwarding import (
+    CLIENT_GONE,
+    COMPLETE,
+)
+from ..transport.streams import Peer
 from ..typing import Event, Receive, Scope, Send
 from .edge import Edge, WorkerSilent
 
@@ -54,7 +57,7 @@ class _Upstream:
     def _ended(self, task: asyncio.Future[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
             logger.warning("reading from the client failed: %r", task.exception())
-        self.peer.handle(fw.CLIENT_GONE)
+        self.peer.handle(CLIENT_GONE)
 
     def stop(self) -> None:
         if self.task is not None:
@@ -153,7 +156,7 @@ async def _http_down(peer: Peer, send: Send, waiting: Callable[[], None]) -> Non
                 await send(event)
             elif kind == "http.response.body":
                 if not event.get("more_body", False):
-                    peer.handle(fw.COMPLETE)  # the worker needs no credit or disconnect now
+                    peer.handle(COMPLETE)  # the worker needs no credit or disconnect now
                     await send(event)
                     return
                 await send(event)
@@ -229,12 +232,12 @@ async def _ws_down(peer: Peer, send: Send, waiting: Callable[[], None]) -> None:
             event = await _next(peer, waiting)
             kind = event["type"]
             if kind == CLOSE:
-                peer.handle(fw.COMPLETE)
+                peer.handle(COMPLETE)
                 code = 1011 if event.get("error") else 1000
                 await send({"type": "websocket.close", "code": code})
                 return
             if kind == "websocket.close":
-                peer.handle(fw.COMPLETE)  # the worker's app already knows it closed
+                peer.handle(COMPLETE)  # the worker's app already knows it closed
             await send(event)
             if kind == "websocket.accept":
                 accepted = True

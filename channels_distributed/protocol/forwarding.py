@@ -29,8 +29,11 @@ the state stays, and there is nothing to do.
 
 from __future__ import annotations
 
+from channels_distributed.exceptions import ClientGone, NoWorker, PeerLost, Unserved, WorkerSilent
+
 __all__ = [
     "EDGE",
+    "FAILURES",
     "TABLE",
     "TIMERS",
     "WORKER",
@@ -98,6 +101,15 @@ FAIL_SILENT = "fail-silent"  # a worker took it and never answered: 502 / 1011
 FAIL_LOST = "fail-lost"  # the other side, or Redis, is gone: 502 / 1011, or the app is told
 FAIL_CLIENT_GONE = "fail-client-gone"  # the edge's relay ends quietly
 CLOSE_PEER = "close-peer"  # flush what is queued, forget the connection
+
+#: What each failure action raises in whoever waits on the connection, and its message.
+FAILURES: dict[str, tuple[type[PeerLost], str]] = {
+    FAIL_NO_WORKER: (NoWorker, "no worker accepted {} in time"),
+    FAIL_UNSERVED: (Unserved, "{} reached a worker after its deadline"),
+    FAIL_SILENT: (WorkerSilent, "the worker that took {} never answered"),
+    FAIL_CLIENT_GONE: (ClientGone, "the client of {} went away"),
+    FAIL_LOST: (PeerLost, "the other side of {} is gone"),
+}
 
 _ACCEPTED = (ACCEPTED, RELEASE, WATCH)
 _END = (SEND_FINAL, UNWATCH, CLOSE_PEER)
@@ -171,6 +183,14 @@ TABLE: dict[tuple[str, str, str], tuple[str, tuple[str, ...]]] = {
 #: plus a grace) or "late" (how long an accept may still take once given up).
 TIMERS = {(EDGE, QUEUED): "accept", (EDGE, LATE): "late"}
 
+_STATES = (IDLE, QUEUED, GIVING_UP, LATE, TAKEN, ACKING, OPEN, DONE, LOST, CLOSED)
+# The table as the machine reads it, once per event of every request: side -> state -> event ->
+# (next state, actions, the timer that entering the next state starts or None).
+_ROWS: dict[str, dict[str, dict[str, tuple[str, tuple[str, ...], str | None]]]] = {
+    side: {state: {} for state in _STATES} for side in (EDGE, WORKER)}
+for (_side, _state, _event), (_next, _actions) in TABLE.items():
+    _ROWS[_side][_state][_event] = (_next, _actions, TIMERS.get((_side, _next)))
+
 
 def transition(side: str, state: str, event: str) -> tuple[str, tuple[str, ...]]:
     """The row for ``event`` in ``state``: (next state, actions); (state, ()) when none."""
@@ -184,6 +204,7 @@ class Forwarding:
     def __init__(self, side: str, window: int, accept_timeout: float = 0.0,
                  late_timeout: float = 0.0) -> None:
         self.side = side
+        self.rows = _ROWS[side]
         self.state = IDLE
         self.credit = window  # data events this side may still send
         self.timer: float | None = None  # when the running timer runs out (caller's clock)
@@ -192,13 +213,12 @@ class Forwarding:
 
     def handle(self, event: str, now: float = 0.0) -> tuple[str, ...]:
         """Take ``event`` (at ``now``, on the caller's clock); the actions, in order."""
-        row = TABLE.get((self.side, self.state, event))
+        row = self.rows[self.state].get(event)
         if row is None:
             return ()
-        state, actions = row
+        state, actions, timer = row
         if state != self.state:
             self.state = state
-            timer = TIMERS.get((self.side, state))
             if timer is None:
                 self.timer = None
             else:
@@ -206,12 +226,13 @@ class Forwarding:
                                     else self.late_timeout)
         return actions
 
+    def expired(self, now: float) -> bool:
+        """Whether the running timer ran out by ``now``: then ``DEADLINE`` is the next event."""
+        return self.timer is not None and self.timer <= now
+
     def due(self, now: float) -> tuple[str, ...]:
-        """The ``DEADLINE`` event, if the running timer ran out by ``now``."""
-        if self.timer is None or self.timer > now:
-            return ()
-        self.timer = None
-        return self.handle(DEADLINE, now)
+        """``handle(DEADLINE)`` if the running timer ran out by ``now``, else nothing."""
+        return self.handle(DEADLINE, now) if self.expired(now) else ()
 
     # Flow control ------------------------------------------------------------------------------
     def grant(self, count: int) -> None:

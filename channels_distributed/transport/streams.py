@@ -28,6 +28,18 @@ from ..exceptions import PeerLost, ProtocolError, RedisRefused
 from ..protocol import forwarding as fw
 from ..protocol.codec import decode_entry, encode_entry
 from ..protocol.envelope import ACCEPT, ACK, EXPIRED, RESET, ack_event, decode_events, encode_events
+from ..protocol.forwarding import (
+    ACCEPTED,
+    CLOSE_PEER,
+    FAILURES,
+    FINISH_OUTPUT,
+    RELEASE,
+    SEND_FINAL,
+    SEND_RESET,
+    UNWATCH,
+    WATCH,
+    Forwarding,
+)
 from ..protocol.keys import DistKeys
 from ..typing import Event
 from .backoff import Backoff
@@ -35,27 +47,11 @@ from .connection import Shard
 from .inbox import BATCH, Reader
 from .loopstate import LoopState
 
-__all__ = ["ClientGone", "Hub", "NoWorker", "Peer", "Unserved", "WorkerSilent", "new_process_id"]
+__all__ = ["Hub", "Peer", "new_process_id", "now_ms"]
 
 logger = logging.getLogger("channels_distributed.streams")
 
 _IDLE = "\x00hub-idle"  # a channel nobody sends to: keeps the pop loop running
-
-
-class Unserved(PeerLost):
-    """A worker took the request too late to run it (``cd.expired``): it never runs."""
-
-
-class NoWorker(PeerLost):
-    """No worker accepted the connection in time."""
-
-
-class WorkerSilent(PeerLost):
-    """A worker had taken the request by its deadline, then never answered."""
-
-
-class ClientGone(PeerLost):
-    """The client went away: the connection ends here, quietly."""
 
 
 def new_process_id(role: str) -> str:
@@ -165,21 +161,21 @@ class Hub:
         return self.topology.colocated(key, other)
 
     def stray(self, conn: str, events: list[Event]) -> None:
-        """Events for a connection this process no longer has: the machine's CLOSED row says
+        """Events for a connection this process no longer has: the machine's fw.CLOSED row says
         what to do (an accept that came too late is answered with a reset)."""
         for event in events:
             _, actions = fw.transition(self.side, fw.CLOSED, str(event.get("type")))
-            if fw.SEND_RESET in actions and isinstance(event.get("inbox"), str):
+            if SEND_RESET in actions and isinstance(event.get("inbox"), str):
                 self.send_events(event["inbox"], conn, [{"type": RESET}]).add_done_callback(
                     lambda f: f.cancelled() or f.exception())
 
     def open_peer(self, conn: str, window: int, remote: str | None = None,
-                  held: bool = False, machine: fw.Forwarding | None = None,
+                  held: bool = False, machine: Forwarding | None = None,
                   owner: Any = None, watch: Any = None) -> Peer:
         """A peer for ``conn``; ``owner.act(peer, action)`` carries out the owner's actions,
         ``watch`` (a ``liveness.Watch``) watches the other process once it is known."""
         if machine is None:
-            machine = fw.Forwarding(self.side, window)
+            machine = Forwarding(self.side, window)
         peer = Peer(self, conn, machine, remote, held, owner, watch)
         self.peers[conn] = peer
         return peer
@@ -198,21 +194,12 @@ class Hub:
         await self.state.close()
 
 
-_CONTROL = frozenset({ACCEPT, RESET, EXPIRED})  # messages that are the machine's events
-# What each failure action raises in whoever waits on the peer.
-_FAILURES: dict[str, tuple[type[PeerLost], str]] = {
-    fw.FAIL_NO_WORKER: (NoWorker, "no worker accepted {} in time"),
-    fw.FAIL_UNSERVED: (Unserved, "{} reached a worker after its deadline"),
-    fw.FAIL_SILENT: (WorkerSilent, "the worker that took {} never answered"),
-    fw.FAIL_CLIENT_GONE: (ClientGone, "the client of {} went away"),
-    fw.FAIL_LOST: (PeerLost, "the other side of {} is gone"),
-}
 
 
 class Peer:
     """One side of one forwarded connection: the I/O shell of its ``Forwarding`` machine."""
 
-    def __init__(self, hub: Hub, conn: str, machine: fw.Forwarding, remote: str | None,
+    def __init__(self, hub: Hub, conn: str, machine: Forwarding, remote: str | None,
                  held: bool, owner: Any, watch: Any) -> None:
         self.hub = hub
         self.conn = conn
@@ -238,35 +225,37 @@ class Peer:
     # The machine -----------------------------------------------------------------------------
     def handle(self, event: str, error: BaseException | None = None,
                message: Event | None = None, now: float = 0.0) -> None:
-        """Feed ``event`` to the machine and carry out its actions, in order."""
-        for action in self.machine.handle(event, now):
-            self._act(action, error, message)
+        """Feed ``event`` to the machine and carry out its actions, in order (one call: this
+        runs several times per request)."""
+        for action in self.machine.handle(event, now):  # the common ones first
+            if action == RELEASE:
+                self.release()
+            elif action == CLOSE_PEER:
+                self.hub.close_peer(self)
+                self.owner = None  # no cycle with the owner: freed by reference counting
+            elif action == WATCH:
+                self.watch.add(str(self.remote_id), self)
+            elif action == UNWATCH:
+                self.watch.remove(str(self.remote_id), self)  # unwatched: removes nothing
+            elif action == SEND_FINAL:
+                if self.final is not None:
+                    self.post(self.final)
+            elif action == FINISH_OUTPUT:
+                self.finish_output()
+            elif action == ACCEPTED:
+                self._accepted(message or {})
+            elif action in FAILURES:
+                kind, text = FAILURES[action]
+                self._fail(error or kind(text.format(self.conn)))
+            elif action == SEND_RESET:
+                self.hub.stray(self.conn, [message or {}])
+            else:
+                self.owner.act(self, action)
 
-    def tick(self, now: float) -> None:  # the machine's timer, on the caller's clock
-        for action in self.machine.due(now):
-            self._act(action, None, None)
-
-    def _act(self, action: str, error: BaseException | None, message: Event | None) -> None:
-        if action == fw.RELEASE:
-            self.release()
-        elif action == fw.WATCH:
-            self.watch.add(str(self.remote_id), self)
-        elif action == fw.UNWATCH:
-            self.watch.remove(str(self.remote_id), self)  # unwatched: removes nothing
-        elif action == fw.CLOSE_PEER:
-            self.hub.close_peer(self)
-        elif action == fw.SEND_FINAL:
-            if self.final is not None:
-                self.post(self.final)
-        elif action == fw.FINISH_OUTPUT:
-            self.finish_output()
-        elif action == fw.ACCEPTED:
-            self._accepted(message or {})
-        elif action in _FAILURES:
-            kind, message_ = _FAILURES[action]
-            self._fail(error or kind(message_.format(self.conn)))
-        else:
-            self.owner.act(self, action)
+    def tick(self, now: float) -> None:
+        """The machine's timer, on the caller's clock."""
+        if self.machine.expired(now):
+            self.handle(fw.DEADLINE, None, None, now)
 
     def _accepted(self, message: Event) -> None:
         self.remote = str(message.get("inbox"))
@@ -280,7 +269,7 @@ class Peer:
             kind = event["type"]
             if kind == ACK:
                 self.machine.grant(int(event.get("n", 1)))
-            elif kind in _CONTROL:
+            elif kind in (ACCEPT, RESET, EXPIRED):  # compiled as == tests: no hashing
                 self.handle(kind, None, event)
             else:
                 self._inbound.append(event)

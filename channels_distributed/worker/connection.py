@@ -17,9 +17,25 @@ import collections
 import logging
 
 from ..exceptions import PeerLost, ProtocolError, RedisUnavailable
-from ..protocol import forwarding as fw
 from ..protocol.envelope import EXPIRED, Connect, close_event, is_data, split_body
-from ..transport.queues import GIVEN_UP, OURS, REAPED, RouteQueue
+from ..protocol.forwarding import (
+    ACK_WITH_OUTPUT,
+    ACKED,
+    CLIENT_GONE,
+    END,
+    FAILED,
+    GIVEN_UP,
+    OPTIMISTIC,
+    REAPED,
+    RUN_APP,
+    SEND_ACCEPT,
+    SEND_EXPIRED,
+    TAKE,
+    WORKER,
+    Forwarding,
+)
+from ..transport import queues
+from ..transport.queues import RouteQueue
 from ..transport.streams import Hub, Peer
 from ..typing import Event, Scope
 from .context import WorkerContext
@@ -29,7 +45,7 @@ __all__ = ["Connection", "tell_expired"]
 logger = logging.getLogger("channels_distributed.worker")
 
 # Redis's answer to an acknowledgement, as the machine's event.
-_ACK_EVENTS = {OURS: fw.ACKED, GIVEN_UP: fw.GIVEN_UP, REAPED: fw.REAPED}
+_ACK_EVENTS = {queues.OURS: ACKED, queues.GIVEN_UP: GIVEN_UP, queues.REAPED: REAPED}
 
 
 def tell_expired(hub: Hub, connect: Connect) -> None:
@@ -63,11 +79,12 @@ class Connection:
         self.gone = False  # the client went away
         self.done = False  # the response (or the socket) is complete
         self._run = False  # the machine said: run the application
-        self.peer = context.hub.open_peer(
-            connect.conn, context.window, remote=connect.reply, held=True,
-            machine=fw.Forwarding(fw.WORKER, context.window), owner=self, watch=context.watch)
-        self.peer.remote_id = connect.origin  # the distributor, watched while this runs
-        self.peer.handle(fw.TAKE)
+        machine = Forwarding(WORKER, context.window)
+        peer = self.peer = context.hub.open_peer(connect.conn, context.window, connect.reply, True,
+                                                 machine, self, context.watch)
+        peer.remote_id = connect.origin  # the distributor, watched while this runs
+        for action in machine.handle(TAKE):  # the connection's own actions only
+            self.act(peer, action)
         if self.kind == "websocket":
             self._pending.append({"type": "websocket.connect"})
         elif connect.body is not None:  # else the body arrives as events
@@ -76,15 +93,15 @@ class Connection:
 
     def act(self, peer: Peer, action: str) -> None:
         """The machine's worker actions that are this connection's to carry out."""
-        if action == fw.SEND_ACCEPT:
+        if action == SEND_ACCEPT:
             peer.post(self.context.accept_event)
-        elif action == fw.RUN_APP:
+        elif action == RUN_APP:
             self._run = True
-        elif action == fw.ACK_WITH_OUTPUT:
+        elif action == ACK_WITH_OUTPUT:
             route = self.route
             peer.ack_with = (route.processing, self.raw,
                              route.keys.state(route.route, self.connect.conn))
-        elif action == fw.SEND_EXPIRED:
+        elif action == SEND_EXPIRED:
             tell_expired(self.context.hub, self.connect)  # taken in time, too late to run
         else:  # pragma: no cover - the table gives a connection no other owner action
             raise RuntimeError(f"a worker connection cannot carry out {action!r}")
@@ -96,18 +113,18 @@ class Connection:
             # runs right after the app's first step, so whatever the app sent by then (a whole
             # small response, usually) travels with the accept and the acknowledgement; an app
             # that is still working is accepted at once all the same.
-            peer.handle(fw.OPTIMISTIC)
+            peer.handle(OPTIMISTIC)
         else:
             try:
                 answer = await self.route.ack(self.raw, self.connect.conn)
             except RedisUnavailable as exc:
                 logger.warning("cannot acknowledge %s: %s", self.connect.conn, exc)
-                peer.handle(fw.FAILED, exc)
+                peer.handle(FAILED, exc)
             except asyncio.CancelledError:  # the node is stopping: nothing may leak
-                peer.handle(fw.FAILED)
+                peer.handle(FAILED)
                 raise
             else:
-                peer.handle(_ACK_EVENTS.get(answer, fw.REAPED))
+                peer.handle(_ACK_EVENTS.get(answer, REAPED))
         if not self._run:
             return  # given back (another worker runs it) or given up (never runs)
         error = True
@@ -119,7 +136,7 @@ class Connection:
                              self.kind, self.scope.get("path"))
         finally:
             peer.final = _CLOSED_WITH_ERROR if error else _CLOSED
-            peer.handle(fw.END)
+            peer.handle(END)
 
     def _optimistic(self) -> bool:
         """Idempotent HTTP with its whole body at hand may start before its acknowledgement.
@@ -146,7 +163,7 @@ class Connection:
             self.peer.consumed()
         elif event["type"] in ("http.disconnect", "websocket.disconnect"):
             self.gone = True
-            self.peer.handle(fw.CLIENT_GONE, PeerLost("the client went away"))
+            self.peer.handle(CLIENT_GONE, PeerLost("the client went away"))
         return event
 
     def _disconnect(self, code: int) -> Event:

@@ -1,0 +1,81 @@
+"""What compiling each module gains: instructions per request with it from its sources, against
+the whole compiled build, counted by callgrind in the same run.
+
+    .venv/bin/python bench/compile_gains.py [--modules server.http,protocol.forwarding]
+
+For each module of ``compiled.COMPILED`` (or those named), the callgrind harness of its part
+runs once with ``CHANNELS_DISTRIBUTED_NO_EXTENSIONS=<module>`` (that module alone from its
+Python sources, see compiled.py) and once without: ``bench/callgrind_server.py --scenario get``
+for ``server.*``, ``bench/callgrind_distributed.py --rounds 1`` for the others, in the roles
+(edge, worker) that run the module. Printed per module: both figures and the gain, the share of
+a request's instructions that compiling it saves. docs/development.rst keeps the figures; a
+module whose gain is under 5% is not worth compiling. Instruction counts do not drift with the
+machine's load, but each harness run starts Python under valgrind: about 5 minutes per
+distributed module and role, 2 per server module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from channels_distributed.compiled import COMPILED, ENV  # noqa: E402
+
+# Which processes of a forwarded request run a module (the edge's relay, the worker's connection).
+EDGE_ONLY = {"distributor.edge", "distributor.relay"}
+WORKER_ONLY = {"worker.connection"}
+
+
+def _short(module: str) -> str:
+    return module.removeprefix("channels_distributed.")
+
+
+def _run(args: list[str], sources: str) -> str:
+    env = dict(os.environ, **{ENV: sources})
+    result = subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=7200)
+    if result.returncode != 0:
+        raise RuntimeError(f"{args} with {ENV}={sources!r} failed:\n{result.stderr}")
+    return result.stdout
+
+
+def figures(module: str, sources: str, role: str | None = None) -> dict[str, float]:
+    """Instructions per request, by role (or scenario), with ``sources`` from their sources."""
+    if module.startswith("server."):
+        out = _run(["bench/callgrind_server.py", "--scenario", "get", "--small", "500",
+                    "--large", "2500"], sources)
+        return {"server GET": float(re.search(r"get\s+\S+\s+([\d.]+)k", out)[1]) * 1000}
+    if role is None:
+        role = "edge" if module in EDGE_ONLY else "worker" if module in WORKER_ONLY else "both"
+    out = _run(["bench/callgrind_distributed.py", "--role", role, "--rounds", "1"], sources)
+    return {found[1]: float(found[2]) * 1000
+            for found in re.finditer(r"^(worker|edge): ([\d.]+)k", out, re.MULTILINE)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--modules", default=",".join(_short(m) for m in COMPILED))
+    args = parser.parse_args()
+    baselines: dict[str, dict[str, float]] = {}
+    for module in args.modules.split(","):
+        module = _short(module.strip())
+        kind = "server" if module.startswith("server.") else "distributed"
+        if kind not in baselines:  # the whole build compiled, both roles: once per part
+            baselines[kind] = figures(module, "", role="both")
+        compiled = baselines[kind]
+        source = figures(module, module)
+        for role, cost in source.items():
+            base = compiled[role]
+            print(f"{module:24} {role:10} compiled {base / 1000:7.1f}k  from source "
+                  f"{cost / 1000:7.1f}k  gain {(cost - base) / cost * 100:5.1f}%", flush=True)
+
+
+if __name__ == "__main__":
+    main()
