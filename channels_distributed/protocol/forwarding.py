@@ -64,12 +64,12 @@ EXPIRED = "cd.expired"
 RESET = "cd.reset"
 # Local: the owner, Redis's answers, timers.
 CONNECT = "connect"  # edge: the connection arrived and has a route key
-TAKE = "take"  # worker: a request taken from its route queue before its deadline
+TAKE = "take"  # worker: a request taken before its deadline, to acknowledge before it runs
 DEADLINE = "deadline"  # a timer ran out (edge) / a request taken after its deadline (worker)
 WITHDRAWN = "withdrawn"  # edge: the give-up script removed the request from its queue
 TAKEN_BY_WORKER = "taken-by-worker"  # edge: the give-up script found a worker had it
 ACKED = "acked"  # worker: the acknowledgement succeeded (the request is ours)
-OPTIMISTIC = "optimistic"  # worker: run before the acknowledgement (idempotent, whole body)
+OPTIMISTIC = "optimistic"  # worker: taken in time, run before its acknowledgement
 GIVEN_UP = "given-up"  # worker: the edge gave the request up before it was acknowledged
 REAPED = "reaped"  # worker: a reaper gave the request back to its queue
 FULL = "full"  # worker: the edge's inbox is full
@@ -153,8 +153,9 @@ TABLE: dict[tuple[str, str, str], tuple[str, tuple[str, ...]]] = {
     # The worker -------------------------------------------------------------------------------
     (WORKER, IDLE, DEADLINE): (CLOSED, (DROP, SEND_EXPIRED)),  # never run after its deadline
     (WORKER, IDLE, TAKE): (TAKEN, (SEND_ACCEPT,)),
+    # Idempotent HTTP with its whole body: run at once, the first output acknowledges it.
+    (WORKER, IDLE, OPTIMISTIC): (ACKING, (SEND_ACCEPT, ACK_WITH_OUTPUT, RELEASE, WATCH, RUN_APP)),
     (WORKER, TAKEN, ACKED): (OPEN, (RELEASE, WATCH, RUN_APP)),
-    (WORKER, TAKEN, OPTIMISTIC): (ACKING, (ACK_WITH_OUTPUT, RELEASE, WATCH, RUN_APP)),
     (WORKER, TAKEN, GIVEN_UP): (CLOSED, (SEND_EXPIRED, CLOSE_PEER)),
     (WORKER, TAKEN, REAPED): (CLOSED, (CLOSE_PEER,)),  # another worker runs it
     (WORKER, TAKEN, FAILED): (CLOSED, (CLOSE_PEER,)),  # as reaped: a reaper gives it back

@@ -83,8 +83,6 @@ class Connection:
         peer = self.peer = context.hub.open_peer(connect.conn, context.window, connect.reply, True,
                                                  machine, self, context.watch)
         peer.remote_id = connect.origin  # the distributor, watched while this runs
-        for action in machine.handle(TAKE):  # the connection's own actions only
-            self.act(peer, action)
         if self.kind == "websocket":
             self._pending.append({"type": "websocket.connect"})
         elif connect.body is not None:  # else the body arrives as events
@@ -115,6 +113,7 @@ class Connection:
             # that is still working is accepted at once all the same.
             peer.handle(OPTIMISTIC)
         else:
+            peer.handle(TAKE)
             try:
                 answer = await self.route.ack(self.raw, self.connect.conn)
             except RedisUnavailable as exc:

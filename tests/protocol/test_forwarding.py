@@ -84,10 +84,10 @@ class Pair:
                 self.fire(side, message)
 
     # The worker's steps ----------------------------------------------------------------------
-    def take(self, late: bool = False) -> None:
+    def take(self, late: bool = False, optimistic: bool = False) -> None:
         assert self.queue, "nothing queued"
         self.processing.append(self.queue.pop(0))
-        self.fire(WORKER, fw.DEADLINE if late else fw.TAKE)
+        self.fire(WORKER, fw.DEADLINE if late else fw.OPTIMISTIC if optimistic else fw.TAKE)
 
     def acknowledge(self, reaped: bool = False, failed: bool = False) -> None:
         """The ACK script: given up, given back by a reaper, or ours."""
@@ -158,10 +158,8 @@ def connected(window: int = 2, optimistic: bool = False) -> Pair:
     """A connection a worker accepted: both sides OPEN (or the worker ACKING)."""
     pair = Pair(window)
     pair.fire(EDGE, fw.CONNECT)
-    pair.take()
-    if optimistic:
-        pair.fire(WORKER, fw.OPTIMISTIC)
-    else:
+    pair.take(optimistic=optimistic)
+    if not optimistic:
         pair.acknowledge()
     pair.deliver(EDGE)
     assert pair.state(EDGE) == fw.OPEN
