@@ -37,7 +37,6 @@ COMPILED = (
     "channels_distributed.server.server",
     "channels_distributed.protocol.codec",
     "channels_distributed.protocol.envelope",
-    "channels_distributed.protocol.forwarding",
     "channels_distributed.protocol.keys",
     "channels_distributed.protocol.packing",
     "channels_distributed.transport.resp",
