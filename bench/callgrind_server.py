@@ -13,7 +13,8 @@ client's few Python lines and uvloop, not the kernel. Scenarios:
 * ``get``: ``GET /`` answered with a 12-byte body (one header field), as in ``bench/server.py``;
 * ``post``: ``POST /`` with a 64-byte body the application reads with ``receive()`` and echoes.
 
-``--pure`` sets ``CHANNELS_DISTRIBUTED_NO_EXTENSIONS=1`` (the Python sources). Needs valgrind
+``--pure`` sets ``CHANNELS_DISTRIBUTED_NO_EXTENSIONS=1`` (the Python sources); without it the
+variable is passed on as set (module names: those alone from their sources). Needs valgrind
 (apt-get install valgrind); about a minute per scenario.
 """
 
@@ -118,9 +119,10 @@ def child(scenario: str, count: int) -> None:
 def instructions(scenario: str, count: int, pure: bool) -> int:
     """The total Ir callgrind counts for one run of ``count`` requests."""
     env = dict(os.environ, PYTHONHASHSEED="0")
-    env.pop("CHANNELS_DISTRIBUTED_NO_EXTENSIONS", None)
     if pure:
         env["CHANNELS_DISTRIBUTED_NO_EXTENSIONS"] = "1"
+    # Otherwise the switch as set: module names run those alone from their sources
+    # (bench/compile_gains.py).
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder, "callgrind.out")
         subprocess.run(

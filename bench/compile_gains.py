@@ -4,8 +4,8 @@ the whole compiled build, counted by callgrind in the same run.
     .venv/bin/python bench/compile_gains.py [--modules server.http,protocol.forwarding]
 
 For each module of ``compiled.COMPILED`` (or those named), the callgrind harness of its part
-runs once with ``CHANNELS_DISTRIBUTED_NO_EXTENSIONS=<module>`` (that module alone from its
-Python sources, see compiled.py) and once without: ``bench/callgrind_server.py --scenario get``
+runs with ``CHANNELS_DISTRIBUTED_NO_EXTENSIONS=<module>`` (that module alone from its Python
+sources, see compiled.py) and, just before, without: ``bench/callgrind_server.py --scenario get``
 for ``server.*``, ``bench/callgrind_distributed.py --rounds 1`` for the others, in the roles
 (edge, worker) that run the module. Printed per module: both figures and the gain, the share of
 a request's instructions that compiling it saves. docs/development.rst keeps the figures; a
@@ -63,19 +63,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--modules", default=",".join(_short(m) for m in COMPILED))
     args = parser.parse_args()
-    baselines: dict[str, dict[str, float]] = {}
     for module in args.modules.split(","):
         module = _short(module.strip())
-        kind = "server" if module.startswith("server.") else "distributed"
-        if kind not in baselines:  # the whole build compiled, both roles: once per part
-            baselines[kind] = figures(module, "", role="both")
-        compiled = baselines[kind]
+        # The whole build just before, in the same roles: a slower (loaded) run does more of
+        # the periodic work per request, so a baseline taken long before would skew the gain.
+        compiled = figures(module, "")
         source = figures(module, module)
         for role, cost in source.items():
             base = compiled[role]
             print(f"{module:24} {role:10} compiled {base / 1000:7.1f}k  from source "
                   f"{cost / 1000:7.1f}k  gain {(cost - base) / cost * 100:5.1f}%", flush=True)
-
 
 if __name__ == "__main__":
     main()
