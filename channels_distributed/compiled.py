@@ -6,8 +6,9 @@ connections, the distributor's relay and the worker's connections) with Cython w
 the Python sources run instead (as ``AIOHTTP_NO_EXTENSIONS`` does for aiohttp): to debug or profile
 with Python tools, or to rule the compiled build out when something looks wrong. Set to module
 names instead (comma-separated, with or without the ``channels_distributed.`` prefix: e.g.
-``transport.writer,protocol.forwarding``), only those run from their sources: to debug one, and
-to measure what compiling each one gains (docs/development.rst lists the figures).
+``transport.writer,protocol.keys``), only those run from their sources, with the compiled modules
+that cimport them (which cannot load without them): to debug one, and to measure what compiling
+each one gains (docs/development.rst lists the figures).
 """
 
 from __future__ import annotations
@@ -96,7 +97,28 @@ def sources_asked_for(value: str) -> frozenset[str]:
             raise ValueError(f"{ENV}={value!r}: {name!r} is not a compiled module; set it to 1 "
                              f"for all of them, or to names among {', '.join(COMPILED)}")
         names.add(full)
-    return frozenset(names)
+    return frozenset(_with_dependents(names))
+
+
+def _with_dependents(names: set[str]) -> set[str]:
+    # A compiled module that cimports another (its .pxd says so) needs that one compiled: with
+    # its sources it would not load ("size changed"). Such dependents run from sources too.
+    cimports = {name: source_of(name).with_suffix(".pxd") for name in COMPILED}
+    grown = True
+    while grown:
+        grown = False
+        for name, pxd in cimports.items():
+            text = pxd.read_text() if name not in names and pxd.exists() else ""
+            if any(_cimports(text, other) for other in names):
+                names.add(name)
+                grown = True
+    return names
+
+
+def _cimports(pxd_text: str, module: str) -> bool:
+    package, _, leaf = module.rpartition(".")
+    return (f"from {module} cimport" in pxd_text
+            or f"from {package} cimport {leaf}" in pxd_text)
 
 
 _ASKED = sources_asked_for(os.environ.get(ENV, ""))

@@ -57,6 +57,9 @@ def test_the_switch_can_name_modules():
     assert compiled.sources_asked_for("1") == set(compiled.COMPILED)
     assert compiled.sources_asked_for(" transport.writer, channels_distributed.protocol.keys") == {
         "channels_distributed.transport.writer", "channels_distributed.protocol.keys"}
+    # server.cycle's .pxd is cimported by server.http's: that one cannot load without it.
+    assert compiled.sources_asked_for("server.cycle") == {
+        "channels_distributed.server.cycle", "channels_distributed.server.http"}
     with pytest.raises(ValueError, match="'layer' is not a compiled module; set it to 1"):
         compiled.sources_asked_for("layer")
 
