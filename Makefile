@@ -29,6 +29,12 @@ $(DEV): setup.cfg setup.py pyproject.toml $(SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
 	$(PY) -m pip install --quiet -e '.[gunicorn,demo,test,dev]' channels_redis==4.3.0
+	@# An extension left in place by an earlier build of a module no longer compiled would be
+	@# imported instead of its source.
+	$(PY) -c "import pathlib, channels_distributed.compiled as c; \
+	[p.unlink() for p in pathlib.Path('channels_distributed').rglob('*.so') \
+	 if '.'.join(('channels_distributed', *p.relative_to('channels_distributed').parts))\
+	 .split('.cpython')[0].replace('/', '.') not in c.COMPILED]"
 	touch $(DEV)
 
 dev: $(DEV)

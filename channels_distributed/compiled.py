@@ -2,13 +2,13 @@
 
 ``setup.py`` compiles the hot path (``COMPILED``: the HTTP server, the transport of forwarded
 connections, the distributor's relay and the worker's connections) with Cython where it can. With
-``CHANNELS_DISTRIBUTED_NO_EXTENSIONS=1`` in the environment when the package is first imported,
-the Python sources run instead (as ``AIOHTTP_NO_EXTENSIONS`` does for aiohttp): to debug or profile
+``CHANNELS_DISTRIBUTED_NO_EXTENSIONS=1`` in the environment when the package is first imported, the
+Python sources run instead (as ``AIOHTTP_NO_EXTENSIONS`` does for aiohttp): to debug or profile
 with Python tools, or to rule the compiled build out when something looks wrong. Set to module
 names instead (comma-separated, with or without the ``channels_distributed.`` prefix: e.g.
-``transport.writer,protocol.keys``), only those run from their sources, with the compiled modules
-that cimport them (which cannot load without them): to debug one, and to measure what compiling
-each one gains (docs/development.rst lists the figures).
+``transport.writer,worker.connection``), only those run from their sources, with the compiled
+modules that cimport them (which cannot load without them): to debug one, and to measure what
+compiling each one gains (docs/development.rst lists the figures).
 """
 
 from __future__ import annotations
@@ -30,12 +30,10 @@ COMPILED = (
     "channels_distributed.server.flow",
     "channels_distributed.server.head",
     "channels_distributed.server.response",
-    "channels_distributed.server.access",
     "channels_distributed.server.context",
     "channels_distributed.server.connection",
     "channels_distributed.server.cycle",
     "channels_distributed.server.http",
-    "channels_distributed.server.server",
     "channels_distributed.protocol.codec",
     "channels_distributed.protocol.envelope",
     "channels_distributed.protocol.keys",
