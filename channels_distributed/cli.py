@@ -2,12 +2,15 @@
 
 ::
 
-    channels-distributed worker KEY [KEY ...] --app module:attr [--url redis://host:6379/0]
+    channels-distributed worker KEY [KEY ...] --app module:attr [--url redis://host:6379/0 ...]
     channels-distributed demo
 
-``worker`` runs a ``Node`` on the given route keys. ``demo`` runs the test project distributed
-(``demo.py``): Redis (or ``REDIS_URL``), the edge, two ``manage.py runworker`` workers on
-different keys, HTTP requests and a chat through them, printing which worker served what.
+``worker`` runs a ``Node`` on the given route keys. ``--url`` given several times names
+several independent servers (sharded, placed as ``hosts=[...]`` places them); ``$REDIS_URL``
+may hold several URLs separated by spaces; any URL may be a ``redis+sentinel://`` one.
+``demo`` runs the test project distributed (``demo.py``): Redis (or ``REDIS_URL``), the edge,
+two ``manage.py runworker`` workers on different keys, HTTP requests and a chat through them,
+printing which worker served what.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any
 
 from .exceptions import ConfigurationError, LifespanFailure
 
-__all__ = ["console_logging", "import_app", "main"]
+__all__ = ["console_logging", "import_app", "main", "redis_urls"]
 
 
 def import_app(spec: str) -> Any:
@@ -57,8 +60,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="also serve this Channels channel (repeatable), as "
                              "channels' runworker does")
     worker.add_argument("--app", required=True, help="the application, as module:attribute")
-    worker.add_argument("--url", default=os.environ.get("REDIS_URL"),
-                        help="Redis URL (default: $REDIS_URL or redis://localhost:6379/0)")
+    worker.add_argument("--url", action="append", default=[], metavar="URL",
+                        help="Redis URL; repeat it for several servers (default: $REDIS_URL, "
+                             "URLs separated by spaces, or redis://localhost:6379/0)")
     worker.add_argument("--prefix", default=None, help="key prefix (default: asgi)")
     worker.add_argument("--interface", default="auto", choices=["auto", "asgi3", "asgi2",
                                                                   "legacy"])
@@ -91,6 +95,15 @@ def console_logging(level: str, name: str = "") -> None:
     target.addHandler(handler)
 
 
+def redis_urls(given: Sequence[str]) -> list[str]:
+    """The servers ``--url`` names, else those of ``$REDIS_URL``, else the local default."""
+    from .conf.hosts import split_urls
+
+    if given:
+        return list(given)
+    return split_urls(os.environ.get("REDIS_URL") or "redis://localhost:6379/0")
+
+
 def _worker(args: argparse.Namespace) -> int:
     from .worker import Node
 
@@ -100,7 +113,7 @@ def _worker(args: argparse.Namespace) -> int:
         raise ConfigurationError("KEY", "nothing to serve",
                                  "give route key(s) and/or --channel NAME")
     Node(app, keys=args.keys or None, channels=args.channel,
-         url=args.url or "redis://localhost:6379/0", prefix=args.prefix,
+         hosts=redis_urls(args.url), prefix=args.prefix,
          interface=args.interface, concurrency=args.concurrency, grace=args.grace).run()
     return 0
 

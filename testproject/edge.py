@@ -1,7 +1,8 @@
 """The edge of the distributed tests (``tests/e2e/deployment.py``): the path distributor with
 routes of the tests' own, configured from the test harness' environment variables:
-``CD_REDIS_URL`` points at Redis, ``CD_PREFIX`` sets the key prefix, ``CD_WORKER_TIMEOUT`` the
-seconds to wait for a worker, ``CD_QUEUE_CAPACITY`` the requests one route key may hold.
+``CD_REDIS_URL`` points at Redis (several URLs separated by spaces: sharded), ``CD_PREFIX``
+sets the key prefix, ``CD_WORKER_TIMEOUT`` the seconds to wait for a worker,
+``CD_QUEUE_CAPACITY`` the requests one route key may hold.
 
 The project's own edge, as a Django user writes it, is ``edge_asgi.py``
 (``get_edge_application()`` from ``CHANNELS_DISTRIBUTED``).
@@ -9,6 +10,7 @@ The project's own edge, as a Django user writes it, is ``edge_asgi.py``
 
 import os
 
+from channels_distributed.conf.hosts import split_urls
 from channels_distributed.distributor import create_path_distributor
 
 ROUTES = {
@@ -21,7 +23,7 @@ ROUTES = {
 }
 
 app = create_path_distributor(
-    url=os.environ.get("CD_REDIS_URL", "redis://127.0.0.1:6379/0"),
+    hosts=split_urls(os.environ.get("CD_REDIS_URL", "redis://127.0.0.1:6379/0"), "CD_REDIS_URL"),
     prefix=os.environ.get("CD_PREFIX", "asgi"),
     worker_timeout=float(os.environ.get("CD_WORKER_TIMEOUT", "5")),
     queue_capacity=int(os.environ.get("CD_QUEUE_CAPACITY", "10000")),

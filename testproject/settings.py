@@ -5,7 +5,8 @@ edge (``testproject/edge_asgi.py``) and workers (``manage.py runworker``) run it
 Three environment variables are the test harness' and the demo's own (a project of yours writes
 its values here instead):
 
-* ``CD_REDIS_URL``: the redis-server a test or the demo started (never port 6379 unless asked);
+* ``CD_REDIS_URL``: the redis-server a test or the demo started (never port 6379 unless asked),
+  or several separated by spaces (sharded), or a ``redis+sentinel://`` URL;
 * ``CD_PREFIX``: the key prefix of that run, so that runs sharing a Redis do not meet;
 * ``CD_DB``: the SQLite file every process of a run shares (the harness migrates it first).
 
@@ -91,7 +92,7 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_distributed.layer.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [os.environ.get("CD_REDIS_URL", "redis://127.0.0.1:6379/0")],
+            "hosts": os.environ.get("CD_REDIS_URL", "redis://127.0.0.1:6379/0").split(),
             "prefix": os.environ.get("CD_PREFIX", "asgi"),
         },
     }

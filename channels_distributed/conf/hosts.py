@@ -20,14 +20,22 @@ from urllib.parse import parse_qsl, unquote, urlparse
 from ..exceptions import ConfigurationError
 from .checks import positive
 
-__all__ = ["HONOURED_KEYS", "IGNORED_KEYS", "HostSpec", "parse_hosts"]
+__all__ = ["HONOURED_KEYS", "IGNORED_KEYS", "SENTINEL_SCHEMES", "HostSpec", "parse_hosts",
+           "split_urls"]
 
 DEFAULT_URL = "redis://localhost:6379"
 _HOSTS_FIX = (
     "give a list such as ['redis://localhost:6379/0'], [('localhost', 6379)], "
     "[{'address': 'rediss://user:pass@host:6380'}] or "
-    "[{'sentinels': [('host', 26379)], 'master_name': 'mymaster'}]"
+    "[{'sentinels': [('host', 26379)], 'master_name': 'mymaster'}] or "
+    "['redis+sentinel://host:26379/mymaster']"
 )
+#: A master found through Sentinel, as one URL: the spelling of the Redis-Sentinel-Url package,
+#: redisvl and prefect-redis (kombu's ``sentinel://host;sentinel://host2`` names no master).
+SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel")
+_SENTINEL_FIX = ("write redis+sentinel://[user:pass@]host:26379[,host2:26379]/MASTER_NAME[/DB], "
+                 "e.g. redis+sentinel://s1:26379,s2:26379/mymaster/0")
+_SENTINEL_PORT = 26379
 _SSL_KEYS = frozenset({
     "ssl_ca_certs", "ssl_ca_data", "ssl_ca_path", "ssl_cert_reqs", "ssl_certfile", "ssl_keyfile",
     "ssl_password", "ssl_check_hostname", "ssl_min_version", "ssl_ciphers",
@@ -184,10 +192,12 @@ def _describe(spec: Mapping[str, Any]) -> str:
 
 
 def _from_url(url: str, extra: Mapping[str, Any]) -> HostSpec:
+    if url.partition("://")[0].lower() in SENTINEL_SCHEMES:
+        return _from_sentinel_url(url, extra)
     parsed = urlparse(url)
     where = _redacted(url)
     if parsed.scheme not in ("redis", "rediss", "unix"):
-        raise _bad(f"{where} is not a redis://, rediss:// or unix:// URL")
+        raise _bad(f"{where} is not a redis://, rediss://, unix:// or redis+sentinel:// URL")
     query = dict(parse_qsl(parsed.query))
     _check_keys(query, f"the query of {where}",
                 HONOURED_KEYS - {"address", "sentinels", "master_name", "sentinel_kwargs"})
@@ -212,6 +222,68 @@ def _from_url(url: str, extra: Mapping[str, Any]) -> HostSpec:
         ssl_context=_ssl_context(options, where) if parsed.scheme == "rediss" else None,
         connect_timeout=_timeout(options.get("socket_connect_timeout"), where),
     )
+
+
+def _from_sentinel_url(url: str, extra: Mapping[str, Any]) -> HostSpec:
+    """``redis+sentinel://[user:pass@]host[:port][,host2[:port2]]/master_name[/db][?options]``
+    as the host dict it stands for: the login is the master's, ``sentinel_username`` and
+    ``sentinel_password`` are the sentinels' (as in prefect-redis); ``rediss+sentinel`` is TLS
+    to both."""
+    where = _redacted(url)
+    scheme, _, rest = url.partition("://")
+    rest, _, query_text = rest.partition("?")
+    netloc, _, path = rest.partition("/")
+    userinfo, _, members = netloc.rpartition("@")
+    names = [unquote(part) for part in path.strip("/").split("/")] if path.strip("/") else []
+    if not names or len(names) > 2:
+        raise _bad(f"{where} names no master" if not names else
+                   f"{where} has more than a master name and a database in its path",
+                   _SENTINEL_FIX)
+    query = dict(parse_qsl(query_text))
+    login: dict[str, Any] = {key.removeprefix("sentinel_"): query.pop(key)
+             for key in ("sentinel_username", "sentinel_password") if key in query}
+    spec: dict[str, Any] = {**query, **extra, "master_name": names[0],
+                            "sentinels": [_member(item, where) for item in members.split(",")]}
+    if len(names) == 2:
+        if not names[1].isdigit():
+            raise _bad(f"database {names[1]!r} in {where} is not a number", _SENTINEL_FIX)
+        spec["db"] = names[1]
+    user, colon, password = userinfo.partition(":")
+    if user:
+        spec["username"] = unquote(user)
+    if colon and password:
+        spec["password"] = unquote(password)
+    if scheme.lower().startswith("rediss"):
+        spec["ssl"] = True
+        login.update({k: v for k, v in spec.items() if k in _SSL_KEYS}, ssl=True)
+    if login:
+        spec["sentinel_kwargs"] = {**login, **spec.get("sentinel_kwargs", {})}
+    _check_keys(spec, f"the query of {where}",
+                HONOURED_KEYS - {"address", "host", "port", "path", "unix_socket_path"})
+    return _sentinel_spec(spec, where)
+
+
+def _member(item: str, where: str) -> tuple[str, int]:
+    """One sentinel of a ``redis+sentinel://`` URL: ``host``, ``host:port`` or ``[v6]:port``."""
+    host, port = item, str(_SENTINEL_PORT)
+    if item.startswith("["):
+        host, _, after = item[1:].partition("]")
+        port = after.removeprefix(":") or port
+    elif ":" in item:
+        host, _, port = item.rpartition(":")
+    if not host:
+        raise _bad(f"{where} has an empty sentinel address in {item!r}", _SENTINEL_FIX)
+    return host, _port(port, where)
+
+
+def split_urls(text: str, setting: str = "REDIS_URL") -> list[str]:
+    """Several Redis URLs in one string (an environment variable): separated by whitespace,
+    since a ``redis+sentinel://`` URL separates its sentinels with commas."""
+    urls = text.split()
+    if not urls:
+        raise ConfigurationError(setting, f"no Redis URL in {text!r}",
+                                 "give one URL, or several separated by spaces")
+    return urls
 
 
 def _from_dict(spec: Mapping[str, Any]) -> HostSpec:

@@ -14,6 +14,7 @@ import httpx
 from helpers import WAIT, unique_prefix, wait_for
 
 from channels_distributed.embedded import RedisCluster, RedisServer, free_port
+from channels_distributed.protocol.keys import SLOTS, key_slot
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,10 +50,34 @@ class Proc:
 
 
 @dataclass
+class Servers:
+    """Standalone servers as one handle, as ``Deployment.redis``: sharded (``url`` names every
+    one, separated by spaces) or one master behind a sentinel (``url`` is redis+sentinel://).
+    A command goes to the server the layer places its first key on; ``keys`` asks them all."""
+
+    servers: list[RedisServer]
+    url: str
+
+    def server_for(self, key: str | int | bytes) -> RedisServer:
+        # The placement of channels_distributed.transport.connection.Topology, sharded.
+        return self.servers[key_slot(str(key)) * len(self.servers) // SLOTS]
+
+    def command(self, *args: str | int | bytes) -> bytes:
+        return self.server_for(args[1] if len(args) > 1 else "").command(*args)
+
+    def keys(self, pattern: str = "*") -> list[bytes]:
+        return [key for server in self.servers for key in server.keys(pattern)]
+
+    @property
+    def port(self) -> int:
+        return self.servers[0].port
+
+
+@dataclass
 class Deployment:
     """One Redis, edges and workers sharing a key prefix; everything stopped at the end."""
 
-    redis: RedisServer | RedisCluster
+    redis: RedisServer | RedisCluster | Servers
     tmp: Path
     prefix: str = field(default_factory=unique_prefix)
     procs: list[Proc] = field(default_factory=list)
@@ -110,8 +135,10 @@ class Deployment:
 
     def worker(self, *keys: str, app: str = "testproject.workers:app", wait: bool = True,
                args: tuple[str, ...] = ()) -> Proc:
+        # Several servers: one --url each (the edge reads them from CD_REDIS_URL, spaced).
+        urls = [part for url in self.redis.url.split() for part in ("--url", url)]
         proc = self.spawn([sys.executable, "-m", "channels_distributed.cli", "worker", *keys,
-                           "--app", app, "--url", self.redis.url, "--prefix", self.prefix,
+                           "--app", app, *urls, "--prefix", self.prefix,
                            "--log-level", "warning", *args], "worker")
         if wait:
             self.wait_registered(keys[0], proc)
