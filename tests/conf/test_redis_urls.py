@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+from pathlib import Path
 
 import pytest
 
@@ -92,3 +93,15 @@ def test_the_worker_command_takes_several_servers(monkeypatch: pytest.MonkeyPatc
     assert redis_urls([]) == ["redis://localhost:6379/0"]
     hosts = RedisTarget.resolve(hosts=redis_urls(["redis://c:3", "redis://d:4"])).hosts
     assert [(h.host, h.port) for h in hosts] == [("c", 3), ("d", 4)]
+
+
+def test_the_documented_sentinel_url_is_the_documented_dict() -> None:
+    """docs/deployment.rst gives the Sentinel dict and the same as a URL."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "deployment.rst").read_text()
+    url = "redis+sentinel://:secret@s1,s2/mymaster/0?sentinel_password=sentinel-secret"
+    assert f"    {url}\n" in text
+    assert "by spaces (not commas" in text
+    same = {"sentinels": [("s1", 26379), ("s2", 26379)], "master_name": "mymaster",
+            "password": "secret", "sentinel_kwargs": {"password": "sentinel-secret"}}
+    assert repr(same).replace("'", '"') in text.replace("\n", " ")
+    assert parse_hosts([url]) == parse_hosts([same])
