@@ -256,8 +256,9 @@ def _from_sentinel_url(url: str, extra: Mapping[str, Any]) -> HostSpec:
     if scheme.lower().startswith("rediss"):
         spec["ssl"] = True
         login.update({k: v for k, v in spec.items() if k in _SSL_KEYS}, ssl=True)
-    if login:
-        spec["sentinel_kwargs"] = {**login, **spec.get("sentinel_kwargs", {})}
+    given = spec.get("sentinel_kwargs") or {}
+    if login and isinstance(given, Mapping):  # else _sentinel_spec says what is wrong
+        spec["sentinel_kwargs"] = {**login, **given}
     _check_keys(spec, f"the query of {where}",
                 HONOURED_KEYS - {"address", "host", "port", "path", "unix_socket_path"})
     return _sentinel_spec(spec, where)

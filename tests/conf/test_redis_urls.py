@@ -72,6 +72,16 @@ def test_bad_sentinel_urls_name_the_fix(url: str, hint: str) -> None:
     assert hint in str(caught.value)
 
 
+def test_a_host_dict_around_a_sentinel_url_adds_settings() -> None:
+    spec, = parse_hosts([{"address": "redis+sentinel://s1/m?sentinel_password=spw",
+                          "sentinel_kwargs": {"username": "watch"}, "db": 3}])
+    assert dict(spec.sentinel_kwargs) == {"password": "spw", "username": "watch"}
+    assert spec.db == 3
+    with pytest.raises(ConfigurationError, match=r"'sentinel_kwargs' in .* is not a dict"):
+        parse_hosts([{"address": "redis+sentinel://s1/m?sentinel_password=spw",
+                      "sentinel_kwargs": "spw"}])
+
+
 def test_a_sentinel_urls_password_is_not_shown() -> None:
     with pytest.raises(ConfigurationError) as caught:
         parse_hosts(["redis+sentinel://u:secret@s1/m/x"])
