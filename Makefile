@@ -39,8 +39,9 @@ $(DEV): setup.cfg setup.py pyproject.toml $(SOURCES)
 
 dev: $(DEV)
 
+# make demo DEMO=--serve: stay up after the tour, until Ctrl-C.
 demo: $(DEV)
-	$(PY) -m channels_distributed.cli demo
+	$(PY) -m channels_distributed.cli demo $(DEMO)
 
 # The fast tier, after every edit: the tests that start no process (no Redis, no server), in
 # seconds; tests/tiers.py says which those are and fails a fast test that starts one.

@@ -3,14 +3,15 @@
 ::
 
     channels-distributed worker KEY [KEY ...] --app module:attr [--url redis://host:6379/0 ...]
-    channels-distributed demo
+    channels-distributed demo [--serve]
 
 ``worker`` runs a ``Node`` on the given route keys. ``--url`` given several times names
 several independent servers (sharded, placed as ``hosts=[...]`` places them); ``$REDIS_URL``
 may hold several URLs separated by spaces; any URL may be a ``redis+sentinel://`` one.
 ``demo`` runs the test project distributed (``demo.py``): Redis (or ``REDIS_URL``), the edge,
 two ``manage.py runworker`` workers on different keys, HTTP requests and a chat through them,
-printing which worker served what.
+printing which worker served what; with ``--serve`` it then stays up until Ctrl-C, for a
+browser or curl.
 """
 
 from __future__ import annotations
@@ -71,7 +72,9 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--grace", type=float, default=30.0,
                         help="seconds in-flight connections get on SIGTERM (default 30)")
     worker.add_argument("--log-level", default="info")
-    commands.add_parser("demo", help="run the test project distributed (make demo)")
+    demo = commands.add_parser("demo", help="run the test project distributed (make demo)")
+    demo.add_argument("--serve", action="store_true",
+                      help="after the tour, keep the edge and workers up until Ctrl-C")
     return parser
 
 
@@ -125,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _worker(args)
         from .demo import run_demo
 
-        return run_demo()
+        return run_demo(serve=args.serve)
     except (ConfigurationError, LifespanFailure) as exc:
         print(f"channels-distributed: {exc}", file=sys.stderr)
         return 2

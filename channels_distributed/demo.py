@@ -38,8 +38,9 @@ def find_project() -> Path:
                              "channels-distributed: make demo")
 
 
-def run_demo() -> int:
-    """Redis, the project's edge and two workers, traffic through them, a clean stop."""
+def run_demo(serve: bool = False) -> int:
+    """Redis, the project's edge and two workers, traffic through them, a clean stop; with
+    ``serve``, the stop waits for Ctrl-C (or SIGTERM)."""
     import importlib.util
 
     for needed in ("gunicorn", "httpx"):
@@ -62,7 +63,7 @@ def run_demo() -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="cd-demo-") as tmp:
             try:
-                return _demo(root, url, Path(tmp), procs)
+                return _demo(root, url, Path(tmp), procs, serve)
             finally:
                 _stop_all(procs)
     finally:
@@ -91,7 +92,7 @@ def _environment(root: Path, url: str, tmp: Path) -> dict[str, str]:
                 PYTHONPATH=path, PYTHONUNBUFFERED="1")
 
 
-def _demo(root: Path, url: str, tmp: Path, procs: list[Any]) -> int:
+def _demo(root: Path, url: str, tmp: Path, procs: list[Any], serve: bool) -> int:
     from .embedded import free_port
 
     env = _environment(root, url, tmp)
@@ -133,7 +134,22 @@ def _demo(root: Path, url: str, tmp: Path, procs: list[Any]) -> int:
         for log in sorted(tmp.glob("*.log")):  # what the processes said, before it is deleted
             print(f"--- {log.name}\n{log.read_text(errors='replace')}", file=sys.stderr)
         raise
+    if serve:
+        _serve_until_interrupted(base)
     return 0
+
+
+def _serve_until_interrupted(base: str) -> None:
+    """Keep everything up for a browser until Ctrl-C (KeyboardInterrupt) or SIGTERM."""
+    import signal
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    print(f"* serving {base}/ (admin: {base}/admin/) until Ctrl-C", flush=True)
+    while True:
+        signal.pause()
 
 
 def _spawn(args: list[str], env: dict[str, str], root: Path, log: Path) -> Any:
