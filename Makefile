@@ -83,7 +83,7 @@ bench-server: $(DEV)
 
 bench-django: $(DEV)
 	$(PY) -m pip install --quiet -e '.[bench]'
-	$(PY) bench/django.py
+	$(PY) bench/django_project.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

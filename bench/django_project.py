@@ -1,7 +1,7 @@
 """The test project's Django views through edge -> Redis -> ``manage.py runworker``, against the
 same project served directly by uvicorn and by this package's gunicorn ASGIWorker.
 
-    .venv/bin/python bench/django.py [--duration 5] [--connections 1 32] [--rounds 1]
+    .venv/bin/python bench/django_project.py [--duration 5] [--connections 1 32] [--rounds 1]
 
 One run on a private redis-server: ``testproject.asgi:application`` (the project's
 ASGI_APPLICATION, middleware and all) under (a) uvicorn, (b) gunicorn with the ASGIWorker, one
