@@ -181,11 +181,13 @@ def test_a_streaming_download_and_an_upload(project: Project) -> None:
                              "pid": project.pid(project.api)}
 
 
-@pytest.mark.parametrize("server", ["uvicorn", "daphne"])
+@pytest.mark.parametrize("server", ["uvicorn", "daphne", "granian"])
 def test_the_edge_module_under_other_asgi_servers(project: Project, server: str) -> None:
     port = free_port()
     command = {"uvicorn": ["-m", "uvicorn", "--port", str(port), "--log-level", "warning"],
-               "daphne": ["-m", "daphne", "-p", str(port)]}[server]
+               "daphne": ["-m", "daphne", "-p", str(port)],
+               "granian": ["-m", "granian", "--interface", "asgi", "--workers", "1",
+                           "--host", "127.0.0.1", "--port", str(port)]}[server]
     edge = project.deployment.spawn([sys.executable, *command,
                                      "testproject.edge_asgi:application"], server, **project.db)
     try:
