@@ -22,7 +22,7 @@ from typing import Any
 
 from .exceptions import ConfigurationError
 
-__all__ = ["WORKERS", "find_project", "run_demo"]
+__all__ = ["WORKERS", "find_project", "prepare_command", "run_demo"]
 
 #: The demo's workers: name -> what ``manage.py runworker`` serves.
 WORKERS = {"A": ("chat", "tasks"), "B": ("api", "site")}
@@ -72,6 +72,13 @@ def run_demo(serve: bool = False) -> int:
         print("* stopped everything", flush=True)
 
 
+def prepare_command(manage: list[str], password: str) -> list[str]:
+    """``manage.py prepare`` making the admin user with ``password``. One argument, ``--opt=value``:
+    as two, a value starting with ``-`` (which ``token_urlsafe`` gave one run in 64) reads as an
+    option, and argparse stops the demo with "expected one argument"."""
+    return [*manage, "prepare", f"--admin-password={password}"]
+
+
 def _stop_all(procs: list[Any]) -> None:
     """Stop what the demo started; a second Ctrl-C cannot cut this short and leave processes."""
     import signal
@@ -97,11 +104,10 @@ def _demo(root: Path, url: str, tmp: Path, procs: list[Any], serve: bool) -> int
 
     env = _environment(root, url, tmp)
     manage = [sys.executable, str(root / "testproject" / "manage.py")]
-    password = secrets.token_urlsafe(9)
+    password = secrets.token_hex(6)
     # A session of its own, as every child (see _spawn); its output is shown if it fails.
-    prepared = subprocess.run([*manage, "prepare", "--admin-password", password], env=env,
-                              timeout=120, cwd=root, capture_output=True, text=True,
-                              start_new_session=True)
+    prepared = subprocess.run(prepare_command(manage, password), env=env, timeout=120,
+                              cwd=root, capture_output=True, text=True, start_new_session=True)
     if prepared.returncode != 0:
         raise ConfigurationError("demo", f"manage.py prepare failed:\n{prepared.stderr}",
                                  "fix what it reports")
