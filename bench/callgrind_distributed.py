@@ -142,11 +142,11 @@ def _python(*args: str) -> list[str]:
     return [sys.executable, str(Path(__file__).resolve()), *args]
 
 
-def _callgrind(out: Path) -> list[str]:
+def callgrind(out: Path) -> list[str]:
     return ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--quiet"]
 
 
-def _total(out: Path) -> int:
+def total_instructions(out: Path) -> int:
     text = out.read_text(errors="replace")
     found = re.search(r"^(?:summary|totals):\s*(\d+)", text, re.MULTILINE)
     if found is None:
@@ -181,7 +181,7 @@ def measure(role: str, url: str, requests: int, out: Path, attempts: int = 3) ->
 def _measure_once(role: str, url: str, requests: int, out: Path) -> int:
     log = out.with_suffix(".log")
     log.unlink(missing_ok=True)
-    measured = _callgrind(out)
+    measured = callgrind(out)
     worker = _spawn((measured if role == "worker" else []) + _python("_worker", url), log)
     try:
         edge = _spawn((measured if role == "edge" else []) + _python("_edge", url, str(requests)),
@@ -196,7 +196,7 @@ def _measure_once(role: str, url: str, requests: int, out: Path) -> int:
         status = _wait(worker, 120, "the worker (after SIGTERM)")
     if status != 0:
         raise _failed("the worker", log)
-    return _total(out)
+    return total_instructions(out)
 
 
 def _wait(process: subprocess.Popen[bytes], seconds: float, what: str) -> int:

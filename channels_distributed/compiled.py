@@ -1,14 +1,14 @@
 """Which modules run compiled, and the switch back to their Python sources.
 
-``setup.py`` compiles the hot path (``COMPILED``: the HTTP server, the transport of forwarded
-connections, the distributor's relay and the worker's connections) with Cython where it can. With
+``setup.py`` compiles the hot path (``COMPILED``: the HTTP server, the batched Redis writer and the
+hub and peers of forwarded connections) with Cython where it can. With
 ``CHANNELS_DISTRIBUTED_NO_EXTENSIONS=1`` in the environment when the package is first imported, the
 Python sources run instead (as ``AIOHTTP_NO_EXTENSIONS`` does for aiohttp): to debug or profile
 with Python tools, or to rule the compiled build out when something looks wrong. Set to module
 names instead (comma-separated, with or without the ``channels_distributed.`` prefix: e.g.
-``transport.writer,worker.connection``), only those run from their sources, with the compiled
-modules that cimport them (which cannot load without them): to debug one, and to measure what
-compiling each one gains (docs/development.rst lists the figures).
+``transport.writer,server.head``), only those run from their sources, with the compiled modules
+that cimport them (which cannot load without them): to debug one, and to measure what compiling
+each one gains (docs/development.rst lists the figures).
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ from types import ModuleType
 
 __all__ = ["COMPILED", "ENV", "compiled_modules", "source_of", "sources_asked_for"]
 
-# Each has a .pxd beside it declaring its classes as extension types (the protocol modules and
-# server.access are plain functions and classes, compiled as they are). setup.py reads this tuple.
+# Each has a .pxd beside it declaring its classes as extension types; setup.py reads this tuple.
+# A module is here only if compiling it saves at least 5% of the instructions of a request (or a
+# message) where it runs: docs/development.rst lists the measured gains, module by module.
 COMPILED = (
     "channels_distributed.server.flow",
     "channels_distributed.server.head",
@@ -34,18 +35,8 @@ COMPILED = (
     "channels_distributed.server.connection",
     "channels_distributed.server.cycle",
     "channels_distributed.server.http",
-    "channels_distributed.protocol.codec",
-    "channels_distributed.protocol.envelope",
-    "channels_distributed.protocol.keys",
-    "channels_distributed.protocol.packing",
-    "channels_distributed.transport.resp",
-    "channels_distributed.transport.inbox",
-    "channels_distributed.transport.scripts",
     "channels_distributed.transport.writer",
     "channels_distributed.transport.streams",
-    "channels_distributed.distributor.edge",
-    "channels_distributed.distributor.relay",
-    "channels_distributed.worker.connection",
 )
 ENV = "CHANNELS_DISTRIBUTED_NO_EXTENSIONS"
 _ROOT = Path(__file__).resolve().parent.parent  # the directory holding the package

@@ -15,7 +15,7 @@ import contextlib
 import socket
 import ssl
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 import hiredis
 
@@ -41,13 +41,7 @@ def quiet(task: asyncio.Future[Any] | None) -> None:
             task._log_destroy_pending = False  # type: ignore[attr-defined]
 
 
-def _protocol(name: str) -> asyncio.Protocol:
-    # RespLink has asyncio.Protocol's methods without its base class: compiled, it is an
-    # extension type, which cannot subclass a Python class.
-    return cast(asyncio.Protocol, RespLink(name))
-
-
-class RespLink:
+class RespLink(asyncio.Protocol):
     """One Redis connection. ``call``/``call_many`` return futures resolved in reply order."""
 
     def __init__(self, name: str = "") -> None:
@@ -221,13 +215,12 @@ async def open_link(
 
     async def connect() -> RespLink:
         if path:
-            _, protocol = await loop.create_unix_connection(lambda: _protocol(where), path)
+            _, link = await loop.create_unix_connection(lambda: RespLink(where), path)
         else:
-            _, protocol = await loop.create_connection(
-                lambda: _protocol(where), host, port, ssl=ssl_context,
+            _, link = await loop.create_connection(
+                lambda: RespLink(where), host, port, ssl=ssl_context,
                 server_hostname=host if ssl_context else None,
             )
-        link = cast(RespLink, protocol)
         sock = link._transport.get_extra_info("socket") if link._transport else None
         if sock is not None and not path:
             # Keepalive lets the kernel notice a peer that vanished (a partition, a failover)

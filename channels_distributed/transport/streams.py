@@ -269,7 +269,7 @@ class Peer:
             kind = event["type"]
             if kind == ACK:
                 self.machine.grant(int(event.get("n", 1)))
-            elif kind in (ACCEPT, RESET, EXPIRED):  # compiled as == tests: no hashing
+            elif kind in (ACCEPT, RESET, EXPIRED):
                 self.handle(kind, None, event)
             else:
                 self._inbound.append(event)

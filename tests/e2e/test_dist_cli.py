@@ -149,7 +149,7 @@ def test_manage_py_runworker(private: Deployment) -> None:
     assert "concurrency  7 connections at once" in banner
     # The worker runs the build this process runs (compiled, or not: nox's pure session, or
     # CHANNELS_DISTRIBUTED_NO_EXTENSIONS=1).
-    import channels_distributed.worker.connection
+    import channels_distributed.transport.writer
     from channels_distributed.compiled import compiled_modules
 
     build = "compiled," if compiled_modules() else "pure Python ("

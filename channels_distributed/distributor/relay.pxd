@@ -1,5 +1,0 @@
-# For the compiled build (setup.py): the classes of the .py beside this file as extension
-# types. Their attributes become C struct fields instead of instance-dict entries; typed as
-# object, they keep Python's semantics.
-cdef class _Upstream:
-    cdef public object peer, factory, task
