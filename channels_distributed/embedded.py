@@ -91,7 +91,7 @@ class RedisServer:
 
     def __init__(self, port: int | None = None, extra_args: Sequence[str] = (),
                  binary: str | None = None) -> None:
-        self.binary = binary or find_cluster_server()
+        self.binary = binary or find_redis_server()
         self.port = port or free_port()
         self.extra_args = list(extra_args)
         self._dir: Path | None = None  # made by start(), removed by cleanup()

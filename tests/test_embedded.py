@@ -19,6 +19,10 @@ def test_without_a_redis_7_clusters_are_formed_from_valkey(monkeypatch: pytest.M
     monkeypatch.setenv("REDIS_SERVER", str(require_kind("redis-6.2").binary))
     assert embedded.find_redis_server() == require_kind("redis-6.2").binary
     assert embedded.find_cluster_server() == require_kind("valkey-8").binary
+    # What is started by default: a single server from the default binary, a cluster from Valkey.
+    assert embedded.RedisServer().binary == require_kind("redis-6.2").binary
+    assert {node.binary for node in embedded.RedisCluster(1).nodes} == {
+        require_kind("valkey-8").binary}
 
 
 def test_a_redis_7_default_forms_the_clusters(monkeypatch: pytest.MonkeyPatch) -> None:
