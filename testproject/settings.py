@@ -121,4 +121,6 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "console"}},
     "root": {"handlers": ["console"], "level": "WARNING"},
+    # The workers' start, drain and stop (INFO); the package's warnings and errors come anyway.
+    "loggers": {"channels_distributed": {"level": "INFO"}},
 }

@@ -97,7 +97,8 @@ def _cluster(name: str, binary: str | None) -> Iterator[Topology]:
 
 @pytest.fixture(scope="session")
 def redis_cluster() -> Iterator[Topology]:
-    """Redis Cluster of 3 primaries from the suite's default server (Redis 7 where found)."""
+    """Redis Cluster of 3 primaries from the suite's default server (Redis 7 where found), or
+    from Valkey 8 where that is Redis 6.2 (``embedded.find_cluster_server``)."""
     yield from _cluster("cluster", None)
 
 

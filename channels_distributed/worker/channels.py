@@ -71,7 +71,7 @@ class ChannelService:
     def start(self) -> None:
         self._task = asyncio.ensure_future(self.worker.serve())
         self._task.add_done_callback(self._ended)
-        logger.warning("serving channel(s) %s", ", ".join(self.worker.channels))
+        logger.info("serving channel(s) %s", ", ".join(self.worker.channels))
 
     def _ended(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:

@@ -138,7 +138,7 @@ class Node:
         presence.start()
         takers = [asyncio.ensure_future(self._take_loop(route, presence)) for route in routes]
         if config.keys:
-            logger.warning("worker %s serving route key(s) %s", hub.id, ", ".join(config.keys))
+            logger.info("worker %s serving route key(s) %s", hub.id, ", ".join(config.keys))
         try:
             await self._stopping.wait()
         finally:
@@ -267,7 +267,7 @@ class Node:
                 await asyncio.wait_for(route.unregister(), 1.0)
         if self._active:
             grace = self.config.grace
-            logger.warning("finishing %d connection(s) (up to %g s)", len(self._active), grace)
+            logger.info("finishing %d connection(s) (up to %g s)", len(self._active), grace)
             _, late = await asyncio.wait(list(self._active), timeout=grace)
             for task in late:
                 task.cancel()
@@ -276,7 +276,7 @@ class Node:
             await self.watch.close()
         await presence.stop()
         await self._hub.close()
-        logger.warning("worker %s stopped after %d connection(s)", self._hub.id, self.served)
+        logger.info("worker %s stopped after %d connection(s)", self._hub.id, self.served)
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:

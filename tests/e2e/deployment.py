@@ -139,7 +139,7 @@ class Deployment:
         urls = [part for url in self.redis.url.split() for part in ("--url", url)]
         proc = self.spawn([sys.executable, "-m", "channels_distributed.cli", "worker", *keys,
                            "--app", app, *urls, "--prefix", self.prefix,
-                           "--log-level", "warning", *args], "worker")
+                           "--log-level", "info", *args], "worker")
         if wait:
             self.wait_registered(keys[0], proc)
         return proc
