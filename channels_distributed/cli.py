@@ -72,7 +72,8 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--grace", type=float, default=30.0,
                         help="seconds in-flight connections get on SIGTERM (default 30)")
     worker.add_argument("--log-level", default="info")
-    demo = commands.add_parser("demo", help="run the test project distributed (make demo)")
+    demo = commands.add_parser(
+        "demo", help="run the test project of a checkout distributed (what make demo runs)")
     demo.add_argument("--serve", action="store_true",
                       help="after the tour, keep the edge and workers up until Ctrl-C")
     return parser
