@@ -6,29 +6,41 @@ PY := $(VENV)/bin/python
 TOOLS := $(VENV)/.tools
 DEV := $(VENV)/.dev
 
-.PHONY: demo test test-fast test-dev dev compat bench bench-layer bench-distributed bench-server bench-django lint types \
+.PHONY: demo test test-fast test-dev dev lock compat bench bench-layer bench-distributed bench-server bench-django lint types \
 	clean
 
 # The test matrix (noxfile.py): the sdist, then a wheel built from it and installed into a fresh
 # virtualenv for each Python, each tested outside the checkout. Only nox and the build tools go
-# into .venv.
-$(TOOLS): setup.cfg
+# into .venv, from their lock; the sessions install from the locks in requirements/ too.
+LOCKS := requirements
+$(TOOLS): $(LOCKS)/tools.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet 'nox>=2024.10' 'build>=1.2' 'twine>=5' 'virtualenv>=20.26' 'uv>=0.5'
+	$(PY) -m pip install --quiet --requirement $(LOCKS)/tools.txt
 	touch $(TOOLS)
 
 test: $(TOOLS)
 	$(VENV)/bin/nox
 
+# The locks, refreshed to the newest releases that resolve (universal: one file serves Python
+# 3.10-3.13). Run `.venv/bin/nox -s newest` first: it tests those releases; then make test.
+COMPILE := $(VENV)/bin/uv pip compile --quiet --upgrade
+lock: $(TOOLS)
+	$(COMPILE) --universal --python-version 3.10 $(LOCKS)/tools.in -o $(LOCKS)/tools.txt
+	$(COMPILE) --universal --python-version 3.10 $(LOCKS)/build.in -o $(LOCKS)/build.txt
+	$(COMPILE) --universal --python-version 3.10 setup.cfg --all-extras $(LOCKS)/test.in \
+		-o $(LOCKS)/test.txt
+	$(COMPILE) --python-version 3.10 setup.cfg --extra gunicorn --extra test \
+		--constraint $(LOCKS)/floors.in --constraint $(LOCKS)/test.in -o $(LOCKS)/floors.txt
+
 # A working copy for development: the package installed editable (its hot path compiled in
 # place, rebuilt when a source changes), with the test and lint tools.
 SOURCES := $(shell find channels_distributed -name '*.py' -o -name '*.pxd')
 
-$(DEV): setup.cfg setup.py pyproject.toml $(SOURCES)
+$(DEV): setup.cfg setup.py pyproject.toml $(SOURCES) $(LOCKS)/test.txt $(LOCKS)/build.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
-	$(PY) -m pip install --quiet -e '.[gunicorn,demo,test,dev]' channels_redis==4.3.0
+	$(PY) -m pip install --quiet --constraint $(LOCKS)/test.txt pip
+	PIP_CONSTRAINT=$(LOCKS)/build.txt $(PY) -m pip install --quiet \
+		--constraint $(LOCKS)/test.txt -e '.[gunicorn,demo,test,dev]' channels_redis==4.3.0
 	@# An extension left in place by an earlier build of a module no longer compiled would be
 	@# imported instead of its source.
 	$(PY) -c "import pathlib, channels_distributed.compiled as c; \
@@ -70,19 +82,19 @@ types: $(DEV)
 bench: bench-layer bench-distributed bench-server bench-django
 
 bench-layer: $(DEV)
-	$(PY) -m pip install --quiet -e '.[bench]'
+	PIP_CONSTRAINT=$(LOCKS)/build.txt $(PY) -m pip install --quiet --constraint $(LOCKS)/test.txt -e '.[bench]'
 	$(PY) bench/layer.py
 
 bench-distributed: $(DEV)
-	$(PY) -m pip install --quiet -e '.[bench]'
+	PIP_CONSTRAINT=$(LOCKS)/build.txt $(PY) -m pip install --quiet --constraint $(LOCKS)/test.txt -e '.[bench]'
 	$(PY) bench/distributed.py
 
 bench-server: $(DEV)
-	$(PY) -m pip install --quiet -e '.[bench]'
+	PIP_CONSTRAINT=$(LOCKS)/build.txt $(PY) -m pip install --quiet --constraint $(LOCKS)/test.txt -e '.[bench]'
 	$(PY) bench/server.py
 
 bench-django: $(DEV)
-	$(PY) -m pip install --quiet -e '.[bench]'
+	PIP_CONSTRAINT=$(LOCKS)/build.txt $(PY) -m pip install --quiet --constraint $(LOCKS)/test.txt -e '.[bench]'
 	$(PY) bench/django_project.py
 
 clean:

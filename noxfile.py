@@ -12,15 +12,19 @@ session        what it runs                                                     
 ``build``      the sdist and ``twine check``                                           --
 ``lint``       ruff, mypy --strict                                                     --
 ``full-3.12``  the smoke suite, the whole suite, channels_redis' own tests against     compiled
-               ours; every dependency at its newest release
+               ours
 ``floors``     (3.10) the smoke suite and the core tests, every dependency at its      compiled
-               declared floor (``.ci/floors.txt``)
+               declared floor (``requirements/floors.in``)
 ``core-3.11``  the smoke suite and the core tests                                      compiled
 ``core-3.13``  the smoke suite and the core tests, on a wheel built without a C        pure Python
                compiler (``CC=false``): the fallback users without one get
+``newest``     (not in CI) the whole suite with the newest release of everything: run   compiled
+               it before ``make lock`` refreshes the locks
 =============  ======================================================================  ==========
 
-``nox -s full-3.12 -- -k websocket`` passes arguments to pytest. Interpreters are found on
+Every session but ``newest`` installs from the locks in ``requirements/`` (``test.txt``, and
+``floors.txt`` for the floors), and builds with the build requirements of ``build.txt``, so a
+release upstream never changes what a fresh clone tests. ``nox -s full-3.12 -- -k websocket`` passes arguments to pytest. Interpreters are found on
 ``PATH`` (``python3.12``...) or in pyenv's versions folder; one that is missing is skipped,
 except under ``CI=true``, where it fails the run.
 """
@@ -41,12 +45,19 @@ ROOT = Path(__file__).resolve().parent
 DIST = ROOT / "dist"
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "channels-distributed"
-FLOORS = ROOT / ".ci" / "floors.txt"
+REQUIREMENTS = ROOT / "requirements"
+FLOORS = REQUIREMENTS / "floors.in"  # the declared floors, pinned
+# The locks (make lock): every package the tests install, at one version each.
+LOCK = REQUIREMENTS / "test.txt"
+FLOORS_LOCK = REQUIREMENTS / "floors.txt"
+BUILD_LOCK = REQUIREMENTS / "build.txt"  # setuptools, wheel, Cython for every build
 # What each session installs besides the wheel: the extras users install, and the test tools.
 EXTRAS = "[gunicorn,test]"
 # channels_redis, whose own test suite runs against our layer (only in the full session: it needs
 # channels>=4.2.2, above our floor of 4.2).
 COMPAT = "channels_redis==4.3.0"
+# pip's builds (python -m build, pip wheel) read their constraints from the environment.
+os.environ["PIP_CONSTRAINT"] = str(BUILD_LOCK)
 
 nox.options.envdir = str(CACHE / "nox")
 nox.options.sessions = ["build", "lint", "full-3.12", "floors", "core-3.11", "core-3.13"]
@@ -108,7 +119,8 @@ def _wheel(session: nox.Session, compiled: bool) -> Path:
     python = session.run("python", "-c", "import sys; print(sys.executable)", silent=True)
     if UV:
         session.run(UV, "build", "--quiet", "--wheel", "--python", str(python).strip(),
-                    "--out-dir", str(out), str(_sdist(session)), env=env, external=True)
+                    "--build-constraint", str(BUILD_LOCK), "--out-dir", str(out),
+                    str(_sdist(session)), env=env, external=True)
     else:
         session.run("python", "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir",
                     str(out), str(_sdist(session)), env=env)
@@ -132,9 +144,10 @@ def _suite(session: nox.Session) -> Path:
     return suite
 
 
-def _install(session: nox.Session, compiled: bool, *extra: str, floors: bool = False) -> Path:
+def _install(session: nox.Session, compiled: bool, *extra: str,
+             lock: Path | None = LOCK) -> Path:
     wheel = _wheel(session, compiled)
-    constraints = ["--constraint", str(FLOORS)] if floors else []
+    constraints = ["--constraint", str(lock)] if lock else []
     # pip too: uv's virtualenvs have none, and users' have (the conformance tests call it).
     session.install(f"{wheel}{EXTRAS}", "pip", *extra, *constraints)
     return _suite(session)
@@ -142,7 +155,8 @@ def _install(session: nox.Session, compiled: bool, *extra: str, floors: bool = F
 
 def _pytest(session: nox.Session, suite: Path, build: str, *args: str) -> None:
     with session.chdir(suite):
-        session.run("python", "-m", "pytest", "-rs", *args, *session.posargs,
+        # --durations: the slowest tests, where the matrix's time goes.
+        session.run("python", "-m", "pytest", "-rs", "--durations=15", *args, *session.posargs,
                     env={"CD_EXPECT_BUILD": build})
 
 
@@ -168,26 +182,39 @@ def build(session: nox.Session) -> None:
 @nox.session(python="3.12")
 def lint(session: nox.Session) -> None:
     """ruff and mypy --strict over the sources (the dependencies come from the sdist)."""
-    session.install(f"{_sdist(session)}[gunicorn,test,dev]", COMPAT, env={"CC": "false"})
+    session.install(f"{_sdist(session)}[gunicorn,test,dev]", COMPAT, "--constraint", str(LOCK),
+                    env={"CC": "false"})
     session.run("ruff", "check", str(ROOT))
     with session.chdir(ROOT):
         session.run("mypy")  # setup.cfg: strict, over the package in the working tree
 
 
-@nox.session(name="full", python="3.12")
-def full(session: nox.Session) -> None:
-    """Everything, on the compiled build, every dependency at its newest release."""
-    suite = _install(session, True, COMPAT)
+def _everything(session: nox.Session, lock: Path | None) -> None:
+    suite = _install(session, True, COMPAT, lock=lock)
     _pytest(session, suite, "compiled", "-m", "not compat")
     session.run("python", str(suite / "tests" / "compat" / "run_channels_redis_suite.py"))
     session.run("python", str(suite / "tests" / "compat" / "run_channels_redis_suite.py"),
                 "--topology", "cluster")
 
 
+@nox.session(name="full", python="3.12")
+def full(session: nox.Session) -> None:
+    """Everything, on the compiled build, from the lock."""
+    _everything(session, LOCK)
+
+
+@nox.session(python="3.12")
+def newest(session: nox.Session) -> None:
+    """Everything with the newest release of every dependency (not in CI): what a lock refresh
+    (``make lock``) starts from."""
+    _everything(session, None)
+    session.run("python", "-m", "pip", "freeze", "--exclude", "channels-distributed")
+
+
 @nox.session(python="3.10")
 def floors(session: nox.Session) -> None:
     """The smoke suite and the core tests with every dependency at its declared floor."""
-    suite = _install(session, True, floors=True)
+    suite = _install(session, True, lock=FLOORS_LOCK)
     session.run("python", "-c", _SHOW_VERSIONS, *_pinned())
     _pytest(session, suite, "compiled", "-m", "core")
 
