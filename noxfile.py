@@ -24,7 +24,9 @@ session        what it runs                                                     
 
 Every session but ``newest`` installs from the locks in ``requirements/`` (``test.txt``, and
 ``floors.txt`` for the floors), and builds with the build requirements of ``build.txt``, so a
-release upstream never changes what a fresh clone tests. ``nox -s full-3.12 -- -k websocket`` passes arguments to pytest. Interpreters are found on
+release upstream never changes what a fresh clone tests.
+
+``nox -s full-3.12 -- -k websocket`` passes arguments to pytest. Interpreters are found on
 ``PATH`` (``python3.12``...) or in pyenv's versions folder; one that is missing is skipped,
 except under ``CI=true``, where it fails the run.
 """
