@@ -58,8 +58,9 @@ EXTRAS = "[gunicorn,test]"
 # channels_redis, whose own test suite runs against our layer (only in the full session: it needs
 # channels>=4.2.2, above our floor of 4.2).
 COMPAT = "channels_redis==4.3.0"
-# pip's builds (python -m build, pip wheel) read their constraints from the environment.
-os.environ["PIP_CONSTRAINT"] = str(BUILD_LOCK)
+# pip's builds (python -m build, pip wheel) read their constraints from the environment: given
+# to those commands only (the tests run pip too, for other Pythons).
+BUILD_ENV = {"PIP_CONSTRAINT": str(BUILD_LOCK), "UV_BUILD_CONSTRAINT": str(BUILD_LOCK)}
 
 nox.options.envdir = str(CACHE / "nox")
 nox.options.sessions = ["build", "lint", "full-3.12", "floors", "core-3.11", "core-3.13"]
@@ -105,7 +106,7 @@ def _sdist(session: nox.Session) -> Path:
         return found[0]
     shutil.rmtree(DIST, ignore_errors=True)
     session.run(sys.executable, "-m", "build", "--sdist", "--outdir", str(DIST), str(ROOT),
-                external=True, silent=True)
+                external=True, silent=True, env=BUILD_ENV)
     (sdist,) = DIST.glob("channels_distributed-*.tar.gz")
     os.environ["CD_SDIST_BUILT"] = str(sdist)
     return sdist
@@ -116,12 +117,12 @@ def _wheel(session: nox.Session, compiled: bool) -> Path:
     as ``pip install`` builds it."""
     out = Path(session.create_tmp()) / "wheel"
     shutil.rmtree(out, ignore_errors=True)
-    env = {} if compiled else {"CC": "false"}  # no working C compiler: the pure-Python fallback
+    env = dict(BUILD_ENV, **({} if compiled else {"CC": "false"}))  # CC=false: no compiler
     started = time.monotonic()
     python = session.run("python", "-c", "import sys; print(sys.executable)", silent=True)
     if UV:
         session.run(UV, "build", "--quiet", "--wheel", "--python", str(python).strip(),
-                    "--build-constraint", str(BUILD_LOCK), "--out-dir", str(out),
+                    "--build-constraints", str(BUILD_LOCK), "--out-dir", str(out),
                     str(_sdist(session)), env=env, external=True)
     else:
         session.run("python", "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir",
@@ -185,7 +186,7 @@ def build(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff and mypy --strict over the sources (the dependencies come from the sdist)."""
     session.install(f"{_sdist(session)}[gunicorn,test,dev]", COMPAT, "--constraint", str(LOCK),
-                    env={"CC": "false"})
+                    env=dict(BUILD_ENV, CC="false"))
     session.run("ruff", "check", str(ROOT))
     with session.chdir(ROOT):
         session.run("mypy")  # setup.cfg: strict, over the package in the working tree

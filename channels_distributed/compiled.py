@@ -36,6 +36,7 @@ COMPILED = (
     "channels_distributed.server.cycle",
     "channels_distributed.server.http",
     "channels_distributed.transport.writer",
+    "channels_distributed.transport.hub",
     "channels_distributed.transport.streams",
 )
 ENV = "CHANNELS_DISTRIBUTED_NO_EXTENSIONS"

@@ -27,8 +27,8 @@ from channels_distributed.protocol.envelope import (
 )
 from channels_distributed.protocol.keys import DistKeys
 from channels_distributed.protocol.routing import RouteTable
-from channels_distributed.transport.queues import GIVEN_UP, OURS, REAPED
-from channels_distributed.transport.streams import Hub, new_process_id, now_ms
+from channels_distributed.transport.hub import Hub, new_process_id, now_ms
+from channels_distributed.transport.scripts import FULL, GIVEN_UP, OURS, REAPED
 from channels_distributed.worker.connection import Connection
 from channels_distributed.worker.context import WorkerContext
 
@@ -47,6 +47,15 @@ class MemoryLink:
     reaped: bool = False  # the next acknowledgement finds its request given back
     full: bool = False  # acknowledged pushes find the edge's inbox full
     sent: list[tuple[str, str, list[dict[str, Any]]]] = field(default_factory=list)
+    # Entries that vanish (as if Redis evicted them): (inbox key, the entry's number in its
+    # stream) of the entries to lose.
+    lose: set[tuple[str, int]] = field(default_factory=set)
+    numbers: list[tuple[str, int]] = field(default_factory=list)  # (inbox, seq) of each entry
+    # Cleared: acknowledged pushes (a worker's first output) wait for it before Redis runs them.
+    acked_pushes: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self.acked_pushes.set()
 
     def failed(self) -> asyncio.Future[Any]:
         future = asyncio.get_running_loop().create_future()
@@ -58,17 +67,18 @@ class MemoryLink:
         future.set_result(result)
         return future
 
-    def deliver(self, inbox: str, conn: str, events: list[dict[str, Any]]) -> None:
-        copy = decode_events(encode_events(events))
+    def deliver(self, inbox: str, conn: str, events: list[dict[str, Any]], seq: int = 0) -> None:
+        seq, copy = decode_events(encode_events(events, seq))
         self.sent.append((inbox, conn, copy))
+        self.numbers.append((inbox, seq))
         hub = self.hubs.get(inbox)
-        if hub is None:
+        if hub is None or (seq and (inbox, seq) in self.lose):
             return
         peer = hub.peers.get(conn)
         if peer is None:
             hub.stray(conn, copy)
         else:
-            peer.feed(copy)
+            peer.feed(copy, seq)
 
     def acknowledge(self, raw: bytes) -> int:
         """The ACK script (transport/scripts.py)."""
@@ -110,23 +120,30 @@ class MemoryHub(Hub):
         self.link.queue.append(entry)
         return self.link.done()
 
-    def send_events(self, inbox: str, conn: str, events: list[Any]) -> asyncio.Future[None]:
+    def send_events(self, inbox: str, conn: str, events: list[Any],
+                    seq: int = 0) -> asyncio.Future[None]:
         if self.link.down:
             return self.link.failed()
-        self.loop.call_soon(self.link.deliver, inbox, conn, list(events))
+        self.loop.call_soon(self.link.deliver, inbox, conn, list(events), seq)
         return self.link.done()
 
     def send_events_acked(self, ack: tuple[str, bytes, str], inbox: str, conn: str,
-                          events: list[Any]) -> asyncio.Future[Any]:
+                          events: list[Any], seq: int = 0) -> asyncio.Future[Any]:
+        return asyncio.ensure_future(self._acked_push(ack, inbox, conn, list(events), seq))
+
+    async def _acked_push(self, ack: tuple[str, bytes, str], inbox: str, conn: str,
+                          events: list[Any], seq: int) -> int:
+        """The ACKED_PUSH script."""
+        await self.link.acked_pushes.wait()
         if self.link.down:
-            return self.link.failed()
+            raise RedisUnavailable("the memory link is down")
         answer = self.link.acknowledge(ack[1])
         if answer != OURS:
-            return self.link.done(-1)
+            return answer
         if self.link.full:
-            return self.link.done(0)
-        self.loop.call_soon(self.link.deliver, inbox, conn, list(events))
-        return self.link.done(1)
+            return FULL
+        self.loop.call_soon(self.link.deliver, inbox, conn, events, seq)
+        return OURS
 
     def same_shard(self, key: str, other: str) -> bool:
         return True
@@ -190,11 +207,12 @@ class Deployment:
     """One edge and one worker process over a ``MemoryLink``."""
 
     def __init__(self, app: App, worker_timeout: float = 5.0, window: int = 16,
-                 max_chunk: int = 64 * 1024) -> None:
+                 max_chunk: int = 64 * 1024, probe_after: float = 5.0,
+                 redis_timeout: float = 1.0) -> None:
         self.link = MemoryLink()
         self.config = DistributorConfig(RouteTable({"/": KEY}), tuple(parse_hosts(["redis://m"])),
                                         "mem", worker_timeout=worker_timeout, window=window,
-                                        max_chunk=max_chunk)
+                                        max_chunk=max_chunk, redis_timeout=redis_timeout)
         self.edge_hub = MemoryHub("d", self.link)
         self.edge_watch = MemoryWatch()
         self.edge = MemoryEdge.__new__(MemoryEdge)
@@ -206,9 +224,10 @@ class Deployment:
             hub=self.worker_hub, watch=self.worker_watch, app=app,  # type: ignore[arg-type]
             app_name="tests:app", window=window, max_chunk=max_chunk,
             accept_event=accept_event(self.worker_hub.id, self.worker_hub.inbox),
-            lifespan_state={})
+            probe_after=probe_after, lifespan_state={})
         self.route = MemoryRoute(self.link)
         self.connections: list[asyncio.Task[None]] = []
+        self.connection_objects: list[Connection] = []
         self.expired = 0
 
     def take(self) -> bool:
@@ -228,6 +247,7 @@ class Deployment:
                                                 [{"type": fw.EXPIRED}])
             return True
         connection = Connection(self.context, self.route, raw, connect)  # type: ignore[arg-type]
+        self.connection_objects.append(connection)
         self.connections.append(asyncio.get_running_loop().create_task(connection.run()))
         return True
 

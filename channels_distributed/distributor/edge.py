@@ -41,9 +41,11 @@ from ..protocol.forwarding import (
     Forwarding,
 )
 from ..transport import scripts
+from ..transport.eviction import warn_if_evicting
+from ..transport.hub import Hub, now_ms
 from ..transport.liveness import Presence, Watch
 from ..transport.resp import ConnectionLost
-from ..transport.streams import Hub, Peer, now_ms
+from ..transport.streams import Peer, open_peer
 from ..typing import Event, Scope
 
 __all__ = ["Edge", "NoWorker", "WorkerSilent"]
@@ -54,8 +56,6 @@ logger = logging.getLogger("channels_distributed.distributor")
 # A worker drops requests past their deadline (and says so: cd.expired); wait a little longer.
 _ACCEPT_GRACE = 0.25
 _SWEEP_INTERVAL = 0.05
-# How long an accept may still take once a worker acknowledged the request at the deadline.
-_LATE_ACCEPT = 5.0
 # The states in which a connection waits for its worker (and the sweeper watches its timer).
 _WAITING = frozenset({QUEUED, GIVING_UP, LATE})
 
@@ -72,6 +72,7 @@ class Edge:
         presence = Presence(hub)
         presence.start()
         self._attach(config, hub, presence, Watch(hub))
+        self._spawn(warn_if_evicting(hub.topology))
 
     def _attach(self, config: DistributorConfig, hub: Hub, presence: Presence | None,
                 watch: Watch) -> None:
@@ -142,13 +143,18 @@ class Edge:
 
     async def _withdraw(self, queue: str, state: str, entry: bytes) -> int:
         """Withdraw the request from its queue (1), or mark it given up if a worker took it (0).
-        Redis unreachable: 1 (no worker can answer through it either)."""
+        Redis unreachable or stalled past ``redis_timeout``: 1 (no worker can answer through
+        it either; a stalled one that resumes runs this script before anything it is sent
+        later on this link, so the request is withdrawn then or marked given up)."""
         try:
-            link = await asyncio.wait_for(self.hub.shard_for(queue).link(), 1.0)
-            return int(await asyncio.wait_for(
-                scripts.GIVE_UP.run(link, [queue, state], [entry, STATE_TTL_MS]), 2.0))
+            return int(await asyncio.wait_for(self._give_up_script(queue, state, entry),
+                                              self.config.redis_timeout))
         except (RedisUnavailable, ReplyError, ConnectionLost, OSError, asyncio.TimeoutError):
             return 1
+
+    async def _give_up_script(self, queue: str, state: str, entry: bytes) -> Any:
+        link = await self.hub.shard_for(queue).link()
+        return await scripts.GIVE_UP.run(link, [queue, state], [entry, STATE_TTL_MS])
 
     async def _give_up(self, peer: Peer, queue: str, state: str, entry: bytes) -> None:
         """At the deadline: withdraw the request, or, if a worker took it already, mark it given
@@ -162,9 +168,12 @@ class Edge:
     async def connect(self, key: str, scope: Scope, first: Event | None) -> Peer | None:
         """Queue the connection on ``key``; the peer once a worker accepted, else None."""
         config, hub = self.config, self.hub
+        # Once given up, an accept may still come from a worker that acknowledged the request
+        # at its deadline: within a Redis round trip, unless Redis is slow (redis_timeout).
         machine = Forwarding(EDGE, config.window, config.worker_timeout + _ACCEPT_GRACE,
-                                _LATE_ACCEPT)
-        peer = hub.open_peer(self._new_id(), config.window, None, True, machine, self, self.watch)
+                             config.redis_timeout)
+        peer = open_peer(hub, self._new_id(), config.window, held=True, machine=machine,
+                         owner=self, watch=self.watch)
         accepted = peer.accepted
         if accepted is None:  # pragma: no cover - a peer opened without a remote has one
             raise RuntimeError("a peer waiting for its worker has no accept future")

@@ -11,6 +11,7 @@ away).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -85,11 +86,12 @@ async def _relay(peer: Peer, send: Send, down: Down, up: Callable[[], Coroutine[
         upstream.stop()
 
 
-async def _next(peer: Peer, waiting: Callable[[], None]) -> Event:
+async def _next(peer: Peer, waiting: Callable[[], None], probe_after: float | None = None
+                ) -> Event:
     event = peer.receive_nowait()
     if event is None:
         waiting()
-        event = await peer.receive()
+        event = await peer.receive(probe_after)
     return event
 
 
@@ -117,7 +119,7 @@ async def serve_http(edge: Edge, key: str, scope: Scope, receive: Receive, send:
         return
     body_done = first is not None and not first.get("more_body")
     try:
-        await _relay(peer, send, _http_down,
+        await _relay(peer, send, functools.partial(_http_down, probe_after=config.redis_timeout),
                      lambda: _http_up(peer, receive, config.max_chunk, body_done),
                      eager=not body_done)
     finally:
@@ -145,11 +147,13 @@ async def _first_body(config: DistributorConfig, scope: Scope, receive: Receive
     return await receive()
 
 
-async def _http_down(peer: Peer, send: Send, waiting: Callable[[], None]) -> None:
+async def _http_down(peer: Peer, send: Send, waiting: Callable[[], None], *,
+                     probe_after: float) -> None:
+    # A response that stops coming for ``probe_after`` seconds: were its entries lost in Redis?
     started = False
     try:
         while True:
-            event = await _next(peer, waiting)
+            event = await _next(peer, waiting, probe_after)
             kind = event["type"]
             if kind == "http.response.start":
                 started = True

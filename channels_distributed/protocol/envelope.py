@@ -14,6 +14,19 @@ A forwarded connection goes like this (DESIGN.md, "The distributor <-> worker pr
 Inbox entries use the channel layer's entry format (``codec.encode_entry``) with the connection
 id as the target, so the layer's ``Reader`` dispatches them; the payload is a msgpack list of
 event maps. Bytes stay bytes.
+
+Since protocol version 2, the entries of one direction of one connection are numbered 1, 2, 3...
+(the number leads the payload's list), so a receiver sees at once when Redis lost one (evicted it)
+instead of delivering a short body as if it were whole; entries outside that stream (``cd.reset``,
+``cd.expired``, ``cd.probe``, ``cd.probed``) carry no number. A receiver that has heard nothing
+for a while asks the other side how many entries it sent (``cd.probe``); the answer
+(``cd.probed``) travels behind them, so a count above what arrived means the tail was lost.
+
+Versions: a ``connect`` request carries the edge's protocol version, and a worker serves every
+version from ``MIN_VERSION`` to its own, speaking the edge's (a version 1 edge gets unnumbered
+entries). It refuses a newer one with an error that names both versions, and tells the edge the
+request will never run (``cd.expired``: the client gets 503). So a rolling upgrade updates the
+workers first, then the edges.
 """
 
 from __future__ import annotations
@@ -32,9 +45,13 @@ __all__ = [
     "ACK",
     "CLOSE",
     "EXPIRED",
+    "MIN_VERSION",
+    "PROBE",
+    "PROBED",
     "RESET",
     "VERSION",
     "Connect",
+    "VersionMismatch",
     "decode_connect",
     "decode_events",
     "encode_connect",
@@ -46,7 +63,9 @@ __all__ = [
     "wire_scope",
 ]
 
-VERSION = 1
+#: The protocol version this release speaks, and the oldest edge version its workers serve.
+VERSION = 2
+MIN_VERSION = 1
 #: Lifetime of a given-up mark (set only for requests a worker took but had not answered at
 #: their deadline: rare). Longer than any deadline.
 STATE_TTL_MS = 120_000
@@ -60,6 +79,24 @@ RESET = "cd.reset"
 #: distributor gave it up) and was not run, nor will it ever be; the distributor answers as if
 #: no worker had taken it (503), at once instead of waiting for an accept that never comes.
 EXPIRED = "cd.expired"
+#: Either way: how many numbered entries have you sent on this connection? (``seen``: how many
+#: arrived here; ``inbox``: where to answer). Answered with ``cd.probed`` (``sent``), or with
+#: ``cd.reset`` by a process that no longer has the connection.
+PROBE = "cd.probe"
+PROBED = "cd.probed"
+
+
+class VersionMismatch(ProtocolError):
+    """A ``connect`` request of a protocol version this worker does not speak."""
+
+    def __init__(self, version: object, reply: str | None, conn: str | None) -> None:
+        super().__init__(
+            f"connect request has protocol version {version!r}, this worker speaks versions "
+            f"{MIN_VERSION} to {VERSION}; upgrade the workers before the edges (a worker "
+            "serves older edges, never newer ones)")
+        self.version = version
+        self.reply = reply  # where to tell the edge the request will not run, when readable
+        self.conn = conn
 
 #: Events that carry payload and count against the flow-control window.
 DATA_EVENTS = frozenset(
@@ -82,6 +119,7 @@ class Connect:
     idempotent: bool = False
     body: bytes | None = None  # the first http.request body, when small
     more_body: bool = False
+    version: int = VERSION  # the edge's protocol version: the worker speaks it back
 
 
 def wire_scope(scope: Mapping[str, Any]) -> dict[str, Any]:
@@ -108,14 +146,15 @@ def scope_from_wire(wire: Mapping[str, Any]) -> dict[str, Any]:
 
 def encode_connect(connect: Connect) -> bytes:
     return pack_connect(connect.conn, connect.scope, connect.reply, connect.origin,
-                        connect.deadline_ms, connect.idempotent, connect.body, connect.more_body)
+                        connect.deadline_ms, connect.idempotent, connect.body, connect.more_body,
+                        version=connect.version)
 
 
 def pack_connect(conn: str, scope: Mapping[str, Any], reply: str, origin: str,
                  deadline_ms: int, idempotent: bool, body: bytes | None,
-                 more_body: bool) -> bytes:
+                 more_body: bool, *, version: int = VERSION) -> bytes:
     """A ``connect`` request, packed straight from its fields (the edge's hot path)."""
-    return pack({"t": "connect", "v": VERSION, "c": conn, "s": wire_scope(scope), "r": reply,
+    return pack({"t": "connect", "v": version, "c": conn, "s": wire_scope(scope), "r": reply,
                   "o": origin, "d": deadline_ms, "i": idempotent, "b": body, "m": more_body})
 
 
@@ -131,10 +170,11 @@ def decode_connect(raw: bytes) -> Connect:
     data = _unpack(raw, "connect request", use_list=False)  # arrays as tuples: fewer copies
     if not isinstance(data, dict) or data.get("t") != "connect":
         raise ProtocolError("route queue entry is not a connect request")
-    if data.get("v") != VERSION:
-        raise ProtocolError(f"connect request has protocol version {data.get('v')!r}, this "
-                            f"worker speaks {VERSION}; run the same release everywhere")
     conn, reply, origin = data.get("c"), data.get("r"), data.get("o")
+    version = data.get("v")
+    if type(version) is not int or not MIN_VERSION <= version <= VERSION:
+        raise VersionMismatch(version, reply if type(reply) is str else None,
+                              conn if type(conn) is str else None)
     scope, body, deadline = data.get("s"), data.get("b"), data.get("d")
     if (type(conn) is not str or type(reply) is not str or type(origin) is not str
             or type(deadline) is not int or not isinstance(scope, dict)
@@ -147,21 +187,29 @@ def decode_connect(raw: bytes) -> Connect:
     except (TypeError, ValueError):
         raise ProtocolError("connect request has a malformed scope") from None
     return Connect(conn, wire, reply, origin, deadline, bool(data.get("i")), body,
-                   bool(data.get("m")))
+                   bool(data.get("m")), version)
 
 
-def encode_events(events: Iterable[Mapping[str, Any]]) -> bytes:
-    return pack(list(events))
+def encode_events(events: Iterable[Mapping[str, Any]], seq: int = 0) -> bytes:
+    """An entry's payload: the events, led by the entry's number in its stream when ``seq``."""
+    return pack([seq, *events] if seq else list(events))
 
 
-def decode_events(payload: bytes) -> list[dict[str, Any]]:
+def decode_events(payload: bytes) -> tuple[int, list[dict[str, Any]]]:
+    """(the entry's number in its stream or 0 when it has none, its events)."""
     events = _unpack(payload, "event batch")
     if type(events) is not list:
         raise ProtocolError("event batch is not a list of typed events")
+    seq = 0
+    if events and type(events[0]) is int:
+        seq = events[0]
+        del events[0]
+        if seq <= 0:
+            raise ProtocolError(f"event batch has a bad number {seq}")
     for event in events:  # a loop, not all(genexpr): this runs for every inbox entry
         if type(event) is not dict or type(event.get("type")) is not str:
             raise ProtocolError("event batch is not a list of typed events")
-    return events
+    return seq, events
 
 
 def is_data(event: Mapping[str, Any]) -> bool:
@@ -184,7 +232,7 @@ def split_body(event: dict[str, Any], max_chunk: int) -> list[dict[str, Any]]:
 
 
 def accept_event(worker: str, inbox: str) -> dict[str, Any]:
-    return {"type": ACCEPT, "worker": worker, "inbox": inbox}
+    return {"type": ACCEPT, "worker": worker, "inbox": inbox, "v": VERSION}
 
 
 def ack_event(count: int) -> dict[str, Any]:

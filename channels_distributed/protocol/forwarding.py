@@ -62,6 +62,7 @@ CLOSED = "closed"  # over: the connection is forgotten
 ACCEPT = "cd.accept"
 EXPIRED = "cd.expired"
 RESET = "cd.reset"
+PROBE = "cd.probe"  # answered by the shell while it has the connection; a reset once it has not
 # Local: the owner, Redis's answers, timers.
 CONNECT = "connect"  # edge: the connection arrived and has a route key
 TAKE = "take"  # worker: a request taken before its deadline, to acknowledge before it runs
@@ -77,6 +78,7 @@ FAILED = "failed"  # Redis refused or is unreachable: a push or an acknowledgeme
 PEER_GONE = "peer-gone"  # the other process went away (presence)
 CLIENT_GONE = "client-gone"  # the client went away (edge) / the application was told so (worker)
 COMPLETE = "complete"  # edge: the response went to the client in full
+GAP = "gap"  # entries from the other side were lost (Redis evicted them): the stream is broken
 END = "end"  # the owner is done with the connection (relay returned, application returned)
 
 # Actions -----------------------------------------------------------------------------------
@@ -94,6 +96,7 @@ FINISH_OUTPUT = "finish-output"  # drop queued output; nothing more goes out
 SEND_FINAL = "send-final"  # post the owner's last word: the edge's disconnect, the worker's close
 SEND_RESET = "send-reset"  # tell a worker that accepted late that the connection is gone
 SEND_EXPIRED = "send-expired"  # tell the edge the request will never run
+ABORT = "abort"  # tell the other side the stream is broken (cd.reset), and send nothing more
 DROP = "drop"  # remove the request from the processing list, unrun
 FAIL_NO_WORKER = "fail-no-worker"  # the edge answers 503 / 1013
 FAIL_UNSERVED = "fail-unserved"  # the same, said by the worker that took it too late
@@ -124,6 +127,8 @@ TABLE: dict[tuple[str, str, str], tuple[str, tuple[str, ...]]] = {
     (EDGE, QUEUED, FAILED): (CLOSED, (FAIL_LOST, WITHDRAW)),
     (EDGE, QUEUED, RESET): (CLOSED, (FAIL_LOST, WITHDRAW)),
     (EDGE, QUEUED, CLIENT_GONE): (CLOSED, (WITHDRAW,)),
+    # A worker took it (its events arrive) but its accept was lost: it runs there, unrelayed.
+    (EDGE, QUEUED, GAP): (CLOSED, (FAIL_SILENT,)),
     (EDGE, GIVING_UP, WITHDRAWN): (CLOSED, (FAIL_NO_WORKER,)),
     (EDGE, GIVING_UP, TAKEN_BY_WORKER): (LATE, ()),
     (EDGE, GIVING_UP, ACCEPT): (OPEN, _ACCEPTED),  # accepted while the script ran
@@ -131,18 +136,23 @@ TABLE: dict[tuple[str, str, str], tuple[str, tuple[str, ...]]] = {
     (EDGE, GIVING_UP, FAILED): (CLOSED, (FAIL_LOST,)),
     (EDGE, GIVING_UP, RESET): (CLOSED, (FAIL_LOST,)),
     (EDGE, GIVING_UP, CLIENT_GONE): (CLOSED, ()),  # the script under way withdraws it
+    (EDGE, GIVING_UP, GAP): (CLOSED, (FAIL_SILENT,)),
     (EDGE, LATE, ACCEPT): (OPEN, _ACCEPTED),
     (EDGE, LATE, EXPIRED): (CLOSED, (FAIL_UNSERVED,)),
     (EDGE, LATE, DEADLINE): (CLOSED, (FAIL_SILENT,)),
     (EDGE, LATE, FAILED): (CLOSED, (FAIL_LOST,)),
     (EDGE, LATE, RESET): (CLOSED, (FAIL_LOST,)),
     (EDGE, LATE, CLIENT_GONE): (CLOSED, ()),  # given up already: it can never run
+    (EDGE, LATE, GAP): (CLOSED, (FAIL_SILENT,)),
     (EDGE, OPEN, COMPLETE): (DONE, (FINISH_OUTPUT,)),
     (EDGE, OPEN, EXPIRED): (OPEN, ()),  # never fails a connection a worker has
     (EDGE, OPEN, RESET): (LOST, (FINISH_OUTPUT, FAIL_LOST)),
     (EDGE, OPEN, PEER_GONE): (LOST, (FAIL_LOST,)),
     (EDGE, OPEN, FAILED): (LOST, (FAIL_LOST,)),
     (EDGE, OPEN, CLIENT_GONE): (LOST, (FAIL_CLIENT_GONE,)),
+    # Never a short body delivered as whole: the client gets 502 or a cut connection, the
+    # worker's application is told.
+    (EDGE, OPEN, GAP): (LOST, (ABORT, FAIL_LOST)),
     (EDGE, OPEN, END): (CLOSED, _END),  # ended mid-exchange: the worker's app is told
     (EDGE, DONE, END): (CLOSED, (UNWATCH, CLOSE_PEER)),
     (EDGE, LOST, END): (CLOSED, (UNWATCH, CLOSE_PEER)),
@@ -150,6 +160,8 @@ TABLE: dict[tuple[str, str, str], tuple[str, tuple[str, ...]]] = {
     # An accept for a connection this edge no longer has: that worker's application would
     # otherwise wait for its client forever.
     (EDGE, CLOSED, ACCEPT): (CLOSED, (SEND_RESET,)),
+    # A worker asking about a connection this edge no longer has: it is gone.
+    (EDGE, CLOSED, PROBE): (CLOSED, (SEND_RESET,)),
     # The worker -------------------------------------------------------------------------------
     (WORKER, IDLE, DEADLINE): (CLOSED, (DROP, SEND_EXPIRED)),  # never run after its deadline
     (WORKER, IDLE, TAKE): (TAKEN, (SEND_ACCEPT,)),
@@ -161,6 +173,9 @@ TABLE: dict[tuple[str, str, str], tuple[str, tuple[str, ...]]] = {
     (WORKER, TAKEN, FAILED): (CLOSED, (CLOSE_PEER,)),  # as reaped: a reaper gives it back
     (WORKER, ACKING, ACKED): (OPEN, (RELEASE,)),
     (WORKER, ACKING, REAPED): (LOST, (FINISH_OUTPUT, FAIL_LOST)),  # never delivered
+    # The edge gave it up at its deadline: nothing was delivered; it answers 503 at once.
+    (WORKER, ACKING, GIVEN_UP): (LOST, (FINISH_OUTPUT, SEND_EXPIRED, FAIL_LOST)),
+    (WORKER, ACKING, GAP): (LOST, (ABORT, FAIL_LOST)),
     (WORKER, ACKING, FULL): (LOST, (FAIL_LOST,)),
     (WORKER, ACKING, FAILED): (LOST, (FAIL_LOST,)),
     (WORKER, ACKING, RESET): (LOST, (FINISH_OUTPUT, FAIL_LOST)),
@@ -171,13 +186,18 @@ TABLE: dict[tuple[str, str, str], tuple[str, tuple[str, ...]]] = {
     (WORKER, OPEN, PEER_GONE): (LOST, (FAIL_LOST,)),
     (WORKER, OPEN, FAILED): (LOST, (FAIL_LOST,)),
     (WORKER, OPEN, CLIENT_GONE): (LOST, (FAIL_LOST,)),
+    (WORKER, OPEN, GAP): (LOST, (ABORT, FAIL_LOST)),
     (WORKER, OPEN, END): (CLOSED, _END),
     (WORKER, LOST, ACKED): (LOST, (RELEASE,)),  # the close may still go out
+    (WORKER, LOST, REAPED): (LOST, (FINISH_OUTPUT,)),
+    (WORKER, LOST, GIVEN_UP): (LOST, (FINISH_OUTPUT, SEND_EXPIRED)),
     (WORKER, LOST, END): (CLOSED, _END),
     # The application returned before its first output's acknowledgement was answered: what it
     # sent since still goes out, or is dropped if the request was given back meanwhile.
     (WORKER, CLOSED, ACKED): (CLOSED, (RELEASE,)),
     (WORKER, CLOSED, REAPED): (CLOSED, (FINISH_OUTPUT,)),
+    (WORKER, CLOSED, GIVEN_UP): (CLOSED, (FINISH_OUTPUT, SEND_EXPIRED)),
+    (WORKER, CLOSED, PROBE): (CLOSED, (SEND_RESET,)),  # an edge asking about a finished one
 }
 
 #: (side, state) -> the timer running while in that state: "accept" (the request's deadline

@@ -1,6 +1,7 @@
 """Liveness of processes: a lease key and a presence subscription per process, and a watch.
 
-A process holds a lease (``SET <prefix>:{p:<id>}:lease PX 3000``, refreshed every second) and is
+A process holds a lease (``SET <prefix>:{p:<id>}:lease <protocol version> PX 3000``, refreshed every
+second: the version tells tools, and other processes, which protocol the process speaks) and is
 *present* while its subscription to ``<prefix>:presence:<id>`` is open. The subscription vanishes
 within milliseconds of the process dying (the kernel closes its socket), which is what lets a
 distributor answer 502 well within a second and a half of a ``kill -9``. ``Watch`` checks every
@@ -16,6 +17,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from ..exceptions import PeerLost, RedisUnavailable, ReplyError
+from ..protocol.envelope import VERSION
 from .backoff import Backoff
 from .refusals import complain
 from .resp import RespLink
@@ -84,7 +86,7 @@ class Presence:
     async def _tick(self) -> None:
         shard = self.hub.shard_for(self.lease)
         command = await shard.link()
-        await asyncio.wait_for(command.call("SET", self.lease, "1", "PX", LEASE_MS), 2.0)
+        await asyncio.wait_for(command.call("SET", self.lease, VERSION, "PX", LEASE_MS), 2.0)
         if self._refresh is not None:
             await self._refresh()
 

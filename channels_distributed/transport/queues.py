@@ -22,9 +22,9 @@ from .connection import Shard
 from .liveness import absent
 from .refusals import complain
 from .resp import ConnectionLost, RespLink
-from .scripts import ACK, GIVEN_UP, OURS, REAPED, REQUEUE, TAKE
+from .scripts import ACK, REQUEUE, TAKE
 
-__all__ = ["GIVEN_UP", "OURS", "REAPED", "RouteQueue"]
+__all__ = ["RouteQueue"]
 
 logger = logging.getLogger("channels_distributed.queues")
 
@@ -121,6 +121,12 @@ class RouteQueue:
         for (*_, future), mine in zip(batch, replies):
             if not future.done():
                 future.set_result(int(mine))
+
+    async def taken(self) -> list[bytes]:
+        """What this worker's processing list holds (to find requests a dropped link took)."""
+        link = await self.shard.link()
+        with self._refusals("LRANGE"):
+            return list(await link.call("LRANGE", self.processing, 0, -1))
 
     async def give_back(self) -> int:
         """Return every request still in this worker's processing list (shutdown)."""

@@ -24,6 +24,7 @@ from .resp import RespLink
 __all__ = [
     "ACK",
     "ACKED_PUSH",
+    "FULL",
     "GIVEN_UP",
     "GIVE_BACK",
     "GIVE_UP",
@@ -112,9 +113,9 @@ return n
 
 # KEYS[1] = processing list, KEYS[2] = list, then one state key per request; ARGV = capacity,
 # ttl_ms, then pairs of (taken request, entry). For each pair, in order: acknowledge the request
-# and push its entry, as one step: -1 if the request was no longer ours (given back to its
-# queue, or given up by the distributor: its state key exists; nothing pushed), 0 if the list
-# is full, else 1. One call carries every such pair of a loop turn (a worker's busy turn answers
+# and push its entry, as one step. Each answer is an acknowledgement's (ACK below: OURS, REAPED,
+# GIVEN_UP, nothing pushed for the last two), or FULL when the list had no room (acknowledged,
+# nothing pushed). One call carries every such pair of a loop turn (a worker's busy turn answers
 # many requests), with one RPUSH. On 6.2 a refused PEXPIRE's error follows the results.
 ACKED_PUSH = Script(_CHECK_EXPIRE % (2, 2) + """
 local room = tonumber(ARGV[1]) - redis.call('LLEN', KEYS[2])
@@ -122,11 +123,11 @@ local out, push = {}, {}
 for i = 3, #ARGV, 2 do
   local n = #out + 1
   if redis.call('LREM', KEYS[1], 1, ARGV[i]) == 0 then
-    out[n] = -1
-  elseif redis.call('EXISTS', KEYS[n + 2]) == 1 then
+    out[n] = 0
+  elseif redis.call('DEL', KEYS[n + 2]) == 1 then
     out[n] = -1
   elseif #push >= room then
-    out[n] = 0
+    out[n] = -2
   else
     push[#push + 1] = ARGV[i + 1]
     out[n] = 1
@@ -165,7 +166,11 @@ for i = 1, #ARGV do
 end
 return out
 """)
-OURS, REAPED, GIVEN_UP = 1, 0, -1
+#: An acknowledgement's answer per request (ACK and ACKED_PUSH alike), each with one meaning:
+#: run it; a reaper gave it back to its queue (another worker runs it); the distributor gave it
+#: up at its deadline (it never runs: say so, so the client gets 503 at once); acknowledged, but
+#: the distributor's inbox had no room for the events (ACKED_PUSH only).
+OURS, REAPED, GIVEN_UP, FULL = 1, 0, -1, -2
 # KEYS: processing, queue. Moves every entry back to the queue head, keeping their order.
 REQUEUE = Script("""
 local n = 0

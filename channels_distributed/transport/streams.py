@@ -1,14 +1,14 @@
-"""Forwarded connections over Redis: one inbox per process (``Hub``), one ``Peer`` per connection.
+"""One side of one forwarded connection over Redis: the ``Peer``, the I/O shell of its machine.
 
-Both the distributor and the worker use these. A process's ``Hub`` owns its inbox list
-``<prefix>:{p:<id>}:in``, read by the channel layer's ``Reader`` (one blocking multi-pop loop for
-every connection of the process), and writes through the layer's ``BatchWriter``. A ``Peer`` is
-one side of one connection: events it posts during one loop turn leave as one inbox entry, data
-events (body chunks, WebSocket frames) wait for credit from a bounded window that the other side
-refills with ``cd.ack`` as it consumes them, so Redis holds at most ``window`` chunks per direction.
+A ``Peer`` belongs to a process's ``Hub`` (``hub.py``). Events it posts during one loop turn
+leave as one inbox entry, numbered in its direction's stream (protocol 2), so that the other side
+sees a lost entry; data events (body chunks, WebSocket frames) wait for credit from a bounded
+window that the other side refills with ``cd.ack`` as it consumes them, so Redis holds at most
+``window`` chunks per direction. A receiver that waits long on a quiet stream may probe it
+(``cd.probe``): the answer counts what the other side sent.
 
-A ``Peer`` is the I/O shell of a ``protocol.forwarding.Forwarding`` machine: what arrives, what
-Redis answers and what its owner reports go in as events; it carries out the actions that come
+What arrives, what Redis answers and what its owner reports go into its
+``protocol.forwarding.Forwarding`` machine as events; the peer carries out the actions that come
 back, and passes its owner (the edge, a worker's connection) the owner's.
 """
 
@@ -17,190 +17,71 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import os
-import time
-import uuid
-from collections.abc import Sequence
 from typing import Any
 
-from ..conf.hosts import HostSpec
-from ..exceptions import PeerLost, ProtocolError, RedisRefused
+from ..exceptions import PeerLost
 from ..protocol import forwarding as fw
-from ..protocol.codec import decode_entry, encode_entry
-from ..protocol.envelope import ACCEPT, ACK, EXPIRED, RESET, ack_event, decode_events, encode_events
+from ..protocol.envelope import (
+    ACCEPT,
+    ACK,
+    EXPIRED,
+    PROBE,
+    PROBED,
+    RESET,
+    VERSION,
+    ack_event,
+)
 from ..protocol.forwarding import (
+    ABORT,
     ACCEPTED,
     CLOSE_PEER,
     FAILURES,
     FINISH_OUTPUT,
     RELEASE,
+    SEND_EXPIRED,
     SEND_FINAL,
     SEND_RESET,
     UNWATCH,
     WATCH,
     Forwarding,
 )
-from ..protocol.keys import DistKeys
 from ..typing import Event
 from .backoff import Backoff
-from .connection import Shard
-from .inbox import BATCH, Reader
-from .loopstate import LoopState
+from .hub import Hub
+from .scripts import FULL, GIVEN_UP, OURS, REAPED
 
-__all__ = ["Hub", "Peer", "new_process_id", "now_ms"]
+__all__ = ["ACK_EVENTS", "Peer", "open_peer"]
 
-logger = logging.getLogger("channels_distributed.streams")
+logger = logging.getLogger(__name__)
 
-_IDLE = "\x00hub-idle"  # a channel nobody sends to: keeps the pop loop running
-
-
-def new_process_id(role: str) -> str:
-    return f"{role}-{os.getpid()}-{uuid.uuid4().hex[:10]}"
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
+#: An acknowledgement's answer (transport.scripts) as the worker machine's event: decoded here
+#: only.
+ACK_EVENTS = {OURS: fw.ACKED, REAPED: fw.REAPED, GIVEN_UP: fw.GIVEN_UP, FULL: fw.FULL}
+# Posted out of their stream (unnumbered): shared, only ever read.
+_RESET = {"type": RESET}
+_EXPIRED = {"type": EXPIRED}
+# Probes of a quiet stream: the first after the caller's interval, then less often, up to this.
+_PROBE_LIMIT = 10.0
 
 
-class _Inbox(Reader):
-    """The process inbox: entries go straight to the connection's ``Peer`` (or are dropped)."""
-
-    def __init__(self, hub: Hub, shard: Shard) -> None:
-        super().__init__(shard, hub.inbox, batch=BATCH, capacity_of=lambda _: 1,
-                         clock_ms=now_ms)
-        self.hub = hub
-
-    def deliver(self, raws: list[bytes]) -> None:
-        now = now_ms()
-        for raw in raws:
-            try:
-                target, expires, payload = decode_entry(raw)
-                events = decode_events(payload)
-            except ProtocolError as exc:
-                logger.error("skipping garbage on %s: %s (first bytes %r)",
-                             self.key, exc, bytes(raw[:32]))
-                continue
-            peer = self.hub.peers.get(target) if isinstance(target, str) else None
-            if peer is None or expires < now:
-                logger.debug("dropping events for finished connection %r", target)
-                if isinstance(target, str):
-                    self.hub.stray(target, events)
-                continue
-            peer.feed(events)
-
-
-class Hub:
-    """One process's transport for forwarded connections, in one event loop."""
-
-    def __init__(self, hosts: Sequence[HostSpec], prefix: str, role: str, *,
-                 retry_window: float, inbox_capacity: int = 100_000,
-                 ttl: float = 60.0) -> None:
-        self.keys = DistKeys(prefix)
-        self.id = new_process_id(role)
-        self.side = fw.EDGE if role == "d" else fw.WORKER
-        self.inbox = self.keys.inbox(self.id)
-        self.peers: dict[str, Peer] = {}
-        self.capacity = inbox_capacity
-        self.ttl_ms = int(ttl * 1000)
-        # Kept: asyncio.get_running_loop() costs a getpid() syscall on Python < 3.12, and the
-        # per-request path would otherwise call it several times.
-        self.loop = asyncio.get_running_loop()
-        self.state = LoopState(self.loop, hosts, retry_window, self._describe)
-        self.topology = self.state.topology
-        self._reader = _Inbox(self, self.topology.shard_for(self.inbox))
-        if self.topology.cluster is not None:  # follows the inbox if its slot moves
-            self._reader.relocate = self.topology.shard_for
-        self._idle: asyncio.Task[Any] | None = None
-
-    def _describe(self, key: str) -> str:
-        return f"inbox {key!r}"
-
-    def start(self) -> None:
-        if self._idle is None:
-            self._idle = self.loop.create_task(self._keep_reading())
-            self._idle.add_done_callback(lambda t: t.cancelled() or t.exception())
-
-    async def _keep_reading(self) -> None:
-        # The inbox is popped while someone waits on it: this waiter, who never gets a message.
-        # A refusal (an ACL without the commands) ends the wait; the reader logged it at ERROR
-        # with the fix, and the inbox is tried again now and then, so that fixing the ACL
-        # brings the process back without a restart.
-        backoff = Backoff(1.0, 30.0)
-        while True:
-            try:
-                await self._reader.get(_IDLE)
-            except RedisRefused:
-                await backoff.pause()
-
-    @property
-    def presence_shard(self) -> Shard:
-        # Presence is pub/sub, which is per server: every process uses the first one.
-        return self.topology.shards[0]
-
-    def shard_for(self, key: str) -> Shard:
-        return self.topology.shard_for(key)
-
-    def push(self, key: str, entry: bytes, capacity: int, ttl_ms: int) -> asyncio.Future[None]:
-        return self.state.writer_for(key).push(key, entry, capacity, ttl_ms)
-
-    def send_events(self, inbox: str, conn: str, events: list[Event]) -> asyncio.Future[None]:
-        entry = encode_entry(conn, now_ms() + self.ttl_ms, encode_events(events))
-        return self.push(inbox, entry, self.capacity, self.ttl_ms)
-
-    def send_events_acked(self, ack: tuple[str, bytes, str], inbox: str, conn: str,
-                          events: list[Event]) -> asyncio.Future[Any]:
-        """Acknowledge a taken request and send its first events in one atomic step."""
-        entry = encode_entry(conn, now_ms() + self.ttl_ms, encode_events(events))
-        return self.state.writer_for(inbox).acked_push(ack[0], ack[1], ack[2], inbox, entry,
-                                                       self.capacity, self.ttl_ms)
-
-    def same_shard(self, key: str, other: str) -> bool:
-        # Whether one script may touch both keys. Standalone servers (single, sharded,
-        # Sentinel) run a script over keys of different hash slots; Redis Cluster refuses it
-        # (CROSSSLOT), so there the acknowledgement and the first events go as two steps.
-        return self.topology.colocated(key, other)
-
-    def stray(self, conn: str, events: list[Event]) -> None:
-        """Events for a connection this process no longer has: the machine's fw.CLOSED row says
-        what to do (an accept that came too late is answered with a reset)."""
-        for event in events:
-            _, actions = fw.transition(self.side, fw.CLOSED, str(event.get("type")))
-            if SEND_RESET in actions and isinstance(event.get("inbox"), str):
-                self.send_events(event["inbox"], conn, [{"type": RESET}]).add_done_callback(
-                    lambda f: f.cancelled() or f.exception())
-
-    def open_peer(self, conn: str, window: int, remote: str | None = None,
-                  held: bool = False, machine: Forwarding | None = None,
-                  owner: Any = None, watch: Any = None) -> Peer:
-        """A peer for ``conn``; ``owner.act(peer, action)`` carries out the owner's actions,
-        ``watch`` (a ``liveness.Watch``) watches the other process once it is known."""
-        if machine is None:
-            machine = Forwarding(self.side, window)
-        peer = Peer(self, conn, machine, remote, held, owner, watch)
-        self.peers[conn] = peer
-        return peer
-
-    def close_peer(self, peer: Peer) -> None:
-        peer.flush()
-        if self.peers.get(peer.conn) is peer:
-            del self.peers[peer.conn]
-
-    async def close(self) -> None:
-        if self._idle is not None:
-            self._idle.cancel()
-        for peer in list(self.peers.values()):
-            peer.flush()
-        await self._reader.close()
-        await self.state.close()
-
-
+def open_peer(hub: Hub, conn: str, window: int, *, remote: str | None = None,
+              held: bool = False, machine: Forwarding | None = None, owner: Any = None,
+              watch: Any = None, version: int = VERSION) -> Peer:
+    """A peer for ``conn`` in ``hub``; ``owner.act(peer, action)`` carries out the owner's
+    actions, ``watch`` (a ``liveness.Watch``) watches the other process once it is known;
+    ``version``: the protocol version the other side speaks."""
+    if machine is None:
+        machine = Forwarding(hub.side, window)
+    peer = Peer(hub, conn, machine, remote, held, owner, watch, version)
+    hub.add_peer(peer)
+    return peer
 
 
 class Peer:
     """One side of one forwarded connection: the I/O shell of its ``Forwarding`` machine."""
 
     def __init__(self, hub: Hub, conn: str, machine: Forwarding, remote: str | None,
-                 held: bool, owner: Any, watch: Any) -> None:
+                 held: bool, owner: Any, watch: Any, version: int = VERSION) -> None:
         self.hub = hub
         self.conn = conn
         self.machine = machine
@@ -217,10 +98,14 @@ class Peer:
         self._out: list[Event] = []
         self._scheduled = False
         self._inbound: collections.deque[Event] = collections.deque()
-        self._wakers: list[asyncio.Future[None]] = []
+        self._wakers: list[asyncio.Future[bool]] = []
         # Only the side that does not know its remote yet (the distributor) waits for cd.accept.
         self.accepted: asyncio.Future[None] | None = (
             hub.loop.create_future() if remote is None else None)
+        # Entries of each direction are numbered (protocol 2+): a lost one breaks the stream.
+        self.numbered = version >= 2
+        self.sent_seq = 0  # entries this side sent
+        self.recv_seq = 0  # entries that arrived from the other side, in order
 
     # The machine -----------------------------------------------------------------------------
     def handle(self, event: str, error: BaseException | None = None,
@@ -249,6 +134,15 @@ class Peer:
                 self._fail(error or kind(text.format(self.conn)))
             elif action == SEND_RESET:
                 self.hub.stray(self.conn, [message or {}])
+            elif action == ABORT:
+                if self.remote is not None:
+                    self.hub.send_aside(self.remote, self.conn, _RESET)
+                self.finish_output()
+            elif action == SEND_EXPIRED:
+                logger.info("connection %s will not run: its edge gave it up at its deadline",
+                            self.conn)
+                if self.remote is not None:
+                    self.hub.send_aside(self.remote, self.conn, _EXPIRED)
             else:
                 self.owner.act(self, action)
 
@@ -264,34 +158,68 @@ class Peer:
             self.accepted.set_result(None)
 
     # Incoming --------------------------------------------------------------------------------
-    def feed(self, events: list[Event]) -> None:
+    def feed(self, events: list[Event], seq: int = 0) -> None:
+        """What arrived for this connection: one entry's events (``seq``: its number in the
+        stream, 0 for an entry outside it)."""
+        if seq:
+            if seq != self.recv_seq + 1:
+                self._gap(f"entry {seq} arrived where {self.recv_seq + 1} was due")
+                return
+            self.recv_seq = seq
         for event in events:
             kind = event["type"]
             if kind == ACK:
                 self.machine.grant(int(event.get("n", 1)))
             elif kind in (ACCEPT, RESET, EXPIRED):
                 self.handle(kind, None, event)
+            elif kind == PROBE:
+                if self.remote is not None:
+                    self.hub.send_aside(self.remote, self.conn,
+                                        {"type": PROBED, "sent": self.sent_seq})
+            elif kind == PROBED:
+                sent = event.get("sent")
+                if isinstance(sent, int) and sent > self.recv_seq:
+                    self._gap(f"the other side sent {sent} entries, {self.recv_seq} arrived")
             else:
                 self._inbound.append(event)
+        self._notify()
+
+    def _gap(self, what: str) -> None:
+        logger.warning("connection %s: events were lost in Redis (%s): was something evicted? "
+                       "(see maxmemory-policy in the deployment docs)", self.conn, what)
+        self.handle(fw.GAP, PeerLost(f"events of {self.conn} were lost in Redis: {what}"))
         self._notify()
 
     def _notify(self) -> None:
         wakers, self._wakers = self._wakers, []
         for waker in wakers:
             if not waker.done():
-                waker.set_result(None)
+                waker.set_result(True)
 
-    async def _wait(self) -> None:
-        waker = self.hub.loop.create_future()
+    async def _wait(self, timeout: float | None = None) -> bool:
+        """Until something arrives (True), or ``timeout`` seconds pass first (False)."""
+        waker: asyncio.Future[bool] = self.hub.loop.create_future()
         self._wakers.append(waker)
-        await waker
+        if timeout is None:
+            return await waker
+        timer = self.hub.loop.call_later(timeout, _time_out, waker)
+        try:
+            return await waker
+        finally:
+            timer.cancel()
 
-    async def receive(self) -> Event:
-        """The next event from the other side; PeerLost when it is gone."""
+    async def receive(self, probe_after: float | None = None) -> Event:
+        """The next event from the other side; PeerLost when it is gone. With ``probe_after``
+        (seconds), a wait that long asks the other side whether entries were lost."""
+        probes = None if probe_after is None else Backoff(probe_after, _PROBE_LIMIT)
         while not self._inbound:
             if self.failed is not None:
                 raise self.failed
-            await self._wait()
+            if probes is None or not self.numbered or self.remote is None:
+                await self._wait()
+            elif not await self._wait(probes.next()):
+                self.hub.send_aside(self.remote, self.conn,
+                                    {"type": PROBE, "inbox": self.hub.inbox})
         return self._inbound.popleft()
 
     def receive_nowait(self) -> Event | None:
@@ -361,13 +289,16 @@ class Peer:
         if self.held or not self._out or self.remote is None:
             return
         events, self._out = self._out, []
+        seq = 0
+        if self.numbered:
+            seq = self.sent_seq = self.sent_seq + 1
         if self.ack_with is not None:
             ack, self.ack_with = self.ack_with, None
             self.held = True  # nothing more goes out until the acknowledgement is confirmed
-            self.hub.send_events_acked(ack, self.remote, self.conn, events).add_done_callback(
-                self._acked)
+            self.hub.send_events_acked(ack, self.remote, self.conn, events,
+                                       seq).add_done_callback(self._acked)
             return
-        future = self.hub.send_events(self.remote, self.conn, events)
+        future = self.hub.send_events(self.remote, self.conn, events, seq)
         future.add_done_callback(self._sent)
 
     def _acked(self, future: asyncio.Future[Any]) -> None:
@@ -375,13 +306,10 @@ class Peer:
         if future.cancelled() or error is not None:
             self.handle(fw.FAILED, PeerLost(
                 f"could not acknowledge {self.conn}: {error or 'cancelled'}"))
-        elif future.result() == 1:
-            self.handle(fw.ACKED)
-        elif future.result() == -1:
-            self.handle(fw.REAPED, PeerLost(f"{self.conn} was given back to its queue"))
-        else:
-            self.handle(fw.FULL, PeerLost(
-                f"the inbox of the other side of {self.conn} is full"))
+            return
+        event = ACK_EVENTS.get(future.result(), fw.REAPED)
+        self.handle(event, None if event == fw.ACKED else PeerLost(_NOT_ACKED[event].format(
+            self.conn)))
 
     def _sent(self, future: asyncio.Future[None]) -> None:
         error = future.exception()
@@ -389,3 +317,16 @@ class Peer:
             logger.warning("connection %s: events lost: %s", self.conn, error)
             self.handle(fw.FAILED, PeerLost(
                 f"could not send to the other side of {self.conn}: {error}"))
+
+
+# Why a connection's first output did not go out, by the acknowledgement's answer.
+_NOT_ACKED = {
+    fw.REAPED: "{} was given back to its queue",
+    fw.GIVEN_UP: "{} was given up by its edge at its deadline",
+    fw.FULL: "the inbox of the other side of {} is full",
+}
+
+
+def _time_out(waker: asyncio.Future[bool]) -> None:
+    if not waker.done():
+        waker.set_result(False)

@@ -77,12 +77,17 @@ class ChannelService:
         if not task.cancelled() and task.exception() is not None:
             logger.error("channel worker stopped", exc_info=task.exception())
 
-    async def stop(self, grace: float) -> None:
-        """Stop listening; let instances take what was already received (up to ``grace``
-        seconds), then cancel them: Channels consumers never return on their own."""
+    async def stop_listening(self) -> None:
+        """Take no more messages from the channels (the node is stopping)."""
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+
+    async def stop(self, grace: float) -> None:
+        """Stop listening; let instances take what was already received (up to ``grace``
+        seconds), then cancel them: Channels consumers never return on their own. Then close
+        the channel layer: the node calls this last, once its connections are finished."""
+        await self.stop_listening()
         instances = list(self.worker.application_instances.values())
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace

@@ -20,23 +20,20 @@ from ..exceptions import PeerLost, ProtocolError, RedisUnavailable
 from ..protocol.envelope import EXPIRED, Connect, close_event, is_data, split_body
 from ..protocol.forwarding import (
     ACK_WITH_OUTPUT,
-    ACKED,
     CLIENT_GONE,
     END,
     FAILED,
-    GIVEN_UP,
     OPTIMISTIC,
     REAPED,
     RUN_APP,
     SEND_ACCEPT,
-    SEND_EXPIRED,
     TAKE,
     WORKER,
     Forwarding,
 )
-from ..transport import queues
+from ..transport.hub import Hub
 from ..transport.queues import RouteQueue
-from ..transport.streams import Hub, Peer
+from ..transport.streams import ACK_EVENTS, Peer, open_peer
 from ..typing import Event, Scope
 from .context import WorkerContext
 
@@ -44,23 +41,14 @@ __all__ = ["Connection", "tell_expired"]
 
 logger = logging.getLogger("channels_distributed.worker")
 
-# Redis's answer to an acknowledgement, as the machine's event.
-_ACK_EVENTS = {queues.OURS: ACKED, queues.GIVEN_UP: GIVEN_UP, queues.REAPED: REAPED}
 
-
-def tell_expired(hub: Hub, connect: Connect) -> None:
+def tell_expired(hub: Hub, connect: Connect, why: str = "it reached this worker after its "
+                 "deadline") -> None:
     """Tell the distributor that ``connect`` will never run: it answers 503 at once, instead
-    of waiting for an accept that never comes and then answering 502."""
-    logger.info("not running %s %s: it reached this worker after its deadline",
-                connect.scope["type"], connect.scope.get("path"))
-    hub.send_events(connect.reply, connect.conn, [_EXPIRED]).add_done_callback(_consume)
-
-
-def _consume(future: asyncio.Future[None]) -> None:
-    # Not told (Redis unreachable): the distributor finds out at its deadline as before.
-    if not future.cancelled() and future.exception() is not None:
-        logger.warning("could not tell the distributor about an expired request: %s",
-                       future.exception())
+    of waiting for an accept that never comes and then answering 502. (Not told, Redis being
+    unreachable: the distributor finds out at its deadline as before.)"""
+    logger.info("not running %s %s: %s", connect.scope["type"], connect.scope.get("path"), why)
+    hub.send_aside(connect.reply, connect.conn, _EXPIRED)
 
 
 class Connection:
@@ -80,8 +68,9 @@ class Connection:
         self.done = False  # the response (or the socket) is complete
         self._run = False  # the machine said: run the application
         machine = Forwarding(WORKER, context.window)
-        peer = self.peer = context.hub.open_peer(connect.conn, context.window, connect.reply, True,
-                                                 machine, self, context.watch)
+        peer = self.peer = open_peer(
+            context.hub, connect.conn, context.window, remote=connect.reply, held=True,
+            machine=machine, owner=self, watch=context.watch, version=connect.version)
         peer.remote_id = connect.origin  # the distributor, watched while this runs
         if self.kind == "websocket":
             self._pending.append({"type": "websocket.connect"})
@@ -99,8 +88,6 @@ class Connection:
             route = self.route
             peer.ack_with = (route.processing, self.raw,
                              route.keys.state(route.route, self.connect.conn))
-        elif action == SEND_EXPIRED:
-            tell_expired(self.context.hub, self.connect)  # taken in time, too late to run
         else:  # pragma: no cover - the table gives a connection no other owner action
             raise RuntimeError(f"a worker connection cannot carry out {action!r}")
 
@@ -123,7 +110,7 @@ class Connection:
                 peer.handle(FAILED)
                 raise
             else:
-                peer.handle(_ACK_EVENTS.get(answer, REAPED))
+                peer.handle(ACK_EVENTS.get(answer, REAPED))
         if not self._run:
             return  # given back (another worker runs it) or given up (never runs)
         error = True
@@ -155,7 +142,9 @@ class Connection:
         if self._pending:
             return self._pending.popleft()
         try:
-            event = await self.peer.receive()
+            # A request body that stops coming for a while: were its entries lost in Redis?
+            event = await self.peer.receive(
+                self.context.probe_after if self.kind == "http" and not self.gone else None)
         except PeerLost:
             event = self._disconnect(1006)
         if is_data(event):
@@ -164,6 +153,18 @@ class Connection:
             self.gone = True
             self.peer.handle(CLIENT_GONE, PeerLost("the client went away"))
         return event
+
+    def shutdown(self, code: int) -> None:
+        """The worker is stopping: a WebSocket is closed at once with ``code`` (1012, service
+        restart: its client reconnects, through the edge, to another worker), and its
+        application gets ``websocket.disconnect`` with that code first, so a consumer runs its
+        ``disconnect()`` (its ``group_discard``) while the channel layer still works. HTTP
+        requests are left to finish."""
+        if self.kind != "websocket" or self.gone or self.done:
+            return
+        self.peer.post({"type": "websocket.close", "code": code, "reason": "service restart"})
+        self.gone = True
+        self._complete({"type": "websocket.disconnect", "code": code, "reason": ""})
 
     def _disconnect(self, code: int) -> Event:
         self.gone = True

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..transport.hub import Hub
 from ..transport.liveness import Watch
-from ..transport.streams import Hub
 from ..typing import ASGIApp, Event
 
 __all__ = ["WorkerContext"]
@@ -27,4 +27,5 @@ class WorkerContext:
     window: int  # flow-control window, in data events per direction
     max_chunk: int  # the largest body chunk sent as one event
     accept_event: Event  # this node's ``cd.accept``, shared by its connections
+    probe_after: float  # a request body quiet this long: ask the edge whether entries were lost
     lifespan_state: dict[str, Any]  # copied into each connection's scope

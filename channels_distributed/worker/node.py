@@ -27,16 +27,18 @@ from ..exceptions import ConfigurationError, ProtocolError, RedisUnavailable, Re
 from ..interfaces import adapt
 from ..lifespan import Lifespan
 from ..protocol import forwarding as fw
-from ..protocol.envelope import accept_event, decode_connect
+from ..protocol.envelope import VersionMismatch, accept_event, decode_connect
 from ..transport.backoff import Backoff
+from ..transport.eviction import warn_if_evicting
+from ..transport.hub import Hub, now_ms
 from ..transport.liveness import Presence, Watch
 from ..transport.queues import RouteQueue
 from ..transport.resp import ConnectionLost, RespLink
-from ..transport.streams import Hub, now_ms
 from ..transport.turns import let_woken_write
 from .channels import ChannelService, layer_for
 from .connection import Connection, tell_expired
 from .context import WorkerContext
+from .reconcile import Recent
 
 __all__ = ["Node"]
 
@@ -51,6 +53,13 @@ _GC_THRESHOLD = 50_000
 # A BLMOVE answered this fast (one round trip) found the queue non-empty: take the rest in
 # batches. Measured with perf_counter: uvloop's loop.time() only moves once a millisecond.
 _QUEUE_WAS_FULL = 0.00015
+# The close code of WebSockets a stopping worker closes (RFC 6455 section 7.4.1 via IANA: service
+# restart): clients reconnect, and the edge gives them to another worker.
+_RESTART = 1012
+# After a take link was dropped, this many looks at the processing list: a blocking take Redis
+# had not answered yet may still run once Redis resumes, and moves a request there that nobody
+# would serve (the second look comes after one more round trip, once Redis has run it).
+_RECONCILE_LOOKS = 2
 
 
 class Node:
@@ -81,7 +90,10 @@ class Node:
         self._context: WorkerContext | None = None  # what its connections see of the node
         self.lifespan_state: dict[str, Any] = {}
         self.served = 0
-        self._active: set[asyncio.Task[None]] = set()
+        # Connections running, by task; and the requests taken lately (to tell a request a
+        # dropped link took from one this node already ran).
+        self._active: dict[asyncio.Task[None], Connection] = {}
+        self._recent = Recent()
         self._room = asyncio.Event()
         self._stopping: asyncio.Event | None = None
 
@@ -131,20 +143,21 @@ class Node:
         self._context = WorkerContext(
             hub=hub, watch=self.watch, app=self.app, app_name=self.app_name,
             window=config.window, max_chunk=config.max_chunk,
-            accept_event=accept_event(hub.id, hub.inbox), lifespan_state=self.lifespan_state)
+            accept_event=accept_event(hub.id, hub.inbox), probe_after=config.redis_timeout,
+            lifespan_state=self.lifespan_state)
         routes = [RouteQueue(hub.keys, hub.shard_for(hub.keys.queue(k)), k, hub.id)
                   for k in config.keys]
         presence = Presence(hub, refresh=lambda: self._upkeep(routes))
         presence.start()
         takers = [asyncio.ensure_future(self._take_loop(route, presence)) for route in routes]
+        checked = asyncio.ensure_future(warn_if_evicting(hub.topology))
         if config.keys:
             logger.info("worker %s serving route key(s) %s", hub.id, ", ".join(config.keys))
         try:
             await self._stopping.wait()
         finally:
-            if service is not None:
-                await service.stop(config.grace)
-            await self._drain(routes, takers, presence)
+            checked.cancel()
+            await self._drain(routes, takers, presence, service)
             await lifespan.shutdown()
 
     def _install_signals(self) -> None:
@@ -177,12 +190,15 @@ class Node:
     # Taking connections --------------------------------------------------------------------
     async def _take_loop(self, route: RouteQueue, presence: Presence) -> None:
         link: RespLink | None = None
-        fast, quick, backoff = False, False, Backoff()
+        fast, quick, backoff, looks = False, False, Backoff(), 0
         await presence.present.wait()
         try:
             while True:
                 await self._room.wait()
                 try:
+                    if looks:
+                        await self._reconcile(route)
+                        looks -= 1
                     entries: list[bytes] = []
                     if fast:
                         want = min(self.config.concurrency - len(self._active), _MAX_TAKE)
@@ -204,6 +220,7 @@ class Node:
                 except (RedisUnavailable, ConnectionLost, ReplyError, OSError) as exc:
                     _drop(link)
                     link = None
+                    looks = _RECONCILE_LOOKS
                     logger.warning("cannot take from route %s (retrying): %s", route.route, exc)
                     await backoff.pause()
                     continue
@@ -215,14 +232,36 @@ class Node:
         finally:
             _drop(link)  # it may be parked in BLMOVE: never reuse it
 
+    async def _reconcile(self, route: RouteQueue) -> None:
+        """Serve what this worker's processing list holds that no connection of its own has:
+        requests a take whose link was dropped (Redis stalled, a failover) moved there."""
+        running = {connection.connect.conn for connection in self._active.values()}
+        for raw in await route.taken():
+            conn = self._recent.conn_of(raw)
+            if conn in running:
+                continue
+            if conn is not None and self._recent.seen(conn):
+                # Taken and ended here already (its acknowledgement failed): never run twice;
+                # kept only until its deadline, then dropped.
+                if self._recent.overdue(conn):
+                    route.drop(raw)
+                continue
+            logger.warning("found a request on route %s that a dropped connection took; "
+                           "serving it", route.route)
+            self._dispatch(route, raw)
+
     def _dispatch(self, route: RouteQueue, raw: bytes) -> None:
         try:
             connect = decode_connect(raw)
+        except VersionMismatch as exc:
+            self._refuse(route, raw, exc)
+            return
         except ProtocolError as exc:
             logger.error("skipping garbage on route %s: %s (first bytes %r)", route.route, exc,
                          bytes(raw[:32]))
             route.drop(raw)
             return
+        self._recent.add(connect.conn, connect.deadline_ms)
         ahead = connect.deadline_ms - now_ms()
         if ahead < 0:  # never run after its deadline: the machine's first row says what to do
             for action in fw.transition(fw.WORKER, fw.IDLE, fw.DEADLINE)[1]:
@@ -238,13 +277,21 @@ class Node:
             raise RuntimeError("the node is not serving")
         connection = Connection(context, route, raw, connect)
         task = context.hub.loop.create_task(connection.run())
-        self._active.add(task)
+        self._active[task] = connection
         task.add_done_callback(self._finished)
         if len(self._active) >= self.config.concurrency:
             self._room.clear()
 
+    def _refuse(self, route: RouteQueue, raw: bytes, exc: VersionMismatch) -> None:
+        """A request of a newer edge: never misread; its client gets 503 at once."""
+        if self._recent.first_refusal(exc.version):
+            logger.error("refusing requests on route %s: %s", route.route, exc)
+        route.drop(raw)
+        if exc.reply is not None and exc.conn is not None:
+            self._hub.send_aside(exc.reply, exc.conn, {"type": fw.EXPIRED})
+
     def _finished(self, task: asyncio.Task[None]) -> None:
-        self._active.discard(task)
+        self._active.pop(task, None)
         self.served += 1
         if len(self._active) < self.config.concurrency:
             self._room.set()
@@ -253,7 +300,14 @@ class Node:
 
     # Stopping ------------------------------------------------------------------------------
     async def _drain(self, routes: list[RouteQueue], takers: list[asyncio.Task[None]],
-                     presence: Presence) -> None:
+                     presence: Presence, service: ChannelService | None) -> None:
+        """Stop taking; give back what was taken but not started; close WebSockets (1012) and
+        let HTTP requests finish, within ``grace``; then the channels' consumers, and only then
+        the channel layer, which the connections' applications used to the end."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.grace
+        if service is not None:
+            await service.stop_listening()
         for taker in takers:
             taker.cancel()
         await asyncio.gather(*takers, return_exceptions=True)
@@ -265,13 +319,18 @@ class Node:
                     logger.info("gave %d untaken request(s) back to %s", given, route.route)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(route.unregister(), 1.0)
+        for connection in list(self._active.values()):
+            connection.shutdown(_RESTART)
         if self._active:
-            grace = self.config.grace
-            logger.info("finishing %d connection(s) (up to %g s)", len(self._active), grace)
-            _, late = await asyncio.wait(list(self._active), timeout=grace)
+            logger.info("finishing %d connection(s) (up to %g s)", len(self._active),
+                        self.config.grace)
+            _, late = await asyncio.wait(list(self._active),
+                                         timeout=max(deadline - loop.time(), 0.0))
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
+        if service is not None:
+            await service.stop(max(deadline - loop.time(), 0.0))
         if self.watch is not None:
             await self.watch.close()
         await presence.stop()

@@ -7,6 +7,7 @@ from typing import Any
 
 from channels_distributed.conf import parse_hosts
 from channels_distributed.transport.loopstate import LoopState
+from channels_distributed.transport.scripts import FULL, GIVEN_UP, OURS, REAPED
 
 
 async def _batch(url: str, prefix: str) -> tuple[list[Any], list[bytes], list[bytes], list[Any]]:
@@ -37,9 +38,10 @@ async def _batch(url: str, prefix: str) -> tuple[list[Any], list[bytes], list[by
 
 def test_acked_pushes_of_one_turn_answer_each(redis_single: Any) -> None:
     results, pushed, left, states = asyncio.run(_batch(redis_single.servers[0].url, "ackbatch"))
-    # Not ours any more (-1): nothing pushed; given up by the distributor (-1): never delivered.
-    # Full list (0): acknowledged, nothing pushed.
-    assert results == [1, -1, 1, -1, 0]
+    # Each answer has one meaning: given back by a reaper (REAPED): nothing pushed; given up by
+    # the distributor (GIVEN_UP): never delivered, and its mark is gone with it; the list full
+    # (FULL): acknowledged, nothing pushed.
+    assert results == [OURS, REAPED, OURS, GIVEN_UP, FULL]
     assert pushed == [b"first", b"second"]  # in order, one push each
     assert left == []  # every request that was ours is out of the processing list
-    assert states == [None, None, None, b"c", None]  # nothing is written per request
+    assert states == [None, None, None, None, None]  # nothing is written per request

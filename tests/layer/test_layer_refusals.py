@@ -158,8 +158,9 @@ async def test_worker_transport_logs_refusals_and_keeps_retrying(
     """The distributor and workers retry whatever happens (an operator may fix the ACL while
     they run), but a refusal is logged at ERROR with its fix, never retried silently."""
     from channels_distributed.conf import parse_hosts
+    from channels_distributed.transport.hub import Hub
     from channels_distributed.transport.queues import RouteQueue
-    from channels_distributed.transport.streams import Hub
+    from channels_distributed.transport.streams import open_peer
 
     url = _user(server, "worker", LAYER_ACL.replace("+blmpop ", "").replace("+blpop ", ""))
     hub = Hub(parse_hosts([url]), "asgi", "w", retry_window=1.0)
@@ -174,7 +175,7 @@ async def test_worker_transport_logs_refusals_and_keeps_retrying(
     # Fixed while the process runs: the inbox is read again, without a restart.
     server.command("ACL", "SETUSER", "worker", "+blpop", "+lpop",
                    *(["+blmpop"] if _version(server) >= 7 else []))
-    peer = hub.open_peer("conn-1", 16, remote=hub.inbox)
+    peer = open_peer(hub, "conn-1", 16, remote=hub.inbox)
     await hub.send_events(hub.inbox, "conn-1", [{"type": "hello"}])
     assert (await asyncio.wait_for(peer.receive(), 3 * WAIT))["type"] == "hello"
     link.close()

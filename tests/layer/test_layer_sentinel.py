@@ -13,7 +13,8 @@ from sentinels import Sentinel
 from channels_distributed import RedisChannelLayer
 from channels_distributed.conf import parse_hosts
 from channels_distributed.embedded import RedisServer
-from channels_distributed.transport.streams import Hub
+from channels_distributed.transport.hub import Hub
+from channels_distributed.transport.streams import open_peer
 
 WAIT = 5.0
 
@@ -105,7 +106,7 @@ async def test_a_graceful_failover_moves_the_layer_and_the_distributor_within_2_
     layer = RedisChannelLayer(hosts=hosts)
     hub = Hub(parse_hosts(hosts), "dist", "w", retry_window=2.0)
     hub.start()
-    peer = hub.open_peer("conn-1", 16, remote=hub.inbox)
+    peer = open_peer(hub, "conn-1", 16, remote=hub.inbox)
     channel = await layer.new_channel()
     await layer.send(channel, {"type": "before"})
     assert (await asyncio.wait_for(layer.receive(channel), WAIT))["type"] == "before"

@@ -7,12 +7,16 @@ import pytest
 
 from channels_distributed.exceptions import ProtocolError
 from channels_distributed.protocol.envelope import (
+    MIN_VERSION,
+    VERSION,
     Connect,
+    VersionMismatch,
     decode_connect,
     decode_events,
     encode_connect,
     encode_events,
     is_data,
+    pack_connect,
     scope_from_wire,
     split_body,
     wire_scope,
@@ -72,10 +76,35 @@ def test_garbage_connects_raise_protocol_error(raw: bytes) -> None:
 
 def test_event_batches() -> None:
     events = [{"type": "http.response.body", "body": b"\x00", "more_body": True}]
-    assert decode_events(encode_events(events)) == events
-    for bad in (b"\xc1", msgpack.packb({"type": "x"}), msgpack.packb([{"no": "type"}])):
+    assert decode_events(encode_events(events)) == (0, events)
+    for bad in (b"\xc1", msgpack.packb({"type": "x"}), msgpack.packb([{"no": "type"}]),
+                msgpack.packb([0, {"type": "x"}]), msgpack.packb([-3, {"type": "x"}]),
+                msgpack.packb([2, 3, {"type": "x"}])):
         with pytest.raises(ProtocolError):
             decode_events(bad)
+
+
+def test_numbered_entries_carry_their_number_and_unnumbered_ones_read_as_version_1() -> None:
+    events = [{"type": "websocket.send", "text": "hi"}]
+    assert decode_events(encode_events(events, 7)) == (7, events)
+    # What a version 1 process sends (a plain list of events) reads as outside any stream.
+    assert decode_events(msgpack.packb(events)) == (0, events)
+    # ... and what a version 2 process sends a version 1 edge is such a plain list.
+    assert msgpack.unpackb(encode_events(events)) == events
+
+
+def test_a_worker_serves_older_edges_and_names_both_versions_to_newer_ones() -> None:
+    old = Connect(conn="c1", scope=SCOPE, reply="r", origin="d-1", deadline_ms=1, version=1)
+    assert decode_connect(encode_connect(old)).version == 1
+    assert decode_connect(pack_connect("c", SCOPE, "r", "o", 1, False, None, False)).version \
+        == VERSION == 2
+    newer = pack_connect("c9", SCOPE, "r9", "o", 1, False, None, False, version=VERSION + 1)
+    with pytest.raises(VersionMismatch) as refused:
+        decode_connect(newer)
+    assert refused.value.reply == "r9" and refused.value.conn == "c9"
+    message = str(refused.value)
+    assert f"version {VERSION + 1}" in message and f"versions {MIN_VERSION} to {VERSION}" in message
+    assert "upgrade the workers before the edges" in message
 
 
 def test_data_events_count_against_the_window() -> None:

@@ -72,14 +72,14 @@ class Pair:
         """The side's inbox reader hands it what arrived."""
         messages, self.inbox[side] = self.inbox[side], []
         for message in messages:
-            if self.state(side) == fw.CLOSED and side == EDGE:
+            if self.state(side) == fw.CLOSED:
                 # The hub has forgotten the connection: its CLOSED row answers strays.
-                key = (EDGE, fw.CLOSED, message)
+                key = (side, fw.CLOSED, message)
                 _, actions = fw.transition(*key)
                 if key in TABLE:
                     TAKEN.add(key)
                 for action in actions:
-                    self._carry(EDGE, action)
+                    self._carry(side, action)
             elif message in (fw.ACCEPT, fw.RESET, fw.EXPIRED):
                 self.fire(side, message)
 
@@ -124,8 +124,8 @@ class Pair:
             self.held.clear()
         elif action == fw.SEND_EXPIRED:
             self.inbox[EDGE].append(fw.EXPIRED)
-        elif action == fw.SEND_RESET:
-            self.inbox[WORKER].append(fw.RESET)
+        elif action in (fw.SEND_RESET, fw.ABORT):
+            self.inbox[WORKER if side == EDGE else EDGE].append(fw.RESET)
         elif action == fw.SEND_FINAL and side == WORKER:
             self.held.append("cd.close")
             self.flush_worker()
@@ -468,6 +468,90 @@ def window_exhausted() -> Pair:
     return pair
 
 
+def optimistic_given_up() -> Pair:
+    """The edge gave the request up at its deadline while the worker ran it optimistically: its
+    output is dropped, it says so (cd.expired), and the edge answers 503 at once, not 502 after
+    the late-accept wait."""
+    for returned in (False, True):
+        pair = Pair()
+        pair.fire(EDGE, fw.CONNECT)
+        pair.take(optimistic=True)
+        # The accept travels with the first output, which carries the acknowledgement: it is
+        # delivered only if that succeeds.
+        pair.held, pair.inbox[EDGE], pair.released = pair.inbox[EDGE], [], False
+        pair.tick(ACCEPT_TIMEOUT + 0.01)  # the give-up script finds it taken: marked
+        assert pair.state(EDGE) == fw.LATE and pair.given_up
+        if returned:
+            pair.fire(WORKER, fw.END)
+        pair.acknowledge()
+        assert pair.held == []  # dropped, never delivered
+        assert pair.state(WORKER) == (fw.CLOSED if returned else fw.LOST)
+        pair.deliver(EDGE)
+        assert pair.failure[EDGE] == fw.FAIL_UNSERVED and pair.state(EDGE) == fw.CLOSED
+    return pair
+
+
+def answers_after_the_app_lost_its_client() -> Pair:
+    """The acknowledgement's answer reaches a worker whose application lost its client."""
+    for answer in ("given-up", "reaped"):
+        pair = connected(optimistic=True)
+        pair.released = False
+        pair.fire(WORKER, fw.CLIENT_GONE)
+        pair.given_up = answer == "given-up"
+        pair.acknowledge(reaped=answer == "reaped")
+        assert pair.state(WORKER) == fw.LOST and pair.held == []
+        assert (fw.EXPIRED in pair.inbox[EDGE]) is (answer == "given-up")
+    return pair
+
+
+def entries_lost_in_redis() -> Pair:
+    """A numbered entry is missing: the side that sees the gap fails its connection and tells
+    the other (cd.reset), which fails too: never a short body delivered as whole."""
+    for side in (EDGE, WORKER):
+        pair = connected()
+        pair.fire(side, fw.GAP)
+        other = WORKER if side == EDGE else EDGE
+        assert pair.state(side) == fw.LOST and pair.failure[side] == fw.FAIL_LOST
+        pair.deliver(other)
+        assert pair.state(other) == fw.LOST and pair.failure[other] == fw.FAIL_LOST
+    pair = connected(optimistic=True)
+    pair.fire(WORKER, fw.GAP)
+    assert pair.state(WORKER) == fw.LOST and pair.inbox[EDGE][-1] == fw.RESET
+    return pair
+
+
+def accept_lost_in_redis() -> Pair:
+    """Entries of a worker arrive but its accept was lost: a worker runs the request, so the
+    client gets 502 (it may have run), never 503."""
+    for late in (None, "giving-up", "late"):
+        pair = Pair()
+        pair.fire(EDGE, fw.CONNECT)
+        if late is not None:
+            pair.slow_script = True
+            pair.take()
+            pair.tick(ACCEPT_TIMEOUT + 0.01)
+            if late == "late":
+                pair.answer_give_up()
+        pair.fire(EDGE, fw.GAP)
+        assert pair.failure[EDGE] == fw.FAIL_SILENT and pair.state(EDGE) == fw.CLOSED, late
+    return pair
+
+
+def probe_of_a_forgotten_connection() -> Pair:
+    """Asked about a connection it no longer has, a side answers with a reset."""
+    pair = connected()
+    pair.fire(WORKER, fw.END)
+    pair.inbox[WORKER].append(fw.PROBE)
+    pair.deliver(WORKER)
+    assert pair.inbox[EDGE][-1] == fw.RESET
+    pair.deliver(EDGE)
+    pair.fire(EDGE, fw.END)
+    pair.inbox[EDGE].append(fw.PROBE)
+    pair.deliver(EDGE)
+    assert pair.inbox[WORKER] == [fw.RESET]
+    return pair
+
+
 SCENARIOS: list[Callable[[], Pair]] = [
     happy_path, optimistic_path, optimistic_app_returns_first, optimistic_reaped,
     optimistic_reaped_after_return, optimistic_faults, no_accept_by_deadline,
@@ -475,7 +559,9 @@ SCENARIOS: list[Callable[[], Pair]] = [
     worker_silent, late_accept_after_edge_closed, client_gone_while_waiting, waiting_faults,
     withdrawn_while_giving_up, reaped_before_ack, redis_gone_at_ack, redis_gone_while_open,
     worker_gone, distributor_gone, reset_while_open, client_gone_while_open,
-    expiry_never_fails_an_open_connection, window_exhausted,
+    expiry_never_fails_an_open_connection, window_exhausted, optimistic_given_up,
+    answers_after_the_app_lost_its_client, entries_lost_in_redis, accept_lost_in_redis,
+    probe_of_a_forgotten_connection,
 ]
 
 

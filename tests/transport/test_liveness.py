@@ -7,8 +7,8 @@ import contextlib
 from typing import Any
 
 from channels_distributed.conf import parse_hosts
+from channels_distributed.transport.hub import Hub
 from channels_distributed.transport.liveness import Presence
-from channels_distributed.transport.streams import Hub
 
 
 async def _stop_while_refreshing(url: str) -> None:

@@ -14,7 +14,8 @@ from channels_distributed.embedded import RedisServer
 from channels_distributed.protocol.keys import DistKeys
 from channels_distributed.transport import scripts
 from channels_distributed.transport.loopstate import LoopState
-from channels_distributed.transport.queues import OURS, RouteQueue
+from channels_distributed.transport.queues import RouteQueue
+from channels_distributed.transport.scripts import OURS
 
 PACKAGE = Path(channels_distributed.__file__).resolve().parent
 HOME = PACKAGE / "transport" / "scripts.py"
