@@ -24,9 +24,10 @@ session        what it runs                                                     
 
 Every session but ``newest`` installs from the locks in ``requirements/`` (``test.txt``, and
 ``floors.txt`` for the floors), and builds with the build requirements of ``build.txt``, so a
-release upstream never changes what a fresh clone tests. ``nox -s full-3.12 -- -k websocket`` passes arguments to pytest. Interpreters are found on
-``PATH`` (``python3.12``...) or in pyenv's versions folder; one that is missing is skipped,
-except under ``CI=true``, where it fails the run.
+release upstream never changes what a fresh clone tests. ``nox -s full-3.12 -- -k websocket``
+passes arguments to pytest. Interpreters are found on ``PATH`` (``python3.12``...) or in
+pyenv's versions folder; one that is missing is skipped, except under ``CI=true``, where it
+fails the run.
 """
 
 from __future__ import annotations
@@ -52,7 +53,9 @@ LOCK = REQUIREMENTS / "test.txt"
 FLOORS_LOCK = REQUIREMENTS / "floors.txt"
 BUILD_LOCK = REQUIREMENTS / "build.txt"  # setuptools, wheel, Cython for every build
 # What each session installs besides the wheel: the extras users install, and the test tools.
-EXTRAS = "[gunicorn,test]"
+# [demo]: tests/e2e/test_dist_cli.py runs `channels-distributed demo` from a folder of its own,
+# as a user who installed the package with that extra does.
+EXTRAS = "[gunicorn,demo,test]"
 # channels_redis, whose own test suite runs against our layer (only in the full session: it needs
 # channels>=4.2.2, above our floor of 4.2).
 COMPAT = "channels_redis==4.3.0"
