@@ -81,6 +81,8 @@ async def test_open_websockets_count_against_the_edges_worker_connections(
             try:
                 third.sendall(_HANDSHAKE)
                 assert not select.select([third], [], [], 1.0)[0], "answered at the limit"
+                logged = edge.output()  # at --log-level warning: nothing says why it waits
+                assert "[WARNING]" not in logged and "[ERROR]" not in logged, logged
                 await first.close()  # a connection ends: the edge accepts the waiting one
                 assert third.recv(4096).startswith(b"HTTP/1.1 101 ")
             finally:
