@@ -54,7 +54,9 @@ LOCK = REQUIREMENTS / "test.txt"
 FLOORS_LOCK = REQUIREMENTS / "floors.txt"
 BUILD_LOCK = REQUIREMENTS / "build.txt"  # setuptools, wheel, Cython for every build
 # What each session installs besides the wheel: the extras users install, and the test tools.
-EXTRAS = "[gunicorn,test]"
+# [demo]: tests/e2e/test_dist_cli.py runs `channels-distributed demo` from a folder of its own,
+# as a user who installed the package with that extra does.
+EXTRAS = "[gunicorn,demo,test]"
 # channels_redis, whose own test suite runs against our layer (only in the full session: it needs
 # channels>=4.2.2, above our floor of 4.2).
 COMPAT = "channels_redis==4.3.0"

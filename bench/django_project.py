@@ -3,9 +3,9 @@ same project served directly by uvicorn and by this package's gunicorn ASGIWorke
 
     .venv/bin/python bench/django_project.py [--duration 5] [--connections 1 32] [--rounds 1]
 
-One run on a private redis-server: ``testproject.asgi:application`` (the project's
+One run on a private redis-server: ``channels_distributed.demo.asgi:application`` (the project's
 ASGI_APPLICATION, middleware and all) under (a) uvicorn, (b) gunicorn with the ASGIWorker, one
-process each, and (c) the project distributed: the edge (``testproject.edge_asgi``:
+process each, and (c) the project distributed: the edge (``channels_distributed.demo.edge``:
 ``get_edge_application()``, under the ASGIWorker) and one ``manage.py runworker site`` worker.
 Two pages: ``/hello/`` (a plain view) and ``/page/`` (a template rendered with a context
 processor, the auth user and a loop). ``wrk`` measures each; printed: requests/s, p50 and p99 per
@@ -31,7 +31,8 @@ from bench.distributed import spawn, uvicorn, wait_ok, wrk  # noqa: E402
 from channels_distributed.embedded import RedisServer, free_port  # noqa: E402
 
 PAGES = {"hello view": "/hello/", "template page": "/page/"}
-APP = "testproject.asgi:application"
+APP = "channels_distributed.demo.asgi:application"
+EDGE_APP = "channels_distributed.demo.edge:application"
 ASGI_WORKER = "channels_distributed.gunicorn.ASGIWorker"
 
 
@@ -46,8 +47,8 @@ def _start(redis: RedisServer, workdir: Path,
                         "-b", f"127.0.0.1:{worker}", "--log-level", "warning"], **env))
     procs.append(spawn([sys.executable, "testproject/manage.py", "runworker", "site",
                         "--routes-only"], **env))
-    procs.append(spawn([sys.executable, "-m", "gunicorn", "testproject.edge_asgi:application",
-                        "-k", ASGI_WORKER, "-w", "1", "-b", f"127.0.0.1:{edge}",
+    procs.append(spawn([sys.executable, "-m", "gunicorn", EDGE_APP, "-k", ASGI_WORKER, "-w", "1",
+                        "-b", f"127.0.0.1:{edge}",
                         "--log-level", "warning"], **env))
     return {"uvicorn": f"http://127.0.0.1:{direct}",
             "ASGIWorker": f"http://127.0.0.1:{worker}",

@@ -32,7 +32,7 @@ UVICORN = "gunicorn+UvicornWorker"
 APPS = {
     "hello world": ("testproject.apps_server:asgi_hello", "/"),
     "legacy hello (seed)": ("testproject.apps_server:hello_world", "/"),
-    "django view": ("testproject.asgi:application", "/hello/"),
+    "django view": ("channels_distributed.demo.asgi:application", "/hello/"),
 }
 
 

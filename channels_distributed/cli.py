@@ -4,14 +4,16 @@
 
     channels-distributed worker KEY [KEY ...] --app module:attr [--url redis://host:6379/0 ...]
     channels-distributed demo [--serve]
+    channels-distributed --version
 
 ``worker`` runs a ``Node`` on the given route keys. ``--url`` given several times names
 several independent servers (sharded, placed as ``hosts=[...]`` places them); ``$REDIS_URL``
 may hold several URLs separated by spaces; any URL may be a ``redis+sentinel://`` one.
-``demo`` runs the test project distributed (``demo.py``): Redis (or ``REDIS_URL``), the edge,
-two ``manage.py runworker`` workers on different keys, HTTP requests and a chat through them,
-printing which worker served what; with ``--serve`` it then stays up until Ctrl-C, for a
-browser or curl.
+``demo`` runs the demo project shipped in the package (``demo/``) distributed: Redis (or
+``REDIS_URL``), the edge, two ``manage.py runworker`` workers on different keys, HTTP requests
+and a chat through them, printing which worker served what; with ``--serve`` it then stays up
+until Ctrl-C, for a browser or curl. ``--version`` prints the package's version. The help
+texts are plain text (they are printed as written).
 """
 
 from __future__ import annotations
@@ -51,11 +53,42 @@ def import_app(spec: str) -> Any:
     return target
 
 
+DESCRIPTION = """\
+channels-distributed: serve route keys of the path distributor with a worker, or run the
+demo (a Django project distributed: Redis, an edge, two workers)."""
+
+CONCURRENCY_HELP = """\
+connections served at once (default 100). An open WebSocket holds a slot for as long as it is
+open, idle or not: at the limit the worker takes nothing more, and a connection no worker
+takes within the edge's worker_timeout gets 503 (a WebSocket is closed with 1013). Size it
+for the requests in flight plus the WebSockets a worker keeps open, or serve WebSocket routes
+with workers of their own and a larger limit."""
+
+WORKER_EPILOG = """\
+WebSockets and limits: each open WebSocket also counts against the edge server's connection
+limit (gunicorn --worker-connections, 1000 per edge process by default; at the limit new
+clients wait unanswered). Give both room for every WebSocket expected open at once."""
+
+DEMO_DESCRIPTION = """\
+Run the demo project shipped in the package, from any directory: a private Redis (or
+$REDIS_URL), the edge under gunicorn, two manage.py runworker workers on different route keys,
+then a page, a form with its CSRF token, an admin login, a background task and a chat between
+two WebSockets on different workers, printing which worker served what. Needs the demo extra:
+pip install 'channels-distributed[demo]'."""
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="channels-distributed", description=__doc__.split(
-        "\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    from . import __version__
+
+    text = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(prog="channels-distributed", description=DESCRIPTION,
+                                     formatter_class=text)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    worker = commands.add_parser("worker", help="serve route keys with an application")
+    worker = commands.add_parser("worker", help="serve route keys with an application",
+                                 description="Take connections from route keys (and messages "
+                                 "from Channels channels) and run an ASGI application for them.",
+                                 epilog=WORKER_EPILOG, formatter_class=text)
     worker.add_argument("keys", nargs="*", metavar="KEY", help="route key(s) to take from")
     worker.add_argument("--channel", action="append", default=[], metavar="NAME",
                         help="also serve this Channels channel (repeatable), as "
@@ -67,13 +100,13 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--prefix", default=None, help="key prefix (default: asgi)")
     worker.add_argument("--interface", default="auto", choices=["auto", "asgi3", "asgi2",
                                                                   "legacy"])
-    worker.add_argument("--concurrency", type=int, default=100,
-                        help="connections served at once (default 100)")
+    worker.add_argument("--concurrency", type=int, default=100, help=CONCURRENCY_HELP)
     worker.add_argument("--grace", type=float, default=30.0,
                         help="seconds in-flight connections get on SIGTERM (default 30)")
     worker.add_argument("--log-level", default="info")
     demo = commands.add_parser(
-        "demo", help="run the test project of a checkout distributed (what make demo runs)")
+        "demo", help="run the demo: a Django project distributed over Redis, an edge and two "
+        "workers", description=DEMO_DESCRIPTION, formatter_class=text)
     demo.add_argument("--serve", action="store_true",
                       help="after the tour, keep the edge and workers up until Ctrl-C")
     return parser
@@ -127,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "worker":
             return _worker(args)
-        from .demo import run_demo
+        from .demo.run import run_demo
 
         return run_demo(serve=args.serve)
     except (ConfigurationError, LifespanFailure) as exc:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from channels_distributed.demo import prepare_command
-from testproject.demo.management.commands.prepare import Command
+from channels_distributed.demo.management.commands.prepare import Command
+from channels_distributed.demo.run import prepare_command
 
 
 @pytest.mark.parametrize("password", ["plain123", "-starts-with-a-dash", "--looks-like-an-option"])

@@ -6,7 +6,10 @@ package reads. Each error names the setting and the fix:
 * ``E003``: the Redis connection (LAYER, HOSTS, PREFIX, or the channel layer they name);
 * ``E004``: another distributor setting (WORKER_TIMEOUT, QUEUE_CAPACITY, ...);
 * ``E005``: another app's ``runworker`` (Channels') wins over this package's;
-* ``E006``: workers have no application to run (WORKER_APPLICATION or ASGI_APPLICATION).
+* ``E006``: workers have no application to run (WORKER_APPLICATION or ASGI_APPLICATION);
+* ``E007``: the ``CONFIG`` of a ``RedisChannelLayer`` in CHANNEL_LAYERS has a mistake (an
+  unknown key, a bad value): one error per mistake, found by the layer's own checks, with or
+  without CHANNELS_DISTRIBUTED.
 """
 
 from __future__ import annotations
@@ -17,9 +20,16 @@ from django.conf import settings
 from django.core import checks
 
 from ..exceptions import ConfigurationError
-from .settings import SETTING, distributor_config, project_settings, worker_application
+from .settings import (
+    SETTING,
+    distributor_config,
+    layer_alias,
+    layer_errors,
+    project_settings,
+    worker_application,
+)
 
-__all__ = ["check_runworker", "check_settings", "register"]
+__all__ = ["check_layers", "check_runworker", "check_settings", "register"]
 
 _IDS = {"ROUTES": "E002", "LAYER": "E003", "HOSTS": "E003", "PREFIX": "E003",
         "WORKER_APPLICATION": "E006", "ASGI_APPLICATION": "E006"}
@@ -34,9 +44,32 @@ def _code(exc: ConfigurationError) -> str:
     return _IDS.get(key, "E004")
 
 
-def _error(exc: ConfigurationError) -> checks.Error:
+def _error(exc: ConfigurationError, code: str | None = None) -> checks.Error:
     return checks.Error(f"{exc.setting}: {exc.problem}", hint=exc.fix,
-                        id=f"channels_distributed.{_code(exc)}")
+                        id=f"channels_distributed.{code or _code(exc)}")
+
+
+def _layers() -> dict[str, Any]:
+    layers = getattr(settings, "CHANNEL_LAYERS", None) or {}
+    return dict(layers) if isinstance(layers, dict) else {}
+
+
+def check_layers(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Each RedisChannelLayer's CONFIG, checked by the layer's own code: what the layer would
+    refuse when a worker or a view first uses it, reported before anything runs."""
+    return [_error(exc, "E007") for alias, layer in _layers().items()
+            for exc in layer_errors(alias, layer)]
+
+
+def _reported_by_check_layers(exc: ConfigurationError) -> bool:
+    """A mistake in the CONFIG of the layer CHANNELS_DISTRIBUTED uses, when check_layers
+    reports it already (that layer is ours): one error per mistake."""
+    try:
+        alias = layer_alias(settings)
+    except ConfigurationError:
+        return False
+    return exc.setting.startswith(f"CHANNEL_LAYERS[{alias!r}]['CONFIG']") and bool(
+        layer_errors(alias, _layers().get(alias)))
 
 
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
@@ -52,7 +85,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                 f"{SETTING}['WORKER_APPLICATION']: runworker has no application to run",
                 "set ASGI_APPLICATION = 'myproject.asgi.application'")
     except ConfigurationError as exc:
-        return [_error(exc)]
+        return [] if _reported_by_check_layers(exc) else [_error(exc)]
     return []
 
 
@@ -76,5 +109,6 @@ def check_runworker(app_configs: Any = None, **kwargs: Any) -> list[checks.Check
 
 def register() -> None:
     """Register the checks (from the app's ``ready()``)."""
+    checks.register(check_layers)
     checks.register(check_settings)
     checks.register(check_runworker)

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from ..conf import DistributorConfig, RedisTarget
+from ..conf import DistributorConfig, LayerConfig, RedisTarget
 from ..exceptions import ConfigurationError
 
 __all__ = [
@@ -29,6 +29,8 @@ __all__ = [
     "distributor_config",
     "distributor_options",
     "layer_alias",
+    "layer_errors",
+    "layer_setting",
     "name",
     "project_settings",
     "worker_application",
@@ -114,6 +116,59 @@ def connection(settings: Any, alias: str | None = None) -> Connection:
             "['prefix']")
         raise ConfigurationError(setting, exc.problem, exc.fix) from None
     return Connection(alias, hosts, target.prefix, (layer or {}).get("BACKEND"))
+
+
+def layer_setting(alias: str, exc: ConfigurationError) -> ConfigurationError:
+    """A mistake ``RedisChannelLayer`` found in its ``CONFIG``, named as the project writes it
+    (``CHANNEL_LAYERS['default']['CONFIG']['capacity']``)."""
+    return ConfigurationError(f"CHANNEL_LAYERS[{alias!r}]['CONFIG'][{exc.setting!r}]",
+                              exc.problem, exc.fix)
+
+
+def _ours(backend: Any) -> bool:
+    """Whether ``backend`` (a BACKEND path) is this package's layer, or a subclass of it that
+    takes the same CONFIG (it does not define ``__init__``)."""
+    from django.utils.module_loading import import_string
+
+    from ..layer import RedisChannelLayer
+
+    try:
+        found = import_string(backend) if isinstance(backend, str) else None
+    except ImportError:  # Channels says so when it loads the layer
+        return False
+    return (isinstance(found, type) and issubclass(found, RedisChannelLayer)
+            and found.__init__ is RedisChannelLayer.__init__)
+
+
+def layer_errors(alias: str, layer: Any) -> list[ConfigurationError]:
+    """Every mistake in the ``CONFIG`` of a ``RedisChannelLayer`` of CHANNEL_LAYERS, one each,
+    found by the layer's own checks (``LayerConfig``): each key it refuses is taken out and
+    the rest checked again. Other backends' settings are not ours to judge: none."""
+    import difflib
+
+    if not isinstance(layer, Mapping) or not _ours(layer.get("BACKEND")):
+        return []
+    config = layer.get("CONFIG") or {}
+    if not isinstance(config, Mapping):
+        return [ConfigurationError(f"CHANNEL_LAYERS[{alias!r}]['CONFIG']", "expected a dict, "
+                                   f"got {type(config).__name__}",
+                                   "write e.g. {'hosts': ['redis://localhost:6379/0']}")]
+    remaining, found = dict(config), list[ConfigurationError]()
+    known = [f.name for f in fields(LayerConfig)]
+    while True:
+        try:
+            LayerConfig.from_kwargs(**remaining)
+            return found
+        except ConfigurationError as exc:
+            if exc.setting not in remaining:  # not a key's own mistake: report it, stop
+                return [*found, layer_setting(alias, exc)]
+            if exc.problem.startswith("is not a setting"):
+                close = difflib.get_close_matches(exc.setting, known, 1)
+                if close:
+                    exc = ConfigurationError(exc.setting, exc.problem,
+                                             f"did you mean {close[0]!r}? Otherwise {exc.fix}")
+            found.append(layer_setting(alias, exc))
+            del remaining[exc.setting]
 
 
 def distributor_options(settings: Any) -> tuple[Any, dict[str, Any]]:

@@ -9,9 +9,9 @@ from typing import Any
 
 from ..exceptions import ConfigurationError
 from ..worker import Node
-from .settings import connection, name, project_settings, worker_application
+from .settings import connection, layer_setting, name, project_settings, worker_application
 
-__all__ = ["WorkerOptions", "banner", "make_node"]
+__all__ = ["WorkerOptions", "banner", "make_node", "url_would_fix"]
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,10 @@ def redis_options(settings: Any, options: WorkerOptions) -> tuple[dict[str, Any]
 
     place = connection(settings, options.layer)
     prefix = options.prefix if options.prefix is not None else place.prefix
-    layer = get_channel_layer(place.alias)
+    try:
+        layer = get_channel_layer(place.alias)
+    except ConfigurationError as exc:  # named as the project writes it (E007 of the checks)
+        raise layer_setting(place.alias, exc) from None
     if "HOSTS" in project_settings(settings):
         source = f"{name('HOSTS')}, channel layer {place.alias!r}"
     else:
@@ -74,6 +77,13 @@ def redis_options(settings: Any, options: WorkerOptions) -> tuple[dict[str, Any]
     # HOSTS of its own, or another Redis layer (channels_redis takes the same CONFIG): those
     # servers for the route keys, the layer itself for Channels channels.
     return {"hosts": place.hosts, "prefix": prefix, "channel_layer": layer}, source
+
+
+def url_would_fix(exc: ConfigurationError) -> bool:
+    """Whether ``--url`` is a fix for ``exc``: the settings name no Redis (no such channel
+    layer, or one without ``hosts``), not a mistake in a setting that is there."""
+    return (exc.setting.endswith("['hosts']") and "no Redis hosts" in exc.problem) or (
+        exc.setting.startswith("CHANNEL_LAYERS[") and exc.problem.startswith("is not set"))
 
 
 def make_node(settings: Any, options: WorkerOptions) -> tuple[Node, list[str]]:

@@ -42,7 +42,7 @@ def test_runworker_serves_its_names_on_the_projects_layer() -> None:
     assert isinstance(config.target.layer, RedisChannelLayer)  # the project's own layer
     assert config.target.prefix == settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"]
     assert banner[0] == "Serving route key(s) and channel(s) chat, tasks"
-    assert banner[1] == "  application  testproject.asgi.application (interface auto)"
+    assert banner[1] == "  application  channels_distributed.demo.asgi.application (interface auto)"
     layer = settings.CHANNEL_LAYERS["default"]["CONFIG"]
     assert banner[2] == f"  Redis        {layer['hosts'][0]} (channel layer 'default', prefix " \
         f"{layer['prefix']!r})"
@@ -115,3 +115,23 @@ def test_runworker_layer_option_picks_another_layers_redis() -> None:
     assert [h.describe() for h in node.config.target.hosts] == ["redis://jobs:6380/2"]
     assert node.config.target.prefix == "jobs"
     assert banner[2] == "  Redis        redis://jobs:6380/2 (channel layer 'jobs', prefix 'jobs')"
+
+
+def test_runworker_names_a_layer_mistake_and_its_fix() -> None:
+    """It said "capcity: is not a setting ... (or pass --url redis://host:port/db)": the fix is
+    the setting, and --url is none. The system checks stop it first (E007); past them
+    (--skip-checks), the layer's error names the setting as written."""
+    from django.core.management import call_command
+    from django.core.management.base import CommandError, SystemCheckError
+
+    config = {**settings.CHANNEL_LAYERS["default"]["CONFIG"], "capcity": 10}
+    layers = {"default": {**settings.CHANNEL_LAYERS["default"], "CONFIG": config}}
+    with override_settings(CHANNEL_LAYERS=layers):
+        with pytest.raises(SystemCheckError, match=r"channels_distributed\.E007"):
+            call_command("runworker", "site", skip_checks=False)
+        with pytest.raises(CommandError) as refused:
+            call_command("runworker", "site")
+    message = str(refused.value)
+    assert message.startswith("CHANNEL_LAYERS['default']['CONFIG']['capcity']: is not a "
+                              "setting of RedisChannelLayer"), message
+    assert "--url" not in message

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -23,9 +24,15 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
                           capture_output=True, text=True, timeout=60, env=env)
 
 
-def test_demo_runs_end_to_end() -> None:
-    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
-    result = run_cli("demo", env=env)
+def test_demo_runs_end_to_end(tmp_path: Path) -> None:
+    """As a user who ran ``pip install 'channels-distributed[demo]'`` runs it: the console
+    script, from a directory of their own, nothing of a checkout on the path (under nox, the
+    wheel installed outside the checkout)."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("REDIS_URL", "PYTHONPATH", "DJANGO_SETTINGS_MODULE")}
+    script = Path(sys.executable).with_name("channels-distributed")
+    result = subprocess.run([str(script), "demo"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "started a private Redis at redis://127.0.0.1:" in out
@@ -38,6 +45,8 @@ def test_demo_runs_end_to_end() -> None:
     assert "POST / name=Ada       -> 302 (CSRF token), served by worker B" in out
     assert "POST /admin/login/    -> 302 to /admin/, served by worker B" in out
     assert "GET  /admin/          -> 200 the admin index, served by worker B" in out
+    assert re.search(r"GET  /static/admin/css/base.css -> 200 text/css, \d+ bytes, served by "
+                     "worker B", out), out  # static files, from the workers (WhiteNoise)
     assert "served by worker A: signed in as admin (same session)" in out
     assert "user 'admin', name 'Ada'" in out
     assert "queued by worker B; done by worker A (channel 'tasks'): 'MAKE THUMBNAILS'" in out
@@ -47,6 +56,7 @@ def test_demo_runs_end_to_end() -> None:
     assert ("bob said 'hi alice, bob here' -> alice got it (sent by worker B, delivered by "
             "worker A)") in out
     assert out.rstrip().endswith("stopped everything")
+    assert list(tmp_path.iterdir()) == []  # nothing left where it ran
 
 
 def test_demo_without_a_redis_server_on_path(tmp_path: Path) -> None:
@@ -143,7 +153,7 @@ def test_manage_py_runworker(private: Deployment) -> None:
     private.wait_registered("django", proc)
     banner = proc.output()
     assert "Serving route key(s) and channel(s) django" in banner
-    assert "application  testproject.asgi.application" in banner
+    assert "application  channels_distributed.demo.asgi.application" in banner
     assert f"Redis        {private.redis.url} (channel layer 'default', prefix " \
            f"{private.prefix!r})" in banner
     assert "concurrency  7 connections at once" in banner

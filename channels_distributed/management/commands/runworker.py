@@ -20,6 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from channels_distributed.cli import CONCURRENCY_HELP, WORKER_EPILOG
 from channels_distributed.conf.node import INTERFACES
 from channels_distributed.exceptions import ConfigurationError, LifespanFailure
 
@@ -31,7 +32,7 @@ _LEVELS = {0: "warning", 1: "info"}
 class Command(BaseCommand):  # type: ignore[misc]
     help = ("Take connections from the given route keys (CHANNELS_DISTRIBUTED['ROUTES']) and "
             "Channels messages from the channels of the same names, and run the project's ASGI "
-            "application for them.")
+            "application for them. " + WORKER_EPILOG.replace("\n", " "))
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("names", nargs="+", metavar="NAME",
@@ -50,8 +51,7 @@ class Command(BaseCommand):  # type: ignore[misc]
         parser.add_argument("--url", default=None,
                             help="Redis URL (default: the channel layer's hosts)")
         parser.add_argument("--prefix", default=None, help="key prefix (default: the layer's)")
-        parser.add_argument("--concurrency", type=int, default=100,
-                            help="connections served at once (default 100)")
+        parser.add_argument("--concurrency", type=int, default=100, help=CONCURRENCY_HELP)
         parser.add_argument("--grace", type=float, default=30.0,
                             help="seconds in-flight connections get on SIGTERM (default 30)")
         parser.add_argument("--interface", default="auto", choices=INTERFACES,
@@ -59,7 +59,7 @@ class Command(BaseCommand):  # type: ignore[misc]
 
     def handle(self, *args: Any, **options: Any) -> None:
         from channels_distributed.cli import console_logging
-        from channels_distributed.django.worker import WorkerOptions, make_node
+        from channels_distributed.django.worker import WorkerOptions, make_node, url_would_fix
 
         # Only when the project's LOGGING gives the package's records nowhere to go.
         console_logging(_LEVELS.get(options["verbosity"], "debug"), "channels_distributed")
@@ -71,7 +71,8 @@ class Command(BaseCommand):  # type: ignore[misc]
         try:
             node, banner = make_node(settings, wanted)
         except ConfigurationError as exc:
-            hint = "" if options["url"] else " (or pass --url redis://host:port/db)"
+            # --url is a way round settings that name no Redis, never the fix of a mistake.
+            hint = " (or pass --url redis://host:port/db)" if url_would_fix(exc) else ""
             raise CommandError(f"{exc}{hint}") from None
         self.stdout.write("\n".join(banner))
         self.stdout.flush()

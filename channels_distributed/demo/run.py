@@ -1,13 +1,15 @@
-"""``channels-distributed demo`` (``make demo``): the test project (``testproject/``) run
-distributed, as a Django user would run theirs.
+"""``channels-distributed demo`` (``make demo`` in a checkout): the demo project of this
+package run distributed, as a Django user would run theirs. It needs only the package and its
+``[demo]`` extra, from any directory.
 
 A private Redis (or ``REDIS_URL``), a fresh SQLite file migrated by ``manage.py prepare``, the
-edge (gunicorn with the ASGIWorker running ``testproject.edge_asgi``: ``get_edge_application()``)
-and two ``manage.py runworker`` workers: A serves the chat (route key and channel ``chat``) and
-background tasks (channel ``tasks``), B serves the API and the rest of the site (``api``,
-``site``). Then a page, a form POST with its CSRF token, an admin login, a page on the other
-worker that sees the same session, a background task, and a chat between two WebSocket clients
-on different workers, printing who served what; then everything stops.
+edge (gunicorn with the ASGIWorker running ``channels_distributed.demo.edge``:
+``get_edge_application()``) and two ``manage.py runworker`` workers: A serves the chat (route
+key and channel ``chat``) and background tasks (channel ``tasks``), B serves the API and the
+rest of the site (``api``, ``site``). Then a page, a form POST with its CSRF token, an admin
+login and its stylesheet, a page on the other worker that sees the same session, a background
+task, and a chat between two WebSocket clients on different workers, printing who served what;
+then everything stops.
 """
 
 from __future__ import annotations
@@ -20,22 +22,16 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .exceptions import ConfigurationError
+from ..exceptions import ConfigurationError
 
-__all__ = ["WORKERS", "find_project", "prepare_command", "run_demo"]
+__all__ = ["SETTINGS", "WORKERS", "prepare_command", "run_demo"]
 
 #: The demo's workers: name -> what ``manage.py runworker`` serves.
 WORKERS = {"A": ("chat", "tasks"), "B": ("api", "site")}
-
-
-def find_project() -> Path:
-    """The folder holding ``testproject/``: the current directory or the checkout."""
-    for folder in (Path.cwd(), Path(__file__).resolve().parent.parent):
-        if (folder / "testproject" / "manage.py").is_file():
-            return folder
-    raise ConfigurationError("demo", "the demo runs the project in testproject/, which is "
-                             "not in the current directory", "run it from a checkout of "
-                             "channels-distributed: make demo")
+#: The demo project's settings module.
+SETTINGS = "channels_distributed.demo.settings"
+#: What the demo needs besides the package: the ``[demo]`` extra.
+NEEDS = ("gunicorn", "httpx", "whitenoise")
 
 
 def run_demo(serve: bool = False) -> int:
@@ -43,13 +39,12 @@ def run_demo(serve: bool = False) -> int:
     ``serve``, the stop waits for Ctrl-C (or SIGTERM)."""
     import importlib.util
 
-    for needed in ("gunicorn", "httpx"):
+    for needed in NEEDS:
         if importlib.util.find_spec(needed) is None:
             raise ConfigurationError("demo", f"the demo needs {needed}",
                                      "pip install 'channels-distributed[demo]'")
-    from .embedded import RedisServer, server_version
+    from ..embedded import RedisServer, server_version
 
-    root = find_project()
     redis = None
     url = os.environ.get("REDIS_URL")
     if not url:
@@ -63,7 +58,7 @@ def run_demo(serve: bool = False) -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="cd-demo-") as tmp:
             try:
-                return _demo(root, url, Path(tmp), procs, serve)
+                return _demo(url, Path(tmp), procs, serve)
             finally:
                 _stop_all(procs)
     finally:
@@ -91,23 +86,23 @@ def _stop_all(procs: list[Any]) -> None:
         signal.signal(signal.SIGINT, previous)
 
 
-def _environment(root: Path, url: str, tmp: Path) -> dict[str, str]:
-    path = os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH", "")) if p)
-    # testproject/settings.py reads these three (the harness' and the demo's own settings).
+def _environment(url: str, tmp: Path) -> dict[str, str]:
+    # The demo's settings read these three (the test harness sets them too).
     return dict(os.environ, CD_REDIS_URL=url, CD_PREFIX=f"demo{os.getpid()}",
-                CD_DB=str(tmp / "db.sqlite3"), DJANGO_SETTINGS_MODULE="testproject.settings",
-                PYTHONPATH=path, PYTHONUNBUFFERED="1")
+                CD_DB=str(tmp / "db.sqlite3"), DJANGO_SETTINGS_MODULE=SETTINGS,
+                PYTHONUNBUFFERED="1")
 
 
-def _demo(root: Path, url: str, tmp: Path, procs: list[Any], serve: bool) -> int:
-    from .embedded import free_port
+def _demo(url: str, tmp: Path, procs: list[Any], serve: bool) -> int:
+    from ..embedded import free_port
 
-    env = _environment(root, url, tmp)
-    manage = [sys.executable, str(root / "testproject" / "manage.py")]
+    env = _environment(url, tmp)
+    # manage.py of the demo project: Django's own command line with the demo's settings.
+    manage = [sys.executable, "-m", "django"]
     password = secrets.token_hex(6)
     # A session of its own, as every child (see _spawn); its output is shown if it fails.
     prepared = subprocess.run(prepare_command(manage, password), env=env, timeout=120,
-                              cwd=root, capture_output=True, text=True, start_new_session=True)
+                              cwd=tmp, capture_output=True, text=True, start_new_session=True)
     if prepared.returncode != 0:
         raise ConfigurationError("demo", f"manage.py prepare failed:\n{prepared.stderr}",
                                  "fix what it reports")
@@ -115,21 +110,21 @@ def _demo(root: Path, url: str, tmp: Path, procs: list[Any], serve: bool) -> int
           f"password {password!r}")
     port = free_port()
     procs.append(_spawn([
-        sys.executable, "-m", "gunicorn", "testproject.edge_asgi:application",
+        sys.executable, "-m", "gunicorn", "channels_distributed.demo.edge:application",
         "--worker-class", "channels_distributed.gunicorn.ASGIWorker", "--workers", "1",
-        "--bind", f"127.0.0.1:{port}", "--log-level", "warning"], env, root, tmp / "edge.log"))
+        "--bind", f"127.0.0.1:{port}", "--log-level", "warning"], env, tmp, "edge.log"))
     print(f"* edge: gunicorn (ASGIWorker) running get_edge_application() on "
           f"http://127.0.0.1:{port}; CHANNELS_DISTRIBUTED routes /chat/ and /ws/chat/ to "
           "'chat', /api/ to 'api', the rest to 'site'")
     names = {}
     for name, keys in WORKERS.items():
-        worker = _spawn([*manage, "runworker", *keys], env, root, tmp / f"worker-{name}.log")
+        worker = _spawn([*manage, "runworker", *keys], env, tmp, f"worker-{name}.log")
         procs.append(worker)
         names[worker.pid] = f"worker {name}"
         print(f"* worker {name} listening: manage.py runworker {' '.join(keys)} "
               f"(pid {worker.pid})")
     base = f"http://127.0.0.1:{port}"
-    from .demo_tour import tour
+    from .tour import tour
 
     try:
         for path in ("/chat/", "/api/whoami/"):
@@ -158,13 +153,14 @@ def _serve_until_interrupted(base: str) -> None:
         signal.pause()
 
 
-def _spawn(args: list[str], env: dict[str, str], root: Path, log: Path) -> Any:
+def _spawn(args: list[str], env: dict[str, str], tmp: Path, log: str) -> Any:
     """A child logging to a file of the run (printed if the demo fails). Each child gets a
     session of its own: Ctrl-C in a terminal signals the whole foreground process group, and a
     child still starting up would die of it mid-import, noisily. The demo catches it and stops
-    them in order instead (_stop_all)."""
-    with log.open("wb") as out:
-        return subprocess.Popen(args, env=env, cwd=root, stdout=out, stderr=subprocess.STDOUT,
+    them in order instead (_stop_all). They run in the run's folder: nothing of the current
+    directory is imported."""
+    with (tmp / log).open("wb") as out:
+        return subprocess.Popen(args, env=env, cwd=tmp, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
 
 

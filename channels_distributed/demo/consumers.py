@@ -14,7 +14,7 @@ def who(scope: dict[str, Any]) -> str:
     return user.username if user is not None and user.is_authenticated else "anonymous"
 
 
-class ChatConsumer(AsyncWebsocketConsumer):
+class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     """The Channels tutorial's chat room (part 3, async): one group per room. Messages say which
     worker process sent them into the group and which one delivered them."""
 
@@ -38,7 +38,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             "sent_by": event.get("sent_by"), "delivered_by": os.getpid()}))
 
 
-class EchoConsumer(AsyncWebsocketConsumer):
+class EchoConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if text_data is not None:
             await self.send(text_data=text_data)
@@ -46,7 +46,7 @@ class EchoConsumer(AsyncWebsocketConsumer):
             await self.send(bytes_data=bytes_data)
 
 
-class TaskConsumer(AsyncConsumer):
+class TaskConsumer(AsyncConsumer):  # type: ignore[misc]
     """Background tasks sent by ``views.start_task`` to the ``tasks`` channel: the worker
     serving that channel (``manage.py runworker ... tasks``) does the work and records it in the
     shared database."""
@@ -56,12 +56,12 @@ class TaskConsumer(AsyncConsumer):
 
 
 def _finish(pk: int, result: str) -> None:
-    from testproject.demo.models import Task
+    from .models import Task
 
     Task.objects.filter(pk=pk).update(status="done", result=result, worker_pid=os.getpid())
 
 
-class BackgroundConsumer(AsyncConsumer):
+class BackgroundConsumer(AsyncConsumer):  # type: ignore[misc]
     """A background-work consumer on a named channel (a ``"channel"`` scope), as Channels
     projects run with ``manage.py runworker``: it answers on the reply channel it is given."""
 

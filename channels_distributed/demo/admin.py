@@ -1,5 +1,5 @@
 from django.contrib import admin
 
-from testproject.demo.models import Task
+from .models import Task
 
 admin.site.register(Task)

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import path
 
-from testproject.demo import views
+from . import views
 
 urlpatterns = [
     path("", views.index, name="index"),

@@ -8,7 +8,7 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.utils.decorators import sync_and_async_middleware
 
 
-@sync_and_async_middleware
+@sync_and_async_middleware  # type: ignore[untyped-decorator]
 def served_by(get_response: Any) -> Any:
     if iscoroutinefunction(get_response):
         async def middleware(request: Any) -> Any:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from testproject.demo.consumers import ChatConsumer, EchoConsumer
+from .consumers import ChatConsumer, EchoConsumer
 
 websocket_urlpatterns = [
     path("ws/echo/", EchoConsumer.as_asgi()),

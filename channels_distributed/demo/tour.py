@@ -1,4 +1,4 @@
-"""What the demo does with the running project (``demo.py`` starts it): HTTP requests and a
+"""What the demo does with the running project (``run.py`` starts it): HTTP requests and a
 chat, each line saying which worker served it (the project's responses carry the serving
 process's pid in ``X-Served-By``; chat messages name the pids that sent and delivered them)."""
 
@@ -56,10 +56,15 @@ def _admin(client: Any, password: str, by: Any) -> list[str]:
         "next": "/admin/"})
     admin = client.get("/admin/")
     ok = "Site administration" in admin.text
+    # The admin's stylesheet: static files come from the workers too (WhiteNoise).
+    css = client.get("/static/admin/css/base.css")
+    kind = css.headers.get("content-type", "?").split(";")[0]
     return [f"POST /admin/login/    -> {login.status_code} to {login.headers.get('location')}, "
             f"served by {by(login)}",
             f"GET  /admin/          -> {admin.status_code} "
-            f"{'the admin index' if ok else 'no admin index'}, served by {by(admin)}"]
+            f"{'the admin index' if ok else 'no admin index'}, served by {by(admin)}",
+            f"GET  /static/admin/css/base.css -> {css.status_code} {kind}, {len(css.content)} "
+            f"bytes, served by {by(css)}"]
 
 
 def _other_worker(client: Any, by: Any) -> list[str]:

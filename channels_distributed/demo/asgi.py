@@ -3,7 +3,7 @@ HTTP, the Channels tutorial chat for WebSocket, background tasks on named channe
 
 import os
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "testproject.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "channels_distributed.demo.settings")
 
 from django.core.asgi import get_asgi_application
 
@@ -13,8 +13,8 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ChannelNameRouter, ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from testproject.demo.consumers import BackgroundConsumer, TaskConsumer  # noqa: E402
-from testproject.demo.routing import websocket_urlpatterns  # noqa: E402
+from .consumers import BackgroundConsumer, TaskConsumer  # noqa: E402
+from .routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {

@@ -16,7 +16,7 @@ from django.http import (
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from testproject.demo.models import Task
+from .models import Task
 
 
 def hello(request: HttpRequest) -> HttpResponse:
@@ -59,7 +59,7 @@ def chat_room(request: HttpRequest, room_name: str) -> HttpResponse:
     return render(request, "demo/chat/room.html", {"room_name": room_name})
 
 
-@require_POST
+@require_POST  # type: ignore[untyped-decorator]
 def broadcast(request: HttpRequest, room_name: str) -> JsonResponse:
     """A sync view sending to a chat room through async_to_sync(group_send), as Django
     projects do."""
@@ -69,9 +69,9 @@ def broadcast(request: HttpRequest, room_name: str) -> JsonResponse:
     return JsonResponse({"sent": text, "room": room_name, "pid": os.getpid()})
 
 
-@require_POST
+@require_POST  # type: ignore[untyped-decorator]
 def start_task(request: HttpRequest) -> JsonResponse:
-    """Queue a task for the worker serving the ``tasks`` channel (testproject.asgi's
+    """Queue a task for the worker serving the ``tasks`` channel (channels_distributed.demo.asgi.s
     ChannelNameRouter); poll ``task`` for its result."""
     task = Task.objects.create(text=request.POST.get("text", ""), queued_by_pid=os.getpid())
     async_to_sync(get_channel_layer().send)("tasks", {"type": "task.run", "id": task.pk,
@@ -102,7 +102,7 @@ def download(request: HttpRequest) -> StreamingHttpResponse:
     return response
 
 
-@require_POST
+@require_POST  # type: ignore[untyped-decorator]
 def upload(request: HttpRequest) -> JsonResponse:
     """A multipart upload (field ``file``): its size and SHA-256."""
     digest, size = hashlib.sha256(), 0

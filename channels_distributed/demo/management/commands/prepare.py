@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import connection
 
 
-class Command(BaseCommand):
+class Command(BaseCommand):  # type: ignore[misc]
     help = "Migrate the project's database and make the admin user."
 
     def add_arguments(self, parser: CommandParser) -> None:

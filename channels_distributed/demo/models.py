@@ -1,7 +1,7 @@
 from django.db import models
 
 
-class Task(models.Model):
+class Task(models.Model):  # type: ignore[misc]
     """A background task: queued by a view, done by the worker serving the ``tasks`` channel."""
 
     text = models.CharField(max_length=200)
