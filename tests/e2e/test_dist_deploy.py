@@ -24,6 +24,7 @@ from websockets.exceptions import ConnectionClosed
 from channels_distributed.embedded import free_port
 
 MANAGE = [sys.executable, "testproject/manage.py"]
+EDGE = "channels_distributed.demo.edge:application"  # the project's edge module
 
 
 async def _close_code(ws: Any) -> int:
@@ -93,7 +94,7 @@ def _project(deployment: Deployment) -> tuple[str, dict[str, str]]:
     subprocess.run([*MANAGE, "prepare", "--admin-password=not-a-secret"], cwd=Path(
         __file__).resolve().parents[2], check=True, timeout=120, env=deployment.env(**db))
     port = free_port()
-    edge = deployment.spawn([sys.executable, "-m", "gunicorn", "channels_distributed.demo.edge:application",
+    edge = deployment.spawn([sys.executable, "-m", "gunicorn", EDGE,
                              "--worker-class", "channels_distributed.gunicorn.ASGIWorker",
                              "--bind", f"127.0.0.1:{port}", "--log-level", "warning"], "edge",
                             **db)
