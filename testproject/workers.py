@@ -36,17 +36,17 @@ async def _respond(send: Any, body: bytes, status: int = 200,
     await send({"type": "http.response.body", "body": body})
 
 
-async def _read_body(receive: Any) -> tuple[int, str]:
+async def _read_body(receive: Any) -> tuple[int, str, bool]:
+    """The body's size and SHA-256, and whether it arrived whole (not ended by a disconnect)."""
     digest, size = hashlib.sha256(), 0
     while True:
         event = await receive()
         if event["type"] == "http.disconnect":
-            break
+            return size, digest.hexdigest(), False
         digest.update(event.get("body", b""))
         size += len(event.get("body", b""))
         if not event.get("more_body"):
-            break
-    return size, digest.hexdigest()
+            return size, digest.hexdigest(), True
 
 
 async def hello(scope: Scope, receive: Any, send: Any) -> None:
@@ -68,7 +68,12 @@ async def scope_view(scope: Scope, receive: Any, send: Any) -> None:
 
 
 async def upload(scope: Scope, receive: Any, send: Any) -> None:
-    size, digest = await _read_body(receive)
+    tag = _query(scope).get("tag")
+    if tag is not None:
+        _mark(f"upload-started-{tag}")
+    size, digest, whole = await _read_body(receive)
+    if tag is not None:
+        _mark(f"upload-read-{tag}", f"{size} {'whole' if whole else 'disconnected'}")
     await _respond(send, json.dumps({"size": size, "sha256": digest}).encode())
 
 
@@ -89,10 +94,12 @@ async def download(scope: Scope, receive: Any, send: Any) -> None:
 
 
 async def stream(scope: Scope, receive: Any, send: Any) -> None:
+    """``n`` parts (5), ``pause`` seconds apart (0.01), then ``end``."""
+    query = _query(scope)
     await send({"type": "http.response.start", "status": 200, "headers": []})
-    for i in range(5):
+    for i in range(int(query.get("n", "5"))):
         await send({"type": "http.response.body", "body": b"part%d\n" % i, "more_body": True})
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(float(query.get("pause", "0.01")))
     await send({"type": "http.response.body", "body": b"end\n"})
 
 
