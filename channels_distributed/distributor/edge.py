@@ -53,8 +53,6 @@ __all__ = ["Edge", "NoWorker", "WorkerSilent"]
 logger = logging.getLogger("channels_distributed.distributor")
 
 
-# A worker drops requests past their deadline (and says so: cd.expired); wait a little longer.
-_ACCEPT_GRACE = 0.25
 _SWEEP_INTERVAL = 0.05
 # The states in which a connection waits for its worker (and the sweeper watches its timer).
 _WAITING = frozenset({QUEUED, GIVING_UP, LATE})
@@ -170,8 +168,9 @@ class Edge:
         config, hub = self.config, self.hub
         # Once given up, an accept may still come from a worker that acknowledged the request
         # at its deadline: within a Redis round trip, unless Redis is slow (redis_timeout).
-        machine = Forwarding(EDGE, config.window, config.worker_timeout + _ACCEPT_GRACE,
-                             config.redis_timeout)
+        # At the deadline the request is given up at once: withdrawn if still queued, else marked
+        # so that its worker never runs it (it says so, cd.expired: 503 all the same).
+        machine = Forwarding(EDGE, config.window, config.worker_timeout, config.redis_timeout)
         peer = open_peer(hub, self._new_id(), config.window, held=True, machine=machine,
                          owner=self, watch=self.watch)
         accepted = peer.accepted

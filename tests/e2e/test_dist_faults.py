@@ -205,13 +205,24 @@ def test_overload_is_503_with_retry_after_and_late_requests_never_run(private: D
     # One worker serving one request at a time, more requests than it can serve before their
     # deadline: those it cannot reach in time get 503 + Retry-After (not 502 after a further
     # wait), and none of them runs.
+    # The 503s come within half a second of worker_timeout.
     url = private.edge(worker_timeout=1)
     private.worker("k-over", args=("--concurrency", "1"))
-    with concurrent.futures.ThreadPoolExecutor(16) as pool:
-        responses = list(pool.map(
-            lambda i: get(url + f"/k/over/slow?s=0.3&tag=over{i}"), range(16)))
+
+    with httpx.Client(timeout=TIMEOUT, limits=httpx.Limits(max_connections=16)) as client:
+        def timed(i: int) -> tuple[httpx.Response, float]:
+            started = time.monotonic()
+            response = client.get(url + f"/k/over/slow?s=0.3&tag=over{i}")
+            return response, time.monotonic() - started
+
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            results = list(pool.map(timed, range(16)))
+    responses = [response for response, _ in results]
     statuses = [r.status_code for r in responses]
     assert set(statuses) == {200, 503}, statuses
+    late = [round(took, 2) for response, took in results if response.status_code == 503]
+    print("503s after (s):", late)
+    assert max(late) < 1 + 0.5, f"503s up to {max(late) - 1:.2f} s past worker_timeout"
     for i, response in enumerate(responses):
         ran = private.marker(f"slow-started-over{i}").exists()
         assert ran == (response.status_code == 200), (i, response.status_code)
