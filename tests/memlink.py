@@ -53,9 +53,12 @@ class MemoryLink:
     numbers: list[tuple[str, int]] = field(default_factory=list)  # (inbox, seq) of each entry
     # Cleared: acknowledged pushes (a worker's first output) wait for it before Redis runs them.
     acked_pushes: asyncio.Event = field(default_factory=asyncio.Event)
+    # Cleared: the edge's give-up scripts wait for it before Redis runs them.
+    give_ups: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
         self.acked_pushes.set()
+        self.give_ups.set()
 
     def failed(self) -> asyncio.Future[Any]:
         future = asyncio.get_running_loop().create_future()
@@ -179,6 +182,7 @@ class MemoryEdge(Edge):
 
     async def _withdraw(self, queue: str, state: str, entry: bytes) -> int:
         await asyncio.sleep(0)
+        await self.link.give_ups.wait()
         return 1 if self.link.down else self.link.give_up(entry)
 
 
