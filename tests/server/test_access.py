@@ -52,20 +52,33 @@ def test_access_line_for_each_request_error_answer_and_handshake(gunicorn, tmp_p
     assert lines[5].startswith("GET /ws/echo HTTP/1.1 400 ")  # websockets' refusal, its text
 
 
-def test_server_answer_in_place_of_a_request_cycle_is_its_one_line(gunicorn, tmp_path):
-    # A chunked body that breaks while the application reads it: the server answers 400 in
-    # the application's place; the request gets that line, not a second one when it ends.
+def test_error_answers_to_bodies_pipelined_heads_and_slow_heads_are_one_line_each(
+    gunicorn, tmp_path
+):
     access = tmp_path / "access.log"
     server = gunicorn("testproject.apps_server:echo", "--access-logfile", str(access),
-                      "--access-logformat", FORMAT)
+                      "--access-logformat", FORMAT, env={"CD_HEADER_TIMEOUT": "0.5"})
+    # A chunked body that breaks while the application reads it: the server answers 400 in
+    # the application's place; the request gets that line, not a second one when it ends.
     broken = (b"POST /count-body HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
               b"5\r\nhello\r\nzz\r\n")
     assert exchange(server.port, broken).startswith(b"HTTP/1.1 400")
+    # A bad head pipelined behind a good request: its 400 follows the first response.
+    pipelined = b"GET /first HTTP/1.1\r\nHost: x\r\n\r\nGET /second HTTP/1.1\r\n\r\n"
+    with connect(server.port) as sock:
+        sock.sendall(pipelined)
+        reader = Reader(sock)
+        assert [reader.read().status, reader.read().status] == [200, 400]
+    # A head that does not arrive in time: 408.
+    assert exchange(server.port, b"GET /slow HTTP/1.1\r\nHost: x\r\n").startswith(b"HTTP/1.1 408")
     assert httpx.get(f"{server.url}/after").status_code == 200
-    wait_for(lambda: "/after" in access.read_text(), what="the line of the next request")
-    lines = access.read_text().splitlines()
-    assert [line.rsplit(" ", 1)[0] for line in lines] == [
-        "POST /count-body HTTP/1.1 400", "GET /after HTTP/1.1 200"
+    wait_for(lambda: "/after" in access.read_text(), what="the line of the last request")
+    assert [line.rsplit(" ", 1)[0] for line in access.read_text().splitlines()] == [
+        "POST /count-body HTTP/1.1 400",
+        "GET /first HTTP/1.1 200",
+        "GET /second HTTP/1.1 400",
+        "GET /slow HTTP/1.1 408",
+        "GET /after HTTP/1.1 200",
     ]
 
 
