@@ -224,6 +224,8 @@ def _log_through(error_log: Any) -> None:
         package.addHandler(handler)
     if package.level == logging.NOTSET:
         package.setLevel(error_log.level)
+
+
 def access_logged(log: Any, cfg: Any) -> bool:
     """Whether the worker calls gunicorn's ``log.access()`` for each response, on any gunicorn
     release: when a logger class replaces ``access`` (statsd's sends the request metrics from

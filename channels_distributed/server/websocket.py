@@ -283,7 +283,7 @@ class WebSocketSession:
         max_size = self.config.ws_max_message_size or None
         self.proto = _ServerProtocol(state=State.OPEN, max_size=max_size, logger=ws_logger)
         self.proto.extensions = self.handshake.extensions
-        del self.handshake, self.response  # done with: about 4 KiB a connection
+        del self.handshake, self.response  # done with: a few KiB a connection
         self.state = _OPEN
         self.conn.flow.resume_reading(BODY_BUFFERED)
         if self.buffer:

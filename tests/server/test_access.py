@@ -4,6 +4,7 @@ real master: alike on gunicorn 23.0 (the floors session) and the newest release.
 from __future__ import annotations
 
 import socket
+import threading
 from collections import Counter
 
 import httpx
@@ -148,6 +149,21 @@ def test_last_response_before_max_requests_restart_closes_its_connection(gunicor
     with httpx.Client(base_url=server.url) as client:  # keep-alive across restarts
         pids = [client.get("/n").json()["pid"] for _ in range(4)]
     assert pids[0] == pids[1] != pids[2] == pids[3]
+
+
+def test_worker_accepts_no_connection_once_its_last_request_started(gunicorn):
+    # A connection opened while the last request before a restart runs waits in the listen
+    # backlog for the next worker; the old worker took it, and served it beyond --max-requests.
+    server = gunicorn("testproject.apps_server:echo", "--max-requests", "2")
+    first = httpx.get(f"{server.url}/n").json()["pid"]
+    results: list[int] = []
+    slow = threading.Thread(target=lambda: results.append(
+        httpx.get(f"{server.url}/slow", headers={"X-Delay": "1"}, timeout=30).status_code))
+    slow.start()
+    wait_for(lambda: server.recorded("slow-start"), what="the last request to start")
+    assert httpx.get(f"{server.url}/n", timeout=30).json()["pid"] != first
+    slow.join(30)
+    assert results == [200]
 
 
 def _lines(path, count: int) -> list[str]:
