@@ -19,6 +19,7 @@ import signal
 import sys
 from typing import Any, ClassVar
 
+from gunicorn import glogging
 from gunicorn.workers import base
 
 from channels_distributed.compiled import compiled_modules
@@ -29,7 +30,7 @@ from channels_distributed.server.access import RequestInfo, ResponseInfo
 from channels_distributed.server.config import ServerConfig, from_gunicorn, setting
 from channels_distributed.server.server import Server
 
-__all__ = ["ASGIWorker", "request_hooks"]
+__all__ = ["ASGIWorker", "access_logged", "request_hooks"]
 
 WORKER_BOOT_ERROR = 3  # gunicorn.arbiter.Arbiter.WORKER_BOOT_ERROR: the master halts
 
@@ -135,6 +136,7 @@ class ASGIWorker(base.Worker):  # type: ignore[misc]
             log=self.log,
             on_request=self._counted,
             hooks=request_hooks(self.cfg, self),
+            access_log=access_logged(self.log, self.cfg),
         )
         self.server = server
         lifespan = Lifespan(self.asgi, config.lifespan, server.state, config.lifespan_timeout)
@@ -173,10 +175,14 @@ class ASGIWorker(base.Worker):  # type: ignore[misc]
             self._wakeup = None
 
     def _counted(self) -> None:
+        # Counted as the request starts, as gunicorn's workers count: the response to the last
+        # one then closes its connection, and a client's next request goes to another worker.
         self.nr += 1
         if self.nr >= self.max_requests and self.alive:
             self.log.info("Autorestarting worker after current request.")
             self.alive = False
+            if self.server is not None:
+                self.server.stop_keepalive()
             self._wake()
 
     def _ssl_context(self) -> Any:
@@ -218,6 +224,27 @@ def _log_through(error_log: Any) -> None:
         package.addHandler(handler)
     if package.level == logging.NOTSET:
         package.setLevel(error_log.level)
+
+
+def access_logged(log: Any, cfg: Any) -> bool:
+    """Whether the worker calls gunicorn's ``log.access()`` for each response, on any gunicorn
+    release: when a logger class replaces ``access`` (statsd's sends the request metrics from
+    it, with or without an access log), always, as gunicorn's own workers call it; for
+    gunicorn's plain logger, when its settings make it write a line (an access log file, a
+    logging configuration, or syslog with access lines), which the logger says itself only
+    from gunicorn 25.2 on (``access_log_enabled``)."""
+    if getattr(type(log), "access", None) is not glogging.Logger.access:
+        return True
+    return any((
+        cfg.accesslog,
+        setting(cfg, "logconfig", None),
+        setting(cfg, "logconfig_dict", None),
+        setting(cfg, "logconfig_json", None),
+        setting(cfg, "syslog", False) and not setting(cfg, "disable_redirect_access_to_syslog",
+                                                      False),
+    ))
+
+
 def request_hooks(cfg: Any, worker: Any) -> _RequestHooks | None:
     """gunicorn's ``pre_request``/``post_request`` hooks to call around each HTTP request, or
     None when the user set neither: gunicorn's defaults (a debug line, nothing) are not worth a

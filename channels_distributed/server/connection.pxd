@@ -8,6 +8,7 @@ from channels_distributed.server.flow cimport FlowControl
 cdef class Connection:
     cdef public ServerContext context
     cdef public object owner, config, loop, transport, client, local, scheme, proxy_buffer
+    cdef public object answered
     cdef public FlowControl flow
     cdef public bint trusted, closed
     cpdef _attach(self, transport)
@@ -15,4 +16,4 @@ cdef class Connection:
     cpdef response_complete(self, cycle)
     cpdef abort_cycle(self, cycle)
     cpdef reject(self, int status, str message)
-    cpdef _write_error(self, int status, str message)
+    cpdef _write_error(self, int status, str message, request=*)

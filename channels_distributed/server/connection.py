@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Protocol, cast
 
-from channels_distributed.server import proxy, response
+from channels_distributed.server import access, proxy, response
 from channels_distributed.server.context import ServerContext
 from channels_distributed.server.flow import FlowControl
 
@@ -49,6 +49,7 @@ class Connection:
         self.trusted = False
         self.proxy_buffer: bytes | None = None
         self.closed = False
+        self.answered: Any = None  # the request cycle whose place the server's error answer took
 
     def _attach(self, transport: asyncio.BaseTransport) -> None:
         """``connection_made``'s part for every connection: keep the transport and what it
@@ -109,8 +110,15 @@ class Connection:
             self.client, self.local = client, local
         return buffered[consumed:]
 
-    def _write_error(self, status: int, message: str) -> None:
+    def _write_error(self, status: int, message: str, request: Any = None) -> None:
+        """The server's own answer to a request it refuses; with an access log, a line for the
+        ``request`` answered (see ``access.refusal``), as gunicorn's workers log their 400s."""
         context = self.context
         self.transport.write(
             response.error_response(status, message, context.date_line, context.server_line)
         )
+        if request is None or not context.access_log:
+            return
+        if not isinstance(request, dict):
+            self.answered = request  # a cycle: its own line, if it ends, would be a second one
+        context.request_done(access.refusal(request, status, message))

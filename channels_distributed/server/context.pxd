@@ -9,4 +9,5 @@ cdef class ServerContext:
     cdef public double now
     cdef public bytes date_line, server_line
     cpdef refresh(self, double now)
+    cpdef request_started(self)
     cpdef request_done(self, cycle)

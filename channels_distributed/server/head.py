@@ -56,11 +56,13 @@ _FORBIDDEN_TRAILERS = frozenset(
 
 
 class Reject(Exception):
-    """A request the server refuses, with the HTTP status to answer."""
+    """A request the server refuses, with the HTTP status to answer (and, once the connection
+    took it, the ``request`` the access log shows with the answer)."""
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
+        self.request: Any = None
 
 
 def check_line(config: ServerConfig, method: bytes, url: bytes) -> None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import httptools
 
-from channels_distributed.server import head
+from channels_distributed.server import access, head
 from channels_distributed.server.connection import Connection, Owner
 from channels_distributed.server.context import ServerContext
 from channels_distributed.server.cycle import RequestCycle
@@ -105,7 +105,7 @@ class HttpProtocol(Connection):
             self.deadline = now + self.body_timeout
         elif now >= self.deadline:
             if self.deadline_kind == _HEADERS_DEADLINE and self.in_head and self.active is None:
-                self._write_error(408, "request head not received in time")
+                self._write_error(408, "request head not received in time", access.head_scope(self))
             elif self.deadline_kind == _BODY_DEADLINE:
                 self._body_timed_out()
             self.close()
@@ -122,7 +122,7 @@ class HttpProtocol(Connection):
         if cycle is None:
             return
         if cycle is self.active and not cycle.written:
-            self._write_error(408, "request body not received in time")
+            self._write_error(408, "request body not received in time", cycle)
         cycle.disconnect()
 
     def shutdown(self) -> None:
@@ -145,6 +145,7 @@ class HttpProtocol(Connection):
             data = rest
         if data.startswith(b"\r\n\r\n") and not self.in_head and self.reading is None:
             # RFC 9112 section 2.2 tolerates one empty line before a request, not more.
+            self.url = b""  # the last request's: this one has no request line
             self.reject(400, "empty lines before the request line")
             return
         trailing = self.in_trailer
@@ -183,8 +184,10 @@ class HttpProtocol(Connection):
         self.context.log.warning("Invalid request from ip=%s: %s", self.client, message)
         self.flow.pause_reading(PIPELINED)
         self.no_more = True
-        self.error = head.Reject(status, message)
+        error = self.error = head.Reject(status, message)
         active, reading = self.active, self.reading
+        # What the access log shows with the answer: the refused head, or the broken body's cycle.
+        error.request = access.head_scope(self) if reading is None else reading
         if reading is not None and reading is not active:
             # A queued request with a broken body must never start: it is dropped, and the 400
             # follows the responses to the requests before it.
@@ -199,7 +202,7 @@ class HttpProtocol(Connection):
                 return
             active = None
         if active is None:
-            self._write_error(status, message)
+            self._write_error(status, message, error.request)
             self.close()
 
     # -- httptools callbacks ----------------------------------------------------------------
@@ -344,6 +347,7 @@ class HttpProtocol(Connection):
 
     def _start(self, cycle: RequestCycle) -> None:
         self.active = cycle
+        self.context.request_started()
         hooks = self.context.hooks
         if hooks is None:
             cycle.task = self.loop.create_task(cycle.run(self.app))
@@ -352,7 +356,8 @@ class HttpProtocol(Connection):
 
     def response_complete(self, done: Any) -> None:
         cycle: RequestCycle = done  # typed in http.pxd: its fields are read at C level
-        self.context.request_done(cycle)
+        if cycle is not self.answered:  # else the server's answer was logged
+            self.context.request_done(cycle)
         if not cycle.keep_alive or self.closed:
             self.close()
             return
@@ -369,7 +374,7 @@ class HttpProtocol(Connection):
                 self.flow.resume_reading(PIPELINED)
             self._start(following)
         elif self.error is not None:
-            self._write_error(self.error.status, str(self.error))
+            self._write_error(self.error.status, str(self.error), self.error.request)
             self.close()
         elif self.context.draining and not self.in_head:
             self.close()

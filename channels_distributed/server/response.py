@@ -14,11 +14,13 @@ from typing import Any
 __all__ = [
     "CONNECTION",
     "DATE",
+    "ERROR_HEADERS",
     "KNOWN_NAMES",
     "KNOWN_VALUES",
     "LENGTH",
     "TE",
     "ResponseError",
+    "error_body",
     "error_response",
     "header_kind",
     "parse_length",
@@ -35,10 +37,19 @@ def status_line(status: int) -> bytes:
     return line if line is not None else b"HTTP/1.1 %d \r\n" % status
 
 
+def error_body(status: int, message: str) -> bytes:
+    """The body of ``error_response``."""
+    return f"{status} {message}\n".encode("utf-8", "replace")
+
+
+# The fields of error_response, as the access log shows them (%({name}o)s).
+ERROR_HEADERS = ((b"content-type", b"text/plain; charset=utf-8"), (b"connection", b"close"))
+
+
 def error_response(status: int, message: str, date_line: bytes, server_line: bytes) -> bytes:
     """The server's own answer to a request it refuses: ``status``, ``message`` as plain text,
     and ``connection: close``."""
-    body = f"{status} {message}\n".encode("utf-8", "replace")
+    body = error_body(status, message)
     return (
         status_line(status)
         + b"content-type: text/plain; charset=utf-8\r\nconnection: close\r\n"

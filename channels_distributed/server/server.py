@@ -51,10 +51,13 @@ class Server:
         log: Any = None,
         on_request: Callable[[], None] | None = None,
         hooks: Any = None,
+        access_log: bool | None = None,
     ) -> None:
         self.config = config
         self.loop = loop or asyncio.get_event_loop()
-        self.context = ServerContext(app, config, self.loop, log or StdLog(), on_request, hooks)
+        self.context = ServerContext(
+            app, config, self.loop, log or StdLog(), on_request, hooks, access_log
+        )
         self.connections: set[HttpProtocol] = set()
         self.pending = 0
         self._listeners: list[tuple[socket.socket, ssl.SSLContext | None]] = []
@@ -164,6 +167,13 @@ class Server:
         self._tick = self.loop.call_later(TICK, self._on_tick)
 
     # -- shutdown ---------------------------------------------------------------------------
+
+    def stop_keepalive(self) -> None:
+        """The requests in flight are the last (gunicorn's max_requests): their responses say
+        ``connection: close``, so that no client sends another request on a connection about
+        to be closed, and no new connection is accepted."""
+        self.context.draining = True
+        self._pause_accepting()
 
     async def shutdown(
         self,

@@ -6,12 +6,16 @@ import base64
 import os
 import select
 import socket
+import zlib
 
 import pytest
 from gunicorn_helpers import Reader, connect, request
 from helpers import wait_for
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect as ws_connect
+
+from channels_distributed.exceptions import ConfigurationError
+from channels_distributed.server.config import ServerConfig, extra_settings
 
 
 def _url(server, path="/ws/echo"):
@@ -93,8 +97,11 @@ def test_close_between_fragments_is_a_normal_close(gunicorn):
     assert server.recorded("ws-disconnect") == ["1000"]
 
 
-def _read_frame(sock: socket.socket, buffered: bytes) -> tuple[int, bytes, bytes]:
-    """One unmasked server frame (payload < 126 bytes): (opcode, payload, bytes after it)."""
+def _read_frame(
+    sock: socket.socket, buffered: bytes, whole_byte: bool = False
+) -> tuple[int, bytes, bytes]:
+    """One unmasked server frame (payload < 126 bytes): (opcode, payload, bytes after it); with
+    ``whole_byte``, the frame's first byte (FIN and RSV bits too) instead of the opcode."""
     data = buffered
     while len(data) < 2 or len(data) < 2 + data[1]:
         chunk = sock.recv(4096)
@@ -102,7 +109,7 @@ def _read_frame(sock: socket.socket, buffered: bytes) -> tuple[int, bytes, bytes
             raise EOFError(f"connection closed after {data!r}")
         data += chunk
     end = 2 + data[1]
-    return data[0] & 0x0F, data[2:end], data[end:]
+    return data[0] if whole_byte else data[0] & 0x0F, data[2:end], data[end:]
 
 
 def test_server_close_waits_for_the_client_close(gunicorn):
@@ -158,14 +165,18 @@ def test_max_message_size_closes_1009(gunicorn):
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
 
 
-def _raw_handshake(port: int, path: bytes = b"/ws/echo") -> tuple[socket.socket, bytes]:
+def _raw_handshake(
+    port: int, path: bytes = b"/ws/echo", extra: bytes = b""
+) -> tuple[socket.socket, bytes]:
     sock = connect(port)
     key = base64.b64encode(os.urandom(16))
     sock.sendall(
         b"GET " + path + b" HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
         b"Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: "
         + key
-        + b"\r\n\r\n"
+        + b"\r\n"
+        + extra
+        + b"\r\n"
     )
     reader = Reader(sock)
     response = reader.read(head=True)
@@ -223,3 +234,55 @@ def test_unfinished_denial_response_is_500_and_close(edge_server, path):
     assert response.status == 500
     assert response.header("connection") == "close"
     assert closed
+
+
+# -- permessage-deflate ------------------------------------------------------------------------
+
+# Varied enough that zlib's window matters, repetitive enough to compress.
+DEFLATED = " ".join(f"item-{i % 997}:{i * 7919 % 104729}" for i in range(20_000))
+
+
+@pytest.mark.core
+def test_permessage_deflate_negotiates_a_small_window(echo_server):
+    # zlib's default window (15 bits) cost a compressed connection 124 KiB, uvicorn's 12 bits
+    # 69 KiB (bench/ws_memory.py). The websockets client offers what browsers offer,
+    # "permessage-deflate; client_max_window_bits": the server chooses both windows.
+    with ws_connect(_url(echo_server), open_timeout=10) as ws:
+        assert ws.response.headers["Sec-WebSocket-Extensions"] == (
+            "permessage-deflate; server_max_window_bits=12; client_max_window_bits=12"
+        )
+        for _ in range(2):  # the second message reuses both sides' compression context
+            ws.send(DEFLATED)
+            assert ws.recv(timeout=10) == DEFLATED
+    # On the wire: the echo of a plain frame comes back compressed (RSV1), within a 12-bit window.
+    sock, buffered = _raw_handshake(
+        echo_server.port, extra=b"Sec-WebSocket-Extensions: permessage-deflate\r\n"
+    )
+    with sock:
+        sock.sendall(_masked(0x1, b"abc" * 40))
+        first, payload, _ = _read_frame(sock, buffered, whole_byte=True)
+        assert first == 0x80 | 0x40 | 0x1  # FIN, RSV1 (compressed), text
+        assert len(payload) < 40
+        inflate = zlib.decompressobj(wbits=-12)
+        assert inflate.decompress(payload + b"\x00\x00\xff\xff") == b"abc" * 40
+
+
+@pytest.mark.parametrize("bits", [9, 15])
+def test_deflate_window_setting(gunicorn, bits):
+    server = gunicorn("testproject.apps_server:echo", env={"CD_WS_DEFLATE_WINDOW_BITS": str(bits)})
+    with ws_connect(_url(server), open_timeout=10) as ws:
+        assert ws.response.headers["Sec-WebSocket-Extensions"] == (
+            f"permessage-deflate; server_max_window_bits={bits}; client_max_window_bits={bits}"
+        )
+        ws.send(DEFLATED)
+        assert ws.recv(timeout=10) == DEFLATED
+    off = gunicorn("testproject.apps_server:echo", env={"CD_WS_PER_MESSAGE_DEFLATE": "false"})
+    with ws_connect(_url(off), open_timeout=10) as ws:
+        assert "Sec-WebSocket-Extensions" not in ws.response.headers
+
+
+@pytest.mark.core
+@pytest.mark.parametrize("value", ["8", "16", "big"])
+def test_bad_deflate_window_names_the_setting(value):
+    with pytest.raises(ConfigurationError, match=r"^ws_deflate_window_bits: "):
+        ServerConfig(**extra_settings({}, {"CD_WS_DEFLATE_WINDOW_BITS": value}))
