@@ -144,6 +144,7 @@ def _suite(session: nox.Session) -> Path:
         shutil.copytree(ROOT / folder, suite / folder,
                         ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.c"))
     shutil.copytree(ROOT / "docs", suite / "docs")  # tests check what the docs claim
+    shutil.copytree(ROOT / "requirements", suite / "requirements")  # ... and the locks
     for name in ("setup.cfg", "README.rst", "CHANGELOG.rst"):  # setup.cfg: pytest's settings
         shutil.copy(ROOT / name, suite / name)
     return suite
