@@ -1,6 +1,6 @@
 """The distributor <-> worker protocol: message types and their encoding, sans-I/O.
 
-A forwarded connection goes like this (DESIGN.md, "The distributor <-> worker protocol"):
+A forwarded connection goes like this (docs/design.rst, "The forwarding protocol"):
 
 1. distributor -> route queue (``keys.DistKeys.queue``): a ``connect`` map (connection id, the
    wire scope, the distributor's inbox, a wall-clock deadline, the first body chunk if small);

@@ -6,7 +6,7 @@ and gives back the new state and the actions its owner must carry out. It does n
 no clock: timers are events too (``due(now)`` with the caller's clock), so a test drives both
 sides in memory, through a fake link, in microseconds.
 
-The two sides (DESIGN.md, "The distributor <-> worker protocol"):
+The two sides (docs/design.rst, "The forwarding protocol" and "The state machines"):
 
 * the **edge** queues a ``connect`` request (``QUEUED``), waits for a worker's ``cd.accept``
   until the deadline, then withdraws the request from its queue, or, when a worker took it

@@ -1,1 +1,1 @@
-"""asyncio + Redis: the only code of the package that talks to Redis (see DESIGN.md)."""
+"""asyncio + Redis: the only code of the package that talks to Redis (see docs/design.rst)."""
