@@ -79,9 +79,9 @@ RESET = "cd.reset"
 #: distributor gave it up) and was not run, nor will it ever be; the distributor answers as if
 #: no worker had taken it (503), at once instead of waiting for an accept that never comes.
 EXPIRED = "cd.expired"
-#: Either way: how many numbered entries have you sent on this connection? (``seen``: how many
-#: arrived here; ``inbox``: where to answer). Answered with ``cd.probed`` (``sent``), or with
-#: ``cd.reset`` by a process that no longer has the connection.
+#: Either way: how many numbered entries have you sent on this connection? (``inbox``: where to
+#: answer). Answered with ``cd.probed`` (``sent``), or with ``cd.reset`` by a process that no
+#: longer has the connection.
 PROBE = "cd.probe"
 PROBED = "cd.probed"
 

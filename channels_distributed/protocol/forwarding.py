@@ -200,17 +200,21 @@ TABLE: dict[tuple[str, str, str], tuple[str, tuple[str, ...]]] = {
     (WORKER, CLOSED, PROBE): (CLOSED, (SEND_RESET,)),  # an edge asking about a finished one
 }
 
-#: (side, state) -> the timer running while in that state: "accept" (the request's deadline
-#: plus a grace) or "late" (how long an accept may still take once given up).
-TIMERS = {(EDGE, QUEUED): "accept", (EDGE, LATE): "late"}
+#: (side, state) -> the timer running while in that state: "accept" (the request's deadline),
+#: "late" (how long giving it up and then a late accept may take, together: ``redis_timeout``).
+#: Moving between two states of the same timer keeps it running.
+TIMERS = {(EDGE, QUEUED): "accept", (EDGE, GIVING_UP): "late", (EDGE, LATE): "late"}
 
 _STATES = (IDLE, QUEUED, GIVING_UP, LATE, TAKEN, ACKING, OPEN, DONE, LOST, CLOSED)
 # The table as the machine reads it, once per event of every request: side -> state -> event ->
-# (next state, actions, the timer that entering the next state starts or None).
-_ROWS: dict[str, dict[str, dict[str, tuple[str, tuple[str, ...], str | None]]]] = {
+# (next state, actions, the timer that entering the next state starts or None, whether that
+# timer is the one running already, which runs on).
+_ROWS: dict[str, dict[str, dict[str, tuple[str, tuple[str, ...], str | None, bool]]]] = {
     side: {state: {} for state in _STATES} for side in (EDGE, WORKER)}
 for (_side, _state, _event), (_next, _actions) in TABLE.items():
-    _ROWS[_side][_state][_event] = (_next, _actions, TIMERS.get((_side, _next)))
+    _timer = TIMERS.get((_side, _next))
+    _ROWS[_side][_state][_event] = (_next, _actions, _timer,
+                                    _timer is not None and TIMERS.get((_side, _state)) == _timer)
 
 
 def transition(side: str, state: str, event: str) -> tuple[str, tuple[str, ...]]:
@@ -243,10 +247,12 @@ class Forwarding:
         row = self.rows[self.state].get(event)
         if row is None:
             return ()
-        state, actions, timer = row
+        state, actions, timer, runs_on = row
         if state != self.state:
             self.state = state
-            if timer is None:
+            if runs_on:
+                pass
+            elif timer is None:
                 self.timer = None
             else:
                 self.timer = now + (self.accept_timeout if timer == "accept"

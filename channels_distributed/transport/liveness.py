@@ -1,7 +1,7 @@
 """Liveness of processes: a lease key and a presence subscription per process, and a watch.
 
 A process holds a lease (``SET <prefix>:{p:<id>}:lease <protocol version> PX 3000``, refreshed every
-second: the version tells tools, and other processes, which protocol the process speaks) and is
+second: the version tells tools which protocol the process speaks) and is
 *present* while its subscription to ``<prefix>:presence:<id>`` is open. The subscription vanishes
 within milliseconds of the process dying (the kernel closes its socket), which is what lets a
 distributor answer 502 well within a second and a half of a ``kill -9``. ``Watch`` checks every
