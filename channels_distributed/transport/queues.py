@@ -112,7 +112,7 @@ class RouteQueue:
             link = await self.shard.link()
             with self._refusals("EVALSHA (LREM, EXISTS)"):
                 replies = await ACK.run(link, [self.processing, *(s for _, s, _ in batch)],
-                                        [entry for entry, _, _ in batch])
+                                        [self.ttl_ms, *(entry for entry, _, _ in batch)])
         except (RedisUnavailable, ReplyError, ConnectionLost) as exc:
             for *_, future in batch:
                 if not future.done():
@@ -132,7 +132,7 @@ class RouteQueue:
         """Return every request still in this worker's processing list (shutdown)."""
         link = await self.shard.link()
         with self._refusals("EVALSHA (LMOVE)"):
-            return int(await REQUEUE.run(link, [self.processing, self.queue], []))
+            return int(await REQUEUE.run(link, [self.processing, self.queue], [self.ttl_ms]))
 
     def saw_deadline(self, ahead_ms: int) -> None:
         """A request taken had its deadline ``ahead_ms`` from now."""
@@ -179,7 +179,7 @@ class RouteQueue:
         total = 0
         for worker in dead:
             moved = int(await REQUEUE.run(link, [
-                self.keys.processing(self.route, worker), self.queue], []))
+                self.keys.processing(self.route, worker), self.queue], [self.ttl_ms]))
             await link.call("SREM", self.registry, worker)
             if moved:
                 logger.warning("gave %d request(s) of dead worker %s back to route %s",

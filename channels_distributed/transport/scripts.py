@@ -133,6 +133,7 @@ for i = 3, #ARGV, 2 do
     out[n] = 1
   end
 end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])  -- what the processing list still holds (see ACK)
 if #push > 0 then
   redis.call('RPUSH', KEYS[2], unpack(push))
   local expiry = redis.pcall('PEXPIRE', KEYS[2], ARGV[2])
@@ -152,18 +153,21 @@ for i = 1, tonumber(ARGV[1]) do
 end
 return out
 """)
-# KEYS: processing, then one state key per entry; ARGV: entries. Per entry: 1 (OURS) where the
-# request is ours to run: still in our processing list, and not given up by the distributor (no
-# state key); 0 (REAPED) where a reaper gave it back to the queue (another worker runs it); -1
-# (GIVEN_UP) where the distributor gave it up: it is gone from every list now, so its mark is
-# deleted, and it never runs.
+# KEYS: processing, then one state key per entry; ARGV: ttl_ms, then the entries. Per entry: 1
+# (OURS) where the request is ours to run: still in our processing list, and not given up by the
+# distributor (no state key); 0 (REAPED) where a reaper gave it back to the queue (another
+# worker runs it); -1 (GIVEN_UP) where the distributor gave it up: it is gone from every list
+# now, so its mark is deleted, and it never runs. What the list still holds gets ttl_ms: a list
+# a BLMOVE made has none until the worker's next refresh, and would outlive a worker killed
+# before it.
 ACK = Script("""
 local out = {}
-for i = 1, #ARGV do
-  if redis.call('LREM', KEYS[1], 1, ARGV[i]) == 0 then out[i] = 0
-  elseif redis.call('DEL', KEYS[i + 1]) == 1 then out[i] = -1
-  else out[i] = 1 end
+for i = 2, #ARGV do
+  if redis.call('LREM', KEYS[1], 1, ARGV[i]) == 0 then out[i - 1] = 0
+  elseif redis.call('DEL', KEYS[i]) == 1 then out[i - 1] = -1
+  else out[i - 1] = 1 end
 end
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return out
 """)
 #: An acknowledgement's answer per request (ACK and ACKED_PUSH alike), each with one meaning:
@@ -171,10 +175,12 @@ return out
 #: up at its deadline (it never runs: say so, so the client gets 503 at once); acknowledged, but
 #: the distributor's inbox had no room for the events (ACKED_PUSH only).
 OURS, REAPED, GIVEN_UP, FULL = 1, 0, -1, -2
-# KEYS: processing, queue. Moves every entry back to the queue head, keeping their order.
+# KEYS: processing, queue; ARGV: ttl_ms. Moves every entry back to the queue head, keeping
+# their order; a queue this recreates (it had expired) gets ttl_ms, as the edge's pushes give it.
 REQUEUE = Script("""
 local n = 0
 while redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT') do n = n + 1 end
+if n > 0 and redis.call('PTTL', KEYS[2]) == -1 then redis.call('PEXPIRE', KEYS[2], ARGV[1]) end
 return n
 """)
 
