@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..conf.hosts import HostSpec
-from ..exceptions import PeerLost, ProtocolError, RedisRefused
+from ..exceptions import ClientGone, PeerLost, ProtocolError, RedisRefused
 from ..protocol import forwarding as fw
 from ..protocol.codec import decode_entry, encode_entry
 from ..protocol.envelope import ACCEPT, ACK, EXPIRED, RESET, ack_event, decode_events, encode_events
@@ -264,7 +264,9 @@ class Peer:
             self.accepted.set_result(None)
 
     # Incoming --------------------------------------------------------------------------------
-    def feed(self, events: list[Event]) -> None:
+    def feed(self, events: list[Event], local: bool = False) -> None:
+        """Take what the other side sent (``local``: what the owner adds to it itself)."""
+        gone = False
         for event in events:
             kind = event["type"]
             if kind == ACK:
@@ -273,7 +275,11 @@ class Peer:
                 self.handle(kind, None, event)
             else:
                 self._inbound.append(event)
+                if kind == "http.disconnect" or kind == "websocket.disconnect":
+                    gone = not local
         self._notify()
+        if gone:  # the edge says the client left: send_data() gives up, even while it waits
+            self.handle(fw.CLIENT_GONE, ClientGone(f"the client of {self.conn} went away"))
 
     def _notify(self) -> None:
         wakers, self._wakers = self._wakers, []
