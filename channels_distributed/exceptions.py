@@ -99,4 +99,7 @@ class WorkerSilent(PeerLost):
 
 
 class ClientGone(PeerLost):
-    """The client went away: the connection ends here, quietly."""
+    """The client went away: the connection ends here, quietly.
+
+    An ``OSError`` (through ``ConnectionError``): the ``send()`` of an application under the
+    ``ASGIWorker`` or in a worker raises it once the client is gone, as ASGI spec 2.4 asks."""

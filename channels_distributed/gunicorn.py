@@ -4,9 +4,11 @@ Run any ASGI 3 app, ASGI 2 app or legacy ``consumer(message)``::
 
     gunicorn app:hello_world --worker-class channels_distributed.gunicorn.ASGIWorker
 
-Signals: TERM drains gracefully within ``graceful_timeout``; QUIT/INT stop quickly after
-``worker_int``; ABRT runs ``worker_abort`` and exits 1; USR1 reopens logs. The worker always leaves
-through ``run()`` returning or ``SystemExit``, never by a re-raised signal, so ``worker_exit`` runs.
+Signals: TERM drains gracefully within ``graceful_timeout`` (the listening sockets close, requests
+in flight finish, WebSockets are closed with 1012; ``Server.shutdown``); QUIT/INT stop quickly
+after ``worker_int``; ABRT runs ``worker_abort`` and exits 1; USR1 reopens logs. The worker always
+leaves through ``run()`` returning or ``SystemExit``, never by a re-raised signal, so
+``worker_exit`` runs.
 """
 
 from __future__ import annotations

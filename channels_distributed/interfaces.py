@@ -140,7 +140,10 @@ class _LocalReplyLayer:
             return future
         self._pending.append((events, future))
         if not self.inline and not self._draining:
-            self._loop.create_task(self.drain())
+            # What it raises (ClientGone once the client left) reaches the adapter through
+            # _wake: the task's copy is retrieved here, not logged as never retrieved.
+            task = self._loop.create_task(self.drain())
+            task.add_done_callback(lambda done: done.cancelled() or done.exception())
         return future
 
     async def send(self, channel: str, message: dict[str, Any]) -> None:

@@ -300,6 +300,9 @@ async def _websocket_echo(scope, receive, send):
         if event["type"] == "websocket.disconnect":
             _record("ws-disconnect", str(event["code"]))
             _record("ws-disconnect-reason", repr(event.get("reason")))
+            if scope["path"] == "/ws/linger":  # work to do on the disconnect (leave groups...)
+                await asyncio.sleep(float(scope["query_string"].decode().partition("s=")[2]))
+                _record("ws-linger-done", str(event["code"]))
             return
         text = event.get("text")
         if text is not None and text.startswith("close:"):

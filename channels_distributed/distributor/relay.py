@@ -82,6 +82,10 @@ async def _relay(peer: Peer, send: Send, down: Down, up: Callable[[], Coroutine[
         await down(peer, send, upstream.start)
     except ClientGone:
         pass
+    except PeerLost:
+        raise
+    except OSError:
+        pass  # the server's send() raised: the client left (ASGI 2.4); finish() tells the worker
     finally:
         upstream.stop()
 

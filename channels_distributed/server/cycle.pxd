@@ -9,7 +9,7 @@ cdef class RequestCycle:
     cdef public ServerContext context
     cdef public list body
     cdef public bint body_read, chunked, complete, disconnected, expect_continue
-    cdef public bint keep_alive, message_done, no_body, started, written
+    cdef public bint keep_alive, message_done, no_body, started, told_gone, written
     cdef public Py_ssize_t buffered, discarded, sent
     cdef public object content_length, headers_out, length, task, waiter
     cdef public dict scope

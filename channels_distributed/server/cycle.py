@@ -6,6 +6,10 @@ body of unknown length is chunked for HTTP/1.1 clients and close-delimited for H
 The head and a small body leave in one ``transport.write``; status lines and the checks of the
 application's header fields are ``response.py``'s. A cycle is given its connection (as the
 ``Connection`` base class) and the server's ``ServerContext`` when it is made.
+
+Once the client is gone, ``send()`` raises ``ClientGone`` (an ``OSError``, as ASGI spec 2.4 asks):
+frameworks that stream (Starlette's ``StreamingResponse``) stop on it instead of listening for
+``http.disconnect``. An application that then ends with an exception is logged at DEBUG only.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
+from channels_distributed.exceptions import ClientGone
 from channels_distributed.server import response
 from channels_distributed.server.connection import Connection
 from channels_distributed.server.context import ServerContext
@@ -58,6 +63,7 @@ class RequestCycle:
         self.discarded = 0
         self.message_done = self.body_read = False
         self.disconnected = False
+        self.told_gone = False  # send() raised ClientGone to the application
         self.waiter: asyncio.Future[None] | None = None
         self.started = self.complete = self.written = self.chunked = False
         self.no_body = scope["method"] == "HEAD"
@@ -132,6 +138,8 @@ class RequestCycle:
         return {"type": "http.request", "body": body, "more_body": not self.message_done}
 
     async def send(self, message: dict[str, Any]) -> None:
+        if self.disconnected:
+            raise self._gone()
         kind = message["type"]
         if kind == "http.response.body":
             if not self.started:
@@ -156,11 +164,13 @@ class RequestCycle:
 
     # -- framing ----------------------------------------------------------------------------
 
+    def _gone(self) -> ClientGone:
+        self.told_gone = True
+        return ClientGone(
+            f"the client of {self.scope['method']} {self.scope['path']} went away"
+        )
+
     def _body(self, body: bytes, more: bool) -> None:
-        if self.disconnected:
-            if not more:
-                self._finish()
-            return
         if not self.written:
             self.conn.transport.write(self._head(body, more) + self._frame(body, more))
             self.written = True
@@ -266,6 +276,16 @@ class RequestCycle:
             self.conn.abort_cycle(self)
             raise
         except BaseException as exc:
+            if self.told_gone and isinstance(exc, Exception):
+                # It ended of the OSError send() raised (or of what its framework made of it):
+                # the client left, which is no error of the application's.
+                self.context.log.debug(
+                    "ASGI application (%s %s) ended with %r after its client left",
+                    self.scope["method"],
+                    self.scope["path"],
+                    exc,
+                )
+                return
             self.context.log.error(
                 "Exception in ASGI application (%s %s)",
                 self.scope["method"],

@@ -59,6 +59,8 @@ class Server:
             app, config, self.loop, log or StdLog(), on_request, hooks, access_log
         )
         self.connections: set[HttpProtocol] = set()
+        # While draining: the applications of connections that closed, until they return.
+        self.running: set[asyncio.Task[None]] = set()
         self.pending = 0
         self._listeners: list[tuple[socket.socket, ssl.SSLContext | None]] = []
         self._accepting = False
@@ -152,9 +154,29 @@ class Server:
 
     def connection_closed(self, conn: HttpProtocol) -> None:
         self.connections.discard(conn)
+        if self.context.draining:
+            self._keep_running(conn)
         self._below_limit()
+        self._drained()
+
+    def _keep_running(self, conn: HttpProtocol) -> None:
+        # A connection closed while draining (a WebSocket closed with 1012, a client that left)
+        # may leave its application running, told of the disconnect: the drain waits for it too,
+        # so that what it does on the disconnect (the edge tells its worker's application, a
+        # consumer leaves its groups) is done before the lifespan shutdown and the loop's end.
+        for task in (conn.active.task if conn.active is not None else None,
+                     conn.ws.task if conn.ws is not None else None):
+            if task is not None and not task.done():
+                self.running.add(task)
+                task.add_done_callback(self._app_returned)
+
+    def _app_returned(self, task: asyncio.Task[None]) -> None:
+        self.running.discard(task)
+        self._drained()
+
+    def _drained(self) -> None:
         waiter = self._closed_waiter
-        if not self.connections and waiter is not None and not waiter.done():
+        if not self.connections and not self.running and waiter is not None and not waiter.done():
             waiter.set_result(None)
 
     # -- the tick ---------------------------------------------------------------------------
@@ -181,9 +203,16 @@ class Server:
         timeout: float | None = None,
         notify: Callable[[], None] = lambda: None,
     ) -> None:
-        """Stop accepting; let requests in flight finish within ``timeout``; close the rest."""
+        """Stop accepting; let requests in flight finish within ``timeout`` (WebSockets are
+        closed with 1012, and their applications' handling of the disconnect waited for); close
+        the rest."""
         self.context.draining = True
         self._pause_accepting()
+        # Closed, not only unwatched: a client connecting now is refused (or taken by another
+        # process sharing the socket) instead of waiting in a backlog that nobody reads.
+        for sock, _ in self._listeners:
+            sock.close()
+        self._listeners = []
         for conn in list(self.connections):
             conn.shutdown()
         if graceful:
@@ -198,7 +227,7 @@ class Server:
 
     async def _wait_closed(self, timeout: float, notify: Callable[[], None]) -> None:
         deadline = self.loop.time() + timeout
-        while self.connections and self.loop.time() < deadline:
+        while (self.connections or self.running) and self.loop.time() < deadline:
             notify()  # the heartbeat goes on while draining
             self._closed_waiter = self.loop.create_future()
             try:
@@ -209,7 +238,9 @@ class Server:
                 pass
             finally:
                 self._closed_waiter = None
-        if self.connections:
+        if self.connections or self.running:
             self.context.log.warning(
-                "graceful timeout: closing %d connection(s)", len(self.connections)
+                "graceful timeout: closing %d connection(s), %d application(s) still running",
+                len(self.connections),
+                len(self.running),
             )

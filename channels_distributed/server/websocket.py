@@ -4,6 +4,13 @@ The handshake request is never re-parsed: the headers httptools already read are
 ``ServerProtocol.accept`` to validate and negotiate; the 101 is sent when the application sends
 ``websocket.accept``. Frames, fragmentation limits, UTF-8 checks and the close handshake are the
 ``websockets`` protocol's; this module moves bytes and ASGI events, and pings idle peers.
+
+Once the client is gone (its socket closed, or its Close frame received), ``send()`` raises
+``ClientGone``, an ``OSError`` as ASGI spec 2.4 asks; an application that then ends with an
+exception is logged at DEBUG only. The one exception: the answer to the handshake of a client that
+left before it (``websocket.accept``, or a denial) is dropped, and the next ``receive()`` says
+``websocket.disconnect``, so that the application's disconnect handling runs. A graceful stop
+closes open WebSockets with 1012 (service restart).
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from channels_distributed.server.access import Answer
+from channels_distributed.exceptions import ClientGone
 from channels_distributed.server.connection import Connection
 from channels_distributed.server.context import ServerContext
 from channels_distributed.server.flow import BODY_BUFFERED
@@ -36,6 +44,7 @@ ws_logger = logging.getLogger("channels_distributed.websocket")
 _CONNECTING, _RESPONDING, _OPEN, _CLOSED = range(4)
 _MAX_PENDING = 64  # received messages queued for the application before reading pauses
 _CLOSE_WAIT = 5.0  # seconds to wait for the peer's close frame after ours
+_ANSWERS = frozenset({"websocket.accept", "websocket.close", "websocket.http.response.start"})
 
 
 class _ServerProtocol(ServerProtocol):
@@ -79,6 +88,9 @@ class WebSocketSession:
         self.close_deadline = 0.0
         self.http_response: tuple[int, list[Any], list[bytes]] | None = None
         self.started = time.perf_counter() if context.access_log else 0.0
+        self.answered = False  # the application answered the handshake
+        self.told_gone = False  # send() raised ClientGone to the application
+        self.task: asyncio.Task[None] | None = None
         extensions = _extensions(self.config.ws_per_message_deflate,
                                  self.config.ws_deflate_window_bits)
         self.handshake = ServerProtocol(extensions=extensions, logger=ws_logger)
@@ -133,7 +145,7 @@ class WebSocketSession:
 
     def shutdown(self) -> None:
         if self.state == _OPEN and self.proto is not None and self.proto.state is State.OPEN:
-            self.proto.send_close(1001, "server shutting down")
+            self.proto.send_close(1012, "service restart")
             self._flush()
         elif self.state != _OPEN:
             self.conn.close()
@@ -230,10 +242,20 @@ class WebSocketSession:
             self._send_response_body(kind, message)
         elif self.state == _OPEN:
             await self._send_open(kind, message)
-        elif kind not in ("websocket.send", "websocket.close"):
-            raise RuntimeError(f"unexpected ASGI message {kind!r} on a closed WebSocket")
+        elif self.answered or kind not in _ANSWERS:
+            raise self._gone()
+        else:
+            # The client left before the application answered its handshake: the answer goes
+            # nowhere, and the next receive() says websocket.disconnect (a Channels consumer's
+            # disconnect() runs, where an OSError here would end the consumer without it).
+            self.answered = True
+
+    def _gone(self) -> ClientGone:
+        self.told_gone = True
+        return ClientGone(f"the client of WebSocket {self.scope['path']} went away")
 
     def _send_connecting(self, kind: str, message: dict[str, Any]) -> None:
+        self.answered = True
         if kind == "websocket.accept":
             self._accept(message)
         elif kind == "websocket.close":
@@ -295,10 +317,14 @@ class WebSocketSession:
         proto = self.proto
         if proto is None:  # pragma: no cover - _OPEN is only entered once the protocol exists
             raise RuntimeError("websocket is open without a protocol object")
+        if proto.state is not State.OPEN and (
+            proto.close_rcvd is not None or proto.state is not State.CLOSING
+        ):
+            raise self._gone()  # the client closed, or the connection failed
         if kind == "websocket.send":
             text, data = message.get("text"), message.get("bytes")
             if proto.state is not State.OPEN:
-                return  # closing: ASGI lets the application find out via websocket.disconnect
+                return  # our Close is out: the application learns the end from receive()
             if text is not None:
                 proto.send_text(text.encode("utf-8"))
             elif data is not None:
@@ -317,10 +343,19 @@ class WebSocketSession:
     async def run(self) -> None:
         try:
             await self.context.app(self.scope, self.receive, self.send)
-        except Exception:
-            self.context.log.error(
-                "Exception in ASGI application (WebSocket %s)", self.scope["path"], exc_info=True
-            )
+        except Exception as exc:
+            if self.told_gone:  # it ended of the OSError send() raised: no error of its own
+                self.context.log.debug(
+                    "ASGI application (WebSocket %s) ended with %r after its client left",
+                    self.scope["path"],
+                    exc,
+                )
+            else:
+                self.context.log.error(
+                    "Exception in ASGI application (WebSocket %s)",
+                    self.scope["path"],
+                    exc_info=True,
+                )
             self._end(1011, 500)
         else:
             if self.state == _RESPONDING:

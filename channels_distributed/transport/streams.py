@@ -19,7 +19,7 @@ import collections
 import logging
 from typing import Any
 
-from ..exceptions import PeerLost
+from ..exceptions import ClientGone, PeerLost
 from ..protocol import forwarding as fw
 from ..protocol.envelope import (
     ACCEPT,
@@ -158,14 +158,15 @@ class Peer:
             self.accepted.set_result(None)
 
     # Incoming --------------------------------------------------------------------------------
-    def feed(self, events: list[Event], seq: int = 0) -> None:
+    def feed(self, events: list[Event], seq: int = 0, *, local: bool = False) -> None:
         """What arrived for this connection: one entry's events (``seq``: its number in the
-        stream, 0 for an entry outside it)."""
+        stream, 0 for an entry outside it; ``local``: what the owner adds itself)."""
         if seq:
             if seq != self.recv_seq + 1:
                 self._gap(f"entry {seq} arrived where {self.recv_seq + 1} was due")
                 return
             self.recv_seq = seq
+        gone = False
         for event in events:
             kind = event["type"]
             if kind == ACK:
@@ -182,7 +183,11 @@ class Peer:
                     self._gap(f"the other side sent {sent} entries, {self.recv_seq} arrived")
             else:
                 self._inbound.append(event)
+                if kind == "http.disconnect" or kind == "websocket.disconnect":
+                    gone = not local
         self._notify()
+        if gone:  # the edge says the client left: send_data() gives up, even while it waits
+            self.handle(fw.CLIENT_GONE, ClientGone(f"the client of {self.conn} went away"))
 
     def _gap(self, what: str) -> None:
         logger.warning("connection %s: events were lost in Redis (%s): was something evicted? "

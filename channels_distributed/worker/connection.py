@@ -8,6 +8,11 @@ It is the owner of its peer's ``protocol.forwarding`` machine (worker side): Red
 the acknowledgement, the client's disconnect and the application's return go in as events, and
 it carries out the actions that are its own (post the accept, run the application, tell the
 distributor a request will never run).
+
+Once the client is gone, the application's ``send()`` raises ``ClientGone`` (an ``OSError``, as
+ASGI spec 2.4 asks), except for the answer to a WebSocket handshake, which is dropped (the next
+``receive()`` says ``websocket.disconnect``); an application that then ends with an exception is
+logged at DEBUG only.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import asyncio
 import collections
 import logging
 
-from ..exceptions import PeerLost, ProtocolError, RedisUnavailable
+from ..exceptions import ClientGone, PeerLost, ProtocolError, RedisUnavailable
 from ..protocol.envelope import EXPIRED, Connect, close_event, is_data, split_body
 from ..protocol.forwarding import (
     ACK_WITH_OUTPUT,
@@ -65,6 +70,8 @@ class Connection:
         self.scope["state"] = dict(context.lifespan_state)
         self._pending: collections.deque[Event] = collections.deque()
         self.gone = False  # the client went away
+        self.answered = False  # the application answered the WebSocket handshake
+        self.told_gone = False  # send() raised ClientGone to the application
         self.done = False  # the response (or the socket) is complete
         self._run = False  # the machine said: run the application
         machine = Forwarding(WORKER, context.window)
@@ -117,9 +124,13 @@ class Connection:
         try:
             await self.context.app(self.scope, self.receive, self.send)
             error = False
-        except Exception:
-            logger.exception("application %s raised serving %s %s", self.context.app_name,
-                             self.kind, self.scope.get("path"))
+        except Exception as exc:
+            if self.told_gone:  # it ended of the OSError send() raised: no error of its own
+                logger.debug("application %s ended with %r after the client of %s %s left",
+                             self.context.app_name, exc, self.kind, self.scope.get("path"))
+            else:
+                logger.exception("application %s raised serving %s %s", self.context.app_name,
+                                 self.kind, self.scope.get("path"))
         finally:
             peer.final = _CLOSED_WITH_ERROR if error else _CLOSED
             peer.handle(END)
@@ -163,8 +174,8 @@ class Connection:
         if self.kind != "websocket" or self.gone or self.done:
             return
         self.peer.post({"type": "websocket.close", "code": code, "reason": "service restart"})
-        self.gone = True
-        self._complete({"type": "websocket.disconnect", "code": code, "reason": ""})
+        self.gone = True  # from now on its send() raises OSError, as for any client gone
+        self.peer.feed([{"type": "websocket.disconnect", "code": code, "reason": ""}], local=True)
 
     def _disconnect(self, code: int) -> Event:
         self.gone = True
@@ -175,17 +186,23 @@ class Connection:
     async def send(self, event: Event) -> None:
         if not isinstance(event, dict) or not isinstance(event.get("type"), str):
             raise ProtocolError(f"send() takes an event dict with a 'type', got {event!r}")
-        if self.gone or self.done:
-            return  # the client is gone or the response is complete: ignored, as servers do
+        if self.done:
+            return  # the response is complete: ignored, as servers do
         kind = event["type"]
+        if self.gone or self.peer.failed is not None:
+            if self.kind == "websocket" and not self.answered and kind in _ANSWERS:
+                self.answered = True  # the next receive() says websocket.disconnect
+                return
+            raise self._gone()
         if kind == "http.response.body" and self.kind == "http":
             for piece in split_body(_body_event(event), self.context.max_chunk):
                 if not await self.peer.send_data(piece):
-                    return
+                    raise self._gone()
             if not event.get("more_body", False):
                 self._complete({"type": "http.disconnect"})
         elif kind == "websocket.send" and self.kind == "websocket":
-            await self.peer.send_data(dict(event))
+            if not await self.peer.send_data(dict(event)):
+                raise self._gone()
         elif kind == "http.response.start" and self.kind == "http":
             self.peer.post(_start_event(event))
         else:
@@ -194,15 +211,20 @@ class Connection:
                 # by the edge's server.
                 raise ProtocolError(_misplaced(self.context.app_name, self.kind, kind))
             self.peer.post(dict(event))
+            self.answered = True
             if kind == "websocket.close":
                 self._complete({"type": "websocket.disconnect",
                                 "code": int(event.get("code", 1000)),
                                 "reason": str(event.get("reason") or "")})
 
+    def _gone(self) -> ClientGone:
+        self.told_gone = True
+        return ClientGone(f"the client of {self.kind} {self.scope.get('path')} went away")
+
     def _complete(self, then: Event) -> None:
         # Later receive() calls return the disconnect at once, as an ASGI server's would.
         self.done = True
-        self.peer.feed([then])
+        self.peer.feed([then], local=True)
 
 
 # Posted events are only read (packed) once sent, so these can be shared.
@@ -210,6 +232,9 @@ _CLOSED = close_event(False)
 _CLOSED_WITH_ERROR = close_event(True)
 _EXPIRED = {"type": EXPIRED}
 
+
+# A WebSocket application's answers to the handshake: dropped for a client that left before it.
+_ANSWERS = frozenset({"websocket.accept", "websocket.close", "websocket.http.response.start"})
 
 # The events an application may send besides those send() handles first; per scope type.
 _OTHER_EVENTS = {

@@ -40,7 +40,24 @@ async def _reader(scope, receive, send):
     await send({"type": "http.response.body", "body": b"read"})
 
 
+async def _late_accept(scope, receive, send):
+    """Accepts after X seconds (?delay=X), when its client already left; records what it is told
+    next, and what sending then does."""
+    await receive()  # websocket.connect
+    await asyncio.sleep(float(scope["query_string"].decode().partition("delay=")[2] or "0.3"))
+    await send({"type": "websocket.accept"})
+    event = await receive()
+    _record("late-accept", f"{event['type']}:{event.get('code')}")
+    try:
+        await send({"type": "websocket.send", "text": "too late"})
+    except OSError as exc:
+        _record("late-accept", f"OSError:{exc.__class__.__name__}")
+
+
 async def _websocket(scope, receive, send):
+    if scope["path"] == "/ws/late-accept":
+        await _late_accept(scope, receive, send)
+        return
     await receive()  # websocket.connect
     await send({"type": "websocket.http.response.start", "status": 401, "headers": []})
     if scope["path"] == "/ws/start-then-raise":
