@@ -15,24 +15,27 @@ closes open WebSockets with 1012 (service restart).
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any, cast
 
-from websockets.datastructures import Headers
-from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
-from channels_distributed.server.access import Answer
 from channels_distributed.exceptions import ClientGone
+from channels_distributed.server.access import Answer
 from channels_distributed.server.connection import Connection
 from channels_distributed.server.context import ServerContext
 from channels_distributed.server.flow import BODY_BUFFERED
+from channels_distributed.server.handshake import (
+    ServerSide,
+    extensions,
+    request_headers,
+    websocket_scope,
+)
 from channels_distributed.server.response import status_line
 
 if TYPE_CHECKING:
@@ -45,20 +48,6 @@ _CONNECTING, _RESPONDING, _OPEN, _CLOSED = range(4)
 _MAX_PENDING = 64  # received messages queued for the application before reading pauses
 _CLOSE_WAIT = 5.0  # seconds to wait for the peer's close frame after ours
 _ANSWERS = frozenset({"websocket.accept", "websocket.close", "websocket.http.response.start"})
-
-
-class _ServerProtocol(ServerProtocol):
-    """websockets' protocol, but a Close frame between the fragments of a message is a normal
-    close (RFC 6455 section 5.4 lets control frames come between fragments; the Close ends the
-    connection and the unfinished message with it): websockets answers 1002, and Autobahn's case
-    7.1.5 expects 1000."""
-
-    def recv_frame(self, frame: Frame) -> None:
-        if frame.opcode is Opcode.CLOSE:
-            # The size of the message being reassembled: current_size since websockets 16,
-            # cur_size before. None means "no fragmented message in progress".
-            setattr(self, "current_size" if hasattr(self, "current_size") else "cur_size", None)
-        super().recv_frame(frame)
 
 
 class WebSocketSession:
@@ -74,7 +63,7 @@ class WebSocketSession:
         self.context = context
         self.config = context.config
         self.transport = conn.transport
-        self.scope = _websocket_scope(scope, conn.scheme)
+        self.scope = websocket_scope(scope, conn.scheme)
         self.state = _CONNECTING
         self.buffer = bytearray(rest)
         self.events: deque[dict[str, Any]] = deque([{"type": "websocket.connect"}])
@@ -91,10 +80,11 @@ class WebSocketSession:
         self.answered = False  # the application answered the handshake
         self.told_gone = False  # send() raised ClientGone to the application
         self.task: asyncio.Task[None] | None = None
-        extensions = _extensions(self.config.ws_per_message_deflate,
-                                 self.config.ws_deflate_window_bits)
-        self.handshake = ServerProtocol(extensions=extensions, logger=ws_logger)
-        self.response = self.handshake.accept(Request(target.decode("latin-1"), _headers(scope)))
+        offered = extensions(self.config.ws_per_message_deflate,
+                             self.config.ws_deflate_window_bits)
+        self.handshake = ServerProtocol(extensions=offered, logger=ws_logger)
+        self.response = self.handshake.accept(
+            Request(target.decode("latin-1"), request_headers(scope)))
         if self.response.status_code != 101:
             self.transport.write(self.response.serialize())
             self._logged(self.response.status_code, self.response.headers.raw_items(),
@@ -303,7 +293,7 @@ class WebSocketSession:
         self.transport.write(response.serialize())
         self._logged(101, response.headers.raw_items(), 0)
         max_size = self.config.ws_max_message_size or None
-        self.proto = _ServerProtocol(state=State.OPEN, max_size=max_size, logger=ws_logger)
+        self.proto = ServerSide(state=State.OPEN, max_size=max_size, logger=ws_logger)
         self.proto.extensions = self.handshake.extensions
         del self.handshake, self.response  # done with: a few KiB a connection
         self.state = _OPEN
@@ -376,50 +366,3 @@ class WebSocketSession:
         elif self.state == _OPEN and self.proto is not None and self.proto.state is State.OPEN:
             self.proto.send_close(code)
             self._flush()
-
-
-@functools.cache
-def _extensions(deflate: bool, window_bits: int) -> list[ServerPerMessageDeflateFactory] | None:
-    """The extensions offered, one factory per setting for every connection: permessage-deflate
-    with the window ``ws_deflate_window_bits`` both ways (the client's only when its offer lets
-    the server choose, as browsers' do) and zlib's memLevel 5. zlib's defaults (window 15,
-    memLevel 8) cost a compressed connection about 105 KiB more than one without compression;
-    12 and 5 about 45 KiB (bench/ws_memory.py)."""
-    if not deflate:
-        return None
-    return [ServerPerMessageDeflateFactory(
-        server_max_window_bits=window_bits,
-        client_max_window_bits=window_bits,
-        compress_settings={"memLevel": 5},
-    )]
-
-
-def _headers(scope: dict[str, Any]) -> Headers:
-    headers = Headers()
-    for name, value in scope["headers"]:
-        headers[name.decode("latin-1")] = value.decode("latin-1")
-    return headers
-
-
-def _websocket_scope(scope: dict[str, Any], scheme: str) -> dict[str, Any]:
-    protocols = []
-    for name, value in scope["headers"]:
-        if name == b"sec-websocket-protocol":
-            protocols += [p.strip() for p in value.decode("latin-1").split(",") if p.strip()]
-    secure = scope["scheme"] == "https" or scheme == "https"
-    return {
-        "type": "websocket",
-        "asgi": scope["asgi"],
-        "http_version": scope["http_version"],
-        "scheme": "wss" if secure else "ws",
-        "server": scope["server"],
-        "client": scope["client"],
-        "root_path": scope["root_path"],
-        "path": scope["path"],
-        "raw_path": scope["raw_path"],
-        "query_string": scope["query_string"],
-        "headers": scope["headers"],
-        "subprotocols": protocols,
-        "state": scope["state"],
-        "extensions": {"websocket.http.response": {}},
-    }
