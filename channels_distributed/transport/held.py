@@ -61,7 +61,8 @@ class Held:
         #: When each held push was first answered "not now" (loop time).
         self.since: dict[asyncio.Future[Any], float] = {}
         self._overtaken: set[str] = set()
-        self._backoff = Backoff()
+        # Redis answered: it is up, and asked again soon once it is fine.
+        self._backoff = Backoff(0.01, 0.1)
 
     def __bool__(self) -> bool:
         return bool(self.calls or self.acked)

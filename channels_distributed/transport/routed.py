@@ -34,7 +34,7 @@ async def run(topology: Topology, key: str, commands: list[tuple[Any, ...]],
     """The replies to ``commands`` (all on ``key``'s slot), or the first error, as
     ``refusals.replies`` raises it."""
     loop = asyncio.get_running_loop()
-    backoff = Backoff()
+    backoff = Backoff(0.01, 0.1)  # Redis is up (it answered, or a link broke): soon again
     deadline = None
     while True:
         # (A shard that cannot connect has waited retry_window itself: its error is final.)
