@@ -20,10 +20,10 @@ __all__ = ["MAX_MESSAGE_SIZE", "LayerConfig", "key_prefix"]
 
 #: The default of ``max_message_size``, in bytes (64 MiB). channels_redis has no limit of its
 #: own: what is too large for Redis fails there (``proto-max-bulk-len``, 512 MB by default),
-#: slowly and naming no setting. 64 MiB is 64 times the 1 MB the Channels spec asks every layer
-#: to carry, holds a WebSocket message of the 16 MiB the package's server accepts by default
-#: even after JSON and Fernet encoding (base64 each: about 28 MiB), stays 8 times below Redis'
-#: limit, and bounds the memory one send takes (a message is copied several times on its way).
+#: once written, naming no setting. 64 MiB is 64 times the 1 MB the Channels spec asks every
+#: layer to carry, holds a WebSocket message of the 16 MiB the package's server accepts by
+#: default even once Fernet-encrypted (base64: about 21 MiB), stays 8 times below Redis' limit,
+#: and bounds the memory one send takes (a message is copied several times on its way).
 MAX_MESSAGE_SIZE = 64 * 1024 * 1024
 
 
