@@ -15,8 +15,10 @@ import pytest
 from helpers import wait_for_async
 
 from channels_distributed import RedisChannelLayer
+from channels_distributed.conf.hosts import parse_hosts
 from channels_distributed.embedded import RedisServer
 from channels_distributed.exceptions import RedisUnavailable
+from channels_distributed.transport.loopstate import LoopState
 
 pytestmark = pytest.mark.processes  # servers of their own (tests/tiers.py)
 
@@ -90,3 +92,22 @@ async def test_a_send_refused_for_longer_than_the_retry_window_raises_naming_it(
     assert redis_fresh.command("EXISTS", f"{layer.prefix}:{{c:late}}") == b":0\r\n"
     await layer.flush()
     await layer.close()
+
+
+async def test_the_distributor_and_workers_pushes_wait_too(redis_fresh: RedisServer) -> None:
+    """The writer the distributor and the workers push through (acknowledged pushes too)."""
+    state = LoopState(asyncio.get_running_loop(), parse_hosts([redis_fresh.url]), WAIT, str)
+    writer = state.writer_for("nn:{w}:in")
+    await writer.push("nn:{w}:in", b"first", 10, 60_000)  # connected, scripts loaded
+    link = await state.topology.shard_for("nn:{w}:in").link()
+    await link.call("RPUSH", "nn:{w}:p", b"taken")
+    await _busy_for(redis_fresh, 0.5)
+    pushed = writer.push("nn:{w}:in", b"second", 10, 60_000)
+    acked = writer.acked_push("nn:{w}:p", b"taken", "nn:{w}:s", "nn:{w}:in", b"third", 10,
+                              60_000)
+    assert await asyncio.wait_for(acked, WAIT) == 1
+    await asyncio.wait_for(pushed, WAIT)
+    # (An acknowledged push goes before the plain pushes of its batch.)
+    assert await link.call("LRANGE", "nn:{w}:in", 0, -1) == [b"first", b"third", b"second"]
+    assert await link.call("LLEN", "nn:{w}:p") == 0
+    await state.close()
