@@ -215,9 +215,9 @@ class BatchWriter:
             else:
                 fail(targets, self._refusal(error, _ACKED_COMMAND, keys[1]))
         else:
-            if self._mode:
-                self._held.went_through(keys[1])
             results = future.result()
+            if self._mode and 1 in results[:len(targets)]:
+                self._held.went_through(keys[1])
             if len(results) > len(targets):
                 self._expiry_refused(keys[1], results[-1])
             for target, result in zip(targets, results):
@@ -250,7 +250,7 @@ class BatchWriter:
                 self._held.add(call, reply, self._loop.time())
                 self._answered()
                 return
-        elif self._mode:
+        elif self._mode and (reply[0] if type(reply) is list else reply):  # (pushed some)
             self._held.went_through(call[0])
         self._settle(call, reply)
         self._answered()
