@@ -136,8 +136,10 @@ class Reader:
                         return
                     except (RedisUnavailable, ConnectionLost, OSError) as exc:
                         # A server that answered "not now" (CLUSTERDOWN during a failover,
-                        # LOADING) is asked again soon: senders resume as soon as it is fine.
-                        answered = link is not None and link.is_open
+                        # LOADING), or a cluster shard (whose replica may take over any
+                        # moment), is asked again soon: receives resume as soon as it is fine.
+                        answered = ((link is not None and link.is_open)
+                                    or self.shard.cluster is not None)
                         self._drop(link)
                         link = None
                         self._warn(exc)
