@@ -34,7 +34,7 @@ __all__ = ["AckedCall", "AckedGroup", "AckedItems", "Call", "Held", "Items", "Pe
 Items = list[tuple[bytes, "asyncio.Future[None]"]]
 #: One PUSH script call: (list, capacity, ttl_ms, [(entry, future)]).
 Call = tuple[str, int, int, Items]
-#: One ACKED_PUSH script call: (keys, args, futures); see writer._acked_calls.
+#: One ACKED_PUSH script call: (keys, args, futures); see acked_calls below.
 AckedCall = tuple[list[Any], list[Any], list["asyncio.Future[Any]"]]
 #: Acknowledged pushes as the writer queues them: (processing list, list, capacity, ttl_ms)
 #: and [(taken request, state key, entry, future)].
@@ -133,8 +133,8 @@ class Held:
             return set()
         late = [f for f in waiting if now - self.since.get(f, now) >= self.retry_window]
         fail(late, RedisUnavailable(
-            f"{why(error, key)}; still so {self.retry_window:g} s later (the layer's "
-            "retry_window)"))
+            f"{why(error, key)}; still so {self.retry_window:g} s later (the channel layer's "
+            "retry_window; the distributor's and workers' redis_timeout)"))
         return set(waiting) - set(late)
 
     def fail_all(self, error: BaseException) -> None:
