@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from channels.exceptions import ChannelFull
+from channels.exceptions import MessageTooLarge as _ChannelsMessageTooLarge
 
 __all__ = [
     "ChannelFull",
@@ -11,6 +12,7 @@ __all__ = [
     "ConfigurationError",
     "ForeignChannelError",
     "LifespanFailure",
+    "MessageTooLarge",
     "NoWorker",
     "PeerLost",
     "ProtocolError",
@@ -54,6 +56,22 @@ class RedisRefused(ReplyError):
 class UnsupportedServer(ConfigurationError, RedisRefused):
     """``hosts`` points at a server of a kind this package does not support yet (a Redis
     Cluster node: it answered MOVED, ASK or CLUSTERDOWN)."""
+
+
+class MessageTooLarge(ChannelsDistributedError, _ChannelsMessageTooLarge):  # type: ignore[misc]
+    """A message is larger, once encoded, than the channel layer's ``max_message_size``; it
+    was not sent. (Channels' own ``MessageTooLarge`` too, which the channel layer spec names.)
+    """
+
+    def __init__(self, target: str, size: int, limit: int) -> None:
+        self.size = size
+        self.limit = limit
+        super().__init__(
+            f"the message to {target} is {size:,} bytes once encoded, over the channel layer's "
+            f"max_message_size of {limit:,} bytes; nothing was sent. Send less per message "
+            "(split the data, or store it elsewhere and send a reference to it), or raise "
+            "max_message_size in the layer's CONFIG (keep it below the proto-max-bulk-len of "
+            "your Redis, 512 MB unless configured otherwise)")
 
 
 class ProtocolError(ChannelsDistributedError, ValueError):

@@ -10,7 +10,9 @@
 The ``CONFIG`` keys are channels_redis's: ``hosts``, ``prefix``, ``expiry``, ``group_expiry``,
 ``capacity``, ``channel_capacity``, ``symmetric_encryption_keys``, ``serializer_format`` (and
 ``random_prefix_length``, accepted and unused), plus ``retry_window``: how long a send waits for
-an unreachable Redis before it raises.
+an unreachable Redis (or one that answers "not now", as a cluster does during a failover) before
+it raises, and ``max_message_size``: the largest message, once encoded, that send and
+group_send accept (larger ones raise MessageTooLarge at once).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Any
 from channels.layers import BaseChannelLayer
 
 from .conf import LayerConfig
-from .exceptions import ChannelFull, ForeignChannelError
+from .exceptions import ChannelFull, ForeignChannelError, MessageTooLarge
 from .protocol.codec import MessageCodec, encode_entry
 from .protocol.keys import KeySpace, inbox_of, valid_channel_name, valid_group_name
 from .transport import groups
@@ -122,7 +124,8 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
 
     # Channels API -------------------------------------------------------------------------------
     async def send(self, channel: str, message: dict[str, Any]) -> None:
-        """Send ``message`` to ``channel``. Raises ChannelFull when the channel is at capacity."""
+        """Send ``message`` to ``channel``; returns once Redis has it. Raises ChannelFull when
+        the channel is at capacity, MessageTooLarge over ``max_message_size``."""
         await self.send_soon(channel, message)
 
     def send_soon(self, channel: str, message: dict[str, Any]) -> asyncio.Future[None]:
@@ -132,6 +135,9 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
             raise TypeError(f"message must be a dict, got {type(message).__name__}")
         payload = self.codec.encode(message)
         entry = encode_entry(channel, self._clock_ms() + int(self.expiry * 1000), payload)
+        if len(entry) > self.config.max_message_size:
+            raise MessageTooLarge(f"channel {channel!r}", len(entry),
+                                  self.config.max_message_size)
         key = self.keys.channel(channel)
         state = self._state()
         return state.writer_for(key).push(key, entry, self._capacity(channel),
@@ -179,7 +185,10 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         await groups.discard(self._state().topology, self.keys.group(group), channel)
 
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
-        """Send to every channel in ``group``: one push per process inbox, not per member."""
+        """Send to every channel in ``group``: one push per process inbox, not per member.
+
+        Returns once Redis has every push; a channel at capacity is skipped (logged at INFO), as
+        in channels_redis; raises when Redis errors kept the message from any member."""
         self.require_valid_group_name(group)
         if not isinstance(message, dict):
             raise TypeError(f"message must be a dict, got {type(message).__name__}")
@@ -189,13 +198,18 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
             return
         payload = self.codec.encode(message)
         expires = self._clock_ms() + int(self.expiry * 1000)
-        pushes = []
+        entries = []
         for key, channels in _by_key(self.keys, members).items():
             target: str | list[str] = channels[0] if len(channels) == 1 else channels
-            writer = self._state().writer_for(key)
-            future = writer.push(key, encode_entry(target, expires, payload),
-                                 self._capacity(channels[0]), int(self.expiry * 1000))
-            pushes.append((len(channels), future))
+            entry = encode_entry(target, expires, payload)
+            if len(entry) > self.config.max_message_size:  # checked before anything is sent
+                raise MessageTooLarge(f"group {group!r}", len(entry),
+                                      self.config.max_message_size)
+            entries.append((key, channels, entry))
+        state = self._state()
+        pushes = [(len(channels), state.writer_for(key).push(
+            key, entry, self._capacity(channels[0]), int(self.expiry * 1000)))
+            for key, channels, entry in entries]
         await self._settle_group(group, len(members), pushes)
 
     async def _settle_group(self, group: str, total: int,

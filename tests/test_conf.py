@@ -34,6 +34,10 @@ from channels_distributed.exceptions import ConfigurationError
         ({"serializer_format": "pickle"}, "serializer_format", "msgpack"),
         ({"prefix": "a{b}"}, "prefix", "plain name"),
         ({"retry_window": 0}, "retry_window", "positive"),
+        ({"max_message_size": 0}, "max_message_size", "positive whole number"),
+        ({"max_message_size": "1MB"}, "max_message_size", "size in bytes"),
+        ({"max_message_size": 1.5e6}, "max_message_size", "proto-max-bulk-len"),
+        ({"max_message_size": True}, "max_message_size", "whole number"),
         # A typo in a host dict connected to localhost:6379 without a word.
         ({"hosts": [{"adress": "redis://db:6379"}]}, "hosts", "'address'"),
         ({"hosts": [{"hostname": "db", "port": 6379}]}, "hosts", "unknown key(s) ['hostname']"),
@@ -134,6 +138,26 @@ def test_host_forms() -> None:
     assert sentinel.master_name == "mymaster" and sentinel.password == "pw"
     assert dict(sentinel.sentinel_kwargs) == {"password": "spw"}
     assert parse_hosts(None)[0].describe() == "redis://localhost:6379/0"
+
+
+def test_max_message_size_is_checked_before_anything_is_sent() -> None:
+    """A message over max_message_size raises at once, naming the setting: no Redis is
+    needed to find out (nothing listens on port 1)."""
+    import asyncio
+
+    from channels_distributed.conf.layer import MAX_MESSAGE_SIZE
+    from channels_distributed.exceptions import MessageTooLarge
+
+    assert LayerConfig.from_kwargs().max_message_size == MAX_MESSAGE_SIZE == 64 * 1024 * 1024
+    layer = RedisChannelLayer(hosts=["redis://127.0.0.1:1/0"], max_message_size=1000)
+    with pytest.raises(MessageTooLarge) as caught:
+        asyncio.run(layer.send("big", {"data": b"x" * 1000}))
+    assert caught.value.limit == 1000 and caught.value.size > 1000
+    message = str(caught.value)
+    assert "channel 'big'" in message and "max_message_size of 1,000 bytes" in message
+    assert "nothing was sent" in message and "raise max_message_size" in message
+    from channels.exceptions import MessageTooLarge as ChannelsMessageTooLarge
+    assert isinstance(caught.value, ChannelsMessageTooLarge)
 
 
 def test_config_is_frozen() -> None:

@@ -16,7 +16,15 @@ from ..protocol.keys import valid_prefix
 from .checks import checked, positive
 from .hosts import HostSpec, parse_hosts
 
-__all__ = ["LayerConfig", "key_prefix"]
+__all__ = ["MAX_MESSAGE_SIZE", "LayerConfig", "key_prefix"]
+
+#: The default of ``max_message_size``, in bytes (64 MiB). channels_redis has no limit of its
+#: own: what is too large for Redis fails there (``proto-max-bulk-len``, 512 MB by default),
+#: once written, naming no setting. 64 MiB is 64 times the 1 MB the Channels spec asks every
+#: layer to carry, holds a WebSocket message of the 16 MiB the package's server accepts by
+#: default even once Fernet-encrypted (base64: about 21 MiB), stays 8 times below Redis' limit,
+#: and bounds the memory one send takes (a message is copied several times on its way).
+MAX_MESSAGE_SIZE = 64 * 1024 * 1024
 
 
 def _capacities(value: Any) -> tuple[tuple[re.Pattern[str], int], ...]:
@@ -49,12 +57,13 @@ class LayerConfig:
     symmetric_encryption_keys: tuple[str | bytes, ...] = ()
     serializer_format: str = "msgpack"
     retry_window: float = 5.0
+    max_message_size: int = MAX_MESSAGE_SIZE
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> LayerConfig:
         known = {"hosts", "prefix", "expiry", "group_expiry", "capacity", "channel_capacity",
                  "symmetric_encryption_keys", "serializer_format", "random_prefix_length",
-                 "retry_window"}
+                 "retry_window", "max_message_size"}
         for key in kwargs:
             if key not in known:
                 raise ConfigurationError(
@@ -76,6 +85,11 @@ class LayerConfig:
                                       "use 'msgpack' or 'json'"),
             retry_window=float(positive("retry_window", kwargs.get("retry_window", 5.0),
                                         "give seconds, e.g. 5")),
+            max_message_size=positive(
+                "max_message_size", kwargs.get("max_message_size", MAX_MESSAGE_SIZE),
+                f"give a size in bytes, e.g. {MAX_MESSAGE_SIZE} (64 MiB), below the "
+                "proto-max-bulk-len of your Redis (512 MB unless configured otherwise)",
+                integer=True),
         )
 
     def capacity_of(self, channel: str) -> int:

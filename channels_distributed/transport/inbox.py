@@ -41,6 +41,7 @@ _GIVE_BACK_PART = 512  # entries per script call: Lua's unpack() has a stack lim
 SWEEP_MS = 1000
 BATCH = 512
 _RETRY_MAX = 0.5
+_ANSWERED_RETRY = 0.1
 
 Item = tuple[int, bytes]  # (expires_at_ms, payload)
 
@@ -134,10 +135,16 @@ class Reader:
                         self._refused(exc)  # waiting would not fix it: the receivers hear it
                         return
                     except (RedisUnavailable, ConnectionLost, OSError) as exc:
+                        # A server that answered "not now" (CLUSTERDOWN during a failover,
+                        # LOADING), or a cluster shard (whose replica may take over any
+                        # moment), is asked again soon: receives resume as soon as it is fine.
+                        answered = ((link is not None and link.is_open)
+                                    or self.shard.cluster is not None)
                         self._drop(link)
                         link = None
                         self._warn(exc)
-                        await backoff.pause()  # wait for Redis to come back; never give up
+                        pause = backoff.next()  # wait for Redis to come back; never give up
+                        await asyncio.sleep(min(pause, _ANSWERED_RETRY) if answered else pause)
                         if self.relocate is not None:
                             self.shard = self.relocate(self.key)
                         continue

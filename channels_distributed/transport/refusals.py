@@ -86,6 +86,10 @@ def _fix(code: str, text: str) -> str:
         return "This server is a read-only replica: point 'hosts' at the master, or at Sentinel"
     if code in ("NOAUTH", "WRONGPASS"):
         return "Give the right username and password in 'hosts'"
+    if "invalid bulk length" in text:
+        return ("A message was larger than this server's proto-max-bulk-len: set the layer's "
+                "max_message_size below it (it is checked before anything is sent), or raise "
+                "proto-max-bulk-len")
     if "unknown command" in text:
         return ("The server must be Redis >= 6.2 or Valkey, with none of the layer's commands "
                 "renamed or disabled")

@@ -3,6 +3,8 @@ capacity-checked multi-value push, and pushes to different keys as one pipelined
 
 Why, and the figure behind it: docs/design.rst, "Batching".
 Batches for one shard are written one after another on one link, so per-key FIFO order holds.
+A push is settled by Redis' answer only; one that Redis answered "not now" (``CLUSTERDOWN``,
+``LOADING``, ``MOVED``...) is held and sent again within ``retry_window`` (held.py).
 """
 
 from __future__ import annotations
@@ -16,6 +18,10 @@ from typing import Any
 from ..exceptions import ChannelFull, RedisRefused, RedisUnavailable, ReplyError
 from .cluster import asking, redirection
 from .connection import Shard
+from .held import AckedCall as _AckedCall
+from .held import AckedItems as _AckedItems
+from .held import Held, acked_calls, drop_if_replica, fail, merge, waits
+from .held import Items as _Items
 from .refusals import refusal, report
 from .resp import ConnectionLost, RespLink, quiet
 from .scripts import ACKED_PUSH, PUSH, load
@@ -28,15 +34,17 @@ logger = logging.getLogger("channels_distributed.transport")
 _MAX_ENTRIES_PER_CALL = 512
 _REPLY_TIMEOUT = 10.0
 
-
-# A pending push: (entry bytes, future). Per key we also keep (capacity, ttl_ms).
-_Items = list[tuple[bytes, "asyncio.Future[None]"]]
+# Pending pushes: per key (capacity, ttl_ms, [(entry bytes, future)]); acknowledged ones per
+# (processing list, list, capacity, ttl_ms): [(request, state key, entry, future)].
 _Pending = dict[str, tuple[int, int, _Items]]
 _Call = tuple[str, int, int, _Items]
-# Pending acknowledged pushes: (processing list, list, capacity, ttl_ms) -> [(request, entry,
-# future)].
-_AckedItems = list[tuple[bytes, str, bytes, "asyncio.Future[Any]"]]
 _Acked = dict[tuple[str, str, int, int], _AckedItems]
+_ACKED_COMMAND = "EVALSHA (LREM, EXISTS, LLEN, RPUSH, PEXPIRE)"
+
+# How the writer sends: every batch at once (pipelined); nothing while pushes answered "not now"
+# wait for the batches in flight to be answered (holding); one batch at a time after a retry,
+# so that a batch sent again cannot be overtaken by a later one (one at a time).
+_PIPELINED, _HOLDING, _ONE_AT_A_TIME = 0, 1, 2
 
 
 class BatchWriter:
@@ -66,6 +74,9 @@ class BatchWriter:
         #: On Redis Cluster, the writer of a key's shard (LoopState.writer_for): a push
         #: answered MOVED goes there once the slot map is refreshed.
         self.redirect: Callable[[str], BatchWriter] | None = None
+        self._mode = _PIPELINED
+        self._held = Held(shard.retry_window)  # pushes Redis answered "not now" (held.py)
+        self._retrying: asyncio.Task[None] | None = None
 
     def push(self, key: str, entry: bytes, capacity: int, ttl_ms: int) -> asyncio.Future[None]:
         """Queue ``entry`` for ``key``; the future fails with ChannelFull if it did not fit."""
@@ -104,20 +115,26 @@ class BatchWriter:
 
     async def wait_idle(self) -> None:
         """Until every push made so far has been answered."""
-        while (self._pending or self._acked or self._connecting is not None
-               or self._inflight):
+        while not self._quiet():
             if self._idle is None or self._idle.done():
                 self._idle = self._loop.create_future()
             await asyncio.shield(self._idle)
 
+    def _quiet(self) -> bool:
+        return not (self._pending or self._acked or self._connecting is not None
+                    or self._inflight or self._held or self._retrying is not None)
+
     def abandon(self) -> None:
         """Its event loop was closed without closing this writer: nothing runs any more."""
         quiet(self._connecting)
+        quiet(self._retrying)
 
     def _flush(self) -> None:
         self._scheduled = False
         if not (self._pending or self._acked) or self._connecting is not None:
             return  # a connect in progress flushes when it is done
+        if self._mode and (self._mode == _HOLDING or self._inflight):
+            return  # sent when the answers in flight are in (_answered)
         link = self.shard.connected_link
         if link is None or link is not self._link:
             self._connecting = self._loop.create_task(self._connect_then_flush())
@@ -149,21 +166,21 @@ class BatchWriter:
     def _fail_queued(self, error: BaseException) -> None:
         batch, self._pending = self._pending, {}
         acked, self._acked = self._acked, {}
-        _fail_all(_calls(batch), error)
-        _fail([future for items in acked.values() for *_, future in items], error)
+        fail([f for call in _calls(batch) for _, f in call[3]], error)
+        fail([future for items in acked.values() for *_, future in items], error)
 
     def _send(self, link: RespLink, batch: _Pending, acked: _Acked) -> None:
         calls = _calls(batch)
-        acked_calls = _acked_calls(acked)
+        parts = acked_calls(acked, _MAX_ENTRIES_PER_CALL) if acked else []
         # Acknowledged pushes first: an acknowledged push precedes later events of its list.
-        commands = [ACKED_PUSH.command(keys, args) for keys, args, _ in acked_calls]
+        commands = [ACKED_PUSH.command(keys, args) for keys, args, _ in parts]
         commands += [PUSH.command([key], [cap, ttl, *(e for e, _ in items)])
                      for key, cap, ttl, items in calls]
         try:
             futures = link.call_many(commands)
         except ConnectionLost:
             # Not written at all: put it back in front of anything newer and reconnect.
-            self._pending = _merge(batch, self._pending)
+            self._pending = merge(batch, self._pending)
             for group, items in self._acked.items():
                 acked.setdefault(group, []).extend(items)
             self._acked = acked
@@ -171,9 +188,9 @@ class BatchWriter:
             self._flush()
             return
         self._inflight += len(commands)
-        for acked_call, future in zip(acked_calls, futures):
+        for acked_call, future in zip(parts, futures):
             future.add_done_callback(functools.partial(self._on_acked, link, acked_call))
-        for call, future in zip(calls, futures[len(acked_calls):]):
+        for call, future in zip(calls, futures[len(parts):]):
             future.add_done_callback(functools.partial(self._on_reply, link, call))
         self._arm_watchdog(link)
 
@@ -191,17 +208,22 @@ class BatchWriter:
                 self._inflight += 1
                 retry.add_done_callback(functools.partial(self._on_acked, link, call))
                 return
-            _drop_if_replica(link, error)
-            _fail(targets, self._refusal(error, "EVALSHA (LREM, EXISTS, LLEN, RPUSH, PEXPIRE)",
-                                         keys[1]))
+            drop_if_replica(link, error)
+            if isinstance(error, ReplyError) and waits(error, self.shard.spec):
+                self._mode = _HOLDING  # see _answered
+                self._held.add_acked(call, error, self._loop.time())
+            else:
+                fail(targets, self._refusal(error, _ACKED_COMMAND, keys[1]))
         else:
             results = future.result()
+            if self._mode and 1 in results[:len(targets)]:
+                self._held.went_through(keys[1])
             if len(results) > len(targets):
                 self._expiry_refused(keys[1], results[-1])
             for target, result in zip(targets, results):
                 if not target.done():
                     target.set_result(int(result))
-        self._wake_idle()
+        self._answered()
 
     def _on_reply(self, link: RespLink, call: _Call, future: asyncio.Future[Any]) -> None:
         self._inflight -= 1
@@ -218,44 +240,99 @@ class BatchWriter:
                 retry.add_done_callback(functools.partial(self._on_reply, link, call))
                 return
             moved = redirection(reply) if self.redirect is not None else None
-            if moved is not None:
+            if moved is not None and moved[0] == "ASK":
                 self._inflight += 1
-                self._loop.create_task(self._follow(call, *moved))
+                self._loop.create_task(self._ask(call, moved[1], moved[2]))
                 return
-        _drop_if_replica(link, reply)
+            drop_if_replica(link, reply)
+            if waits(reply, self.shard.spec):
+                self._mode = _HOLDING  # see _answered
+                self._held.add(call, reply, self._loop.time())
+                self._answered()
+                return
+        elif self._mode and (reply[0] if type(reply) is list else reply):  # (pushed some)
+            self._held.went_through(call[0])
         self._settle(call, reply)
-        self._wake_idle()
+        self._answered()
 
-    async def _follow(self, call: _Call, kind: str, host: str, port: int) -> None:
-        # Redis Cluster answered MOVED (the slot lives elsewhere now) or ASK (it is being
-        # migrated): the push did not run, so it is sent where the slot is, once.
+    async def _ask(self, call: _Call, host: str, port: int) -> None:
+        # Redis Cluster answered ASK (the slot is being migrated and the key is not on its
+        # source any more): the push did not run, so it is sent once to the target.
         key, capacity, ttl, items = call
         try:
-            if kind == "ASK":
-                command = PUSH.source_command([key], [capacity, ttl, *(e for e, _ in items)])
-                [reply] = await asking(self.shard.spec, host, port, [command])
-                self._settle(call, reply)
-                return
-            cluster = self.shard.cluster
-            if cluster is not None:
-                await cluster.refresh()
-            writer = self.redirect(key) if self.redirect is not None else self
-            if writer is self and (cluster is None
-                                   or cluster.address(self.shard.index) != (host, port)):
-                # (The same shard is right only after a failover: its new primary.)
-                raise RedisUnavailable(f"Redis Cluster moved the slot of {key!r} to "
-                                       f"{host}:{port}, which its slot map does not show yet")
-            for entry, future in items:
-                _chain(writer.push(key, entry, capacity, ttl), future)
+            command = PUSH.source_command([key], [capacity, ttl, *(e for e, _ in items)])
+            [reply] = await asking(self.shard.spec, host, port, [command])
+            self._settle(call, reply)
         except (RedisUnavailable, ReplyError) as exc:
             self._settle(call, exc)
         finally:
             self._inflight -= 1
+            self._answered()
+
+    # Answers that said "not now" (held.py) ------------------------------------------------------
+    def _answered(self) -> None:
+        # While pushes are held nothing is sent, until every batch in flight is answered: only
+        # then is it known which later pushes to their lists went through.
+        if self._mode and not self._inflight:
+            if self._held:
+                if self._retrying is None:
+                    self._retrying = self._loop.create_task(self._retry())
+            else:  # the batch sent alone went through: pipelining again
+                self._mode = _PIPELINED
+                self._held.settled()
+                if self._pending or self._acked:
+                    self._schedule()
+        self._wake_idle()
+
+    async def _retry(self) -> None:
+        try:
+            await self._held.wait(self.shard.cluster)
+        except BaseException as exc:
+            self._retrying, self._mode = None, _PIPELINED
+            self._held.fail_all(RedisUnavailable(f"send interrupted: {exc!r}"))
             self._wake_idle()
+            raise
+        self._retrying = None
+        calls, acked = self._held.release(self._loop.time(), self._why)
+        # One batch at a time from now on, until one goes through: a batch sent again is
+        # never overtaken by a later one.
+        self._mode = _ONE_AT_A_TIME
+        route = self.redirect
+        for key, capacity, ttl, items in reversed(calls):  # each goes in front: oldest last
+            writer = self if route is None else route(key)
+            writer.adopt(key, capacity, ttl, items, self._held.since)
+        for group, acked_items in reversed(acked):
+            writer = self if route is None else route(group[1])
+            writer.adopt_acked(group, acked_items, self._held.since)
+        self._flush()
+        if not (self._pending or self._acked or self._connecting is not None):
+            self._answered()  # nothing was left to send here: pipelining again
+
+    def _why(self, error: ReplyError, key: str) -> str:
+        return str(self._refusal(error, "EVALSHA (LLEN, RPUSH, PEXPIRE)", key))
+
+    def adopt(self, key: str, capacity: int, ttl_ms: int, items: _Items,
+              since: dict[asyncio.Future[Any], float]) -> None:
+        """Queue pushes held by a writer (this one, or another whose slot moved here) before
+        anything queued for ``key``."""
+        self._held.since.update((f, since[f]) for _, f in items if f in since)
+        self._pending = merge({key: (capacity, ttl_ms, items)}, self._pending)
+        self._schedule()
+
+    def adopt_acked(self, group: tuple[str, str, int, int], items: _AckedItems,
+                    since: dict[asyncio.Future[Any], float]) -> None:
+        self._held.since.update((f, since[f]) for *_, f in items if f in since)
+        queued = self._acked.pop(group, [])
+        self._acked = {group: [*items, *queued], **self._acked}
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self._flush)
 
     def _wake_idle(self) -> None:
-        if (self._idle is not None and not self._idle.done() and not self._inflight
-                and not self._pending and not self._acked and self._connecting is None):
+        if self._idle is not None and not self._idle.done() and self._quiet():
             self._idle.set_result(None)
 
     def _arm_watchdog(self, link: RespLink) -> None:
@@ -297,7 +374,7 @@ class BatchWriter:
     def _settle(self, call: _Call, reply: Any) -> None:
         key, capacity, _, items = call
         if isinstance(reply, BaseException):
-            _fail([f for _, f in items],
+            fail([f for _, f in items],
                   self._refusal(reply, "EVALSHA (LLEN, RPUSH, PEXPIRE)", key))
             return
         if type(reply) is list:
@@ -315,65 +392,9 @@ class BatchWriter:
                     "its reader is slower than its senders"))
 
 
-def _drop_if_replica(link: RespLink, error: Any) -> None:
-    # READONLY: this connection reached a replica (a Sentinel failover under way). Dropped, so
-    # that the next batch connects to the master again instead of failing here until then.
-    if isinstance(error, ReplyError) and str(error).startswith("READONLY"):
-        link.close()
-
-
-def _chain(source: asyncio.Future[None], target: asyncio.Future[None]) -> None:
-    def copy(done: asyncio.Future[None]) -> None:
-        if target.done():
-            return
-        error = done.exception() if not done.cancelled() else ConnectionLost("push cancelled")
-        if error is not None:
-            target.set_exception(error)
-        else:
-            target.set_result(None)
-    source.add_done_callback(copy)
-
-
-def _fail(futures: list[asyncio.Future[None]], error: BaseException) -> None:
-    for future in futures:
-        if not future.done():
-            future.set_exception(error)
-
-
-def _fail_all(calls: list[Any], error: BaseException) -> None:
-    for call in calls:
-        _fail([f for _, f in call[3]], error)
-
-
 def _calls(batch: _Pending) -> list[_Call]:
     calls = []
     for key, (capacity, ttl, items) in batch.items():
         for start in range(0, len(items), _MAX_ENTRIES_PER_CALL):
             calls.append((key, capacity, ttl, items[start : start + _MAX_ENTRIES_PER_CALL]))
     return calls
-
-
-_AckedCall = tuple[list[Any], list[Any], list["asyncio.Future[Any]"]]
-
-
-def _acked_calls(acked: _Acked) -> list[_AckedCall]:
-    calls: list[_AckedCall] = []
-    for (ack_key, key, capacity, ttl), items in acked.items():
-        for start in range(0, len(items), _MAX_ENTRIES_PER_CALL):
-            part = items[start : start + _MAX_ENTRIES_PER_CALL]
-            args: list[Any] = [capacity, ttl]
-            for request, _, entry, _ in part:
-                args += (request, entry)
-            keys = [ack_key, key, *(state for _, state, _, _ in part)]
-            calls.append((keys, args, [future for *_, future in part]))
-    return calls
-
-
-def _merge(older: _Pending, newer: _Pending) -> _Pending:
-    merged: _Pending = {key: (cap, ttl, list(items)) for key, (cap, ttl, items) in older.items()}
-    for key, (cap, ttl, items) in newer.items():
-        if key in merged:
-            merged[key][2].extend(items)
-        else:
-            merged[key] = (cap, ttl, list(items))
-    return merged
