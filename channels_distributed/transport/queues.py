@@ -110,7 +110,7 @@ class RouteQueue:
     async def _write_acks(self, batch: list[tuple[bytes, str, asyncio.Future[int]]]) -> None:
         try:
             link = await self.shard.link()
-            with self._refusals("EVALSHA (LREM, EXISTS)"):
+            with self._refusals("EVALSHA (LREM, DEL, PEXPIRE)"):
                 replies = await ACK.run(link, [self.processing, *(s for _, s, _ in batch)],
                                         [self.ttl_ms, *(entry for entry, _, _ in batch)])
         except (RedisUnavailable, ReplyError, ConnectionLost) as exc:
@@ -131,7 +131,7 @@ class RouteQueue:
     async def give_back(self) -> int:
         """Return every request still in this worker's processing list (shutdown)."""
         link = await self.shard.link()
-        with self._refusals("EVALSHA (LMOVE)"):
+        with self._refusals("EVALSHA (LMOVE, PTTL, PEXPIRE)"):
             return int(await REQUEUE.run(link, [self.processing, self.queue], [self.ttl_ms]))
 
     def saw_deadline(self, ahead_ms: int) -> None:

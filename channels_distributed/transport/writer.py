@@ -39,7 +39,7 @@ _REPLY_TIMEOUT = 10.0
 _Pending = dict[str, tuple[int, int, _Items]]
 _Call = tuple[str, int, int, _Items]
 _Acked = dict[tuple[str, str, int, int], _AckedItems]
-_ACKED_COMMAND = "EVALSHA (LREM, EXISTS, LLEN, RPUSH, PEXPIRE)"
+_ACKED_COMMAND = "EVALSHA (LREM, DEL, LLEN, RPUSH, PEXPIRE)"
 
 # How the writer sends: every batch at once (pipelined); nothing while pushes answered "not now"
 # wait for the batches in flight to be answered (holding); one batch at a time after a retry,
@@ -97,8 +97,9 @@ class BatchWriter:
                    entry: bytes, capacity: int, ttl_ms: int) -> asyncio.Future[Any]:
         """Acknowledge ``ack_entry`` and push ``entry`` atomically, in the next batch.
 
-        Resolves to -1 (not acknowledged: nothing pushed), 0 (list full) or 1. Both keys must
-        be on this writer's shard.
+        Resolves to the acknowledgement's answer (``scripts.OURS``: pushed; ``REAPED`` or
+        ``GIVEN_UP``: not ours, nothing pushed; ``FULL``: acknowledged, the list had no room).
+        Both keys must be on this writer's shard.
         """
         loop = self._loop
         future: asyncio.Future[Any] = loop.create_future()

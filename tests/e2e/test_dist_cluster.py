@@ -25,9 +25,13 @@ from deployment import Deployment
 from helpers import wait_for_async
 
 from channels_distributed import RedisChannelLayer
+from channels_distributed.conf import parse_hosts
 from channels_distributed.embedded import RedisCluster, RedisServer
 from channels_distributed.exceptions import RedisUnavailable
 from channels_distributed.protocol.keys import key_slot
+from channels_distributed.transport.eviction import warn_if_evicting
+from channels_distributed.transport.hub import Hub
+from channels_distributed.transport.queues import RouteQueue
 from channels_distributed.transport.refusals import LAYER_ACL, WORKER_ACL
 
 # Bounds, never expectations: the edge answers 503 after worker_timeout (5 s), and a failover
@@ -132,6 +136,13 @@ async def test_the_documented_acl_is_enough_on_a_cluster(
         deployment.worker("t")
         async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT) as client:
             assert await _get(client, edge + "/t/hello") == 200
+        # What a worker does only now and then: read the eviction policy (INFO), look at its
+        # processing list after a dropped take (LRANGE).
+        hub = Hub(parse_hosts([url]), deployment.prefix, "w", retry_window=2.0)
+        assert len(await warn_if_evicting(hub.topology)) == len(cluster.primaries)
+        route = RouteQueue(hub.keys, hub.shard_for(hub.keys.queue("t")), "t", hub.id)
+        assert await route.taken() == []
+        await hub.close()
     finally:
         deployment.close()
         for node in cluster.nodes:
