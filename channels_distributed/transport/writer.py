@@ -97,9 +97,8 @@ class BatchWriter:
                    entry: bytes, capacity: int, ttl_ms: int) -> asyncio.Future[Any]:
         """Acknowledge ``ack_entry`` and push ``entry`` atomically, in the next batch.
 
-        Resolves to the acknowledgement's answer (``scripts.OURS``: pushed; ``REAPED`` or
-        ``GIVEN_UP``: not ours, nothing pushed; ``FULL``: acknowledged, the list had no room).
-        Both keys must be on this writer's shard.
+        Resolves to the acknowledgement's answer (``scripts.OURS``: pushed; ``REAPED``,
+        ``GIVEN_UP``: nothing pushed; ``FULL``: no room). Both keys on this writer's shard.
         """
         loop = self._loop
         future: asyncio.Future[Any] = loop.create_future()
