@@ -24,8 +24,8 @@ __all__ = [
 # never pull in redis or django.
 _LAZY = {
     "RedisChannelLayer": "channels_distributed.layer",
-    "Message": "channels_distributed.message",
-    "ReplyChannel": "channels_distributed.message",
+    "Message": "channels_distributed.legacy.message",
+    "ReplyChannel": "channels_distributed.legacy.message",
     "ChannelFull": "channels_distributed.exceptions",
     "create_path_distributor": "channels_distributed.distributor",
     "PathDistributor": "channels_distributed.distributor",
@@ -36,7 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .distributor import PathDistributor, create_path_distributor
     from .exceptions import ChannelFull
     from .layer import RedisChannelLayer
-    from .message import Message, ReplyChannel
+    from .legacy.message import Message, ReplyChannel
     from .worker import Node
 
 

@@ -1,4 +1,7 @@
-"""Interface detection and the ASGI 2 / legacy adapters, driven through the ASGI 3 interface."""
+"""Interface detection, ``adapt`` and the ASGI 2 adapter, driven through the ASGI 3 interface.
+
+The legacy adapter's own tests are in tests/legacy/test_adapter.py.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +10,9 @@ import functools
 
 import pytest
 
-from channels_distributed.exceptions import ConfigurationError, ProtocolError
-from channels_distributed.interfaces import LegacyAdapter, adapt, detect_interface
+from channels_distributed.exceptions import ConfigurationError
+from channels_distributed.interfaces import adapt, detect_interface
+from channels_distributed.legacy.adapter import LegacyAdapter
 
 HTTP = {
     "type": "http",
@@ -47,28 +51,11 @@ def asgi2_function(scope):
 
 
 def consumer(message):
-    message.reply_channel.send({"status": 200, "content": b"legacy:" + message["path"].encode()})
+    message.reply_channel.send({"status": 200, "content": b"legacy"})
 
 
 async def async_consumer(message):
-    await message.reply_channel.send({"status": 201, "content": message["body"]})
-
-
-def later_consumer(message):
-    async def answer():
-        await asyncio.sleep(0.01)
-        message["reply_channel"].send({"status": 202, "content": b"later"})
-
-    assert message["channel_layer"].loop is asyncio.get_running_loop()
-    message["channel_layer"].loop.create_task(answer())
-
-
-def never(message):
-    pass
-
-
-def bad_reply(message):
-    message.reply_channel.send({"content": b"no status"})
+    await message.reply_channel.send({"status": 200, "content": b"legacy"})
 
 
 @pytest.mark.parametrize(
@@ -96,12 +83,18 @@ def test_detection_failures_name_the_fix():
     with pytest.raises(ConfigurationError, match="interface: unknown value 'asgi4'"):
         adapt(asgi3, "asgi4")
     with pytest.raises(ConfigurationError, match="legacy_timeout"):
-        LegacyAdapter(consumer, timeout=0)
+        adapt(consumer, legacy_timeout=0)
 
 
 def test_explicit_interface_overrides():
     assert adapt(asgi3, "asgi3") is asgi3
     assert isinstance(adapt(ASGI2, "legacy"), LegacyAdapter)
+
+
+def test_legacy_consumers_get_the_legacy_adapter_with_its_timeout():
+    adapted = adapt(consumer, legacy_timeout=7.5)
+    assert isinstance(adapted, LegacyAdapter)
+    assert adapted.consumer is consumer and adapted.timeout == 7.5
 
 
 async def _run(app, scope, incoming=None):
@@ -123,41 +116,3 @@ async def _run(app, scope, incoming=None):
 async def test_asgi2_adapter():
     sent = await _run(adapt(ASGI2), HTTP)
     assert sent[-1]["body"] == b"asgi2"
-
-
-async def test_legacy_sync_reply():
-    sent = await _run(adapt(consumer), HTTP)
-    assert sent == [
-        {"type": "http.response.start", "status": 200, "headers": []},
-        {"type": "http.response.body", "body": b"legacy:/p", "more_body": False},
-    ]
-
-
-async def test_legacy_async_reply_with_body():
-    body = [
-        {"type": "http.request", "body": b"ab", "more_body": True},
-        {"type": "http.request", "body": b"cd", "more_body": False},
-    ]
-    sent = await _run(adapt(async_consumer), {**HTTP, "method": "POST"}, body)
-    assert sent[0]["status"] == 201 and sent[1]["body"] == b"abcd"
-
-
-async def test_legacy_reply_from_task_on_layer_loop():
-    sent = await _run(adapt(later_consumer), HTTP)
-    assert sent[0]["status"] == 202 and sent[1]["body"] == b"later"
-
-
-async def test_legacy_timeout_answers_503():
-    sent = await _run(LegacyAdapter(never, timeout=0.05), HTTP)
-    assert sent[0]["status"] == 503
-
-
-async def test_legacy_invalid_reply_raises():
-    with pytest.raises(ProtocolError, match="integer 'status'"):
-        await _run(adapt(bad_reply), HTTP)
-
-
-async def test_legacy_lifespan_is_a_no_op():
-    events = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
-    sent = await _run(adapt(consumer), {"type": "lifespan"}, events)
-    assert [e["type"] for e in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]

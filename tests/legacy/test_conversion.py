@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from channels_distributed.exceptions import ProtocolError
-from channels_distributed.protocol import legacy
+from channels_distributed.legacy import conversion
 
 SCOPE = {
     "type": "http",
@@ -23,7 +23,7 @@ SCOPE = {
 
 
 def test_http_request_message_has_asgi1_keys():
-    message = legacy.http_request_message(SCOPE, b"body", "http.response!1")
+    message = conversion.http_request_message(SCOPE, b"body", "http.response!1")
     assert message == {
         "reply_channel": "http.response!1",
         "http_version": "1.1",
@@ -41,11 +41,11 @@ def test_http_request_message_has_asgi1_keys():
 
 def test_http_request_message_refuses_other_scopes():
     with pytest.raises(ProtocolError, match="expected an 'http' scope"):
-        legacy.http_request_message({"type": "websocket"}, b"", "r")
+        conversion.http_request_message({"type": "websocket"}, b"", "r")
 
 
 def test_single_response():
-    response = legacy.LegacyHttpResponse()
+    response = conversion.LegacyHttpResponse()
     events = response.feed({"status": 200, "headers": [[b"a", b"b"], ["c", "d"]], "content": b"x"})
     assert events == [
         {"type": "http.response.start", "status": 200, "headers": [(b"a", b"b"), (b"c", b"d")]},
@@ -59,17 +59,17 @@ def test_single_response():
     (pair for pair in [[b"a", b"b"], [b"c", "d"]]),  # any iterable of pairs
 ])
 def test_response_headers_in_other_shapes(headers):
-    start = legacy.LegacyHttpResponse().feed({"status": 200, "headers": headers})[0]
+    start = conversion.LegacyHttpResponse().feed({"status": 200, "headers": headers})[0]
     assert start["headers"] == [(b"a", b"b"), (b"c", b"d")]
 
 
 def test_bytes_like_header_names_are_refused():
     with pytest.raises(ProtocolError, match="header name must be bytes"):
-        legacy.LegacyHttpResponse().feed({"status": 200, "headers": [[bytearray(b"a"), b"b"]]})
+        conversion.LegacyHttpResponse().feed({"status": 200, "headers": [[bytearray(b"a"), b"b"]]})
 
 
 def test_streamed_response_then_nothing_more():
-    response = legacy.LegacyHttpResponse()
+    response = conversion.LegacyHttpResponse()
     assert len(response.feed({"status": 200, "more_content": True})) == 2
     assert response.started and not response.done
     assert response.feed({"content": b"more"}) == [
@@ -94,14 +94,14 @@ def test_streamed_response_then_nothing_more():
 )
 def test_invalid_responses(message, error):
     with pytest.raises(ProtocolError, match=error):
-        legacy.LegacyHttpResponse().feed(message)
+        conversion.LegacyHttpResponse().feed(message)
 
 
 def test_websocket_messages():
     scope = {**SCOPE, "type": "websocket", "scheme": "wss"}
-    connect = legacy.websocket_connect_message(scope, "ws!1")
+    connect = conversion.websocket_connect_message(scope, "ws!1")
     assert connect["order"] == 0 and connect["scheme"] == "wss" and connect["path"] == "/a b"
-    received = legacy.websocket_receive_message(scope, {"text": "hi"}, "ws!1", 3)
+    received = conversion.websocket_receive_message(scope, {"text": "hi"}, "ws!1", 3)
     assert received == {
         "reply_channel": "ws!1",
         "path": "/a b",
@@ -109,12 +109,12 @@ def test_websocket_messages():
         "text": "hi",
         "bytes": None,
     }
-    gone = legacy.websocket_disconnect_message(scope, 1001, "ws!1", 4)
+    gone = conversion.websocket_disconnect_message(scope, 1001, "ws!1", 4)
     assert gone == {"reply_channel": "ws!1", "path": "/a b", "code": 1001, "order": 4}
 
 
 def test_websocket_accept_send_close():
-    replies = legacy.LegacyWebSocketReplies()
+    replies = conversion.LegacyWebSocketReplies()
     assert replies.feed({"accept": True}) == [{"type": "websocket.accept"}]
     assert replies.feed({"text": "a", "close": 4000}) == [
         {"type": "websocket.send", "text": "a"},
@@ -126,12 +126,12 @@ def test_websocket_accept_send_close():
 
 
 def test_websocket_send_implies_accept_and_reject():
-    replies = legacy.LegacyWebSocketReplies()
+    replies = conversion.LegacyWebSocketReplies()
     assert replies.feed({"bytes": b"x"}) == [
         {"type": "websocket.accept"},
         {"type": "websocket.send", "bytes": b"x"},
     ]
-    rejected = legacy.LegacyWebSocketReplies()
+    rejected = conversion.LegacyWebSocketReplies()
     assert rejected.feed({"accept": False}) == [{"type": "websocket.close", "code": 1000}]
 
 
@@ -147,4 +147,4 @@ def test_websocket_send_implies_accept_and_reject():
 )
 def test_invalid_websocket_replies(message, error):
     with pytest.raises(ProtocolError, match=error):
-        legacy.LegacyWebSocketReplies().feed(message)
+        conversion.LegacyWebSocketReplies().feed(message)

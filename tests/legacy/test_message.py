@@ -8,7 +8,9 @@ import pickle
 
 import pytest
 
+import channels_distributed
 from channels_distributed import Message, RedisChannelLayer, ReplyChannel
+from channels_distributed.legacy import message as home
 
 
 async def test_message_is_dict_and_attribute_like(layer: RedisChannelLayer) -> None:
@@ -89,3 +91,14 @@ def test_reply_channel_pickles_and_copies_as_its_name() -> None:
     assert pickle.loads(pickle.dumps(channel)) == "specific.x!y"
     assert copy.deepcopy(channel) == "specific.x!y"
     assert channel.name == "specific.x!y"
+
+
+def test_every_import_path_of_message_and_reply_channel_gives_the_same_classes() -> None:
+    # channels_distributed.message is kept for compatibility: code written before the legacy
+    # support became one package imports from there.
+    from channels_distributed.message import Message as OldMessage
+    from channels_distributed.message import ReplyChannel as OldReplyChannel
+
+    assert Message is OldMessage is home.Message is channels_distributed.Message
+    assert ReplyChannel is OldReplyChannel is home.ReplyChannel is channels_distributed.ReplyChannel
+    assert Message.__module__ == ReplyChannel.__module__ == "channels_distributed.legacy.message"
