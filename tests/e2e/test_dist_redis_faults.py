@@ -118,6 +118,8 @@ def test_a_body_piece_lost_in_redis_is_502_and_the_app_is_told(private: Deployme
         took = time.monotonic() - started
     print(f"lost the {lost} piece: {response.status_code} after {took:.2f} s")
     assert response.status_code == 502
+    # The application is told (a disconnect) as the client gets its 502: not always before.
+    wait_for(private.marker("upload-read-up").exists, what="the application to be told")
     size, how = private.marker("upload-read-up").read_text().split()
     assert how == "disconnected" and int(size) < len(body)
     assert "were lost in Redis" in worker.output()
