@@ -105,10 +105,10 @@ class MemoryLink:
 class MemoryHub(Hub):
     """A process's hub whose Redis is a ``MemoryLink``."""
 
-    def __init__(self, role: str, link: MemoryLink) -> None:  # no Redis, no reader
+    def __init__(self, side: str, link: MemoryLink) -> None:  # no Redis, no reader
         self.keys = DistKeys("mem")
-        self.id = new_process_id(role)
-        self.side = fw.EDGE if role == "d" else fw.WORKER
+        self.id = new_process_id(side)
+        self.side = side
         self.inbox = self.keys.inbox(self.id)
         self.peers = {}
         self.capacity = 1000
@@ -217,12 +217,11 @@ class Deployment:
         self.config = DistributorConfig(RouteTable({"/": KEY}), tuple(parse_hosts(["redis://m"])),
                                         "mem", worker_timeout=worker_timeout, window=window,
                                         max_chunk=max_chunk, redis_timeout=redis_timeout)
-        self.edge_hub = MemoryHub("d", self.link)
+        self.edge_hub = MemoryHub(fw.EDGE, self.link)
         self.edge_watch = MemoryWatch()
-        self.edge = MemoryEdge.__new__(MemoryEdge)
-        self.edge._attach(self.config, self.edge_hub, None, self.edge_watch)  # type: ignore[arg-type]
+        self.edge = MemoryEdge(self.config, self.edge_hub, watch=self.edge_watch)
         self.edge.link = self.link
-        self.worker_hub = MemoryHub("w", self.link)
+        self.worker_hub = MemoryHub(fw.WORKER, self.link)
         self.worker_watch = MemoryWatch()
         self.context = WorkerContext(
             hub=self.worker_hub, watch=self.worker_watch, app=app,  # type: ignore[arg-type]

@@ -29,7 +29,7 @@ from .relay import plain, serve_http, serve_websocket
 
 __all__ = ["PathDistributor", "create_path_distributor"]
 
-logger = logging.getLogger("channels_distributed.distributor")
+logger = logging.getLogger(__name__)
 
 # A decoded path with a control character (%00-%1F, %7F) is refused before routing: no route was
 # written for one, and Python's ``$`` matches before a trailing newline, so ``^/x/(.*)$`` would
@@ -66,7 +66,7 @@ class PathDistributor:
             return edge
         edge = self._hubs.get(loop)
         if edge is None:
-            edge = self._hubs[loop] = Edge(self.config)
+            edge = self._hubs[loop] = Edge.open(self.config)
         self._last = (loop, edge)
         return edge
 

@@ -24,7 +24,7 @@ from ..exceptions import (
     Unserved,
     WorkerSilent,
 )
-from ..protocol.envelope import IDEMPOTENT_METHODS, STATE_TTL_MS, pack_connect
+from ..protocol.envelope import IDEMPOTENT_METHODS, pack_connect
 from ..protocol.forwarding import (
     CLIENT_GONE,
     CONNECT,
@@ -40,17 +40,17 @@ from ..protocol.forwarding import (
     WITHDRAWN,
     Forwarding,
 )
-from ..transport import scripts
+from ..transport import queues
 from ..transport.eviction import warn_if_evicting
 from ..transport.hub import Hub, now_ms
 from ..transport.liveness import Presence, Watch
 from ..transport.resp import ConnectionLost
-from ..transport.streams import Peer, open_peer
+from ..transport.streams import Peer, Watcher, open_peer
 from ..typing import Event, Scope
 
 __all__ = ["Edge", "NoWorker", "WorkerSilent"]
 
-logger = logging.getLogger("channels_distributed.distributor")
+logger = logging.getLogger(__name__)
 
 
 _SWEEP_INTERVAL = 0.05
@@ -64,17 +64,9 @@ class Edge:
     The owner of its connections' peers: it carries out their machines' edge actions
     (queueing the request, giving it up at the deadline, withdrawing it)."""
 
-    def __init__(self, config: DistributorConfig) -> None:
-        hub = Hub(config.hosts, config.prefix, "d", retry_window=config.redis_timeout)
-        hub.start()
-        presence = Presence(hub)
-        presence.start()
-        self._attach(config, hub, presence, Watch(hub))
-        self._spawn(warn_if_evicting(hub.topology))
-
-    def _attach(self, config: DistributorConfig, hub: Hub, presence: Presence | None,
-                watch: Watch) -> None:
-        # Apart from __init__ so that tests run an edge over an in-memory hub and link.
+    def __init__(self, config: DistributorConfig, hub: Hub, *, watch: Watcher,
+                 presence: Presence | None = None) -> None:
+        """An edge over ``hub``; nothing is started (``start()``, or ``Edge.open(config)``)."""
         self.config = config
         self.hub = hub
         self.presence = presence
@@ -91,6 +83,21 @@ class Edge:
         self._requests: dict[Peer, tuple[str, str, bytes]] = {}
         self._giving_up: set[asyncio.Task[None]] = set()
         self._sweeper: asyncio.Task[None] | None = None
+
+    @classmethod
+    def open(cls, config: DistributorConfig) -> Edge:
+        """An edge on the Redis ``config`` names, started in the running event loop."""
+        hub = Hub(config.hosts, config.prefix, side=EDGE, retry_window=config.redis_timeout)
+        edge = cls(config, hub, watch=Watch(hub), presence=Presence(hub))
+        edge.start()
+        return edge
+
+    def start(self) -> None:
+        """Read the inbox, be present, and check once whether Redis may evict our keys."""
+        self.hub.start()
+        if self.presence is not None:
+            self.presence.start()
+        self._spawn(warn_if_evicting(self.hub.topology))
 
     def _new_id(self) -> str:
         return f"{self._id_prefix}{next(self._ids):x}"
@@ -145,14 +152,12 @@ class Edge:
         it either; a stalled one that resumes runs this script before anything it is sent
         later on this link, so the request is withdrawn then or marked given up)."""
         try:
-            return int(await asyncio.wait_for(self._give_up_script(queue, state, entry),
-                                              self.config.redis_timeout))
+            withdrawn = await asyncio.wait_for(
+                queues.give_up(self.hub.shard_for(queue), queue, state, entry),
+                self.config.redis_timeout)
         except (RedisUnavailable, ReplyError, ConnectionLost, OSError, asyncio.TimeoutError):
             return 1
-
-    async def _give_up_script(self, queue: str, state: str, entry: bytes) -> Any:
-        link = await self.hub.shard_for(queue).link()
-        return await scripts.GIVE_UP.run(link, [queue, state], [entry, STATE_TTL_MS])
+        return 1 if withdrawn else 0
 
     async def _give_up(self, peer: Peer, queue: str, state: str, entry: bytes) -> None:
         """At the deadline: withdraw the request, or, if a worker took it already, mark it given

@@ -29,7 +29,7 @@ from .edge import Edge, WorkerSilent
 
 __all__ = ["plain", "serve_http", "serve_websocket"]
 
-logger = logging.getLogger("channels_distributed.distributor")
+logger = logging.getLogger(__name__)
 
 
 async def plain(send: Send, status: int, body: bytes, retry_after: int | None = None) -> None:

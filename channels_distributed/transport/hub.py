@@ -47,8 +47,13 @@ class Streamed(Protocol):
     def flush(self) -> None: ...
 
 
-def new_process_id(role: str) -> str:
-    return f"{role}-{os.getpid()}-{uuid.uuid4().hex[:10]}"
+# A process id says which side the process is: d(istributor, the edge) or w(orker).
+_ID_PREFIX = {fw.EDGE: "d", fw.WORKER: "w"}
+
+
+def new_process_id(side: str) -> str:
+    """A process id for a process of ``side`` (``forwarding.EDGE`` or ``WORKER``)."""
+    return f"{_ID_PREFIX[side]}-{os.getpid()}-{uuid.uuid4().hex[:10]}"
 
 
 def now_ms() -> int:
@@ -85,12 +90,12 @@ class _Inbox(Reader):
 class Hub:
     """One process's transport for forwarded connections, in one event loop."""
 
-    def __init__(self, hosts: Sequence[HostSpec], prefix: str, role: str, *,
+    def __init__(self, hosts: Sequence[HostSpec], prefix: str, *, side: str,
                  retry_window: float, inbox_capacity: int = 100_000,
                  ttl: float = 60.0) -> None:
         self.keys = DistKeys(prefix)
-        self.id = new_process_id(role)
-        self.side = fw.EDGE if role == "d" else fw.WORKER
+        self.id = new_process_id(side)
+        self.side = side
         self.inbox = self.keys.inbox(self.id)
         self.peers: dict[str, Streamed] = {}
         self.capacity = inbox_capacity

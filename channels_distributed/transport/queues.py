@@ -17,14 +17,15 @@ import logging
 from collections.abc import Iterator
 
 from ..exceptions import RedisUnavailable, ReplyError
+from ..protocol.envelope import STATE_TTL_MS
 from ..protocol.keys import DistKeys
 from .connection import Shard
 from .liveness import absent
 from .refusals import complain
 from .resp import ConnectionLost, RespLink
-from .scripts import ACK, REQUEUE, TAKE
+from .scripts import ACK, GIVE_UP, REQUEUE, TAKE
 
-__all__ = ["RouteQueue"]
+__all__ = ["RouteQueue", "give_up"]
 
 logger = logging.getLogger("channels_distributed.queues")
 
@@ -199,3 +200,11 @@ class RouteQueue:
             await link.call("LREM", self.processing, 1, entry)
         except (RedisUnavailable, ReplyError, ConnectionLost) as exc:
             logger.warning("could not drop a request from %s: %s", self.processing, exc)
+
+
+async def give_up(shard: Shard, queue: str, state: str, entry: bytes) -> bool:
+    """The distributor's side, at a request's deadline: withdraw ``entry`` from ``queue`` (True),
+    or, when a worker took it already, set its given-up mark ``state`` (False), so that
+    worker's acknowledgement answers ``GIVEN_UP`` and the request never runs late."""
+    link = await shard.link()
+    return int(await GIVE_UP.run(link, [queue, state], [entry, STATE_TTL_MS])) == 1

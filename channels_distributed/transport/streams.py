@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 from ..exceptions import ClientGone, PeerLost
 from ..protocol import forwarding as fw
@@ -50,7 +50,7 @@ from .backoff import Backoff
 from .hub import Hub
 from .scripts import FULL, GIVEN_UP, OURS, REAPED
 
-__all__ = ["ACK_EVENTS", "Peer", "open_peer"]
+__all__ = ["ACK_EVENTS", "Owner", "Peer", "Watcher", "open_peer"]
 
 logger = logging.getLogger(__name__)
 
@@ -64,9 +64,25 @@ _EXPIRED = {"type": EXPIRED}
 _PROBE_LIMIT = 10.0
 
 
+class Owner(Protocol):
+    """Who carries out a peer's owner actions: the edge, or a worker's connection."""
+
+    def act(self, peer: Peer, action: str) -> None: ...
+
+
+class Watcher(Protocol):
+    """Who fails a peer whose other process went away (``liveness.Watch``)."""
+
+    def add(self, process: str, peer: Peer) -> None: ...
+
+    def remove(self, process: str, peer: Peer) -> None: ...
+
+    async def close(self) -> None: ...
+
+
 def open_peer(hub: Hub, conn: str, window: int, *, remote: str | None = None,
-              held: bool = False, machine: Forwarding | None = None, owner: Any = None,
-              watch: Any = None, version: int = VERSION) -> Peer:
+              held: bool = False, machine: Forwarding | None = None, owner: Owner | None = None,
+              watch: Watcher | None = None, version: int = VERSION) -> Peer:
     """A peer for ``conn`` in ``hub``; ``owner.act(peer, action)`` carries out the owner's
     actions, ``watch`` (a ``liveness.Watch``) watches the other process once it is known;
     ``version``: the protocol version the other side speaks."""
@@ -81,7 +97,8 @@ class Peer:
     """One side of one forwarded connection: the I/O shell of its ``Forwarding`` machine."""
 
     def __init__(self, hub: Hub, conn: str, machine: Forwarding, remote: str | None,
-                 held: bool, owner: Any, watch: Any, version: int = VERSION) -> None:
+                 held: bool, owner: Owner | None, watch: Watcher | None,
+                 version: int = VERSION) -> None:
         self.hub = hub
         self.conn = conn
         self.machine = machine
@@ -119,9 +136,11 @@ class Peer:
                 self.hub.close_peer(self)
                 self.owner = None  # no cycle with the owner: freed by reference counting
             elif action == WATCH:
-                self.watch.add(str(self.remote_id), self)
+                if self.watch is not None:
+                    self.watch.add(str(self.remote_id), self)
             elif action == UNWATCH:
-                self.watch.remove(str(self.remote_id), self)  # unwatched: removes nothing
+                if self.watch is not None:  # unwatched: removes nothing
+                    self.watch.remove(str(self.remote_id), self)
             elif action == SEND_FINAL:
                 if self.final is not None:
                     self.post(self.final)
@@ -143,8 +162,10 @@ class Peer:
                             self.conn)
                 if self.remote is not None:
                     self.hub.send_aside(self.remote, self.conn, _EXPIRED)
-            else:
+            elif self.owner is not None:
                 self.owner.act(self, action)
+            else:  # pragma: no cover - owner actions come only while it owns the peer
+                raise RuntimeError(f"connection {self.conn}: nobody carries out {action!r}")
 
     def tick(self, now: float) -> None:
         """The machine's timer, on the caller's clock."""

@@ -17,7 +17,7 @@ from ..conf import RedisTarget
 
 __all__ = ["ChannelService", "layer_for"]
 
-logger = logging.getLogger("channels_distributed.worker")
+logger = logging.getLogger(__name__)
 
 
 def layer_for(target: RedisTarget) -> Any:

@@ -44,7 +44,7 @@ from .context import WorkerContext
 
 __all__ = ["Connection", "tell_expired"]
 
-logger = logging.getLogger("channels_distributed.worker")
+logger = logging.getLogger(__name__)
 
 
 def tell_expired(hub: Hub, connect: Connect, why: str = "it reached this worker after its "

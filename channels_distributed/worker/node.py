@@ -42,7 +42,7 @@ from .reconcile import Recent
 
 __all__ = ["Node"]
 
-logger = logging.getLogger("channels_distributed.worker")
+logger = logging.getLogger(__name__)
 
 # At most this many requests per take. Small batches keep the pipeline moving: the worker's
 # first responses leave while the edge still reads the next requests, instead of whole convoys
@@ -136,7 +136,7 @@ class Node:
             layer = self._channel_layer or layer_for(config.target)
             service = ChannelService(self.app, config.channels, layer)
             service.start()
-        hub = self.hub = Hub(config.target.hosts, config.target.prefix, "w",
+        hub = self.hub = Hub(config.target.hosts, config.target.prefix, side=fw.WORKER,
                              retry_window=config.redis_timeout)
         hub.start()
         self.watch = Watch(hub)

@@ -28,6 +28,7 @@ from channels_distributed import RedisChannelLayer
 from channels_distributed.conf import parse_hosts
 from channels_distributed.embedded import RedisCluster, RedisServer
 from channels_distributed.exceptions import RedisUnavailable
+from channels_distributed.protocol.forwarding import WORKER
 from channels_distributed.protocol.keys import key_slot
 from channels_distributed.transport.eviction import warn_if_evicting
 from channels_distributed.transport.hub import Hub
@@ -138,7 +139,7 @@ async def test_the_documented_acl_is_enough_on_a_cluster(
             assert await _get(client, edge + "/t/hello") == 200
         # What a worker does only now and then: read the eviction policy (INFO), look at its
         # processing list after a dropped take (LRANGE).
-        hub = Hub(parse_hosts([url]), deployment.prefix, "w", retry_window=2.0)
+        hub = Hub(parse_hosts([url]), deployment.prefix, side=WORKER, retry_window=2.0)
         assert len(await warn_if_evicting(hub.topology)) == len(cluster.primaries)
         route = RouteQueue(hub.keys, hub.shard_for(hub.keys.queue("t")), "t", hub.id)
         assert await route.taken() == []

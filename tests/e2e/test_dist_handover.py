@@ -17,6 +17,7 @@ from helpers import wait_for_async
 
 from channels_distributed.conf import parse_hosts
 from channels_distributed.protocol.envelope import decode_connect
+from channels_distributed.protocol.forwarding import WORKER
 from channels_distributed.protocol.keys import DistKeys
 from channels_distributed.transport.connection import Topology
 from channels_distributed.transport.hub import Hub
@@ -56,7 +57,8 @@ async def _stalled_worker(deployment: Deployment, url: str, ack_in_time: bool,
                                  what="the distributor to give up")
             answer = await route.ack(entry, connect.conn)
         if tell:
-            hub = Hub(parse_hosts([deployment.redis.url]), deployment.prefix, "w", retry_window=1.0)
+            hub = Hub(parse_hosts([deployment.redis.url]), deployment.prefix, side=WORKER,
+                      retry_window=1.0)
             tell_expired(hub, connect)
             await hub.state.writer_for(connect.reply).wait_idle()
             await hub.close()

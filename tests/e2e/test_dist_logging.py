@@ -36,7 +36,7 @@ def test_under_gunicorn_the_distributors_records_use_gunicorns_error_log(
 
 def test_the_worker_command_logs_with_time_and_level(private: Deployment) -> None:
     worker = private.worker("k-logs")
-    line = _line(CONSOLE_LINE, level="INFO", logger="channels_distributed.worker",
+    line = _line(CONSOLE_LINE, level="INFO", logger="channels_distributed.worker.node",
                  message=r"worker \S+ serving route key\(s\) k-logs")
     assert line.search(worker.output()), worker.output()
 
@@ -50,7 +50,7 @@ def test_manage_py_runworker_logs_with_time_and_level(private: Deployment, tmp_p
                           "no_logging_settings"], "runworker",
                          PYTHONPATH=f"{ROOT}{os.pathsep}{tmp_path}")
     private.wait_registered("logs", proc)
-    line = _line(CONSOLE_LINE, level="INFO", logger="channels_distributed.worker",
+    line = _line(CONSOLE_LINE, level="INFO", logger="channels_distributed.worker.node",
                  message=r"worker \S+ serving route key\(s\) logs")
     assert line.search(proc.output()), proc.output()
 

@@ -14,11 +14,12 @@ from channels_distributed.protocol.envelope import (
     decode_events,
     encode_events,
 )
+from channels_distributed.protocol.forwarding import EDGE
 from channels_distributed.transport.hub import Hub, now_ms
 
 
 async def _late_accept(url: str) -> list[Any]:
-    edge = Hub(parse_hosts([url]), "resettest", "d", retry_window=1.0)
+    edge = Hub(parse_hosts([url]), "resettest", side=EDGE, retry_window=1.0)
     edge.start()
     worker_inbox = edge.keys.inbox("w-test")
     link = await edge.topology.shards[0].link()

@@ -13,6 +13,7 @@ from sentinels import Sentinel
 from channels_distributed import RedisChannelLayer
 from channels_distributed.conf import parse_hosts
 from channels_distributed.embedded import RedisServer
+from channels_distributed.protocol.forwarding import WORKER
 from channels_distributed.transport.hub import Hub
 from channels_distributed.transport.streams import open_peer
 
@@ -104,7 +105,7 @@ async def test_a_graceful_failover_moves_the_layer_and_the_distributor_within_2_
     old, new, watcher = replicated
     hosts = [{"sentinels": [("127.0.0.1", watcher.port)], "master_name": "mymaster"}]
     layer = RedisChannelLayer(hosts=hosts)
-    hub = Hub(parse_hosts(hosts), "dist", "w", retry_window=2.0)
+    hub = Hub(parse_hosts(hosts), "dist", side=WORKER, retry_window=2.0)
     hub.start()
     peer = open_peer(hub, "conn-1", 16, remote=hub.inbox)
     channel = await layer.new_channel()

@@ -7,12 +7,13 @@ import contextlib
 from typing import Any
 
 from channels_distributed.conf import parse_hosts
+from channels_distributed.protocol.forwarding import WORKER
 from channels_distributed.transport.hub import Hub
 from channels_distributed.transport.liveness import Presence
 
 
 async def _stop_while_refreshing(url: str) -> None:
-    hub = Hub(parse_hosts([url]), "liveness", "w", retry_window=1.0)
+    hub = Hub(parse_hosts([url]), "liveness", side=WORKER, retry_window=1.0)
     refreshing = asyncio.Event()
 
     async def refresh() -> None:
