@@ -1,4 +1,5 @@
-"""Shared fixtures: real redis-server processes on free loopback ports (never port 6379)."""
+"""Shared fixtures: real redis-server processes on free loopback ports (never port 6379), and
+gunicorn masters with the ASGIWorker (``gunicorn``)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,13 @@ import getpass
 import os
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+from gunicorn_helpers import Gunicorn
 from helpers import unique_prefix
 from sentinels import Sentinel
 from servers import KINDS, ServerPool, require_kind
@@ -64,27 +66,23 @@ class Topology:
         return found
 
 
-def _start(count: int, name: str) -> Topology:
+def _standalone(count: int, name: str) -> Iterator[Topology]:
     topology = Topology(name)
     for _ in range(count):
         topology.servers.append(RedisServer().start())
-    return topology
+    yield topology
+    for server in topology.servers:
+        server.cleanup()
 
 
 @pytest.fixture(scope="session")
 def redis_single() -> Iterator[Topology]:
-    topology = _start(1, "single")
-    yield topology
-    for server in topology.servers:
-        server.cleanup()
+    yield from _standalone(1, "single")
 
 
 @pytest.fixture(scope="session")
 def redis_sharded() -> Iterator[Topology]:
-    topology = _start(3, "sharded")
-    yield topology
-    for server in topology.servers:
-        server.cleanup()
+    yield from _standalone(3, "sharded")
 
 
 def _cluster(name: str, binary: str | None) -> Iterator[Topology]:
@@ -117,6 +115,14 @@ def redis_sentinel() -> Iterator[Topology]:
         {"sentinels": [("127.0.0.1", watcher.port)], "master_name": "mymaster"}])
     watcher.stop()
     server.cleanup()
+
+
+@pytest.fixture
+def failover_cluster() -> Iterator[RedisCluster]:
+    """A cluster of the test's own, for a test that kills a primary: three primaries with a
+    replica each, which takes over 1 s (``cluster-node-timeout``) after its primary died."""
+    with RedisCluster(3, replicas=1, node_timeout_ms=1000) as made:
+        yield made
 
 
 @pytest.fixture(scope="session")
@@ -187,3 +193,20 @@ async def layer(make_layer: object) -> AsyncIterator[RedisChannelLayer]:
     yield channel_layer
     await channel_layer.flush()
     await channel_layer.close()
+
+
+@pytest.fixture
+def gunicorn(tmp_path: Path) -> Iterator[Callable[..., Gunicorn]]:
+    """Factory: ``gunicorn("module:app", "--flag", env={...})`` starts a master and one worker."""
+    started: list[Gunicorn] = []
+
+    def start(
+        app: str, *args: str, env: dict[str, str] | None = None, ready: bool = True
+    ) -> Gunicorn:
+        server = Gunicorn(app, list(args), dict(env or {}), tmp_path)
+        started.append(server)
+        return server.start(ready=ready)
+
+    yield start
+    for server in started:
+        server.stop()

@@ -17,7 +17,7 @@ import pytest
 # Fixtures that start processes, directly or through the fixtures they use.
 PROCESS_FIXTURES = frozenset({
     "redis_single", "redis_sharded", "redis_sentinel", "redis_cluster", "redis_cluster_valkey",
-    "redis_pool", "redis_fresh", "topology", "make_layer",
+    "redis_pool", "redis_fresh", "failover_cluster", "topology", "make_layer",
     "layer", "shared", "private", "deployment", "gunicorn", "echo_server", "edge_server",
 })
 # Folders whose tests run whole systems (and the installed package) by design.

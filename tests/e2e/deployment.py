@@ -7,16 +7,19 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Container
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from helpers import WAIT, unique_prefix, wait_for
+from helpers import WAIT, recorded, unique_prefix, wait_for
 
 from channels_distributed.embedded import RedisCluster, RedisServer, free_port
 from channels_distributed.protocol.keys import SLOTS, key_slot
 
 ROOT = Path(__file__).resolve().parents[2]
+MANAGE = [sys.executable, "testproject/manage.py"]  # the test project's, run from ROOT
+DJANGO_EDGE = "channels_distributed.demo.edge:application"  # the project's edge module
 
 
 @dataclass
@@ -118,7 +121,7 @@ class Deployment:
         proc = self.spawn(command, "edge", CD_WORKER_TIMEOUT=str(worker_timeout),
                           CD_QUEUE_CAPACITY=str(queue_capacity))
         url = f"http://127.0.0.1:{port}"
-        wait_for(lambda: _answers(url, proc), what=f"the edge at {url}")
+        wait_for(lambda: answers(url, proc), what=f"the edge at {url}")
         return url
 
     def gunicorn_edge(self, worker_timeout: float = 5.0) -> tuple[str, Proc]:
@@ -130,7 +133,29 @@ class Deployment:
                            "--workers", "1", "--bind", f"127.0.0.1:{port}"], "gunicorn-edge",
                           CD_WORKER_TIMEOUT=str(worker_timeout))
         url = f"http://127.0.0.1:{port}"
-        wait_for(lambda: _answers(url, proc), what=f"the gunicorn edge at {url}")
+        wait_for(lambda: answers(url, proc), what=f"the gunicorn edge at {url}")
+        return url, proc
+
+    def django_database(self, admin_password: str) -> dict[str, str]:
+        """The Django project's SQLite database, prepared (``manage.py prepare``: migrated, an
+        admin with ``admin_password``): the environment naming it, for each of its processes."""
+        db = {"CD_DB": str(self.tmp / "db.sqlite3")}
+        subprocess.run([*MANAGE, "prepare", "--admin-password", admin_password], cwd=ROOT,
+                       check=True, timeout=120, env=self.env(**db))
+        return db
+
+    def django_edge(self, statuses: Container[int] = (200,), **env: str) -> tuple[str, Proc]:
+        """gunicorn with the ASGIWorker serving the Django project's edge module: its base URL
+        once ``/hello/`` answers with one of ``statuses``, and the process. ``env`` names the
+        project's database (``CD_DB``), as for its workers."""
+        port = free_port()
+        proc = self.spawn([sys.executable, "-m", "gunicorn", DJANGO_EDGE,
+                           "--worker-class", "channels_distributed.gunicorn.ASGIWorker",
+                           "--bind", f"127.0.0.1:{port}", "--log-level", "warning"], "edge",
+                          **env)
+        url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: answers(url, proc, "/hello/", statuses, timeout=10),
+                 what=f"the edge at {url}")
         return url, proc
 
     def worker(self, *keys: str, app: str = "testproject.workers:app", wait: bool = True,
@@ -143,6 +168,12 @@ class Deployment:
         if wait:
             self.wait_registered(keys[0], proc)
         return proc
+
+    def integer(self, *args: str | int | bytes) -> int:
+        """The integer Redis answers the command ``args`` with (LLEN, ZCARD, PTTL...)."""
+        reply = self.redis.command(*args)
+        assert reply.startswith(b":"), reply
+        return int(reply[1:].split(b"\r\n")[0])
 
     def registered(self, key: str) -> int:
         reply = self.redis.command("SCARD", f"{self.prefix}:{{rt:{key}}}:w")
@@ -164,16 +195,24 @@ class Deployment:
     def marker(self, name: str) -> Path:
         return self.markers / name
 
+    def recorded(self, name: str) -> list[str]:
+        """What the applications of this deployment recorded in the marker file ``name``."""
+        return recorded(self.markers / name)
+
     def close(self) -> None:
         for proc in reversed(self.procs):
             proc.stop()
 
 
-def _answers(url: str, proc: Proc) -> bool:
+def answers(url: str, proc: Proc, path: str = "/not-routed", statuses: Container[int] = (),
+            timeout: float = 1.0) -> bool:
+    """Whether the server that ``proc`` runs answers a GET of ``url + path`` (with one of
+    ``statuses``, when given): for ``wait_for``, which it fails at once, with the process's
+    output, when the process exited instead."""
     if not proc.alive():
-        raise AssertionError(f"edge exited early:\n{proc.output()}")
+        raise AssertionError(f"the server at {url} exited early:\n{proc.output()}")
     try:
-        httpx.get(f"{url}/not-routed", timeout=1.0)
+        status = httpx.get(url + path, timeout=timeout).status_code
     except httpx.HTTPError:
         return False
-    return True
+    return not statuses or status in statuses

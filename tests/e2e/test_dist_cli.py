@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from deployment import ROOT, Deployment
-from helpers import wait_for
+from helpers import pid_alive, wait_for
 
 from channels_distributed import RedisChannelLayer
 
@@ -98,10 +98,10 @@ def test_ctrl_c_stops_the_demo_cleanly(tmp_path: Path, how: str) -> None:
             demo.send_signal(signal.SIGTERM)
         assert demo.wait(30) == 0, log.read_text()
         assert len(started) >= 4, started  # Redis, the edge's master, two workers
-        wait_for(lambda: not [p for p in started if _alive(p)], what="every demo process to end")
+        wait_for(lambda: not [p for p in started if pid_alive(p)], what="every demo process to end")
     finally:
         for pid in [demo.pid, *started]:
-            if _alive(pid):
+            if pid_alive(pid):
                 os.kill(pid, signal.SIGKILL)
     output = log.read_text()
     assert "Traceback" not in output, output
@@ -123,15 +123,6 @@ def _descendants(pid: int) -> set[int]:
         frontier = {child for child, parent in parents.items() if parent in frontier}
         found |= frontier
     return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat")
-    return not (stat.exists() and stat.read_text().rpartition(")")[2].split()[0] == "Z")
 
 
 def test_worker_with_a_bad_app_spec_says_how_to_fix_it() -> None:

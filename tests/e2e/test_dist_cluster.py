@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ import httpx
 import pytest
 from deployment import Deployment
 from helpers import wait_for_async
+from servers import primary_of
 
 from channels_distributed import RedisChannelLayer
 from channels_distributed.conf import parse_hosts
@@ -41,22 +41,9 @@ REQUEST_TIMEOUT = 15.0
 RESUME_WAIT = 30.0
 
 
-@pytest.fixture
-def cluster() -> Iterator[RedisCluster]:
-    with RedisCluster(3, replicas=1, node_timeout_ms=1000) as made:
-        yield made
-
-
-def _owner(cluster: RedisCluster, key: str) -> int:
-    """Index in ``cluster.primaries`` of the primary serving ``key`` (RedisCluster gives
-    primary i the slots from i * 16384 // n)."""
-    count, slot = len(cluster.primaries), key_slot(key)
-    return max(i for i in range(count) if i * 16384 // count <= slot)
-
-
 def _channel_on(cluster: RedisCluster, index: int, prefix: str) -> str:
     return next(f"c{i}" for i in range(10_000)
-                if _owner(cluster, f"{prefix}:{{c:c{i}}}") == index)
+                if primary_of(f"{prefix}:{{c:c{i}}}", len(cluster.primaries)) == index)
 
 
 async def _get(client: httpx.AsyncClient, url: str) -> int:
@@ -70,13 +57,15 @@ async def _get(client: httpx.AsyncClient, url: str) -> int:
 # being watched, as a dead single server does).
 @pytest.mark.parametrize("killed", ["route", "presence"])
 async def test_a_killed_primary_is_replaced_without_restarting_anything(
-        cluster: RedisCluster, tmp_path: Path, killed: str) -> None:
+        failover_cluster: RedisCluster, tmp_path: Path, killed: str) -> None:
+    cluster = failover_cluster
     deployment = Deployment(cluster, tmp_path)
     try:
         url = deployment.edge()
         worker = deployment.worker("t")
         deployment.wait_registered("t", worker)
-        victim = _owner(cluster, f"{deployment.prefix}:{{rt:t}}:q") if killed == "route" else 0
+        route_queue = f"{deployment.prefix}:{{rt:t}}:q"
+        victim = primary_of(route_queue, len(cluster.primaries)) if killed == "route" else 0
         layer = RedisChannelLayer(hosts=[cluster.url], prefix=deployment.prefix)
         channel = _channel_on(cluster, victim, deployment.prefix)
         async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT) as client:
@@ -173,7 +162,8 @@ async def test_a_route_queue_follows_its_slot(tmp_path: Path) -> None:
             url = deployment.edge()
             deployment.worker("t")
             slot = key_slot(f"{deployment.prefix}:{{rt:t}}:q")
-            source, target = cluster.primaries[_owner(cluster, "{rt:t}")], cluster.primaries[0]
+            source = cluster.primaries[primary_of("{rt:t}", len(cluster.primaries))]
+            target = cluster.primaries[0]
             assert source is not target  # the second primary serves slot 16280
             async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT) as client:
                 assert await _get(client, url + "/t/hello") == 200

@@ -9,22 +9,14 @@ import asyncio
 import concurrent.futures
 import json
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
 import websockets
-from deployment import Deployment, Proc
+from deployment import MANAGE, Deployment
 from helpers import WAIT, wait_for
 from websockets.exceptions import ConnectionClosed
-
-from channels_distributed.embedded import free_port
-
-MANAGE = [sys.executable, "testproject/manage.py"]
-EDGE = "channels_distributed.demo.edge:application"  # the project's edge module
 
 
 async def _close_code(ws: Any) -> int:
@@ -84,32 +76,10 @@ def test_sigterm_closes_websockets_with_1012_and_lets_http_finish(private: Deplo
     assert "Traceback" not in leaving.output(), leaving.output()
 
 
-def _zcard(deployment: Deployment, key: str) -> int:
-    reply = deployment.redis.command("ZCARD", key)
-    return int(reply[1:].split(b"\r\n")[0])
-
-
 def _project(deployment: Deployment) -> tuple[str, dict[str, str]]:
-    db = {"CD_DB": str(deployment.tmp / "db.sqlite3")}
-    subprocess.run([*MANAGE, "prepare", "--admin-password=not-a-secret"], cwd=Path(
-        __file__).resolve().parents[2], check=True, timeout=120, env=deployment.env(**db))
-    port = free_port()
-    edge = deployment.spawn([sys.executable, "-m", "gunicorn", EDGE,
-                             "--worker-class", "channels_distributed.gunicorn.ASGIWorker",
-                             "--bind", f"127.0.0.1:{port}", "--log-level", "warning"], "edge",
-                            **db)
-    url = f"http://127.0.0.1:{port}"
-    wait_for(lambda: _answers(url, edge), what=f"the edge at {url}")
+    db = deployment.django_database("not-a-secret")
+    url, _ = deployment.django_edge((200, 503), **db)  # 503: no worker yet
     return url, db
-
-
-def _answers(url: str, edge: Proc) -> bool:
-    if not edge.alive():
-        raise AssertionError(f"the edge exited:\n{edge.output()}")
-    try:
-        return httpx.get(url + "/hello/", timeout=10).status_code in (200, 503)
-    except httpx.HTTPError:
-        return False
 
 
 def test_a_runworker_deploy_leaves_the_chat_group_with_live_members_only(
@@ -134,17 +104,17 @@ def test_a_runworker_deploy_leaves_the_chat_group_with_live_members_only(
 
     async def scenario() -> tuple[list[int], int, int]:
         sockets = await open_until_both(10)
-        await asyncio.to_thread(wait_for, lambda: _zcard(private, group) == 10,
+        await asyncio.to_thread(wait_for, lambda: private.integer("ZCARD", group) == 10,
                                 what="ten members in the group")
         workers[0].signal(signal.SIGTERM)
         codes = await asyncio.gather(*(_closed_code(ws, 3.0) for ws in sockets))
         left = [ws for ws, code in zip(sockets, codes) if code == 1012]
         kept = [ws for ws, code in zip(sockets, codes) if code != 1012]
         await asyncio.to_thread(workers[0].wait)
-        members_after_exit = _zcard(private, group)
+        members_after_exit = private.integer("ZCARD", group)
         again = [await websockets.connect(base, open_timeout=WAIT) for _ in left]
         everyone = kept + again
-        await asyncio.to_thread(wait_for, lambda: _zcard(private, group) == len(everyone),
+        await asyncio.to_thread(wait_for, lambda: private.integer("ZCARD", group) == len(everyone),
                                 what="every live client in the group")
         await everyone[0].send(json.dumps({"message": "still here"}))
         got = [json.loads(await asyncio.wait_for(ws.recv(), WAIT))["message"]

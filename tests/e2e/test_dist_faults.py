@@ -28,8 +28,7 @@ def get(url: str) -> httpx.Response:
 
 
 def llen(deployment: Deployment, key: str) -> int:
-    reply = deployment.redis.command("LLEN", f"{deployment.prefix}:{{rt:{key}}}:q")
-    return int(reply[1:].split(b"\r\n")[0])
+    return deployment.integer("LLEN", f"{deployment.prefix}:{{rt:{key}}}:q")
 
 
 @pytest.mark.core

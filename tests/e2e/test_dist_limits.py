@@ -14,7 +14,7 @@ import async_timeout  # asyncio.timeout() needs Python 3.11
 import httpx
 import pytest
 import websockets
-from deployment import Deployment
+from deployment import Deployment, answers
 from helpers import wait_for
 from websockets.exceptions import ConnectionClosed
 
@@ -62,14 +62,9 @@ async def test_open_websockets_count_against_the_edges_worker_connections(
     private.worker("k-conns")
     url = f"ws://127.0.0.1:{port}/k/conns/ws"
 
-    def answers() -> bool:
-        assert edge.alive(), edge.output()
-        try:
-            return _get(f"http://127.0.0.1:{port}/k/conns/hello").status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    await asyncio.to_thread(wait_for, answers, what="the gunicorn edge")
+    await asyncio.to_thread(
+        wait_for, lambda: answers(f"http://127.0.0.1:{port}", edge, "/k/conns/hello", (200,), 30),
+        what="the gunicorn edge")
     async with async_timeout.timeout(40):
         first = await websockets.connect(url)
         async with websockets.connect(url) as second:

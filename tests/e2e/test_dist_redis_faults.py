@@ -27,10 +27,6 @@ CHUNK = 64 * 1024  # the edge's max_chunk: one body piece per entry
 BODY = bytes(range(256)) * (16 * CHUNK // 256)  # 1 MiB
 
 
-def _int(reply: bytes) -> int:
-    return int(reply[1:].split(b"\r\n")[0])
-
-
 def _inbox_of(deployment: Deployment, proc: Proc, role: str) -> str:
     """The inbox key of a process, named after its lease (an inbox exists once pushed to)."""
     pattern = f"{deployment.prefix}:{{p:{role}-{proc.popen.pid}-*}}:lease"
@@ -50,7 +46,7 @@ def _settled(deployment: Deployment, inbox: str, at_least: int) -> int:
     seen = [-1, time.monotonic()]
 
     def settled() -> bool:
-        length = _int(deployment.redis.command("LLEN", inbox))
+        length = deployment.integer("LLEN", inbox)
         if length != seen[0]:
             seen[:] = [length, time.monotonic()]
         return length >= at_least and time.monotonic() - seen[1] > 0.5
@@ -77,7 +73,7 @@ def _lose(deployment: Deployment, inbox: str, index: int) -> None:
     that entry does."""
     entry = deployment.redis.command("LINDEX", inbox, index)
     value = entry.split(b"\r\n", 1)[1][:-2]
-    assert _int(deployment.redis.command("LREM", inbox, 1, value)) == 1
+    assert deployment.integer("LREM", inbox, 1, value) == 1
 
 
 def _paced_body(body: bytes, release: threading.Event) -> Iterator[bytes]:
@@ -164,7 +160,7 @@ def test_every_key_the_package_writes_has_a_ttl(private: Deployment) -> None:
             assert httpx.post(url + "/k/ttl/upload", content=BODY, timeout=WAIT).is_success
             keys = private.redis_keys()
             assert keys
-            without = [key for key in keys if _int(private.redis.command("PTTL", key)) == -1]
+            without = [key for key in keys if private.integer("PTTL", key) == -1]
             assert not without, f"keys without a TTL: {without}"
 
     asyncio.run(traffic())
@@ -229,7 +225,7 @@ def test_a_stalled_redis_ends_requests_in_bounded_time_and_orphans_nothing(
     assert all(status in (200, 502, 503) and took < bound for took, status in results), results
     assert first is not None and first < 2.0
     for key in deployment.redis.keys(f"{deployment.prefix}:*:p:*"):
-        wait_for(lambda key=key: _int(deployment.redis.command("LLEN", key)) == 0,
+        wait_for(lambda key=key: deployment.integer("LLEN", key) == 0,
                  what=f"{key!r} to hold nothing")
 
 
@@ -245,7 +241,7 @@ def test_a_request_of_a_newer_protocol_is_refused_naming_both_versions(
         raw = pack_connect(conn, scope, reply, "d-test", int(time.time() * 1000) + 5000, False,
                            None, False, version=VERSION + 1)
         private.redis.command("RPUSH", queue, raw)
-    wait_for(lambda: _int(private.redis.command("LLEN", reply)) == 2, what="two answers")
+    wait_for(lambda: private.integer("LLEN", reply) == 2, what="two answers")
     answers = []
     for _ in range(2):
         reader = hiredis.Reader()
@@ -284,13 +280,13 @@ def test_a_take_redis_runs_after_a_stall_is_served(deployment: Deployment) -> No
     raw = pack_connect("orphan", scope, reply, "d-test", int(time.time() * 1000) + 10_000, True,
                        b"", False)
     deployment.redis.command("RPUSH", processing, raw)
-    wait_for(lambda: _int(deployment.redis.command("LLEN", reply)) >= 1, what="an answer")
+    wait_for(lambda: deployment.integer("LLEN", reply) >= 1, what="an answer")
     reader = hiredis.Reader()
     reader.feed(deployment.redis.command("LPOP", reply))
     target, _, payload = decode_entry(reader.gets())
     events = decode_events(payload)[1]
     assert target == "orphan" and events[0]["type"] == "cd.accept"
     assert any(e["type"] == "http.response.start" and e["status"] == 200 for e in events)
-    wait_for(lambda: _int(deployment.redis.command("LLEN", processing)) == 0,
+    wait_for(lambda: deployment.integer("LLEN", processing) == 0,
              what="the processing list to empty")
     assert "a dropped connection took; serving it" in worker.output()

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from helpers import wait_for_async
+
 from channels_distributed.conf import parse_hosts
 from channels_distributed.protocol.codec import decode_entry, encode_entry
 from channels_distributed.protocol.envelope import (
@@ -26,11 +28,8 @@ async def _late_accept(url: str) -> list[Any]:
     events = [accept_event("w-test", worker_inbox), {"type": "websocket.accept"}]
     await link.call("RPUSH", edge.inbox,
                     encode_entry("gone-conn", now_ms() + 60_000, encode_events(events)))
-    for _ in range(500):
-        entry = await link.call("LPOP", worker_inbox)
-        if entry is not None:
-            break
-        await asyncio.sleep(0.01)
+    entry = await wait_for_async(lambda: link.call("LPOP", worker_inbox),
+                                 what="the edge's answer in the worker's inbox")
     await edge.close()
     target, _, payload = decode_entry(entry)
     return [target, decode_events(payload)[1]]  # a reset is sent outside the stream

@@ -11,7 +11,6 @@ import hashlib
 import json
 import re
 import signal
-import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,14 +18,12 @@ from typing import Any
 
 import httpx
 import pytest
-from deployment import ROOT, Deployment, Proc
+from deployment import DJANGO_EDGE, MANAGE, Deployment, Proc, answers
 from helpers import wait_for
 
 from channels_distributed.embedded import free_port
 
 PASSWORD = "not-a-secret-pw"
-MANAGE = [sys.executable, "testproject/manage.py"]
-EDGE = "channels_distributed.demo.edge:application"  # the project's edge module
 
 
 @dataclass
@@ -51,31 +48,14 @@ def served_by(response: httpx.Response) -> int:
 @pytest.fixture(scope="module")
 def project(redis_single: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     deployment = Deployment(redis_single.servers[0], tmp_path_factory.mktemp("django"))
-    db = {"CD_DB": str(deployment.tmp / "db.sqlite3")}
-    subprocess.run([*MANAGE, "prepare", "--admin-password", PASSWORD], cwd=ROOT, check=True,
-                   timeout=120, env=deployment.env(**db))
+    db = deployment.django_database(PASSWORD)
     chat = deployment.spawn([*MANAGE, "runworker", "chat", "tasks"], "worker-a", **db)
     api = deployment.spawn([*MANAGE, "runworker", "api", "site"], "worker-b", **db)
     deployment.wait_registered("chat", chat)
     deployment.wait_registered("site", api)
-    port = free_port()
-    edge = deployment.spawn([sys.executable, "-m", "gunicorn", EDGE,
-                             "--worker-class", "channels_distributed.gunicorn.ASGIWorker",
-                             "--bind", f"127.0.0.1:{port}", "--log-level", "warning"], "edge",
-                            **db)
-    url = f"http://127.0.0.1:{port}"
-    wait_for(lambda: _answers(url, edge), what=f"the edge at {url}")
+    url, _ = deployment.django_edge(**db)
     yield Project(url, chat, api, deployment, db)
     deployment.close()
-
-
-def _answers(url: str, edge: Proc) -> bool:
-    if not edge.alive():
-        raise AssertionError(f"the edge exited:\n{edge.output()}")
-    try:
-        return httpx.get(url + "/hello/", timeout=10).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def _token(html: str) -> str:
@@ -189,9 +169,10 @@ def test_the_edge_module_under_other_asgi_servers(project: Project, server: str)
                "daphne": ["-m", "daphne", "-p", str(port)],
                "granian": ["-m", "granian", "--interface", "asgi", "--workers", "1",
                            "--host", "127.0.0.1", "--port", str(port)]}[server]
-    edge = project.deployment.spawn([sys.executable, *command, EDGE], server, **project.db)
+    edge = project.deployment.spawn([sys.executable, *command, DJANGO_EDGE], server, **project.db)
     try:
-        wait_for(lambda: _answers(f"http://127.0.0.1:{port}", edge), what=f"{server}'s edge")
+        wait_for(lambda: answers(f"http://127.0.0.1:{port}", edge, "/hello/", (200,), 10),
+                 what=f"{server}'s edge")
         page = httpx.get(f"http://127.0.0.1:{port}/page/", timeout=30)
         assert page.status_code == 200 and served_by(page) == project.pid(project.api)
     finally:

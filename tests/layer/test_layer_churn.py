@@ -6,23 +6,19 @@ import asyncio
 import logging
 
 import pytest
+from helpers import wait_for_async
 
 from channels_distributed import RedisChannelLayer
 from channels_distributed.transport.inbox import Reader
 
 WAIT = 10.0
+# The waits below poll after every pass of the event loop (interval=0): a message delivered to a
+# waiter is seen before the waiting task runs, and 3000 channels wait no 20 ms each.
 
 
 def _reader(layer: RedisChannelLayer, channel: str) -> Reader:
     state = layer._state()
     return state.readers[layer.keys.channel(channel)]
-
-
-async def _until(condition: object, what: str) -> None:
-    deadline = asyncio.get_running_loop().time() + WAIT
-    while not condition():  # type: ignore[operator]
-        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0)
 
 
 def _sizes(reader: Reader) -> tuple[int, ...]:
@@ -45,7 +41,8 @@ async def test_channels_used_once_leave_the_reader_as_it_was(layer: RedisChannel
     for _ in range(3000):
         channel = await layer.new_channel()
         await layer.send(channel, {"type": "x"})
-        await _until(lambda c=channel: c in reader._buffers, "the message to be buffered")
+        await wait_for_async(lambda c=channel: c in reader._buffers, WAIT,
+                             "the message to be buffered", interval=0)
         assert (await asyncio.wait_for(layer.receive(channel), WAIT))["type"] == "x"
     await layer.send(keeper, {"type": "done"})
     await asyncio.wait_for(waiting, WAIT)
@@ -66,7 +63,8 @@ async def test_buffered_messages_nobody_receives_expire_from_the_reader(
     orphans = [await layer.new_channel() for _ in range(200)]
     for channel in orphans:
         await layer.send(channel, {"type": "never received"})
-    await _until(lambda: len(reader._buffers) == len(orphans), "the orphans to be buffered")
+    await wait_for_async(lambda: len(reader._buffers) == len(orphans), WAIT,
+                         "the orphans to be buffered", interval=0)
     now[0] += 31  # past expiry
     await layer.send(probe, {"type": "later"})
     assert (await asyncio.wait_for(layer.receive(probe), WAIT))["type"] == "later"
@@ -87,7 +85,8 @@ async def test_a_cancelled_receive_logs_no_false_loss(
         await asyncio.sleep(0)
         reader = _reader(layer, "jobs")
         sent = layer.send_soon("jobs", {"type": "job"})  # not awaited: the waiter must not run
-        await _until(lambda r=reader: r._waiting == 0, "the message to reach the waiter")
+        await wait_for_async(lambda r=reader: r._waiting == 0, WAIT,
+                             "the message to reach the waiter", interval=0)
         waiting.cancel()  # delivered, but the task has not run yet: the message is kept
         second = asyncio.ensure_future(layer.receive("jobs"))  # takes it from the buffer
         with pytest.raises(asyncio.CancelledError):
@@ -96,6 +95,7 @@ async def test_a_cancelled_receive_logs_no_false_loss(
         await sent
         await layer.send("jobs", {"type": "next"})
         assert (await asyncio.wait_for(layer.receive("jobs"), WAIT))["type"] == "next"
-    await _until(lambda: reader._task is not None and reader._task.done(), "the reader to rest")
+    await wait_for_async(lambda: reader._task is not None and reader._task.done(), WAIT,
+                         "the reader to rest", interval=0)
     assert "lost" not in caplog.text
     assert _sizes(reader) == (0, 0, 0, 0)

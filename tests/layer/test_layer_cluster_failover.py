@@ -20,15 +20,15 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
 from helpers import wait_for_async
+from servers import primary_of
 
 from channels_distributed import RedisChannelLayer
 from channels_distributed.embedded import RedisCluster
-from channels_distributed.protocol.keys import inbox_of, key_slot
+from channels_distributed.protocol.keys import inbox_of
 from channels_distributed.transport.resp import ConnectionLost
 
 pytestmark = pytest.mark.processes  # a cluster of its own, one node killed (tests/tiers.py)
@@ -39,23 +39,10 @@ PREFIX = "fo"
 DEAD = 0  # the primary killed: it serves slots 0-5460
 
 
-@pytest.fixture
-def cluster() -> Iterator[RedisCluster]:
-    with RedisCluster(3, replicas=1, node_timeout_ms=1000) as made:
-        yield made
-
-
-def _owner(key: str) -> int:
-    """Index in ``cluster.primaries`` of the primary serving ``key`` (primary i of RedisCluster
-    serves the slots from i * 16384 // 3)."""
-    slot = key_slot(key)
-    return max(i for i in range(3) if i * 16384 // 3 <= slot)
-
-
 def _names(kind: str, primary: int, count: int) -> list[str]:
     """``count`` channel ('c') or group ('g') names whose keys the primary ``primary`` serves."""
     return [name for name in (f"{kind}{i}" for i in range(10_000))
-            if _owner(f"{PREFIX}:{{{kind}:{name}}}") == primary][:count]
+            if primary_of(f"{PREFIX}:{{{kind}:{name}}}", 3) == primary][:count]
 
 
 @dataclass
@@ -109,7 +96,7 @@ async def _receivers(cluster: RedisCluster) -> dict[int, tuple[RedisChannelLayer
     while len(found) < 3:
         layer = RedisChannelLayer(hosts=[cluster.url], prefix=PREFIX, capacity=100_000)
         first = await layer.new_channel()
-        primary = _owner(layer.keys.inbox(inbox_of(first)))
+        primary = primary_of(layer.keys.inbox(inbox_of(first)), 3)
         if primary in found:
             await layer.close()
             continue
@@ -118,7 +105,8 @@ async def _receivers(cluster: RedisCluster) -> dict[int, tuple[RedisChannelLayer
 
 
 async def test_a_killed_primary_fails_no_send_to_the_others_and_loses_nothing(
-        cluster: RedisCluster) -> None:
+        failover_cluster: RedisCluster) -> None:
+    cluster = failover_cluster
     layer = RedisChannelLayer(hosts=[cluster.url], prefix=PREFIX, capacity=100_000,
                               retry_window=RETRY_WINDOW)
     receivers = await _receivers(cluster)

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from helpers import wait_for_async
 from servers import require_kind
 
 from channels_distributed import RedisChannelLayer
@@ -146,13 +147,6 @@ def test_the_acl_rules_are_in_the_readme() -> None:
     assert LAYER_ACL in flat and WORKER_ACL in flat
 
 
-async def _until(condition: object, what: str) -> None:
-    deadline = asyncio.get_running_loop().time() + WAIT
-    while not condition():  # type: ignore[operator]
-        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)
-
-
 async def test_worker_transport_logs_refusals_and_keeps_retrying(
         server: RedisServer, caplog: pytest.LogCaptureFixture) -> None:
     """The distributor and workers retry whatever happens (an operator may fix the ACL while
@@ -170,8 +164,8 @@ async def test_worker_transport_logs_refusals_and_keeps_retrying(
     with pytest.raises(RedisRefused, match=r"BLMOVE.*ACL SETUSER worker"):
         await route.take_blocking(link)
     hub.start()  # its inbox reader is refused too
-    await _until(lambda: re.search(r"may not run BLM?POP", _errors(caplog)),
-                 "the inbox refusal to be logged")
+    await wait_for_async(lambda: re.search(r"may not run BLM?POP", _errors(caplog)), WAIT,
+                         "the inbox refusal to be logged")
     assert "retrying until Redis is back" not in caplog.text
     # Fixed while the process runs: the inbox is read again, without a restart.
     server.command("ACL", "SETUSER", "worker", "+blpop", "+lpop",

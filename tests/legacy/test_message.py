@@ -7,6 +7,7 @@ import copy
 import pickle
 
 import pytest
+from helpers import wait_for_async
 
 import channels_distributed
 from channels_distributed import Message, RedisChannelLayer, ReplyChannel
@@ -79,11 +80,8 @@ async def test_failed_fire_and_forget_send_is_logged(layer: RedisChannelLayer, c
     layer.config = type(layer.config)(**{**layer.config.__dict__, "capacity": 1})
     channel.send({"n": 1})
     channel.send({"n": 2})  # over capacity: nobody awaits, so it must be logged
-    for _ in range(200):
-        if "reply_channel.send failed" in caplog.text:
-            break
-        await asyncio.sleep(0.01)
-    assert "reply_channel.send failed" in caplog.text
+    await wait_for_async(lambda: "reply_channel.send failed" in caplog.text,
+                         what="the failed send to be logged")
 
 
 def test_reply_channel_pickles_and_copies_as_its_name() -> None:

@@ -1,29 +1,13 @@
-"""Fixtures: real gunicorn masters with the ASGIWorker on free loopback ports."""
+"""Fixtures: shared gunicorn masters with the ASGIWorker on free loopback ports, each serving a
+module's tests (the ``gunicorn`` fixture, a master per test, is in ``tests/conftest.py``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from gunicorn_helpers import Gunicorn
-
-
-@pytest.fixture
-def gunicorn(tmp_path: Path) -> Iterator[Callable[..., Gunicorn]]:
-    """Factory: ``gunicorn("module:app", "--flag", env={...})`` starts a master and one worker."""
-    started: list[Gunicorn] = []
-
-    def start(
-        app: str, *args: str, env: dict[str, str] | None = None, ready: bool = True
-    ) -> Gunicorn:
-        server = Gunicorn(app, list(args), dict(env or {}), tmp_path)
-        started.append(server)
-        return server.start(ready=ready)
-
-    yield start
-    for server in started:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -11,21 +11,17 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
-import threading
-import time
 from pathlib import Path
 
-import httpx
 import websockets
 from gunicorn_helpers import Gunicorn
-from helpers import wait_for, wait_for_async
+from helpers import wait_for
 from leaving import (
-    closed_code,
     handshake_then_leave,
+    leave_all,
     loud_lines,
-    open_events,
-    open_websocket,
-    refused,
+    open_streams,
+    stops_gracefully,
 )
 
 STREAMS = 5  # of each kind
@@ -34,21 +30,9 @@ EDGE_APPS = ("edge_apps:app", "--pythonpath", str(Path(__file__).parent))
 
 async def test_starlette_streams_stop_when_their_clients_leave(gunicorn) -> None:
     server: Gunicorn = gunicorn("testproject.apps_starlette:app")
-    streams = [await open_events(server.port, f"/events?tag={i}", f"sse-{i}")
-               for i in range(STREAMS)]
-    streams += [await open_websocket(server.port, f"/push?tag={i}", f"ws-{i}", graceful=i % 2 == 0)
-                for i in range(STREAMS)]
+    streams = await open_streams(server.port, "", STREAMS)
     assert sorted(server.recorded("started")) == sorted(s.name for s in streams)
-    assert server.recorded("stopped") == []
-    left = time.monotonic()
-    for stream in streams:
-        await stream.leave()
-    await wait_for_async(lambda: len(server.recorded("stopped")) == len(streams), timeout=10,
-                         what=f"the generators to stop: {server.recorded('stopped')}")
-    elapsed = time.monotonic() - left
-    print(f"{len(streams)} streams stopped {elapsed * 1000:.0f} ms after their clients left")
-    assert elapsed < 1.0
-    assert sorted(server.recorded("stopped")) == sorted(s.name for s in streams)
+    await leave_all(streams, lambda: server.recorded("stopped"))
     assert loud_lines(server.log()) == [], server.log()
 
 
@@ -74,20 +58,6 @@ def test_legacy_consumer_replying_after_its_client_left(gunicorn) -> None:
     assert loud_lines(server.log()) == [], server.log()
 
 
-def _slow_request(server: Gunicorn, delay: float, results: list) -> threading.Thread:
-    def run() -> None:
-        try:
-            response = httpx.get(f"{server.url}/slow", headers={"X-Delay": str(delay)}, timeout=30)
-            results.append((response.status_code, response.text))
-        except httpx.HTTPError as exc:
-            results.append(exc)
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    wait_for(lambda: server.recorded("slow-start"), what="the slow request to start")
-    return thread
-
-
 async def test_term_closes_websockets_with_1012_and_lets_http_in_flight_finish(gunicorn) -> None:
     server: Gunicorn = gunicorn("testproject.apps_server:echo")
     # The last application works on for a while once told of the disconnect, longer than the
@@ -98,20 +68,9 @@ async def test_term_closes_websockets_with_1012_and_lets_http_in_flight_finish(g
         await ws.send("ping")
         assert await ws.recv() == "ping"
     results: list = []
-    thread = await asyncio.to_thread(_slow_request, server, 2.0, results)
-    stopped = time.monotonic()
-    server.signal(signal.SIGTERM)
-    closes = await asyncio.wait_for(
-        asyncio.gather(*(closed_code(ws, stopped) for ws in sockets)), 10)
-    slowest = max(seconds for _, seconds in closes)
-    print(f"WebSockets closed {slowest * 1000:.0f} ms after SIGTERM")
-    assert [code for code, _ in closes] == [1012] * 3
-    assert slowest < 1.0  # at once, not after the HTTP request in flight
-    # New clients are refused at once, not left waiting in a backlog that nobody reads.
-    await wait_for_async(lambda: refused(server.port), timeout=5, what="connections refused")
-    assert thread.is_alive()  # while the request in flight is still served
-    await asyncio.to_thread(thread.join, 20)
-    assert results == [(200, "slow done")]  # finished, not cut
+    thread = await asyncio.to_thread(server.request_in_flight, 2.0, results)
+    await stops_gracefully(lambda: server.signal(signal.SIGTERM), server.port, sockets, thread,
+                           results, (200, "slow done"))
     assert await asyncio.to_thread(server.wait) == 0
     assert server.recorded("ws-disconnect") == ["1012"] * 3
     assert server.recorded("ws-linger-done") == ["1012"]  # waited for, not cancelled

@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 import pytest
+from helpers import wait_for_async
 
 from channels_distributed import RedisChannelLayer
 from channels_distributed.embedded import RedisServer
@@ -15,13 +16,6 @@ WAIT = 10.0
 
 def _errors(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [f"{r.name}: {r.getMessage()}" for r in caplog.records if r.levelno >= logging.ERROR]
-
-
-async def _wait_for_clients(server: RedisServer, count: int) -> None:
-    deadline = asyncio.get_running_loop().time() + WAIT
-    while server.command("CLIENT", "LIST").count(b"id=") - 1 < count:
-        assert asyncio.get_running_loop().time() < deadline, "the layer never connected"
-        await asyncio.sleep(0.02)
 
 
 async def test_a_close_that_redis_starts_logs_no_error(
@@ -36,11 +30,12 @@ async def test_a_close_that_redis_starts_logs_no_error(
     await layer.send(channel, {"type": "warm"})  # the command link
     await layer.receive(channel)
     waiting = asyncio.ensure_future(layer.receive(channel))  # a blocking link, parked in a pop
-    await _wait_for_clients(redis_fresh, 2)
+    await wait_for_async(lambda: redis_fresh.command("CLIENT", "LIST").count(b"id=") - 1 >= 2,
+                         WAIT, "the layer's two links to connect")
     assert redis_fresh.command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes") != b":0\r\n"
     shard = layer._state().topology.shards[0]
-    while shard.connected_link is not None:  # a send racing the close may fail: not this test
-        await asyncio.sleep(0.01)
+    # A send racing the close may fail: not this test.
+    await wait_for_async(lambda: shard.connected_link is None, WAIT, "the link to drop")
     await layer.send(channel, {"type": "after-kill"})
     assert (await asyncio.wait_for(waiting, WAIT))["type"] == "after-kill"
     assert _errors(caplog) == []

@@ -1,4 +1,6 @@
-"""Helpers for the server tests: a real gunicorn master on a free port, raw-socket HTTP clients."""
+"""A real gunicorn master with the ASGIWorker on a free port (the ``gunicorn``, ``echo_server``
+and ``edge_server`` fixtures), and raw-socket HTTP clients: for the tests of the worker
+(``tests/test_gunicorn.py``) and of the HTTP server it runs (``tests/server``)."""
 
 from __future__ import annotations
 
@@ -7,19 +9,20 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from helpers import wait_for
+from helpers import recorded, wait_for
+from leaving import request_in_flight
 
 from channels_distributed.embedded import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
 WORKER = "channels_distributed.gunicorn.ASGIWorker"
 READY = "ASGIWorker serving"
-
-
 
 
 @dataclass
@@ -100,8 +103,14 @@ class Gunicorn:
             self.proc.wait(5)
 
     def recorded(self, name: str) -> list[str]:
-        path = self.workdir / name
-        return path.read_text().split() if path.exists() else []
+        """What the application and the hooks recorded in the file ``name`` (``RECORD_DIR``)."""
+        return recorded(self.workdir / name)
+
+    def request_in_flight(self, delay: float, results: list[Any]) -> threading.Thread:
+        """A GET of ``/slow`` (``testproject.apps_server:echo``: answered after ``delay``
+        seconds) in a thread: ``leaving.request_in_flight``."""
+        return request_in_flight(f"{self.url}/slow", lambda: self.recorded("slow-start"),
+                                 results, headers={"X-Delay": str(delay)})
 
 
 # -- raw HTTP over sockets ------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""gunicorn config file used by the worker tests: server hooks record that they ran."""
+"""A gunicorn config file of tests/test_gunicorn.py: the worker hooks record that they ran."""
 
 import os
 

@@ -1,4 +1,4 @@
-"""gunicorn config file for the request hook tests: pre_request/post_request record each call."""
+"""A gunicorn config file of tests/test_gunicorn.py: pre_request/post_request record each call."""
 
 import json
 import os

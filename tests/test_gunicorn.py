@@ -1,30 +1,29 @@
-"""The gunicorn worker contract, app interfaces, lifespan and signals, with a real master."""
+"""``channels_distributed.gunicorn.ASGIWorker`` under a real gunicorn master: the applications it
+loads (ASGI 3, ASGI 2, legacy consumers, Django), lifespan, and gunicorn's worker contract (the
+request hooks, the signals, --max-requests, --worker-connections, the parent's death, --reload).
+
+The HTTP server it runs is tested in ``tests/server``; the gunicorn masters come from
+``tests/gunicorn_helpers.py`` (the ``gunicorn`` fixture of ``tests/conftest.py``)."""
 
 from __future__ import annotations
 
 import json
 import os
+import select
 import signal
-import threading
 from pathlib import Path
 
 import httpx
 import pytest
 from gunicorn.config import Config
 from gunicorn_helpers import Reader, connect
-from helpers import wait_for
+from helpers import pid_alive, wait_for
 
-from channels_distributed.exceptions import ConfigurationError
 from channels_distributed.gunicorn import request_hooks
-from channels_distributed.server.config import (
-    ServerConfig,
-    extra_settings,
-    from_gunicorn,
-    setting,
-)
 
-HOOKS = str(Path(__file__).with_name("hooks_conf.py"))
-REQUEST_HOOKS = str(Path(__file__).with_name("request_hooks_conf.py"))
+HOOKS = str(Path(__file__).with_name("gunicorn_hooks_conf.py"))
+REQUEST_HOOKS = str(Path(__file__).with_name("gunicorn_request_hooks_conf.py"))
+SERVER_APPS = str(Path(__file__).with_name("server"))  # edge_apps.py, of the server tests
 SEED_PAGE = b"<html><h1>Hello, world</h1></html>"
 
 
@@ -64,7 +63,7 @@ def test_legacy_reply_after_the_503_is_dropped_quietly(gunicorn):
     server = gunicorn(
         "edge_apps:legacy_late",
         "--pythonpath",
-        str(Path(__file__).parent),
+        SERVER_APPS,
         env={"CD_LEGACY_TIMEOUT": "0.3"},
     )
     assert httpx.get(f"{server.url}/?delay=0.6", timeout=10).status_code == 503
@@ -111,29 +110,6 @@ def test_bad_setting_stops_start_up_naming_it(gunicorn):
 
 
 @pytest.mark.core
-@pytest.mark.parametrize("missing", [(), ("asgi_loop", "asgi_lifespan", "root_path",
-                                          "websocket_max_message_size", "header_map")])
-def test_settings_newer_than_gunicorn_23_take_their_defaults(missing):
-    """gunicorn 23.0 lacks these settings (``cfg.asgi_loop`` raises AttributeError there): the
-    worker reads them with their defaults. The floors session runs this on a real 23.0."""
-    cfg = Config()
-    for name in missing:
-        cfg.settings.pop(name, None)  # as on a gunicorn release that predates them
-    config = from_gunicorn(cfg, environ={})
-    assert (config.root_path, config.lifespan, config.header_map) == ("", "auto", "drop")
-    assert config.ws_max_message_size == ServerConfig.ws_max_message_size
-    assert setting(cfg, "asgi_loop", "auto") in ("auto", "uvloop", "asyncio")
-    assert from_gunicorn(cfg, environ={"CD_ROOT_PATH": "/api"}).root_path == "/api"
-
-
-def test_negative_gc_threshold_names_the_setting():
-    with pytest.raises(ConfigurationError, match="gc_threshold"):
-        ServerConfig(**extra_settings({}, {"CD_GC_THRESHOLD": "-1"}))
-    with pytest.raises(ConfigurationError, match="CD_GC_THRESHOLD"):
-        extra_settings({}, {"CD_GC_THRESHOLD": "lots"})
-
-
-@pytest.mark.core
 def test_django_asgi_application(gunicorn):
     server = gunicorn("channels_distributed.demo.asgi:application")
     assert httpx.get(f"{server.url}/hello/").text == "Hello, world"
@@ -167,20 +143,6 @@ def test_lifespan_failure_halts_gunicorn(gunicorn):
 # -- signals and the worker contract ----------------------------------------------------------
 
 
-def _slow_request(server, delay: float, results: list) -> threading.Thread:
-    def run() -> None:
-        try:
-            response = httpx.get(f"{server.url}/slow", headers={"X-Delay": str(delay)}, timeout=30)
-            results.append((response.status_code, response.text))
-        except httpx.HTTPError as exc:
-            results.append(exc)
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    wait_for(lambda: server.recorded("slow-start"), what="the slow request to start")
-    return thread
-
-
 def test_pre_and_post_request_hooks_run_around_each_request(gunicorn):
     server = gunicorn("testproject.apps_server:echo", "-c", REQUEST_HOOKS)
     pid = httpx.get(f"{server.url}/hooked?x=1", headers={"X-Tag": "t1"}).json()["pid"]
@@ -207,7 +169,7 @@ def test_request_hooks_are_not_called_unless_set():
 def test_term_lets_request_in_flight_complete(gunicorn):
     server = gunicorn("testproject.apps_server:echo", "-c", HOOKS)
     results: list = []
-    thread = _slow_request(server, 1.0, results)
+    thread = server.request_in_flight(1.0, results)
     server.signal(signal.SIGTERM)
     thread.join(20)
     assert results == [(200, "slow done")]
@@ -220,7 +182,7 @@ def test_quit_is_quick_and_runs_worker_int(gunicorn):
     server = gunicorn("testproject.apps_server:echo", "-c", HOOKS)
     worker = server.worker_pids()[0]
     results: list = []
-    thread = _slow_request(server, 20.0, results)
+    thread = server.request_in_flight(20.0, results)
     os.kill(worker, signal.SIGQUIT)
     thread.join(15)
     assert results and isinstance(results[0], httpx.HTTPError)  # cut, not waited for
@@ -279,8 +241,6 @@ def test_worker_connections_backpressure(gunicorn):
         assert Reader(sock).read().status == 200
     third = connect(server.port)
     third.sendall(b"GET /third HTTP/1.1\r\nHost: x\r\n\r\n")
-    import select
-
     assert not select.select([third], [], [], 0.5)[0]  # not accepted while two are open
     first.close()
     assert Reader(third).read().status == 200
@@ -293,17 +253,7 @@ def test_parent_death_stops_worker(gunicorn):
     worker = server.worker_pids()[0]
     server.proc.kill()
     server.proc.wait(10)
-    wait_for(lambda: not _alive(worker), timeout=15, what="the orphaned worker to exit")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie reparented to a non-reaping init still "exists": look at its state.
-    status = Path(f"/proc/{pid}/status")
-    return status.exists() and "State:\tZ" not in status.read_text()
+    wait_for(lambda: not pid_alive(worker), timeout=15, what="the orphaned worker to exit")
 
 
 def test_reload_restarts_on_code_change(gunicorn, tmp_path):
