@@ -18,15 +18,15 @@ from collections.abc import Iterator
 
 from ..exceptions import RedisUnavailable, ReplyError
 from ..protocol.keys import DistKeys
-from .connection import Shard
 from .liveness import absent
 from .refusals import complain
 from .resp import ConnectionLost, RespLink
 from .scripts import ACK, REQUEUE, TAKE
+from .topology import Shard
 
 __all__ = ["RouteQueue"]
 
-logger = logging.getLogger("channels_distributed.queues")
+logger = logging.getLogger(__name__)
 
 BLOCK_SECONDS = 1.0
 REAP_LOCK_MS = 2000

@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from channels_distributed import RedisChannelLayer
-from channels_distributed.transport.inbox import Reader
+from channels_distributed.transport.reader import Reader
 
 WAIT = 10.0
 
@@ -36,7 +36,7 @@ async def test_channels_used_once_leave_the_reader_as_it_was(layer: RedisChannel
     WebSocket connection, and a scan of them all on every pop)."""
     first = await layer.new_channel()
     await layer.send(first, {"type": "x"})
-    await layer.receive(first)  # the inbox reader now lingers, popping as messages arrive
+    await layer.receive(first)  # the local list's reader now lingers, popping as messages arrive
     reader = _reader(layer, first)
     assert _sizes(reader) == (0, 0, 0, 0)
     # Other connections wait meanwhile, as on a busy server: the reader keeps popping.

@@ -14,14 +14,9 @@ from gunicorn.config import Config
 from gunicorn_helpers import Reader, connect
 from helpers import wait_for
 
+from channels_distributed.conf.server import ServerConfig, extra_settings, setting
 from channels_distributed.exceptions import ConfigurationError
 from channels_distributed.gunicorn import request_hooks
-from channels_distributed.server.config import (
-    ServerConfig,
-    extra_settings,
-    from_gunicorn,
-    setting,
-)
 
 HOOKS = str(Path(__file__).with_name("hooks_conf.py"))
 REQUEST_HOOKS = str(Path(__file__).with_name("request_hooks_conf.py"))
@@ -119,11 +114,11 @@ def test_settings_newer_than_gunicorn_23_take_their_defaults(missing):
     cfg = Config()
     for name in missing:
         cfg.settings.pop(name, None)  # as on a gunicorn release that predates them
-    config = from_gunicorn(cfg, environ={})
+    config = ServerConfig.from_gunicorn(cfg, environ={})
     assert (config.root_path, config.lifespan, config.header_map) == ("", "auto", "drop")
     assert config.ws_max_message_size == ServerConfig.ws_max_message_size
     assert setting(cfg, "asgi_loop", "auto") in ("auto", "uvloop", "asyncio")
-    assert from_gunicorn(cfg, environ={"CD_ROOT_PATH": "/api"}).root_path == "/api"
+    assert ServerConfig.from_gunicorn(cfg, environ={"CD_ROOT_PATH": "/api"}).root_path == "/api"
 
 
 def test_negative_gc_threshold_names_the_setting():
