@@ -10,7 +10,7 @@ step at a time:
   Every run does the same work: runs repeat within 0.2% (``bench/compile_gains.py`` uses it);
 * ``group``: ``group_send()`` to a group of 100 channels spread over 4 layer instances, then
   every member ``receive()``: 100 deliveries, counted per delivery. How many deliveries one
-  read of an inbox brings depends on timing, so runs spread by about 15%: compare medians.
+  read of a local list brings depends on timing, so runs spread by about 15%: compare medians.
 
 Each scenario runs with ``--small`` and ``--large`` steps: the difference of the two totals over
 the difference of the counts is the cost of one message (or delivery), without start-up.

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import os
 import socket
 import subprocess
@@ -83,6 +82,7 @@ class Client(asyncio.Protocol):
 
 
 async def serve(scenario: str, count: int) -> None:
+    from channels_distributed.loop import serving_gc
     from channels_distributed.server import Server, ServerConfig
 
     loop = asyncio.get_running_loop()
@@ -91,15 +91,14 @@ async def serve(scenario: str, count: int) -> None:
     listener.bind(("127.0.0.1", 0))
     listener.listen(16)
     server.start([listener])
-    # As the gunicorn worker does (gunicorn._tune_gc): fewer, smaller collections.
-    gc.set_threshold(ServerConfig().gc_threshold, *gc.get_threshold()[1:])
-    gc.freeze()
-    done: asyncio.Future[None] = loop.create_future()
-    port = listener.getsockname()[1]
-    transport, _ = await loop.create_connection(
-        lambda: Client(REQUESTS[scenario], ENDINGS[scenario], count, done), "127.0.0.1", port
-    )
-    await asyncio.wait_for(done, 600)
+    # As the gunicorn worker does (loop.serving_gc): fewer, smaller collections.
+    with serving_gc(ServerConfig().gc_threshold):
+        done: asyncio.Future[None] = loop.create_future()
+        port = listener.getsockname()[1]
+        transport, _ = await loop.create_connection(
+            lambda: Client(REQUESTS[scenario], ENDINGS[scenario], count, done), "127.0.0.1", port
+        )
+        await asyncio.wait_for(done, 600)
     transport.close()
     await server.shutdown(graceful=False)
     listener.close()

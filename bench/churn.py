@@ -6,7 +6,7 @@ A server with many short WebSocket connections makes a new_channel() per connect
 message often reaches that channel before its first receive(). This runs one layer on one
 default asyncio loop against a private redis-server (free loopback port, never :6379) and
 prints, at the start and after each step of channels used once, the process's RSS and the
-cost of a send to a process-local channel (the inbox reader lingers after a receive, popping
+cost of a send to a process-local channel (the local list's reader lingers after a receive, popping
 what arrives) and of a send-then-receive round trip. Before the fix each used channel left a
 buffer behind and every pop scanned them all; the figures should stay flat. Nothing is
 asserted.
@@ -54,7 +54,7 @@ async def send_cost(layer: RedisChannelLayer, probe: str, sends: int) -> tuple[f
 
 async def use_once(layer: RedisChannelLayer, probe: str, count: int) -> None:
     """``count`` channels, each sent one message that reaches this process before its
-    receive(): the round trip on ``probe`` (same inbox, FIFO) makes sure it did."""
+    receive(): the round trip on ``probe`` (same local list, FIFO) makes sure it did."""
     for _ in range(0, count, BATCH):
         channels = [await layer.new_channel() for _ in range(BATCH)]
         for channel in channels:

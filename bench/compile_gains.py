@@ -35,7 +35,7 @@ from channels_distributed.compiled import COMPILED, ENV  # noqa: E402
 EDGE_ONLY = {"distributor.edge", "distributor.relay"}
 WORKER_ONLY = {"worker.connection"}
 # The modules the channel layer runs (RedisChannelLayer's send and receive).
-LAYER = {"protocol.codec", "protocol.keys", "protocol.packing", "transport.inbox",
+LAYER = {"protocol.codec", "protocol.keys", "protocol.packing", "transport.reader",
          "transport.resp", "transport.scripts", "transport.writer"}
 
 

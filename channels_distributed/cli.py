@@ -20,15 +20,18 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
+from .conf.checks import field_defaults
+from .conf.node import INTERFACES, NodeConfig
+from .conf.target import RedisTarget
 from .exceptions import ConfigurationError, LifespanFailure
+from .logs import setup_logging
 
-__all__ = ["console_logging", "import_app", "main", "redis_urls"]
+__all__ = ["add_node_arguments", "import_app", "main", "redis_urls"]
 
 
 def import_app(spec: str) -> Any:
@@ -57,12 +60,14 @@ DESCRIPTION = """\
 channels-distributed: serve route keys of the path distributor with a worker, or run the
 demo (a Django project distributed: Redis, an edge, two workers)."""
 
-CONCURRENCY_HELP = """\
-connections served at once (default 100). An open WebSocket holds a slot for as long as it is
-open, idle or not: at the limit the worker takes nothing more, and a connection no worker
-takes within the edge's worker_timeout gets 503 (a WebSocket is closed with 1013). Size it
-for the requests in flight plus the WebSockets a worker keeps open, or serve WebSocket routes
-with workers of their own and a larger limit."""
+_DEFAULTS = field_defaults(NodeConfig)
+
+CONCURRENCY_HELP = f"""\
+connections served at once (default {_DEFAULTS['concurrency']}). An open WebSocket holds a
+slot for as long as it is open, idle or not: at the limit the worker takes nothing more, and a
+connection no worker takes within the edge's worker_timeout gets 503 (a WebSocket is closed
+with 1013). Size it for the requests in flight plus the WebSockets a worker keeps open, or
+serve WebSocket routes with workers of their own and a larger limit."""
 
 WORKER_EPILOG = """\
 WebSockets and limits: each open WebSocket also counts against the edge server's connection
@@ -97,12 +102,9 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--url", action="append", default=[], metavar="URL",
                         help="Redis URL; repeat it for several servers (default: $REDIS_URL, "
                              "URLs separated by spaces, or redis://localhost:6379/0)")
-    worker.add_argument("--prefix", default=None, help="key prefix (default: asgi)")
-    worker.add_argument("--interface", default="auto", choices=["auto", "asgi3", "asgi2",
-                                                                  "legacy"])
-    worker.add_argument("--concurrency", type=int, default=100, help=CONCURRENCY_HELP)
-    worker.add_argument("--grace", type=float, default=30.0,
-                        help="seconds in-flight connections get on SIGTERM (default 30)")
+    worker.add_argument("--prefix", default=None,
+                        help=f"key prefix (default: {RedisTarget.prefix})")
+    add_node_arguments(worker)
     worker.add_argument("--log-level", default="info")
     demo = commands.add_parser(
         "demo", help="run the demo: a Django project distributed over Redis, an edge and two "
@@ -112,24 +114,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-LOG_FORMAT = "%(asctime)s [%(process)d] [%(levelname)s] %(name)s: %(message)s"
-
-
-def console_logging(level: str, name: str = "") -> None:
-    """For the console commands: log to stderr with time and level, at ``level``, through the
-    logger ``name`` (the root logger by default), unless logging is configured already (the
-    root logger or that one has a handler). The library itself never adds a handler."""
-    target = logging.getLogger(name)
-    if logging.getLogger().handlers or target.handlers:
-        return
-    try:
-        target.setLevel(level.upper())
-    except ValueError:
-        raise ConfigurationError("--log-level", f"unknown level {level!r}",
-                                 "use debug, info, warning, error or critical") from None
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    target.addHandler(handler)
+def add_node_arguments(parser: argparse.ArgumentParser) -> None:
+    """The worker's settings both worker commands take (this one and ``manage.py runworker``),
+    with the defaults of ``NodeConfig``'s fields."""
+    parser.add_argument("--interface", default=_DEFAULTS["interface"], choices=INTERFACES,
+                        help="how the application is called (default: judged by it)")
+    parser.add_argument("--concurrency", type=int, default=_DEFAULTS["concurrency"],
+                        help=CONCURRENCY_HELP)
+    parser.add_argument("--grace", type=float, default=_DEFAULTS["grace"],
+                        help="seconds in-flight connections get on SIGTERM (default "
+                             f"{_DEFAULTS['grace']:g})")
 
 
 def redis_urls(given: Sequence[str]) -> list[str]:
@@ -144,7 +138,7 @@ def redis_urls(given: Sequence[str]) -> list[str]:
 def _worker(args: argparse.Namespace) -> int:
     from .worker import Node
 
-    console_logging(args.log_level)
+    setup_logging(args.log_level)
     app = import_app(args.app)
     if not args.keys and not args.channel:
         raise ConfigurationError("KEY", "nothing to serve",

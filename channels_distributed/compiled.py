@@ -32,7 +32,7 @@ COMPILED = (
     "channels_distributed.server.head",
     "channels_distributed.server.response",
     "channels_distributed.server.context",
-    "channels_distributed.server.connection",
+    "channels_distributed.server.base",
     "channels_distributed.server.cycle",
     "channels_distributed.server.http",
     "channels_distributed.transport.writer",

@@ -14,7 +14,6 @@ leaves through ``run()`` returning or ``SystemExit``, never by a re-raised signa
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 import signal
@@ -25,11 +24,14 @@ from gunicorn import glogging
 from gunicorn.workers import base
 
 from channels_distributed.compiled import compiled_modules
+from channels_distributed.conf.server import ServerConfig, setting
 from channels_distributed.exceptions import LifespanFailure
 from channels_distributed.interfaces import adapt
 from channels_distributed.lifespan import Lifespan
+from channels_distributed.logs import setup_logging
+from channels_distributed.loop import close_loop, new_loop, serving_gc
+from channels_distributed.responses import send_plain
 from channels_distributed.server.access import RequestInfo, ResponseInfo
-from channels_distributed.server.config import ServerConfig, from_gunicorn, setting
 from channels_distributed.server.server import Server
 
 __all__ = ["ASGIWorker", "access_logged", "request_hooks"]
@@ -62,12 +64,7 @@ class ASGIWorker(base.Worker):  # type: ignore[misc]
     def init_process(self) -> None:
         _log_through(getattr(self.log, "error_log", None))
         # The loop must exist before super().init_process(): it installs signal handlers on it.
-        if setting(self.cfg, "asgi_loop", "auto") == "asyncio":
-            self.loop = asyncio.new_event_loop()
-        else:
-            import uvloop
-
-            self.loop = uvloop.new_event_loop()
+        self.loop = new_loop(setting(self.cfg, "asgi_loop", "auto"))
         asyncio.set_event_loop(self.loop)
         super().init_process()
 
@@ -82,7 +79,7 @@ class ASGIWorker(base.Worker):  # type: ignore[misc]
                 self.reloader.add_extra_file(exc.filename)
             application = _error_app(f"{type(exc).__name__}: {exc}")
         self.wsgi = application
-        self.config = from_gunicorn(self.cfg, self.server_settings)
+        self.config = ServerConfig.from_gunicorn(self.cfg, self.server_settings)
         self.asgi = adapt(application, self.config.interface, self.config.legacy_timeout)
 
     def _require_loop(self) -> asyncio.AbstractEventLoop:
@@ -124,7 +121,7 @@ class ASGIWorker(base.Worker):  # type: ignore[misc]
         try:
             loop.run_until_complete(self._serve())
         finally:
-            self._close_loop()
+            close_loop(loop)
 
     async def _serve(self) -> None:
         config = self.config
@@ -147,22 +144,23 @@ class ASGIWorker(base.Worker):  # type: ignore[misc]
         except LifespanFailure as exc:
             self.log.error("%s", exc)
             raise SystemExit(WORKER_BOOT_ERROR) from None
-        _tune_gc(config.gc_threshold)
-        try:
-            server.start([listener.sock for listener in self.sockets], self._ssl_context())
-            self.log.info(
-                "ASGIWorker serving %s (%s HTTP server)",
-                ", ".join(str(s) for s in self.sockets),
-                "compiled" if "channels_distributed.server.http" in compiled_modules()
-                else "pure-Python",
-            )
-            await self._heartbeat()
-        finally:
-            self.log.info("Worker shutting down (%s)", "quick" if self.quick else "graceful")
-            await server.shutdown(
-                graceful=not self.quick, timeout=self.cfg.graceful_timeout, notify=self.notify
-            )
-            await lifespan.shutdown()
+        with serving_gc(config.gc_threshold):  # after the start-up, which it leaves alone
+            try:
+                server.start([listener.sock for listener in self.sockets], self._ssl_context())
+                self.log.info(
+                    "ASGIWorker serving %s (%s HTTP server)",
+                    ", ".join(str(s) for s in self.sockets),
+                    "compiled" if "channels_distributed.server.http" in compiled_modules()
+                    else "pure-Python",
+                )
+                await self._heartbeat()
+            finally:
+                self.log.info("Worker shutting down (%s)", "quick" if self.quick else "graceful")
+                await server.shutdown(
+                    graceful=not self.quick, timeout=self.cfg.graceful_timeout,
+                    notify=self.notify
+                )
+                await lifespan.shutdown()
 
     async def _heartbeat(self) -> None:
         loop = asyncio.get_running_loop()
@@ -194,18 +192,6 @@ class ASGIWorker(base.Worker):  # type: ignore[misc]
 
         return sock.ssl_context(self.cfg)
 
-    def _close_loop(self) -> None:
-        loop = self._require_loop()
-        if loop.is_running() or loop.is_closed():
-            return
-        pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
-        for task in pending:
-            task.cancel()
-        if pending:
-            loop.run_until_complete(asyncio.wait(pending, timeout=1.0))
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.close()
-
     def handle_abort(self, sig: int, frame: Any) -> None:
         self.alive = False
         self.quick = True
@@ -217,15 +203,10 @@ def _log_through(error_log: Any) -> None:
     """Unless logging is configured otherwise (a handler on the root logger, as gunicorn's
     ``--log-config*`` settings install, or on the package's logger), the package's records go
     through gunicorn's error log: its handlers (the ``--error-logfile``, reopened on USR1), its
-    format (time, pid, level) and its ``--log-level``."""
-    package = logging.getLogger("channels_distributed")
-    if (not isinstance(error_log, logging.Logger) or logging.getLogger().handlers
-            or package.handlers):
-        return
-    for handler in error_log.handlers:
-        package.addHandler(handler)
-    if package.level == logging.NOTSET:
-        package.setLevel(error_log.level)
+    format (time, pid, level) and its ``--log-level`` (a level set for the package stays)."""
+    if isinstance(error_log, logging.Logger):
+        package = logging.getLogger("channels_distributed")
+        setup_logging(package.level or error_log.level, package.name, error_log.handlers)
 
 
 def access_logged(log: Any, cfg: Any) -> bool:
@@ -289,24 +270,13 @@ class _RequestHooks:
             self.worker.log.exception("Exception in post_request hook")
 
 
-def _tune_gc(threshold: int) -> None:
-    """This process serves requests for the rest of its life: collect less often, and leave
-    what the application built at start-up (modules, settings, URL maps) out of every later
-    full collection."""
-    if threshold:
-        gc.set_threshold(threshold, *gc.get_threshold()[1:])
-    gc.freeze()
-
-
 def _error_app(message: str) -> Any:
     """An ASGI app answering 500 with ``message``: what ``--reload`` serves after a SyntaxError."""
     body = f"Application error: {message}\n".encode()
 
     async def error_app(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
-            headers = [(b"content-type", b"text/plain; charset=utf-8")]
-            await send({"type": "http.response.start", "status": 500, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
+            await send_plain(send, 500, body)
         elif scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1011})
 

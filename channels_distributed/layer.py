@@ -1,4 +1,4 @@
-"""``RedisChannelLayer``: a drop-in Django Channels 4 channel layer on the inbox transport.
+"""``RedisChannelLayer``: a drop-in Django Channels 4 channel layer over Redis lists.
 
 ::
 
@@ -32,19 +32,20 @@ from channels.layers import BaseChannelLayer
 from .conf import LayerConfig
 from .exceptions import ChannelFull, ForeignChannelError, MessageTooLarge
 from .protocol.codec import MessageCodec, encode_entry
-from .protocol.keys import KeySpace, inbox_of, valid_channel_name, valid_group_name
+from .protocol.keys import KeySpace, local_owner, valid_channel_name, valid_group_name
 from .transport import groups
-from .transport.connection import Shard
-from .transport.inbox import BATCH, Reader
 from .transport.loopstate import LoopState
+from .transport.reader import BATCH, Reader
+from .transport.topology import Shard
 
 __all__ = ["RedisChannelLayer"]
 
-logger = logging.getLogger("channels_distributed.layer")
+logger = logging.getLogger(__name__)
 
 
 class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
-    """Channel layer over Redis: one inbox per process, batched writes, sharding by hash tag."""
+    """Channel layer over Redis: one list of process-local channels per process, batched
+    writes, sharding by hash tag."""
 
     extensions = ["groups", "flush"]
 
@@ -62,8 +63,8 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         #: The clock used for expiry, in seconds. Replace it to test expiry without sleeping.
         self.clock: Callable[[], float] = time.time
         self._states: dict[asyncio.AbstractEventLoop, LoopState] = {}
-        # Each event loop gets an inbox of its own, named client_prefix + loop tag: loops never
-        # pop (and strand) each other's messages.
+        # Each event loop owns process-local channels of its own (their owner: client_prefix +
+        # loop tag), in a list of their own: loops never pop (and strand) each other's messages.
         self._loop_tags = itertools.count(1)
         # Also at exit (or when this layer is collected): loops closed without shutting down
         # their async generators never ran the clean-up of their state.
@@ -148,13 +149,13 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         self.require_valid_channel_name(channel)
         state = self._state()
         if "!" in channel:
-            inbox = inbox_of(channel)
-            if not inbox.rpartition(".")[2].startswith(self.client_prefix):
+            owner = local_owner(channel)
+            if not owner.rpartition(".")[2].startswith(self.client_prefix):
                 raise ForeignChannelError(
                     f"{channel!r} belongs to another channel layer instance; a process can only "
                     f"receive on channels made by its own new_channel() (containing "
                     f".{self.client_prefix}...!)")
-            key = self.keys.inbox(inbox)
+            key = self.keys.local_list(owner)
             reader = state.reader(key, self._reader_factory(key, competing=False))
         else:
             key = self.keys.channel(channel)
@@ -185,7 +186,8 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         await groups.discard(self._state().topology, self.keys.group(group), channel)
 
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
-        """Send to every channel in ``group``: one push per process inbox, not per member.
+        """Send to every channel in ``group``: one push per receiving list (a process's
+        process-local channels share one), not per member.
 
         Returns once Redis has every push; a channel at capacity is skipped (logged at INFO), as
         in channels_redis; raises when Redis errors kept the message from any member."""

@@ -18,7 +18,7 @@ from channels_distributed.exceptions import LifespanFailure, ProtocolError
 
 __all__ = ["Lifespan"]
 
-logger = logging.getLogger("channels_distributed.lifespan")
+logger = logging.getLogger(__name__)
 
 
 class Lifespan:

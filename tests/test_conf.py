@@ -206,8 +206,8 @@ def test_redis_target_forms() -> None:
 def test_one_wording_for_a_bad_number_everywhere() -> None:
     """The layer, the distributor, the worker and the gunicorn worker's settings are checked by
     one helper (conf.checks): a bad number reads the same wherever it is set."""
+    from channels_distributed.conf.server import ServerConfig
     from channels_distributed.distributor import create_path_distributor
-    from channels_distributed.server.config import ServerConfig
     from channels_distributed.worker import Node
 
     attempts = [

@@ -166,4 +166,4 @@ def test_protocol_is_sans_io() -> None:
 def test_the_graph_is_read() -> None:
     # Guards the reader itself: known edges are seen, relative imports included.
     assert f"{NAME}.exceptions" in GRAPH[f"{NAME}.layer"]
-    assert f"{NAME}.transport.resp" in GRAPH[f"{NAME}.transport.connection"]
+    assert f"{NAME}.transport.resp" in GRAPH[f"{NAME}.transport.topology"]

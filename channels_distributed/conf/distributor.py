@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 from ..exceptions import ConfigurationError
 from ..protocol.routing import RouteTable
-from .checks import positive
+from .checks import known_settings, positive
 from .hosts import HostSpec
 from .target import CONNECTION_KEYS, RedisTarget
 
@@ -21,7 +21,7 @@ class DistributorConfig:
 
     routes: RouteTable
     hosts: tuple[HostSpec, ...]
-    prefix: str = "asgi"
+    prefix: str = RedisTarget.prefix
     worker_timeout: float = 5.0
     no_worker_status: int = 503
     retry_after: int = 1
@@ -47,9 +47,5 @@ class DistributorConfig:
         """``PathDistributor``'s keyword arguments: where Redis is, then its own settings."""
         connection = {k: options.pop(k) for k in CONNECTION_KEYS if k in options}
         target = RedisTarget.resolve(**connection)
-        known = {f.name for f in fields(cls)} - {"routes", "hosts", "prefix"}
-        unknown = sorted(set(options) - known)
-        if unknown:
-            raise ConfigurationError(unknown[0], "is not a setting of the distributor",
-                                     f"the settings are {sorted(known | set(CONNECTION_KEYS))}")
-        return cls(RouteTable(routes), target.hosts, target.prefix, **options)
+        settings = known_settings(cls, options, "the distributor", CONNECTION_KEYS)
+        return cls(RouteTable(routes), target.hosts, target.prefix, **settings)

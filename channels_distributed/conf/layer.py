@@ -13,7 +13,7 @@ from typing import Any
 
 from ..exceptions import ConfigurationError
 from ..protocol.keys import valid_prefix
-from .checks import checked, positive
+from .checks import checked, field_defaults, positive
 from .hosts import HostSpec, parse_hosts
 
 __all__ = ["MAX_MESSAGE_SIZE", "LayerConfig", "key_prefix"]
@@ -61,9 +61,10 @@ class LayerConfig:
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> LayerConfig:
-        known = {"hosts", "prefix", "expiry", "group_expiry", "capacity", "channel_capacity",
-                 "symmetric_encryption_keys", "serializer_format", "random_prefix_length",
-                 "retry_window", "max_message_size"}
+        # Each setting as given, else its field's default. random_prefix_length: channels_redis'
+        # setting, accepted so that a CONFIG moves as it is.
+        given = {**field_defaults(cls), **kwargs}
+        known = {"hosts", "random_prefix_length", *field_defaults(cls)}
         for key in kwargs:
             if key not in known:
                 raise ConfigurationError(
@@ -72,21 +73,21 @@ class LayerConfig:
                 )
         return cls(
             hosts=parse_hosts(kwargs.get("hosts")),
-            prefix=key_prefix(kwargs.get("prefix", "asgi")),
-            expiry=float(positive("expiry", kwargs.get("expiry", 60), "give seconds, e.g. 60")),
-            group_expiry=float(positive("group_expiry", kwargs.get("group_expiry", 86400),
+            prefix=key_prefix(given["prefix"]),
+            expiry=float(positive("expiry", given["expiry"], "give seconds, e.g. 60")),
+            group_expiry=float(positive("group_expiry", given["group_expiry"],
                                         "give seconds, e.g. 86400")),
-            capacity=positive("capacity", kwargs.get("capacity", 100),
+            capacity=positive("capacity", given["capacity"],
                               "give a whole number, e.g. 100", integer=True),
             channel_capacity=_capacities(kwargs.get("channel_capacity")),
             symmetric_encryption_keys=_keys(kwargs.get("symmetric_encryption_keys")),
             serializer_format=checked("serializer_format",
-                                      kwargs.get("serializer_format", "msgpack"), str,
+                                      given["serializer_format"], str,
                                       "use 'msgpack' or 'json'"),
-            retry_window=float(positive("retry_window", kwargs.get("retry_window", 5.0),
+            retry_window=float(positive("retry_window", given["retry_window"],
                                         "give seconds, e.g. 5")),
             max_message_size=positive(
-                "max_message_size", kwargs.get("max_message_size", MAX_MESSAGE_SIZE),
+                "max_message_size", given["max_message_size"],
                 f"give a size in bytes, e.g. {MAX_MESSAGE_SIZE} (64 MiB), below the "
                 "proto-max-bulk-len of your Redis (512 MB unless configured otherwise)",
                 integer=True),

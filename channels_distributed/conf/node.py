@@ -1,4 +1,6 @@
-"""A worker's settings, checked once into a frozen ``NodeConfig``."""
+"""A worker's settings, checked once into a frozen ``NodeConfig``, whose fields hold their
+defaults: ``Node``, ``channels-distributed worker`` and ``manage.py runworker`` read them from
+there (``field_defaults(NodeConfig)``)."""
 
 from __future__ import annotations
 
@@ -9,8 +11,8 @@ from typing import Any
 from ..exceptions import ConfigurationError
 from ..protocol.keys import valid_channel_name
 from ..protocol.routing import valid_route_key
-from .checks import choice, positive
-from .target import RedisTarget
+from .checks import choice, known_settings, positive
+from .target import CONNECTION_KEYS, RedisTarget
 
 __all__ = ["INTERFACES", "LIFESPAN_MODES", "NodeConfig", "channel_names", "route_keys"]
 
@@ -46,16 +48,15 @@ class NodeConfig:
 
     @classmethod
     def from_options(cls, *, key: str | None = None, keys: Iterable[str] | None = None,
-                     channels: Iterable[str] = (), interface: str = "auto",
-                     concurrency: int = 100, grace: float = 30.0, window: int = 16,
-                     max_chunk: int = 64 * 1024, lifespan: str = "auto",
-                     lifespan_timeout: float = 30.0, redis_timeout: float = 5.0,
-                     **connection: Any) -> NodeConfig:
-        """``Node``'s keyword arguments (``key=`` or ``keys=``, where Redis is, the rest)."""
+                     channels: Iterable[str] = (), **options: Any) -> NodeConfig:
+        """``Node``'s keyword arguments: ``key=`` or ``keys=``, where Redis is
+        (``CONNECTION_KEYS``), and the settings, each named as its field (one not given takes
+        the field's default)."""
+        connection = {k: options.pop(k) for k in CONNECTION_KEYS if k in options}
+        settings = known_settings(cls, options, "a worker", ("key", "keys", *CONNECTION_KEYS))
         names = channel_names(channels)
         return cls(RedisTarget.resolve(**connection), route_keys(key, keys, bool(names)), names,
-                   interface, concurrency, grace, window, max_chunk, lifespan, lifespan_timeout,
-                   redis_timeout)
+                   **settings)
 
 
 def route_keys(key: str | None, keys: Iterable[str] | None,

@@ -25,7 +25,7 @@ class RedisTarget:
     """Redis servers and key prefix, resolved once."""
 
     hosts: tuple[HostSpec, ...]
-    prefix: str = "asgi"
+    prefix: str = LayerConfig.prefix  # the channel layer's default, channels_redis' one
     #: The same servers as a channel layer's ``hosts`` setting (None when ``layer`` was given).
     layer_hosts: tuple[Any, ...] | None = None
     #: The channel layer given as ``layer=``, if any.
@@ -53,7 +53,7 @@ class RedisTarget:
             setting = tuple(hosts) if isinstance(hosts, (list, tuple)) else hosts
         else:
             setting = (host_dict(host, port, db, password),)
-        return cls(parse_hosts(setting), key_prefix(prefix or "asgi"), setting)
+        return cls(parse_hosts(setting), key_prefix(prefix or cls.prefix), setting)
 
 
 def host_dict(host: str | None, port: int | str | None, db: int | str | None,

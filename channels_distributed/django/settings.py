@@ -107,7 +107,7 @@ def connection(settings: Any, alias: str | None = None) -> Connection:
                                  f"{(layer or {}).get('BACKEND')!r})",
                                  "use a Redis channel layer such as 'channels_distributed.layer."
                                  f"RedisChannelLayer' with CONFIG 'hosts', or set {name('HOSTS')}")
-    prefix = ours.get("PREFIX", config.get("prefix", "asgi"))
+    prefix = ours.get("PREFIX", config.get("prefix"))  # None: RedisTarget's default
     try:
         target = RedisTarget.resolve(hosts=hosts, prefix=prefix)
     except ConfigurationError as exc:

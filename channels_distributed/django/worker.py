@@ -7,11 +7,16 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from ..conf.checks import field_defaults
+from ..conf.node import NodeConfig
 from ..exceptions import ConfigurationError
 from ..worker import Node
 from .settings import connection, layer_setting, name, project_settings, worker_application
 
 __all__ = ["WorkerOptions", "banner", "make_node", "url_would_fix"]
+
+
+_NODE = field_defaults(NodeConfig)  # the defaults of the worker's settings, from their fields
 
 
 @dataclass(frozen=True)
@@ -25,9 +30,9 @@ class WorkerOptions:
     layer: str | None = None  # the channel layer alias; default CHANNELS_DISTRIBUTED['LAYER']
     url: str | None = None
     prefix: str | None = None
-    concurrency: int = 100
-    grace: float = 30.0
-    interface: str = "auto"
+    concurrency: int = _NODE["concurrency"]
+    grace: float = _NODE["grace"]
+    interface: str = _NODE["interface"]
 
 
 def application(settings: Any, spec: str | None) -> tuple[Any, str]:

@@ -2,15 +2,16 @@
 
 Every key carries a hash tag (``{...}``) so that each multi-key command touches one slot: the
 same code runs on Redis Cluster, and the same slot map shards over several plain servers.
-Process-local channels (``name!suffix``) are keyed by the part before the ``!`` on send *and* on
-receive, so a sharded deployment never loses them (channels_redis issue #221).
+Process-local channels (``owner!suffix``) are keyed by their owner, the part before the ``!``, on
+send *and* on receive, so a sharded deployment never loses them (channels_redis issue #221). An
+*inbox* is only ever a process's list of forwarded-connection entries (``DistKeys.inbox``).
 
 Under a prefix (``asgi`` by default), ``KeySpace`` names the channel layer's keys and
 ``DistKeys`` those of forwarded connections:
 
 =================================  ==============================================================
 ``<prefix>:{c:<channel>}``         a channel's messages (list)
-``<prefix>:{i:<inbox>}``           a layer process's inbox: its ``name!suffix`` channels (list)
+``<prefix>:{i:<owner>}``           a layer's process-local channels ``<owner>!suffix`` (list)
 ``<prefix>:{g:<group>}``           a group's members, scored by when they joined (sorted set)
 ``<prefix>:{rt:<route>}:q``        a route key's queue of connection requests (list)
 ``<prefix>:{rt:<route>}:p:<id>``   the requests worker ``<id>`` took and has not acknowledged
@@ -32,9 +33,9 @@ __all__ = [
     "SLOTS",
     "DistKeys",
     "KeySpace",
-    "inbox_of",
     "is_process_local",
     "key_slot",
+    "local_owner",
     "valid_channel_name",
     "valid_group_name",
 ]
@@ -65,8 +66,9 @@ def is_process_local(channel: str) -> bool:
     return "!" in channel
 
 
-def inbox_of(channel: str) -> str:
-    """The inbox name a process-local channel belongs to: the part before the ``!``."""
+def local_owner(channel: str) -> str:
+    """The owner of a process-local channel, the part before the ``!``: it names the list the
+    channel's messages wait in with those of its owner's other process-local channels."""
     return channel.partition("!")[0]
 
 
@@ -78,13 +80,14 @@ class KeySpace:
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
 
-    def inbox(self, inbox_name: str) -> str:
-        return f"{self.prefix}:{{i:{inbox_name}}}"
+    def local_list(self, owner: str) -> str:
+        """The list the messages of every process-local channel ``<owner>!suffix`` wait in."""
+        return f"{self.prefix}:{{i:{owner}}}"
 
     def channel(self, channel: str) -> str:
-        """The list a channel's messages wait in: the owning inbox for ``!`` channels."""
+        """The list a channel's messages wait in: their owner's local list for ``!`` channels."""
         if "!" in channel:
-            return self.inbox(inbox_of(channel))
+            return self.local_list(local_owner(channel))
         return f"{self.prefix}:{{c:{channel}}}"
 
     def group(self, group: str) -> str:

@@ -4,7 +4,7 @@ httptools parses HTTP/1.1, the ``websockets`` sans-I/O protocol frames WebSocket
 ``Server`` is usable without gunicorn (tests, embedding); the gunicorn worker wraps it.
 """
 
-from channels_distributed.server.config import ServerConfig
+from channels_distributed.conf.server import ServerConfig
 from channels_distributed.server.server import Server
 
 __all__ = ["Server", "ServerConfig"]

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from email.utils import formatdate
 from typing import Any
 
+from channels_distributed.conf.server import ServerConfig
 from channels_distributed.server.access import Exchange, RequestInfo, ResponseInfo
-from channels_distributed.server.config import ServerConfig
 
 __all__ = ["ServerContext"]
 

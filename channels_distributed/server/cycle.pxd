@@ -1,7 +1,7 @@
 # For the compiled build (setup.py): the classes of the .py beside this file as extension types
 # with typed attributes (C struct fields), and the methods called from C.
 from channels_distributed.server cimport response
-from channels_distributed.server.connection cimport Connection
+from channels_distributed.server.base cimport Connection
 from channels_distributed.server.context cimport ServerContext
 
 cdef class RequestCycle:

@@ -21,7 +21,7 @@ from typing import Any
 
 from channels_distributed.exceptions import ClientGone
 from channels_distributed.server import response
-from channels_distributed.server.connection import Connection
+from channels_distributed.server.base import Connection
 from channels_distributed.server.context import ServerContext
 from channels_distributed.server.flow import BODY_BUFFERED
 from channels_distributed.server.response import (
@@ -36,7 +36,7 @@ from channels_distributed.server.response import (
 
 __all__ = ["RequestCycle"]
 
-logger = logging.getLogger("channels_distributed.server")
+logger = logging.getLogger(__name__)
 
 _DISCONNECT = {"type": "http.disconnect"}
 _NO_BODY_STATUS = frozenset({204, 304})

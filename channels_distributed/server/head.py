@@ -14,7 +14,7 @@ import httptools
 from channels_distributed.server import proxy
 
 if TYPE_CHECKING:
-    from channels_distributed.server.config import ServerConfig
+    from channels_distributed.conf.server import ServerConfig
 
 __all__ = [
     "CHECKED",

@@ -3,7 +3,7 @@
 cimport cython
 
 from channels_distributed.server cimport head
-from channels_distributed.server.connection cimport Connection
+from channels_distributed.server.base cimport Connection
 from channels_distributed.server.cycle cimport RequestCycle
 
 cdef class HttpProtocol(Connection):

@@ -4,7 +4,7 @@ Requests are parsed as bytes arrive; each gets a ``RequestCycle``. Pipelined req
 turn (reading pauses meanwhile) so responses leave in order. Deadlines are plain floats checked by
 the server's shared tick, so the hot path arms no timer. The transport side (addresses, PROXY
 header, flow control, closing), all that request cycles and WebSocket sessions see of a
-connection, is the base class ``Connection`` (``connection.py``).
+connection, is the base class ``Connection`` (``base.py``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import httptools
 
 from channels_distributed.server import access, head
-from channels_distributed.server.connection import Connection, Owner
+from channels_distributed.server.base import Connection, Owner
 from channels_distributed.server.context import ServerContext
 from channels_distributed.server.cycle import RequestCycle
 from channels_distributed.server.flow import BODY_BUFFERED, PIPELINED

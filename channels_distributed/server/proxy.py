@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 
-from channels_distributed.server.config import AddressFilter, ServerConfig
+from channels_distributed.conf.server import AddressFilter, ServerConfig
 
 __all__ = ["NEED_MORE", "BadProxy", "forwarded_client", "parse_proxy_header", "secure_scheme"]
 

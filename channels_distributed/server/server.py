@@ -14,7 +14,7 @@ import ssl
 from collections.abc import Callable
 from typing import Any, cast
 
-from channels_distributed.server.config import ServerConfig
+from channels_distributed.conf.server import ServerConfig
 from channels_distributed.server.context import ServerContext
 from channels_distributed.server.http import HttpProtocol
 
@@ -29,7 +29,7 @@ class StdLog:
 
     access_log_enabled = False
 
-    def __init__(self, name: str = "channels_distributed.server") -> None:
+    def __init__(self, name: str = __name__) -> None:
         self.logger = logging.getLogger(name)
         self.error = self.logger.error
         self.warning = self.logger.warning

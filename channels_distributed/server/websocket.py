@@ -27,7 +27,7 @@ from websockets.server import ServerProtocol
 
 from channels_distributed.exceptions import ClientGone
 from channels_distributed.server.access import Answer
-from channels_distributed.server.connection import Connection
+from channels_distributed.server.base import Connection
 from channels_distributed.server.context import ServerContext
 from channels_distributed.server.flow import BODY_BUFFERED
 from channels_distributed.server.handshake import (
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = ["WebSocketSession"]
 
-ws_logger = logging.getLogger("channels_distributed.websocket")
+ws_logger = logging.getLogger(__name__)
 _CONNECTING, _RESPONDING, _OPEN, _CLOSED = range(4)
 _MAX_PENDING = 64  # received messages queued for the application before reading pauses
 _CLOSE_WAIT = 5.0  # seconds to wait for the peer's close frame after ours

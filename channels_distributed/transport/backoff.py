@@ -1,6 +1,6 @@
 """The pause between attempts to reach Redis again: doubling from ``start`` up to ``limit``.
 
-Every loop that must outlast an outage (a connection being made, an inbox's pop loop, presence,
+Every loop that must outlast an outage (a connection being made, a reader's pop loop, presence,
 a worker's take loop, the sentinels' subscription, the process inbox after a refusal) waits with
 one of these: short at first, so a blip costs little, then no more often than ``limit``.
 """

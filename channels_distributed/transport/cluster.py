@@ -37,7 +37,7 @@ from .resp import open_link
 __all__ = ["ClusterMap", "NodeInfo", "ShardInfo", "asking", "parse_shards", "probe",
            "redirection"]
 
-logger = logging.getLogger("channels_distributed.transport")
+logger = logging.getLogger(__name__)
 
 _PROBE_TIMEOUT = 2.0
 _STANDALONE_FOR = 10.0  # seconds a "not a cluster" answer is trusted before asking again

@@ -16,8 +16,8 @@ import logging
 from dataclasses import dataclass
 
 from ..exceptions import RedisUnavailable, ReplyError
-from .connection import Shard, Topology
 from .resp import ConnectionLost
+from .topology import Shard, Topology
 
 __all__ = ["Eviction", "check", "parse_info", "warn_if_evicting"]
 

@@ -3,14 +3,14 @@
 A member that has not re-joined within the group expiry is dropped when the group is next read,
 and the whole set expires with its last ``group_add``: the channel layer's ``group_add``,
 ``group_discard`` and the member list of ``group_send``. The fan-out itself goes through the
-batched writer, one push per process inbox (``layer.py``). On Redis Cluster a group's commands
+batched writer, one push per receiving list (``layer.py``). On Redis Cluster a group's commands
 follow the slot if it moves (``routed.py``).
 """
 
 from __future__ import annotations
 
-from .connection import Topology
 from .routed import run
+from .topology import Topology
 
 __all__ = ["add", "discard", "members"]
 

@@ -24,7 +24,7 @@ from .resp import RespLink
 
 __all__ = ["LEASE_MS", "Presence", "Watch", "absent"]
 
-logger = logging.getLogger("channels_distributed.liveness")
+logger = logging.getLogger(__name__)
 
 LEASE_MS = 3000
 REFRESH_SECONDS = 1.0

@@ -15,14 +15,14 @@ from collections.abc import AsyncGenerator, Callable, Sequence
 from typing import Any
 
 from ..conf.hosts import HostSpec
-from .connection import Shard, Topology
-from .inbox import Reader
+from .reader import Reader
 from .refusals import replies
+from .topology import Shard, Topology
 from .writer import BatchWriter
 
 __all__ = ["LoopState"]
 
-logger = logging.getLogger("channels_distributed.transport")
+logger = logging.getLogger(__name__)
 
 
 class LoopState:
@@ -36,7 +36,7 @@ class LoopState:
         self.writers = [self._writer(shard) for shard in self.topology.shards]
         self.readers: dict[str, Reader] = {}
         self.closed = False
-        self.tag = ""  # names this loop's inbox; set by the layer
+        self.tag = ""  # names the owner of this loop's process-local channels; set by the layer
         self._closing: asyncio.Future[None] | None = None
         self._guard = self._release_on_shutdown()
         _prime(self._guard)

@@ -19,15 +19,15 @@ from collections.abc import Iterator
 from ..exceptions import RedisUnavailable, ReplyError
 from ..protocol.envelope import STATE_TTL_MS
 from ..protocol.keys import DistKeys
-from .connection import Shard
 from .liveness import absent
 from .refusals import complain
 from .resp import ConnectionLost, RespLink
 from .scripts import ACK, GIVE_UP, REQUEUE, TAKE
+from .topology import Shard
 
 __all__ = ["RouteQueue", "give_up"]
 
-logger = logging.getLogger("channels_distributed.queues")
+logger = logging.getLogger(__name__)
 
 BLOCK_SECONDS = 1.0
 REAP_LOCK_MS = 2000

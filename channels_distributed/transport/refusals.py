@@ -23,7 +23,7 @@ from ..exceptions import RedisRefused, RedisUnavailable, ReplyError, Unsupported
 
 __all__ = ["LAYER_ACL", "WORKER_ACL", "complain", "refusal", "replies", "report"]
 
-logger = logging.getLogger("channels_distributed.transport")
+logger = logging.getLogger(__name__)
 
 #: What the channel layer needs of a Redis ACL user (prefix 'asgi'; README.rst).
 #: On Redis 6.2 leave out +blmpop (6.2 does not know it; BLPOP + LPOP are used instead).

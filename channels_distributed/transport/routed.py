@@ -22,9 +22,9 @@ from typing import Any
 from ..exceptions import RedisUnavailable
 from .backoff import Backoff
 from .cluster import asking, redirection
-from .connection import Topology
 from .refusals import replies
 from .resp import RespLink
+from .topology import Topology
 
 __all__ = ["run"]
 

@@ -194,7 +194,7 @@ redis.call('SET', KEYS[2], 'c', 'PX', ARGV[2])
 return 0
 """)
 
-# The readers' (inbox.py) -------------------------------------------------------------------------
+# The readers' (reader.py) ------------------------------------------------------------------------
 # Puts ARGV[2..] back at the head of KEYS[1] and extends its expiry to ARGV[1] ms, never
 # shortening it (PEXPIRE GT needs Redis 7). One script, so that it happens whole or not at all:
 # the permission to expire the key is checked before the push where Redis can (7.0+).

@@ -23,7 +23,7 @@ from .resp import RespLink, open_link, quiet
 
 __all__ = ["SentinelWatch"]
 
-logger = logging.getLogger("channels_distributed.transport")
+logger = logging.getLogger(__name__)
 
 _ASK_TIMEOUT = 2.0
 

@@ -17,7 +17,6 @@ from typing import Any
 
 from ..exceptions import ChannelFull, RedisRefused, RedisUnavailable, ReplyError
 from .cluster import asking, redirection
-from .connection import Shard
 from .held import AckedCall as _AckedCall
 from .held import AckedItems as _AckedItems
 from .held import Held, acked_calls, drop_if_replica, fail, merge, waits
@@ -25,10 +24,11 @@ from .held import Items as _Items
 from .refusals import refusal, report
 from .resp import ConnectionLost, RespLink, quiet
 from .scripts import ACKED_PUSH, PUSH, load
+from .topology import Shard
 
 __all__ = ["BatchWriter"]
 
-logger = logging.getLogger("channels_distributed.transport")
+logger = logging.getLogger(__name__)
 
 # Lua's unpack() has a stack limit; stay far below it.
 _MAX_ENTRIES_PER_CALL = 512

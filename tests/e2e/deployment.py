@@ -62,7 +62,7 @@ class Servers:
     url: str
 
     def server_for(self, key: str | int | bytes) -> RedisServer:
-        # The placement of channels_distributed.transport.connection.Topology, sharded.
+        # The placement of channels_distributed.transport.topology.Topology, sharded.
         return self.servers[key_slot(str(key)) * len(self.servers) // SLOTS]
 
     def command(self, *args: str | int | bytes) -> bytes:

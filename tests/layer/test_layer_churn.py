@@ -9,7 +9,7 @@ import pytest
 from helpers import wait_for_async
 
 from channels_distributed import RedisChannelLayer
-from channels_distributed.transport.inbox import Reader
+from channels_distributed.transport.reader import Reader
 
 WAIT = 10.0
 # The waits below poll after every pass of the event loop (interval=0): a message delivered to a
@@ -32,7 +32,7 @@ async def test_channels_used_once_leave_the_reader_as_it_was(layer: RedisChannel
     WebSocket connection, and a scan of them all on every pop)."""
     first = await layer.new_channel()
     await layer.send(first, {"type": "x"})
-    await layer.receive(first)  # the inbox reader now lingers, popping as messages arrive
+    await layer.receive(first)  # the local list's reader now lingers, popping as messages arrive
     reader = _reader(layer, first)
     assert _sizes(reader) == (0, 0, 0, 0)
     # Other connections wait meanwhile, as on a busy server: the reader keeps popping.

@@ -28,7 +28,7 @@ from servers import primary_of
 
 from channels_distributed import RedisChannelLayer
 from channels_distributed.embedded import RedisCluster
-from channels_distributed.protocol.keys import inbox_of
+from channels_distributed.protocol.keys import local_owner
 from channels_distributed.transport.resp import ConnectionLost
 
 pytestmark = pytest.mark.processes  # a cluster of its own, one node killed (tests/tiers.py)
@@ -90,13 +90,13 @@ async def _receive(layer: RedisChannelLayer, channel: str,
 
 
 async def _receivers(cluster: RedisCluster) -> dict[int, tuple[RedisChannelLayer, list[str]]]:
-    """A receiving layer per primary, whose process inbox that primary serves, with two
+    """A receiving layer per primary, whose local list that primary serves, with two
     process-local channels each."""
     found: dict[int, tuple[RedisChannelLayer, list[str]]] = {}
     while len(found) < 3:
         layer = RedisChannelLayer(hosts=[cluster.url], prefix=PREFIX, capacity=100_000)
         first = await layer.new_channel()
-        primary = primary_of(layer.keys.inbox(inbox_of(first)), 3)
+        primary = primary_of(layer.keys.local_list(local_owner(first)), 3)
         if primary in found:
             await layer.close()
             continue
@@ -170,7 +170,7 @@ async def test_a_killed_primary_fails_no_send_to_the_others_and_loses_nothing(
         dead_errors
     assert max(healthy_wait, dead_wait) < RETRY_WINDOW + SLACK
     # A send that raised may have reached Redis (a push in flight: it may have run; a group's
-    # pushes to the other inboxes went through): its message may arrive, once, in its place.
+    # pushes to the other local lists went through): its message may arrive, once, in its place.
     raised = {(s.target, n) for s in everyone for _, n, _ in s.errors}
     for channel, messages in expected.items():
         for source in {src for src, _ in messages}:

@@ -12,7 +12,7 @@ import pytest
 from channels_distributed import RedisChannelLayer
 from channels_distributed.embedded import RedisServer
 from channels_distributed.exceptions import RedisUnavailable
-from channels_distributed.protocol.keys import inbox_of, key_slot
+from channels_distributed.protocol.keys import key_slot, local_owner
 
 pytestmark = pytest.mark.processes  # servers of their own (tests/tiers.py)
 
@@ -25,11 +25,11 @@ def _server_of(key: str) -> int:
 
 
 async def _member_on(hosts: list[str], server: int) -> tuple[RedisChannelLayer, str]:
-    """A receiving layer whose process inbox is on ``server``, and a channel of it."""
+    """A receiving layer whose local list is on ``server``, and a channel of it."""
     while True:
         layer = RedisChannelLayer(hosts=hosts, prefix="ge", capacity=2)
         channel = await layer.new_channel()
-        if _server_of(layer.keys.inbox(inbox_of(channel))) == server:
+        if _server_of(layer.keys.local_list(local_owner(channel))) == server:
             return layer, channel
         await layer.close()
 
@@ -53,7 +53,7 @@ async def test_group_send_raises_when_redis_errors_kept_the_message_from_members
             await layer.group_send(group, {"type": "one"})
         assert "1 of 2 channels over capacity in group" in caplog.text
         assert (await asyncio.wait_for(near.receive(near_channel), WAIT))["type"] == "one"
-        # The server of one member's inbox is down: the group_send raises once retry_window
+        # The server of one member's local list is down: the group_send raises once retry_window
         # is over, though the other member got the message.
         second.stop(kill=True)
         with pytest.raises(RedisUnavailable):

@@ -30,10 +30,10 @@ async def test_answer_leaves_before_the_next_pop(redis_fresh: RedisServer) -> No
             await consumer.close()
             await sender.close()
         lines = monitor.commands()
-    inbox = KeySpace("order").channel(channel)
-    delivered = next(i for i, line in enumerate(lines) if _push_to(line) == inbox)
+    local = KeySpace("order").channel(channel)
+    delivered = next(i for i, line in enumerate(lines) if _push_to(line) == local)
     following = [line for line in lines[delivered + 1:]
-                 if _pop_of(line) == inbox or _push_to(line) not in (None, inbox)]
+                 if _pop_of(line) == local or _push_to(line) not in (None, local)]
     assert following, "the consumer never answered"
     assert command_name(following[0]) == "EVALSHA", following[:2]
 
@@ -51,15 +51,15 @@ async def _exchange(consumer: RedisChannelLayer, sender: RedisChannelLayer,
     assert (await asyncio.wait_for(sender.receive(reply_to), WAIT))["type"] == "warm-up"
     task = asyncio.ensure_future(answer())
     # The consumer is parked in its pop before the message is sent.
-    inbox = KeySpace("order").channel(channel)
-    await asyncio.to_thread(wait_for, lambda: any(_pop_of(line) == inbox
+    local = KeySpace("order").channel(channel)
+    await asyncio.to_thread(wait_for, lambda: any(_pop_of(line) == local
                                                   for line in monitor.commands()), WAIT)
     await sender.send(channel, {"type": "ping", "reply_to": reply_to})
     assert (await asyncio.wait_for(sender.receive(reply_to), WAIT))["type"] == "pong"
     await asyncio.wait_for(task, WAIT)
     # The consumer's reader lingers after a receive: wait for its next pop to be seen.
-    inbox = KeySpace("order").channel(channel)
-    await asyncio.to_thread(wait_for, lambda: _pops_after_answer(monitor.commands(), inbox), WAIT)
+    local = KeySpace("order").channel(channel)
+    await asyncio.to_thread(wait_for, lambda: _pops_after_answer(monitor.commands(), local), WAIT)
     return channel
 
 
@@ -76,6 +76,6 @@ def _pop_of(line: str) -> str | None:
     return args[3] if name == "BLMPOP" else args[1] if name == "BLPOP" else None
 
 
-def _pops_after_answer(lines: list[str], inbox: str) -> bool:
-    pushes = [i for i, line in enumerate(lines) if _push_to(line) not in (None, inbox)]
-    return bool(pushes) and any(_pop_of(line) == inbox for line in lines[pushes[-1] + 1:])
+def _pops_after_answer(lines: list[str], local: str) -> bool:
+    pushes = [i for i, line in enumerate(lines) if _push_to(line) not in (None, local)]
+    return bool(pushes) and any(_pop_of(line) == local for line in lines[pushes[-1] + 1:])

@@ -8,8 +8,8 @@ from channels_distributed.exceptions import ConfigurationError, ProtocolError
 from channels_distributed.protocol.codec import MessageCodec, decode_entry, encode_entry
 from channels_distributed.protocol.keys import (
     KeySpace,
-    inbox_of,
     key_slot,
+    local_owner,
     valid_channel_name,
     valid_group_name,
 )
@@ -23,12 +23,13 @@ def test_key_slot_matches_redis_cluster() -> None:
     assert key_slot("{}x") != key_slot("x") or True
 
 
-def test_keys_are_hash_tagged_and_route_local_channels_by_inbox() -> None:
+def test_keys_are_hash_tagged_and_route_local_channels_by_owner() -> None:
     keys = KeySpace("asgi")
-    assert keys.channel("specific.abc!123") == keys.inbox("specific.abc") == "asgi:{i:specific.abc}"
+    assert (keys.channel("specific.abc!123") == keys.local_list("specific.abc")
+            == "asgi:{i:specific.abc}")
     assert keys.channel("plain") == "asgi:{c:plain}"
     assert keys.group("room") == "asgi:{g:room}"
-    assert inbox_of("a.b!c") == "a.b"
+    assert local_owner("a.b!c") == "a.b"
     assert key_slot(keys.channel("specific.abc!1")) == key_slot(keys.channel("specific.abc!2"))
     assert KeySpace("we*ird").pattern() == r"we\*ird:*"
 

@@ -14,8 +14,8 @@ from helpers import wait_for
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
+from channels_distributed.conf.server import ServerConfig, extra_settings
 from channels_distributed.exceptions import ConfigurationError
-from channels_distributed.server.config import ServerConfig, extra_settings
 
 
 def _url(server, path="/ws/echo"):

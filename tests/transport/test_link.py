@@ -73,7 +73,7 @@ layer = RedisChannelLayer(hosts=[server.url])
 async def use():
     channel = await layer.new_channel()
     await layer.send(channel, {"type": "x"})
-    await layer.receive(channel)  # the inbox reader now lingers in a blocking pop
+    await layer.receive(channel)  # the local list's reader now lingers in a blocking pop
 
 loop = asyncio.new_event_loop()
 loop.run_until_complete(use())

@@ -20,9 +20,9 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from channels_distributed.cli import CONCURRENCY_HELP, WORKER_EPILOG
-from channels_distributed.conf.node import INTERFACES
+from channels_distributed.cli import WORKER_EPILOG, add_node_arguments
 from channels_distributed.exceptions import ConfigurationError, LifespanFailure
+from channels_distributed.logs import setup_logging
 
 # Django's --verbosity (0-3) as a log level for the package's records, when the project's
 # LOGGING gives them no handler.
@@ -51,18 +51,13 @@ class Command(BaseCommand):  # type: ignore[misc]
         parser.add_argument("--url", default=None,
                             help="Redis URL (default: the channel layer's hosts)")
         parser.add_argument("--prefix", default=None, help="key prefix (default: the layer's)")
-        parser.add_argument("--concurrency", type=int, default=100, help=CONCURRENCY_HELP)
-        parser.add_argument("--grace", type=float, default=30.0,
-                            help="seconds in-flight connections get on SIGTERM (default 30)")
-        parser.add_argument("--interface", default="auto", choices=INTERFACES,
-                            help="how the application is called (default: judged by it)")
+        add_node_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from channels_distributed.cli import console_logging
         from channels_distributed.django.worker import WorkerOptions, make_node, url_would_fix
 
         # Only when the project's LOGGING gives the package's records nowhere to go.
-        console_logging(_LEVELS.get(options["verbosity"], "debug"), "channels_distributed")
+        setup_logging(_LEVELS.get(options["verbosity"], "debug"), "channels_distributed")
         wanted = WorkerOptions(
             tuple(options["names"]), routes=not options["channels_only"],
             channels=not options["routes_only"], app=options["app"], layer=options["layer"],

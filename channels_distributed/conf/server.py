@@ -1,25 +1,28 @@
-"""Server settings, resolved once into a frozen object, and their mapping from gunicorn's config.
+"""The HTTP/WebSocket server's settings (the gunicorn ``ASGIWorker``'s), checked once into a
+frozen ``ServerConfig``, and read from gunicorn's configuration by ``ServerConfig.from_gunicorn``.
 
 gunicorn settings are used where gunicorn has one (``keepalive``, ``limit_request_*``,
 ``forwarded_allow_ips``, ``secure_scheme_headers``, ``proxy_protocol``, ``root_path``,
 ``websocket_max_message_size``, ``asgi_lifespan``, ...). Settings gunicorn does not have are read
 from ``CD_*`` environment variables (``gunicorn -e CD_INTERFACE=legacy``) or from a worker
-subclass's ``server_settings`` dict. ``from_gunicorn`` is the one place that maps them.
+subclass's ``server_settings`` dict. ``from_gunicorn`` is the one place that maps them; a
+setting gunicorn leaves unset (or an older gunicorn lacks) takes its field's default.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from channels_distributed.conf.checks import positive
-from channels_distributed.exceptions import ConfigurationError
+from ..exceptions import ConfigurationError
+from ..loop import GC_THRESHOLD
+from .checks import choice, field_defaults, positive
+from .node import INTERFACES, LIFESPAN_MODES
 
-__all__ = ["AddressFilter", "ServerConfig", "from_gunicorn", "setting"]
+__all__ = ["AddressFilter", "ServerConfig", "extra_settings", "setting"]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -108,16 +111,15 @@ class ServerConfig:
     server_header: str = "channels-distributed"
     high_water: int = 65536
     header_map: str = "drop"
-    # Young-generation threshold of the cyclic garbage collector in the worker process (0 keeps
-    # Python's 700). Each request allocates dozens of containers (scope, events, a task), so at
-    # 700 a collection runs every few requests; 50k still collects often enough to bound memory.
-    gc_threshold: int = 50_000
+    # The cyclic garbage collector's young-generation threshold while the process serves (0
+    # keeps Python's 700): loop.serving_gc, whose default says why.
+    gc_threshold: int = GC_THRESHOLD
 
     def __post_init__(self) -> None:
-        _choice("interface", self.interface, ("auto", "asgi3", "asgi2", "legacy"))
-        _choice("lifespan", self.lifespan, ("auto", "on", "off"))
-        _choice("proxy_protocol", self.proxy_protocol, ("off", "v1", "v2", "auto"))
-        _choice("header_map", self.header_map, ("drop", "refuse", "dangerous"))
+        choice("interface", self.interface, INTERFACES)
+        choice("lifespan", self.lifespan, LIFESPAN_MODES)
+        choice("proxy_protocol", self.proxy_protocol, ("off", "v1", "v2", "auto"))
+        choice("header_map", self.header_map, ("drop", "refuse", "dangerous"))
         for name in (
             "keepalive",
             "header_timeout",
@@ -163,12 +165,13 @@ class ServerConfig:
         count = self.limit_request_fields or 1000
         return line + 4 + count * (size + 4) + 4
 
-
-def _choice(setting: str, value: str, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ConfigurationError(
-            setting, f"unknown value {value!r}", f"use one of {', '.join(allowed)}"
-        )
+    @classmethod
+    def from_gunicorn(cls, cfg: Any, overrides: Mapping[str, Any] | None = None,
+                      environ: Mapping[str, str] | None = None) -> ServerConfig:
+        """gunicorn's ``cfg``, a worker class's ``server_settings`` (``overrides``) and the
+        ``CD_*`` variables of ``environ`` (the process's by default); raise on a bad value."""
+        return cls(**_from_gunicorn(cfg, overrides or {},
+                                    os.environ if environ is None else environ))
 
 
 # name -> converter for the CD_* environment variables and ``server_settings``.
@@ -244,17 +247,17 @@ def setting(cfg: Any, name: str, default: Any) -> Any:
     return cfg.settings[name].get() if name in cfg.settings else default
 
 
-def from_gunicorn(
-    cfg: Any, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
-) -> ServerConfig:
-    """Map gunicorn's ``cfg`` (+ CD_* settings) to a ``ServerConfig``; raise on a bad value."""
+def _from_gunicorn(cfg: Any, overrides: Mapping[str, Any], environ: Mapping[str, str]
+                   ) -> dict[str, Any]:
+    """``ServerConfig``'s settings from gunicorn's ``cfg`` (+ CD_* settings)."""
+    default = field_defaults(ServerConfig)
     proxy = setting(cfg, "proxy_protocol", False)
     proxy_mode = (
         {True: "auto", False: "off"}.get(proxy, proxy) if isinstance(proxy, bool) else proxy
     )
     values: dict[str, Any] = {
-        "root_path": setting(cfg, "root_path", "") or "",
-        "keepalive": float(cfg.keepalive) or 2.0,
+        "root_path": setting(cfg, "root_path", None) or default["root_path"],
+        "keepalive": float(cfg.keepalive) or default["keepalive"],
         # gunicorn's own clamps (gunicorn/http/message.py): line < 8190 (0 = none),
         # fields 0 or > 32768 -> 32768, field size 0 -> 8190.
         "limit_request_line": _clamp(cfg.limit_request_line, 8190, 0),
@@ -262,19 +265,14 @@ def from_gunicorn(
         "limit_request_field_size": _clamp(cfg.limit_request_field_size, 0, 8190),
         "forwarded_allow": AddressFilter.parse("forwarded_allow_ips", cfg.forwarded_allow_ips),
         "secure_scheme_headers": _scheme_headers(cfg.secure_scheme_headers),
-        "proxy_protocol": str(proxy_mode or "off"),
+        "proxy_protocol": str(proxy_mode or default["proxy_protocol"]),
         "proxy_allow": AddressFilter.parse("proxy_allow_ips", cfg.proxy_allow_ips),
         "ws_max_message_size": setting(cfg, "websocket_max_message_size",
-                                       ServerConfig.ws_max_message_size),
-        "lifespan": setting(cfg, "asgi_lifespan", "auto"),
-        "graceful_timeout": float(cfg.graceful_timeout) or 30.0,
+                                       default["ws_max_message_size"]),
+        "lifespan": setting(cfg, "asgi_lifespan", default["lifespan"]),
+        "graceful_timeout": float(cfg.graceful_timeout) or default["graceful_timeout"],
         "worker_connections": cfg.worker_connections,
-        "header_map": setting(cfg, "header_map", "drop"),
+        "header_map": setting(cfg, "header_map", default["header_map"]),
     }
-    values.update(extra_settings(overrides or {}, os.environ if environ is None else environ))
-    return ServerConfig(**values)
-
-
-def replace(config: ServerConfig, **changes: Any) -> ServerConfig:
-    """A copy of ``config`` with ``changes`` applied and validated."""
-    return dataclasses.replace(config, **changes)
+    values.update(extra_settings(overrides, environ))
+    return values

@@ -1,4 +1,4 @@
-"""The server's settings read from gunicorn's (``channels_distributed/server/config.py``), in
+"""The server's settings read from gunicorn's (``channels_distributed/conf/server.py``), in
 memory: on every gunicorn release from 23.0, and refused with the setting's name when wrong."""
 
 from __future__ import annotations
@@ -6,13 +6,8 @@ from __future__ import annotations
 import pytest
 from gunicorn.config import Config
 
+from channels_distributed.conf.server import ServerConfig, extra_settings, setting
 from channels_distributed.exceptions import ConfigurationError
-from channels_distributed.server.config import (
-    ServerConfig,
-    extra_settings,
-    from_gunicorn,
-    setting,
-)
 
 
 @pytest.mark.core
@@ -24,11 +19,11 @@ def test_settings_newer_than_gunicorn_23_take_their_defaults(missing):
     cfg = Config()
     for name in missing:
         cfg.settings.pop(name, None)  # as on a gunicorn release that predates them
-    config = from_gunicorn(cfg, environ={})
+    config = ServerConfig.from_gunicorn(cfg, environ={})
     assert (config.root_path, config.lifespan, config.header_map) == ("", "auto", "drop")
     assert config.ws_max_message_size == ServerConfig.ws_max_message_size
     assert setting(cfg, "asgi_loop", "auto") in ("auto", "uvloop", "asyncio")
-    assert from_gunicorn(cfg, environ={"CD_ROOT_PATH": "/api"}).root_path == "/api"
+    assert ServerConfig.from_gunicorn(cfg, environ={"CD_ROOT_PATH": "/api"}).root_path == "/api"
 
 
 def test_negative_gc_threshold_names_the_setting():
