@@ -23,9 +23,10 @@ from typing import Any
 
 from ..conf import DistributorConfig
 from ..exceptions import ConfigurationError
+from ..responses import send_plain
 from ..typing import Receive, Scope, Send
 from .edge import Edge
-from .relay import plain, serve_http, serve_websocket
+from .relay import serve_http, serve_websocket
 
 __all__ = ["PathDistributor", "create_path_distributor"]
 
@@ -87,11 +88,11 @@ class PathDistributor:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope["path"]
         if not path.isprintable() and _CONTROL.search(path):
-            await plain(send, 400, _BAD_PATH)
+            await send_plain(send, 400, _BAD_PATH)
             return
         key = self.config.routes.resolve(path)
         if key is None:
-            await plain(send, 404, b"Not Found\n")
+            await send_plain(send, 404, b"Not Found\n")
             return
         await serve_http(self._edge(), key, scope, receive, send)
 

@@ -23,23 +23,14 @@ from ..protocol.forwarding import (
     CLIENT_GONE,
     COMPLETE,
 )
+from ..responses import deny_websocket, send_plain
 from ..transport.streams import Peer
 from ..typing import Event, Receive, Scope, Send
 from .edge import Edge, WorkerSilent
 
-__all__ = ["plain", "serve_http", "serve_websocket"]
+__all__ = ["serve_http", "serve_websocket"]
 
 logger = logging.getLogger(__name__)
-
-
-async def plain(send: Send, status: int, body: bytes, retry_after: int | None = None) -> None:
-    """A small plain-text response."""
-    headers = [(b"content-type", b"text/plain; charset=utf-8"),
-               (b"content-length", str(len(body)).encode())]
-    if retry_after is not None:
-        headers.append((b"retry-after", str(retry_after).encode()))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
 
 
 class _Upstream:
@@ -114,10 +105,11 @@ async def serve_http(edge: Edge, key: str, scope: Scope, receive: Receive, send:
     try:
         peer = await edge.connect(key, scope, first)
     except WorkerSilent:
-        await plain(send, 502, b"Bad Gateway: the worker that took this request never answered\n")
+        await send_plain(send, 502,
+                         b"Bad Gateway: the worker that took this request never answered\n")
         return
     if peer is None:
-        await plain(send, config.no_worker_status,
+        await send_plain(send, config.no_worker_status,
                     b"No worker is available for this request; retry later\n",
                     config.retry_after)
         return
@@ -171,7 +163,7 @@ async def _http_down(peer: Peer, send: Send, waiting: Callable[[], None], *,
                 peer.consumed()
             elif kind == CLOSE:
                 if not started:
-                    await plain(send, 500, b"Internal Server Error\n")
+                    await send_plain(send, 500, b"Internal Server Error\n")
                     return
                 raise PeerLost("the application ended before finishing its response")
     except ClientGone:
@@ -179,7 +171,7 @@ async def _http_down(peer: Peer, send: Send, waiting: Callable[[], None], *,
     except PeerLost:
         if started:
             raise  # the ASGI server aborts the connection
-        await plain(send, 502, b"Bad Gateway: the worker serving this request went away\n")
+        await send_plain(send, 502, b"Bad Gateway: the worker serving this request went away\n")
 
 
 async def _http_up(peer: Peer, receive: Receive, max_chunk: int, body_done: bool) -> None:
@@ -205,7 +197,8 @@ async def serve_websocket(edge: Edge, key: str | None, scope: Scope, receive: Re
     if (await receive())["type"] != "websocket.connect":
         return
     if key is None:
-        await _reject(scope, send, refuse)
+        await deny_websocket(scope, send, refuse,
+                             b"Not Found\n" if refuse == 404 else b"Bad Request\n", 1008)
         return
     try:
         peer = await edge.connect(key, scope, None)
@@ -221,16 +214,6 @@ async def serve_websocket(edge: Edge, key: str | None, scope: Scope, receive: Re
         await _relay(peer, send, _ws_down, lambda: _ws_up(peer, receive), eager=True)
     finally:
         edge.finish(peer, {"type": "websocket.disconnect", "code": 1006, "reason": ""})
-
-
-async def _reject(scope: Scope, send: Send, status: int) -> None:
-    if "websocket.http.response" in scope.get("extensions", {}):
-        body = b"Not Found\n" if status == 404 else b"Bad Request\n"
-        await send({"type": "websocket.http.response.start", "status": status,
-                    "headers": [(b"content-type", b"text/plain; charset=utf-8")]})
-        await send({"type": "websocket.http.response.body", "body": body})
-    else:
-        await send({"type": "websocket.close", "code": 1008})  # the server answers 403
 
 
 async def _ws_down(peer: Peer, send: Send, waiting: Callable[[], None]) -> None:

@@ -22,10 +22,12 @@ from channels_distributed.exceptions import ProtocolError
 from channels_distributed.legacy import conversion
 from channels_distributed.legacy.message import Message
 from channels_distributed.legacy.replies import LocalReplyChannel, LocalReplyLayer
+from channels_distributed.responses import deny_websocket, send_plain
 from channels_distributed.typing import Receive, Scope, Send
 
 __all__ = ["DEFAULT_LEGACY_TIMEOUT", "LegacyAdapter", "app_name"]
 
+_NO_ANSWER = b"Service Unavailable: the consumer did not answer in time\n"
 logger = logging.getLogger(__name__)
 
 
@@ -144,25 +146,12 @@ class LegacyAdapter:
             app_name(self.consumer),
             self.timeout,
         )
-        await send_status(send, 503, b"Service Unavailable: the consumer did not answer in time\n")
-
-
-async def send_status(send: Send, status: int, body: bytes) -> None:
-    """Send a small plain-text response."""
-    headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"retry-after", b"1")]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+        await send_plain(send, 503, _NO_ANSWER, retry_after=1)
 
 
 async def _reject_websocket(scope: Scope, send: Send) -> None:
     logger.warning("legacy consumer sent neither accept nor close within the timeout; rejecting")
-    if "websocket.http.response" in scope.get("extensions", {}):
-        body = b"Service Unavailable: the consumer did not answer in time\n"
-        headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"retry-after", b"1")]
-        await send({"type": "websocket.http.response.start", "status": 503, "headers": headers})
-        await send({"type": "websocket.http.response.body", "body": body})
-    else:
-        await send({"type": "websocket.close", "code": 1013})
+    await deny_websocket(scope, send, 503, _NO_ANSWER, 1013, retry_after=1)
 
 
 async def _read_body(receive: Receive) -> bytes:

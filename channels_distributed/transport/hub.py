@@ -25,9 +25,9 @@ from ..protocol.envelope import RESET, decode_events, encode_events
 from ..protocol.keys import DistKeys
 from ..typing import Event
 from .backoff import Backoff
-from .connection import Shard
-from .inbox import BATCH, Reader
 from .loopstate import LoopState
+from .reader import BATCH, Reader
+from .topology import Shard
 
 __all__ = ["Hub", "Streamed", "new_process_id", "now_ms"]
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import signal
 import time
@@ -26,6 +25,7 @@ from ..conf import NodeConfig
 from ..exceptions import ConfigurationError, ProtocolError, RedisUnavailable, ReplyError
 from ..interfaces import adapt
 from ..lifespan import Lifespan
+from ..loop import close_loop, new_loop, serving_gc
 from ..protocol import forwarding as fw
 from ..protocol.envelope import VersionMismatch, accept_event, decode_connect
 from ..transport.backoff import Backoff
@@ -49,7 +49,6 @@ logger = logging.getLogger(__name__)
 # passing from stage to stage while the others idle (64 left a quarter of a 2-core machine idle
 # under load and served ~15% fewer requests/s than 16).
 _MAX_TAKE = 16
-_GC_THRESHOLD = 50_000
 # A BLMOVE answered this fast (one round trip) found the queue non-empty: take the rest in
 # batches. Measured with perf_counter: uvloop's loop.time() only moves once a millisecond.
 _QUEUE_WAS_FULL = 0.00015
@@ -67,21 +66,18 @@ class Node:
 
     def __init__(self, app: Any = None, *, cls: Any = None, consumer: Any = None,
                  key: str | None = None, keys: Iterable[str] | None = None,
-                 interface: str = "auto", concurrency: int = 100, grace: float = 30.0,
-                 window: int = 16, max_chunk: int = 64 * 1024, lifespan: str = "auto",
-                 lifespan_timeout: float = 30.0, redis_timeout: float = 5.0,
-                 channels: Iterable[str] = (),
-                 channel_layer: Any = None, **connection: Any) -> None:
+                 channels: Iterable[str] = (), channel_layer: Any = None,
+                 **options: Any) -> None:
+        """``options``: where Redis is (``url=``, ``hosts=``...) and the settings of
+        ``NodeConfig`` by their field names (``concurrency``, ``grace``...), each defaulting to
+        its field's default."""
         given = [a for a in (app, cls, consumer) if a is not None]
         if len(given) != 1:
             raise ConfigurationError("app", f"expected exactly one of app=, cls=, consumer=, got "
                                      f"{len(given)}", "pass the application once")
-        if consumer is not None and interface == "auto":
-            interface = "legacy"
-        self.config = NodeConfig.from_options(
-            key=key, keys=keys, channels=channels, interface=interface, concurrency=concurrency,
-            grace=grace, window=window, max_chunk=max_chunk, lifespan=lifespan,
-            lifespan_timeout=lifespan_timeout, redis_timeout=redis_timeout, **connection)
+        if consumer is not None and options.get("interface", "auto") == "auto":
+            options["interface"] = "legacy"
+        self.config = NodeConfig.from_options(key=key, keys=keys, channels=channels, **options)
         self.app = adapt(given[0], self.config.interface)
         self.app_name = _describe(given[0])  # named in the log lines about the application
         self._channel_layer = channel_layer
@@ -100,20 +96,14 @@ class Node:
     # Running -----------------------------------------------------------------------------------
     def run(self) -> None:
         """Serve until SIGTERM or SIGINT, then drain and return."""
-        # This process is ours: collect cyclic garbage less often. Every request allocates
-        # dozens of container objects (events, futures, a task), so the default threshold
-        # (700) runs a young collection every few requests.
-        threshold = gc.get_threshold()
-        gc.set_threshold(max(_GC_THRESHOLD, threshold[0]), *threshold[1:])
-        loop = _new_loop()
+        loop = new_loop()
         asyncio.set_event_loop(loop)
         try:
-            loop.run_until_complete(self.serve(handle_signals=True))
-            loop.run_until_complete(loop.shutdown_asyncgens())
+            with serving_gc():  # this process is ours: cyclic garbage collected less often
+                loop.run_until_complete(self.serve(handle_signals=True))
         finally:
-            gc.set_threshold(*threshold)
+            close_loop(loop)
             asyncio.set_event_loop(None)
-            loop.close()
 
     def stop(self) -> None:
         """Ask the node to stop taking connections and drain (safe from a signal handler)."""
@@ -336,15 +326,6 @@ class Node:
         await presence.stop()
         await self._hub.close()
         logger.info("worker %s stopped after %d connection(s)", self._hub.id, self.served)
-
-
-def _new_loop() -> asyncio.AbstractEventLoop:
-    """uvloop when it is installed, else asyncio."""
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is not available on Windows
-        return asyncio.new_event_loop()
-    return uvloop.new_event_loop()
 
 
 def _describe(app: Any) -> str:
