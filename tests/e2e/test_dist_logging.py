@@ -77,5 +77,5 @@ def test_manage_py_runworker_logs_through_the_projects_logging(private: Deployme
                          PYTHONPATH=f"{ROOT}{os.pathsep}{tmp_path}")
     private.wait_registered("logs2", proc)
     lines = [line for line in proc.output().splitlines() if "serving route key(s) logs2" in line]
-    assert len(lines) == 1 and lines[0].startswith("PROJECT channels_distributed.worker | "), \
+    assert len(lines) == 1 and lines[0].startswith("PROJECT channels_distributed.worker.node | "), \
         proc.output()
