@@ -15,6 +15,7 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 # Long enough for a process to start on a loaded 2-core CI machine; a test that passes never
 # waits this long.
@@ -77,3 +78,23 @@ def recorded(path: Path) -> list[str]:
     """The values an application under test appended to the file ``path``, one a line (an empty
     list before the first)."""
     return path.read_text().split() if path.exists() else []
+
+
+async def run_asgi(app: Any, scope: dict[str, Any],
+                   incoming: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Run an ASGI application on ``scope`` in memory: ``incoming`` events (by default one
+    empty ``http.request``), then a ``receive()`` that waits; the events it sent."""
+    queue = list(incoming or [{"type": "http.request", "body": b"", "more_body": False}])
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        if queue:
+            return queue.pop(0)
+        await asyncio.sleep(3600)
+        raise AssertionError("receive() waited an hour")
+
+    async def send(event: dict[str, Any]) -> None:
+        sent.append(event)
+
+    await asyncio.wait_for(app(scope, receive, send), 5)
+    return sent

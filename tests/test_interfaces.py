@@ -5,7 +5,6 @@ The legacy adapter's own tests are in tests/legacy/test_adapter.py.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 
 import pytest
@@ -13,6 +12,7 @@ import pytest
 from channels_distributed.exceptions import ConfigurationError
 from channels_distributed.interfaces import adapt, detect_interface
 from channels_distributed.legacy.adapter import LegacyAdapter
+from tests.helpers import run_asgi
 
 HTTP = {
     "type": "http",
@@ -97,22 +97,8 @@ def test_legacy_consumers_get_the_legacy_adapter_with_its_timeout():
     assert adapted.consumer is consumer and adapted.timeout == 7.5
 
 
-async def _run(app, scope, incoming=None):
-    queue = list(incoming or [{"type": "http.request", "body": b"", "more_body": False}])
-    sent = []
-
-    async def receive():
-        if queue:
-            return queue.pop(0)
-        await asyncio.sleep(3600)
-
-    async def send(event):
-        sent.append(event)
-
-    await asyncio.wait_for(app(scope, receive, send), 5)
-    return sent
 
 
 async def test_asgi2_adapter():
-    sent = await _run(adapt(ASGI2), HTTP)
+    sent = await run_asgi(adapt(ASGI2), HTTP)
     assert sent[-1]["body"] == b"asgi2"

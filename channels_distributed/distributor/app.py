@@ -46,7 +46,7 @@ class PathDistributor:
 
     def __init__(self, routes: Mapping[str, str] | Iterable[tuple[str, str]], **options: Any):
         self.config = DistributorConfig.from_options(routes, **options)
-        self._hubs: dict[asyncio.AbstractEventLoop, Edge] = {}
+        self._edges: dict[asyncio.AbstractEventLoop, Edge] = {}
         self._last: tuple[asyncio.AbstractEventLoop | None, Edge | None] = (None, None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -65,9 +65,9 @@ class PathDistributor:
         last_loop, edge = self._last
         if last_loop is loop and edge is not None:
             return edge
-        edge = self._hubs.get(loop)
+        edge = self._edges.get(loop)
         if edge is None:
-            edge = self._hubs[loop] = Edge.open(self.config)
+            edge = self._edges[loop] = Edge.open(self.config)
         self._last = (loop, edge)
         return edge
 
@@ -78,7 +78,7 @@ class PathDistributor:
                 self._edge()
                 await send({"type": "lifespan.startup.complete"})
             elif event["type"] == "lifespan.shutdown":
-                edge = self._hubs.pop(asyncio.get_running_loop(), None)
+                edge = self._edges.pop(asyncio.get_running_loop(), None)
                 self._last = (None, None)
                 if edge is not None:
                     await edge.close()

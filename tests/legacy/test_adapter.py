@@ -9,6 +9,7 @@ import pytest
 from channels_distributed.exceptions import ConfigurationError, ProtocolError
 from channels_distributed.interfaces import adapt
 from channels_distributed.legacy.adapter import LegacyAdapter
+from tests.helpers import run_asgi
 
 HTTP = {
     "type": "http",
@@ -49,20 +50,6 @@ def bad_reply(message):
     message.reply_channel.send({"content": b"no status"})
 
 
-async def _run(app, scope, incoming=None):
-    queue = list(incoming or [{"type": "http.request", "body": b"", "more_body": False}])
-    sent = []
-
-    async def receive():
-        if queue:
-            return queue.pop(0)
-        await asyncio.sleep(3600)
-
-    async def send(event):
-        sent.append(event)
-
-    await asyncio.wait_for(app(scope, receive, send), 5)
-    return sent
 
 
 def test_the_timeout_is_checked():
@@ -71,7 +58,7 @@ def test_the_timeout_is_checked():
 
 
 async def test_legacy_sync_reply():
-    sent = await _run(adapt(consumer), HTTP)
+    sent = await run_asgi(adapt(consumer), HTTP)
     assert sent == [
         {"type": "http.response.start", "status": 200, "headers": []},
         {"type": "http.response.body", "body": b"legacy:/p", "more_body": False},
@@ -83,26 +70,26 @@ async def test_legacy_async_reply_with_body():
         {"type": "http.request", "body": b"ab", "more_body": True},
         {"type": "http.request", "body": b"cd", "more_body": False},
     ]
-    sent = await _run(adapt(async_consumer), {**HTTP, "method": "POST"}, body)
+    sent = await run_asgi(adapt(async_consumer), {**HTTP, "method": "POST"}, body)
     assert sent[0]["status"] == 201 and sent[1]["body"] == b"abcd"
 
 
 async def test_legacy_reply_from_task_on_layer_loop():
-    sent = await _run(adapt(later_consumer), HTTP)
+    sent = await run_asgi(adapt(later_consumer), HTTP)
     assert sent[0]["status"] == 202 and sent[1]["body"] == b"later"
 
 
 async def test_legacy_timeout_answers_503():
-    sent = await _run(LegacyAdapter(never, timeout=0.05), HTTP)
+    sent = await run_asgi(LegacyAdapter(never, timeout=0.05), HTTP)
     assert sent[0]["status"] == 503
 
 
 async def test_legacy_invalid_reply_raises():
     with pytest.raises(ProtocolError, match="integer 'status'"):
-        await _run(adapt(bad_reply), HTTP)
+        await run_asgi(adapt(bad_reply), HTTP)
 
 
 async def test_legacy_lifespan_is_a_no_op():
     events = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
-    sent = await _run(adapt(consumer), {"type": "lifespan"}, events)
+    sent = await run_asgi(adapt(consumer), {"type": "lifespan"}, events)
     assert [e["type"] for e in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
