@@ -42,11 +42,11 @@ $(DEV): setup.cfg setup.py pyproject.toml $(SOURCES) $(LOCKS)/test.txt $(LOCKS)/
 	PIP_CONSTRAINT=$(LOCKS)/build.txt $(PY) -m pip install --quiet \
 		--constraint $(LOCKS)/test.txt -e '.[gunicorn,demo,test,dev]' channels_redis==4.3.0
 	@# An extension left in place by an earlier build of a module no longer compiled would be
-	@# imported instead of its source.
-	$(PY) -c "import pathlib, channels_distributed.compiled as c; \
+	@# imported instead of its source. compiled.py is read by path: importing the package could
+	@# load such an extension first (and fail on it).
+	$(PY) -c "import pathlib, runpy; c = runpy.run_path('channels_distributed/compiled.py'); \
 	[p.unlink() for p in pathlib.Path('channels_distributed').rglob('*.so') \
-	 if '.'.join(('channels_distributed', *p.relative_to('channels_distributed').parts))\
-	 .split('.cpython')[0].replace('/', '.') not in c.COMPILED]"
+	 if '.'.join(p.with_name(p.name.split('.')[0]).parts) not in c['COMPILED']]"
 	touch $(DEV)
 
 dev: $(DEV)

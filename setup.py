@@ -5,27 +5,33 @@ writer, the hub and peers of forwarded connections: those whose compiling saves 
 request's instructions) stay ordinary, type-checked Python. The ``.pxd`` file beside a module
 declares its classes as extension types with typed attributes and its functions as callable from C,
 which Cython compiles into C (the HTTP server: about a third fewer instructions per request). Where
-Cython or a C compiler is missing, or ``CHANNELS_DISTRIBUTED_NO_EXTENSIONS=1`` is set, the build
-goes on without the extensions and the same sources run as Python.
+Cython or a C compiler is missing, or ``CHANNELS_DISTRIBUTED_NO_EXTENSIONS`` asks for the sources
+(set to a non-empty value other than ``0``, as at run time), the build goes on without the
+extensions and the same sources run as Python.
 """
 
-import ast
+import importlib.util
 import os
 import sys
 import tempfile
 from pathlib import Path
+from types import ModuleType
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 
-def _compiled() -> tuple[str, ...]:
-    # The list lives in channels_distributed/compiled.py (the run-time switch reads it too).
-    tree = ast.parse(Path("channels_distributed/compiled.py").read_text())
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "COMPILED":
-            return tuple(ast.literal_eval(node.value))
-    raise RuntimeError("COMPILED not found in channels_distributed/compiled.py")
+def _compiled_py() -> ModuleType:
+    # The list and the switch live in channels_distributed/compiled.py, which the package reads
+    # at run time: loaded by path (it needs nothing but the standard library), the build reads
+    # both from there, so the switch means the same thing at build and at run time.
+    path = Path(__file__).resolve().parent / "channels_distributed" / "compiled.py"
+    spec = importlib.util.spec_from_file_location("_channels_distributed_compiled", path)
+    if spec is None or spec.loader is None:
+        raise RuntimeError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 DIRECTIVES = {
@@ -99,13 +105,16 @@ class OptionalBuildExt(build_ext):
 
 
 def extensions() -> list[Extension]:
-    if os.environ.get("CHANNELS_DISTRIBUTED_NO_EXTENSIONS"):
+    compiled = _compiled_py()
+    if compiled.sources_asked_for():
+        print(f"channels-distributed: not compiling the hot path ({compiled.ENV}="
+              f"{os.environ[compiled.ENV]!r} asks for the sources)", file=sys.stderr)
         return []
     try:
         import Cython  # noqa: F401 - cythonized in OptionalBuildExt.build_extensions
     except ImportError:
         return []
-    return [Extension(name, [name.replace(".", "/") + ".py"]) for name in _compiled()]
+    return [Extension(name, [name.replace(".", "/") + ".py"]) for name in compiled.COMPILED]
 
 
 setup(ext_modules=extensions(), cmdclass={"build_ext": OptionalBuildExt})

@@ -16,7 +16,8 @@ leaving what one request costs (plus its share of the once-a-second upkeep, a fr
 percent). Printed: the median over ``--rounds`` of that figure. ``PYTHONHASHSEED`` is fixed, so
 runs of the same code differ by well under 1%. Needs valgrind (``apt-get install -y valgrind``).
 Run it on the build you want to measure (``make dev`` compiles the hot path in place;
-``CHANNELS_DISTRIBUTED_NO_EXTENSIONS=1`` measures the Python sources).
+``CHANNELS_DISTRIBUTED_NO_EXTENSIONS=1`` measures the Python sources; ``bench/sources.py`` runs it
+with a set of modules from their sources).
 """
 
 from __future__ import annotations
@@ -42,7 +43,10 @@ from channels_distributed.embedded import RedisServer  # noqa: E402
 KEY = "bench"
 STALLED = 3  # the driver's exit status when it stopped making progress
 PREFIX = "cg"
-_ENV = {"PYTHONHASHSEED": "0", "PYTHONPATH": str(ROOT)}
+# PYTHONPATH as set goes on after ROOT: bench/sources.py runs a set of modules from their sources
+# through it.
+_ENV = {"PYTHONHASHSEED": "0",
+        "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH"))))}
 SCOPE: dict[str, Any] = {
     "type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "http_version": "1.1",
     "method": "GET", "scheme": "http", "path": "/", "raw_path": b"/", "query_string": b"",

@@ -14,8 +14,9 @@ step at a time:
 
 Each scenario runs with ``--small`` and ``--large`` steps: the difference of the two totals over
 the difference of the counts is the cost of one message (or delivery), without start-up.
-Printed: the median over ``--rounds``. ``CHANNELS_DISTRIBUTED_NO_EXTENSIONS`` is passed on (module
-names: those alone from their sources; see compiled.py). Needs valgrind.
+Printed: the median over ``--rounds``. ``CHANNELS_DISTRIBUTED_NO_EXTENSIONS`` and ``PYTHONPATH``
+are passed on (``bench/sources.py`` runs it with a set of modules from their sources). Needs
+valgrind.
 """
 
 from __future__ import annotations
@@ -75,7 +76,8 @@ SCENARIOS = {"send": (send_steps, 1), "group": (group_steps, MEMBERS)}
 def instructions(scenario: str, url: str, steps: int, out: Path) -> int:
     subprocess.run([*callgrind(out), sys.executable, str(Path(__file__).resolve()), "_run",
                     scenario, url, str(steps)], cwd=ROOT, check=True, timeout=3600,
-                   env=dict(os.environ, PYTHONHASHSEED="0", PYTHONPATH=str(ROOT)))
+                   env=dict(os.environ, PYTHONHASHSEED="0", PYTHONPATH=os.pathsep.join(
+                       filter(None, (str(ROOT), os.environ.get("PYTHONPATH"))))))
     return total_instructions(out)
 
 

@@ -14,8 +14,8 @@ client's few Python lines and uvloop, not the kernel. Scenarios:
 * ``post``: ``POST /`` with a 64-byte body the application reads with ``receive()`` and echoes.
 
 ``--pure`` sets ``CHANNELS_DISTRIBUTED_NO_EXTENSIONS=1`` (the Python sources); without it the
-variable is passed on as set (module names: those alone from their sources). Needs valgrind
-(apt-get install valgrind); about a minute per scenario.
+environment is passed on as set (``bench/sources.py`` runs it with a set of modules from their
+sources). Needs valgrind (apt-get install valgrind); about a minute per scenario.
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ def instructions(scenario: str, count: int, pure: bool) -> int:
     env = dict(os.environ, PYTHONHASHSEED="0")
     if pure:
         env["CHANNELS_DISTRIBUTED_NO_EXTENSIONS"] = "1"
-    # Otherwise the switch as set: module names run those alone from their sources
+    # Otherwise the environment as set: bench/sources.py's set of modules from their sources
     # (bench/compile_gains.py).
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder, "callgrind.out")

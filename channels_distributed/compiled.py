@@ -1,14 +1,18 @@
 """Which modules run compiled, and the switch back to their Python sources.
 
 ``setup.py`` compiles the hot path (``COMPILED``: the HTTP server, the batched Redis writer and the
-hub and peers of forwarded connections) with Cython where it can. With
-``CHANNELS_DISTRIBUTED_NO_EXTENSIONS=1`` in the environment when the package is first imported, the
-Python sources run instead (as ``AIOHTTP_NO_EXTENSIONS`` does for aiohttp): to debug or profile
-with Python tools, or to rule the compiled build out when something looks wrong. Set to module
-names instead (comma-separated, with or without the ``channels_distributed.`` prefix: e.g.
-``transport.writer,server.head``), only those run from their sources, with the compiled modules
-that cimport them (which cannot load without them): to debug one, and to measure what compiling
-each one gains (docs/development.rst lists the figures).
+hub and peers of forwarded connections) with Cython where it can. One switch, with one meaning at
+build and at run time: ``CHANNELS_DISTRIBUTED_NO_EXTENSIONS`` set to a non-empty value other than
+``0`` asks for the Python sources (unset, empty or ``0``: the compiled build). At build time the
+wheel then carries no extensions; when the package is first imported, the sources of every module
+of ``COMPILED`` run even where their extensions exist (as ``AIOHTTP_NO_EXTENSIONS`` does for
+aiohttp): to debug or profile with Python tools, or to rule the compiled build out when something
+looks wrong. Running some modules from their sources and others compiled, and measuring what
+compiling a set of them gains, are the bench tools' business (``bench/sources.py``,
+``bench/compile_gains.py``).
+
+This module imports nothing but the standard library: ``setup.py`` and ``make dev`` load it by
+path, without the package.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ __all__ = ["COMPILED", "ENV", "compiled_modules", "source_of", "sources_asked_fo
 
 # Each has a .pxd beside it declaring its classes as extension types; setup.py reads this tuple.
 # A module is here only if compiling it saves at least 5% of the instructions of a request (or a
-# message) where it runs: docs/development.rst lists the measured gains, module by module.
+# message) where it runs: docs/development.rst lists the measured gains.
 COMPILED = (
     "channels_distributed.server.flow",
     "channels_distributed.server.head",
@@ -43,18 +47,11 @@ ENV = "CHANNELS_DISTRIBUTED_NO_EXTENSIONS"
 _ROOT = Path(__file__).resolve().parent.parent  # the directory holding the package
 
 
-class _SourcesFirst(importlib.abc.MetaPathFinder):
-    """Finds the ``.py`` file of a compiled module before the import system finds its ``.so``."""
-
-    def __init__(self, modules: frozenset[str]) -> None:
-        self.modules = modules
-
-    def find_spec(
-        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
-    ) -> importlib.machinery.ModuleSpec | None:
-        if fullname not in self.modules:
-            return None
-        return importlib.util.spec_from_file_location(fullname, source_of(fullname))
+def sources_asked_for(value: str | None = None) -> bool:
+    """Whether the switch (``value``, else the environment's) asks for the Python sources."""
+    if value is None:
+        value = os.environ.get(ENV, "")
+    return value not in ("", "0")
 
 
 def source_of(module: str) -> Path:
@@ -73,44 +70,18 @@ def compiled_modules() -> list[str]:
     return names
 
 
-def sources_asked_for(value: str) -> frozenset[str]:
-    """The modules that ``value`` (the switch's setting) runs from their sources."""
-    value = value.strip()
-    if value in ("", "0"):
-        return frozenset()
-    if value == "1":
-        return frozenset(COMPILED)
-    names = set()
-    for name in filter(None, (part.strip() for part in value.split(","))):
-        full = name if name.startswith("channels_distributed.") else f"channels_distributed.{name}"
-        if full not in COMPILED:
-            raise ValueError(f"{ENV}={value!r}: {name!r} is not a compiled module; set it to 1 "
-                             f"for all of them, or to names among {', '.join(COMPILED)}")
-        names.add(full)
-    return frozenset(_with_dependents(names))
+class _SourcesFirst(importlib.abc.MetaPathFinder):
+    """Finds the ``.py`` file of a compiled module before the import system finds its ``.so``."""
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname not in COMPILED:
+            return None
+        return importlib.util.spec_from_file_location(fullname, source_of(fullname))
 
 
-def _with_dependents(names: set[str]) -> set[str]:
-    # A compiled module that cimports another (its .pxd says so) needs that one compiled: with
-    # its sources it would not load ("size changed"). Such dependents run from sources too.
-    cimports = {name: source_of(name).with_suffix(".pxd") for name in COMPILED}
-    grown = True
-    while grown:
-        grown = False
-        for name, pxd in cimports.items():
-            text = pxd.read_text() if name not in names and pxd.exists() else ""
-            if any(_cimports(text, other) for other in names):
-                names.add(name)
-                grown = True
-    return names
-
-
-def _cimports(pxd_text: str, module: str) -> bool:
-    package, _, leaf = module.rpartition(".")
-    return (f"from {module} cimport" in pxd_text
-            or f"from {package} cimport {leaf}" in pxd_text)
-
-
-_ASKED = sources_asked_for(os.environ.get(ENV, ""))
-if _ASKED:
-    sys.meta_path.insert(0, _SourcesFirst(_ASKED))  # this runs once, before any of them loads
+if sources_asked_for():
+    # The package imports this module first (channels_distributed/__init__.py): this runs once,
+    # before any compiled module loads.
+    sys.meta_path.insert(0, _SourcesFirst())

@@ -54,7 +54,8 @@ def test_every_module_imports() -> None:
     assert (package / "py.typed").exists()
     for module in compiled.COMPILED:  # CHANNELS_DISTRIBUTED_NO_EXTENSIONS=1 needs the sources
         assert compiled.source_of(module).exists(), module
-    # ... and choosing modules by name reads their .pxd files (which cimports which).
+    # ... and their .pxd files: the sdist the wheel came from carried them (without them the
+    # modules compile without their C types); tests/test_compiled.py reads which cimports which.
     pxds = {path.relative_to(package) for path in package.rglob("*.pxd")}
     assert pxds >= {Path("transport/streams.pxd"), Path("server/http.pxd")}, sorted(pxds)
     if EXPECTED == "compiled":
