@@ -145,6 +145,8 @@ def _suite(session: nox.Session) -> Path:
                         ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.c"))
     shutil.copytree(ROOT / "docs", suite / "docs")  # tests check what the docs claim
     shutil.copytree(ROOT / "requirements", suite / "requirements")  # ... and the locks
+    shutil.copytree(ROOT / "bench", suite / "bench",  # tests of the bench tools
+                    ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("setup.cfg", "README.rst", "CHANGELOG.rst"):  # setup.cfg: pytest's settings
         shutil.copy(ROOT / name, suite / name)
     return suite

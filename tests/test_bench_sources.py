@@ -14,8 +14,8 @@ from channels_distributed import compiled
 
 TOOL = Path(__file__).resolve().parents[1] / "bench" / "sources.py"
 if not TOOL.exists():
-    pytest.skip("bench/ is the checkout's, not the package's: nox's copy of the suite has none",
-                allow_module_level=True)
+    pytest.skip("no bench/ beside tests/: run it from the checkout, or from nox's copy of the "
+                "suite, which carries bench/", allow_module_level=True)
 
 
 def _tool() -> ModuleType:
