@@ -55,6 +55,7 @@ class RouteQueue:
         self.registry = keys.registry(route)
         self.horizon_ms = 0  # the furthest deadline ahead seen in a request taken (ms)
         self._acks: list[tuple[bytes, str, asyncio.Future[int]]] = []
+        self._blocking: RespLink | None = None  # the take's own link, never shared
         self._writes: set[asyncio.Task[None]] = set()
         self._loop = asyncio.get_running_loop()  # kept: a getpid() syscall on Python < 3.12
 
@@ -80,18 +81,32 @@ class RouteQueue:
         with self._refusals("EVALSHA (LMOVE)"):
             return list(await TAKE.run(link, [self.queue, self.processing], [count]))
 
-    async def take_blocking(self, link: RespLink) -> bytes | None:
-        """One request, waiting at most a second for it."""
-        # A reply much later than the block time means a half-open connection: drop it (the
-        # take loop reconnects) instead of waiting forever.
+    async def take_blocking(self) -> bytes | None:
+        """One request, waiting at most a second for it, on this queue's own blocking link.
+        Any error drops that link (it may be parked in BLMOVE: never reused); the next call
+        makes a new one."""
+        link = self._blocking
+        if link is None or not link.is_open:
+            link = self._blocking = await self.shard.blocking_link()
+        # A reply much later than the block time means a half-open connection: drop it
+        # instead of waiting forever.
         watchdog = self._loop.call_later(BLOCK_SECONDS + 2.0, link.close)
         try:
             with self._refusals("BLMOVE"):
                 reply = await link.call("BLMOVE", self.queue, self.processing, "LEFT", "RIGHT",
                                         BLOCK_SECONDS)
+        except BaseException:
+            self.close()
+            raise
         finally:
             watchdog.cancel()
         return reply if isinstance(reply, bytes) else None
+
+    def close(self) -> None:
+        """Drop the blocking link (the worker stops taking)."""
+        if self._blocking is not None:
+            self._blocking.close()
+            self._blocking = None
 
     def ack(self, entry: bytes, conn: str) -> asyncio.Future[int]:
         """Acknowledge ``entry`` (request ``conn``): OURS (run it), REAPED or GIVEN_UP (do

@@ -33,7 +33,7 @@ from ..transport.eviction import warn_if_evicting
 from ..transport.hub import Hub, now_ms
 from ..transport.liveness import Presence, Watch
 from ..transport.queues import RouteQueue
-from ..transport.resp import ConnectionLost, RespLink
+from ..transport.resp import ConnectionLost
 from ..transport.turns import let_woken_write
 from .channels import ChannelService, layer_for
 from .connection import Connection, tell_expired
@@ -179,7 +179,6 @@ class Node:
 
     # Taking connections --------------------------------------------------------------------
     async def _take_loop(self, route: RouteQueue, presence: Presence) -> None:
-        link: RespLink | None = None
         fast, quick, backoff, looks = False, False, Backoff(), 0
         await presence.present.wait()
         try:
@@ -195,10 +194,8 @@ class Node:
                         entries = await route.take(want)
                         fast = len(entries) == want
                     if not entries:
-                        link = link if link is not None and link.is_open else \
-                            await route.shard.blocking_link()
                         started = time.perf_counter()
-                        entry = await route.take_blocking(link)
+                        entry = await route.take_blocking()
                         entries = [entry] if entry is not None else []
                         # Two quick BLMOVE answers in a row (batch takes between them do not
                         # break the run) mean a queue is forming: take several at once. One
@@ -208,8 +205,6 @@ class Node:
                         quick = bool(entries) and time.perf_counter() - started < _QUEUE_WAS_FULL
                         fast = quick and was_quick
                 except (RedisUnavailable, ConnectionLost, ReplyError, OSError) as exc:
-                    _drop(link)
-                    link = None
                     looks = _RECONCILE_LOOKS
                     logger.warning("cannot take from route %s (retrying): %s", route.route, exc)
                     await backoff.pause()
@@ -220,7 +215,7 @@ class Node:
                 if entries:
                     await let_woken_write()  # responses made at once leave before the next take
         finally:
-            _drop(link)  # it may be parked in BLMOVE: never reuse it
+            route.close()
 
     async def _reconcile(self, route: RouteQueue) -> None:
         """Serve what this worker's processing list holds that no connection of its own has:
@@ -332,8 +327,3 @@ def _describe(app: Any) -> str:
     """``module:qualname`` of an application (a function, a class, or an instance's class)."""
     named = app if hasattr(app, "__qualname__") else type(app)
     return f"{getattr(named, '__module__', '?')}:{getattr(named, '__qualname__', repr(app))}"
-
-
-def _drop(link: RespLink | None) -> None:
-    if link is not None:
-        link.close()

@@ -160,9 +160,8 @@ async def test_worker_transport_logs_refusals_and_keeps_retrying(
     url = _user(server, "worker", LAYER_ACL.replace("+blmpop ", "").replace("+blpop ", ""))
     hub = Hub(parse_hosts([url]), "asgi", side=WORKER, retry_window=1.0)
     route = RouteQueue(hub.keys, hub.shard_for(hub.keys.queue("r")), "r", hub.id)
-    link = await route.shard.blocking_link()
     with pytest.raises(RedisRefused, match=r"BLMOVE.*ACL SETUSER worker"):
-        await route.take_blocking(link)
+        await route.take_blocking()
     hub.start()  # its inbox reader is refused too
     await wait_for_async(lambda: re.search(r"may not run BLM?POP", _errors(caplog)), WAIT,
                          "the inbox refusal to be logged")
@@ -173,7 +172,7 @@ async def test_worker_transport_logs_refusals_and_keeps_retrying(
     peer = open_peer(hub, "conn-1", 16, remote=hub.inbox)
     await hub.send_events(hub.inbox, "conn-1", [{"type": "hello"}])
     assert (await asyncio.wait_for(peer.receive(), 3 * WAIT))["type"] == "hello"
-    link.close()
+    route.close()
     await hub.close()
 
 
