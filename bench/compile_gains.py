@@ -3,7 +3,7 @@
 Instructions per request (or message) with the set from its sources, against the whole compiled
 build, both counted in the same run.
 
-    .venv/bin/python bench/compile_gains.py [--set transport.hub,transport.streams] [--set ...]
+    .venv/bin/python bench/compile_gains.py [--set forwarding.hub,forwarding.peer] [--set ...]
 
 Each ``--set`` (compiled modules, comma-separated, with or without the ``channels_distributed.``
 prefix) is measured on its own; without one, each module of ``compiled.COMPILED`` is a set of its

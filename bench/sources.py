@@ -1,6 +1,6 @@
 """Run a command, or this Python process, with a chosen set of compiled modules from their sources.
 
-    .venv/bin/python bench/sources.py --set transport.hub,transport.streams -- \\
+    .venv/bin/python bench/sources.py --set forwarding.hub,forwarding.peer -- \\
         .venv/bin/python bench/callgrind_distributed.py --rounds 1
     .venv/bin/python bench/sources.py --set server.head      # prints the set, with dependents
 

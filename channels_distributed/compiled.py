@@ -40,8 +40,8 @@ COMPILED = (
     "channels_distributed.server.cycle",
     "channels_distributed.server.http",
     "channels_distributed.transport.writer",
-    "channels_distributed.transport.hub",
-    "channels_distributed.transport.streams",
+    "channels_distributed.forwarding.hub",
+    "channels_distributed.forwarding.peer",
 )
 ENV = "CHANNELS_DISTRIBUTED_NO_EXTENSIONS"
 _ROOT = Path(__file__).resolve().parent.parent  # the directory holding the package

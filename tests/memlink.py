@@ -18,6 +18,7 @@ from typing import Any
 from channels_distributed.conf import DistributorConfig, parse_hosts
 from channels_distributed.distributor.edge import Edge
 from channels_distributed.exceptions import PeerLost, RedisUnavailable
+from channels_distributed.forwarding.hub import Hub, new_process_id, now_ms
 from channels_distributed.protocol import forwarding as fw
 from channels_distributed.protocol.envelope import (
     accept_event,
@@ -27,7 +28,6 @@ from channels_distributed.protocol.envelope import (
 )
 from channels_distributed.protocol.keys import DistKeys
 from channels_distributed.protocol.routing import RouteTable
-from channels_distributed.transport.hub import Hub, new_process_id, now_ms
 from channels_distributed.transport.scripts import FULL, GIVEN_UP, OURS, REAPED
 from channels_distributed.worker.connection import Connection
 from channels_distributed.worker.context import WorkerContext

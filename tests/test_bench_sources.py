@@ -44,8 +44,8 @@ def test_a_set_grows_to_the_modules_that_cimport_it():
     # server.http's .pxd cimports server.head's and server.cycle's: it cannot load without them
     # compiled. transport.streams' cimports transport.hub's.
     assert resolve("server.head") == {"server.head", "server.http"}
-    assert resolve("server.cycle", "transport.hub") == {
-        "server.cycle", "server.http", "transport.hub", "transport.streams"}
+    assert resolve("server.cycle", "forwarding.hub") == {
+        "server.cycle", "server.http", "forwarding.hub", "forwarding.peer"}
     assert resolve("server.http") == {"server.http"}
     with pytest.raises(SystemExit, match=r"'layer' is not a compiled module; compiled: server\."):
         resolve("layer")
@@ -76,9 +76,9 @@ def test_a_command_runs_the_set_from_its_sources_and_the_rest_compiled(tmp_path)
         "if sys.argv[1:] != ['grandchild']:\n"
         "    subprocess.run([sys.executable, __file__, 'grandchild'], check=True, timeout=60)\n"
     )
-    chosen = sources.resolve(["transport.hub"], compiled.COMPILED)
+    chosen = sources.resolve(["forwarding.hub"], compiled.COMPILED)
     # The package's switch in this environment (make test-dev's second run) is dropped.
     result = sources.run(chosen, [sys.executable, str(script)], capture_output=True, timeout=60)
     assert result.returncode == 0, result.stderr
     # Needs the build compiled in place (make dev).
-    assert result.stdout.splitlines() == [f"{P}transport.hub {P}transport.streams"] * 2
+    assert result.stdout.splitlines() == [f"{P}forwarding.hub {P}transport.streams"] * 2

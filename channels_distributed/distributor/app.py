@@ -10,7 +10,7 @@
 Run it under any ASGI server. Each HTTP request or WebSocket is matched against the routes (see
 ``protocol.routing``), then queued on its route key as a ``connect`` request; the first worker
 that takes it acknowledges it and the connection's events flow both ways through the two
-processes' inboxes (``protocol.envelope``, ``transport.streams``).
+processes' inboxes (``protocol.envelope``, ``forwarding.peer``).
 """
 
 from __future__ import annotations

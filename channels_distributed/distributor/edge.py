@@ -24,6 +24,8 @@ from ..exceptions import (
     Unserved,
     WorkerSilent,
 )
+from ..forwarding.hub import Hub, now_ms
+from ..forwarding.peer import Peer, Watcher, open_peer
 from ..protocol.envelope import IDEMPOTENT_METHODS, pack_connect
 from ..protocol.forwarding import (
     CLIENT_GONE,
@@ -42,10 +44,8 @@ from ..protocol.forwarding import (
 )
 from ..transport import queues
 from ..transport.eviction import warn_if_evicting
-from ..transport.hub import Hub, now_ms
 from ..transport.liveness import Presence, Watch
 from ..transport.resp import ConnectionLost
-from ..transport.streams import Peer, Watcher, open_peer
 from ..typing import Event, Scope
 
 __all__ = ["Edge", "NoWorker", "WorkerSilent"]

@@ -18,13 +18,13 @@ from typing import Any
 
 from ..conf import DistributorConfig
 from ..exceptions import ClientGone, PeerLost
+from ..forwarding.peer import Peer
 from ..protocol.envelope import CLOSE, split_body
 from ..protocol.forwarding import (
     CLIENT_GONE,
     COMPLETE,
 )
 from ..responses import deny_websocket, send_plain
-from ..transport.streams import Peer
 from ..typing import Event, Receive, Scope, Send
 from .edge import Edge, WorkerSilent
 

@@ -22,6 +22,8 @@ import collections
 import logging
 
 from ..exceptions import ClientGone, PeerLost, ProtocolError, RedisUnavailable
+from ..forwarding.hub import Hub
+from ..forwarding.peer import ACK_EVENTS, Peer, open_peer
 from ..protocol.envelope import EXPIRED, Connect, close_event, is_data, split_body
 from ..protocol.forwarding import (
     ACK_WITH_OUTPUT,
@@ -36,9 +38,7 @@ from ..protocol.forwarding import (
     WORKER,
     Forwarding,
 )
-from ..transport.hub import Hub
 from ..transport.queues import RouteQueue
-from ..transport.streams import ACK_EVENTS, Peer, open_peer
 from ..typing import Event, Scope
 from .context import WorkerContext
 

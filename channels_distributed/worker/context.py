@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..transport.hub import Hub
+from ..forwarding.hub import Hub
 from ..transport.liveness import Watch
 from ..typing import ASGIApp, Event
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from ..conf import NodeConfig
 from ..exceptions import ConfigurationError, ProtocolError, RedisUnavailable, ReplyError
+from ..forwarding.hub import Hub, now_ms
 from ..interfaces import adapt
 from ..lifespan import Lifespan
 from ..loop import close_loop, new_loop, serving_gc
@@ -30,7 +31,6 @@ from ..protocol import forwarding as fw
 from ..protocol.envelope import VersionMismatch, accept_event, decode_connect
 from ..transport.backoff import Backoff
 from ..transport.eviction import warn_if_evicting
-from ..transport.hub import Hub, now_ms
 from ..transport.liveness import Presence, Watch
 from ..transport.queues import RouteQueue
 from ..transport.resp import ConnectionLost

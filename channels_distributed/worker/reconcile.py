@@ -9,8 +9,8 @@ served, one it took already is never run again (only dropped once its deadline p
 from __future__ import annotations
 
 from ..exceptions import ProtocolError
+from ..forwarding.hub import now_ms
 from ..protocol.envelope import decode_connect
-from ..transport.hub import now_ms
 
 __all__ = ["Recent"]
 

@@ -14,9 +14,9 @@ import asyncio
 from typing import Any
 
 from channels_distributed.distributor.relay import serve_http, serve_websocket
+from channels_distributed.forwarding.hub import now_ms
 from channels_distributed.protocol import forwarding as fw
 from channels_distributed.protocol.envelope import decode_connect
-from channels_distributed.transport.hub import now_ms
 from tests.helpers import wait_for_async
 from tests.memlink import KEY, Deployment
 

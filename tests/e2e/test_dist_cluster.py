@@ -28,10 +28,10 @@ from channels_distributed import RedisChannelLayer
 from channels_distributed.conf import parse_hosts
 from channels_distributed.embedded import RedisCluster, RedisServer
 from channels_distributed.exceptions import RedisUnavailable
+from channels_distributed.forwarding.hub import Hub
 from channels_distributed.protocol.forwarding import WORKER
 from channels_distributed.protocol.keys import key_slot
 from channels_distributed.transport.eviction import warn_if_evicting
-from channels_distributed.transport.hub import Hub
 from channels_distributed.transport.queues import RouteQueue
 from channels_distributed.transport.refusals import LAYER_ACL, WORKER_ACL
 

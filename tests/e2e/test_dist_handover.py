@@ -16,10 +16,10 @@ from deployment import Deployment
 from helpers import wait_for_async
 
 from channels_distributed.conf import parse_hosts
+from channels_distributed.forwarding.hub import Hub
 from channels_distributed.protocol.envelope import decode_connect
 from channels_distributed.protocol.forwarding import WORKER
 from channels_distributed.protocol.keys import DistKeys
-from channels_distributed.transport.hub import Hub
 from channels_distributed.transport.queues import RouteQueue
 from channels_distributed.transport.scripts import GIVEN_UP, OURS
 from channels_distributed.transport.topology import Topology

@@ -9,6 +9,7 @@ from typing import Any
 from helpers import wait_for_async
 
 from channels_distributed.conf import parse_hosts
+from channels_distributed.forwarding.hub import Hub, now_ms
 from channels_distributed.protocol.codec import decode_entry, encode_entry
 from channels_distributed.protocol.envelope import (
     RESET,
@@ -17,7 +18,6 @@ from channels_distributed.protocol.envelope import (
     encode_events,
 )
 from channels_distributed.protocol.forwarding import EDGE
-from channels_distributed.transport.hub import Hub, now_ms
 
 
 async def _late_accept(url: str) -> list[Any]:

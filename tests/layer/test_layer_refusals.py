@@ -152,10 +152,10 @@ async def test_worker_transport_logs_refusals_and_keeps_retrying(
     """The distributor and workers retry whatever happens (an operator may fix the ACL while
     they run), but a refusal is logged at ERROR with its fix, never retried silently."""
     from channels_distributed.conf import parse_hosts
+    from channels_distributed.forwarding.hub import Hub
+    from channels_distributed.forwarding.peer import open_peer
     from channels_distributed.protocol.forwarding import WORKER
-    from channels_distributed.transport.hub import Hub
     from channels_distributed.transport.queues import RouteQueue
-    from channels_distributed.transport.streams import open_peer
 
     url = _user(server, "worker", LAYER_ACL.replace("+blmpop ", "").replace("+blpop ", ""))
     hub = Hub(parse_hosts([url]), "asgi", side=WORKER, retry_window=1.0)

@@ -13,9 +13,9 @@ from sentinels import Sentinel
 from channels_distributed import RedisChannelLayer
 from channels_distributed.conf import parse_hosts
 from channels_distributed.embedded import RedisServer
+from channels_distributed.forwarding.hub import Hub
+from channels_distributed.forwarding.peer import open_peer
 from channels_distributed.protocol.forwarding import WORKER
-from channels_distributed.transport.hub import Hub
-from channels_distributed.transport.streams import open_peer
 
 WAIT = 5.0
 

@@ -3,7 +3,7 @@
 ``Pair`` is h11's ``ConnectionPair`` for this protocol: an edge machine and a worker machine, a
 route queue, the given-up marks and the two inboxes, all in memory, with a clock the test moves.
 The actions each machine returns are carried out the way the shells (distributor/edge.py,
-transport/streams.py, worker/connection.py) carry them out, so messages one side sends arrive
+forwarding/peer.py, worker/connection.py) carry them out, so messages one side sends arrive
 at the other as events. Every scenario, faults included, is a function run by the parametrized
 test below; ``test_every_row_is_exercised`` runs them all and checks that together they took
 every row of ``TABLE``, so a new row cannot land untested.

@@ -7,8 +7,8 @@ import contextlib
 from typing import Any
 
 from channels_distributed.conf import parse_hosts
+from channels_distributed.forwarding.hub import Hub
 from channels_distributed.protocol.forwarding import WORKER
-from channels_distributed.transport.hub import Hub
 from channels_distributed.transport.liveness import Presence
 
 

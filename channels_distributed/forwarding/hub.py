@@ -23,11 +23,11 @@ from ..protocol import forwarding as fw
 from ..protocol.codec import decode_entry, encode_entry
 from ..protocol.envelope import RESET, decode_events, encode_events
 from ..protocol.keys import DistKeys
+from ..transport.backoff import Backoff
+from ..transport.loopstate import LoopState
+from ..transport.reader import BATCH, Reader
+from ..transport.topology import Shard
 from ..typing import Event
-from .backoff import Backoff
-from .loopstate import LoopState
-from .reader import BATCH, Reader
-from .topology import Shard
 
 __all__ = ["Hub", "Streamed", "new_process_id", "now_ms"]
 

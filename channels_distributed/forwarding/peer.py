@@ -45,10 +45,10 @@ from ..protocol.forwarding import (
     WATCH,
     Forwarding,
 )
+from ..transport.backoff import Backoff
+from ..transport.scripts import FULL, GIVEN_UP, OURS, REAPED
 from ..typing import Event
-from .backoff import Backoff
 from .hub import Hub
-from .scripts import FULL, GIVEN_UP, OURS, REAPED
 
 __all__ = ["ACK_EVENTS", "Owner", "Peer", "Watcher", "open_peer"]
 

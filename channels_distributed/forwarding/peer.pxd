@@ -1,7 +1,7 @@
 # For the compiled build (setup.py): the peer of streams.py as an extension type. Its attributes
 # become C struct fields instead of instance-dict entries; typed as object, they keep Python's
 # semantics. It cimports the hub, which is compiled with it as one unit.
-from channels_distributed.transport.hub cimport Hub
+from channels_distributed.forwarding.hub cimport Hub
 
 cdef class Peer:
     cdef public Hub hub
