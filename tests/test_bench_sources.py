@@ -42,7 +42,7 @@ def test_a_set_grows_to_the_modules_that_cimport_it():
     assert resolve(" transport.writer", "") == {"transport.writer"}
     assert resolve(f"{P}transport.writer") == {"transport.writer"}
     # server.http's .pxd cimports server.head's and server.cycle's: it cannot load without them
-    # compiled. transport.streams' cimports transport.hub's.
+    # compiled. forwarding.peer's cimports forwarding.hub's.
     assert resolve("server.head") == {"server.head", "server.http"}
     assert resolve("server.cycle", "forwarding.hub") == {
         "server.cycle", "server.http", "forwarding.hub", "forwarding.peer"}
@@ -58,8 +58,8 @@ def test_the_set_cannot_be_chosen_once_imported():
 
 
 def test_the_environment_drops_the_packages_switch():
-    env = sources.environment([f"{P}transport.hub"], {compiled.ENV: "1", "PYTHONPATH": "/x"})
-    assert env == {"CD_BENCH_SOURCES": f"{P}transport.hub",
+    env = sources.environment([f"{P}forwarding.hub"], {compiled.ENV: "1", "PYTHONPATH": "/x"})
+    assert env == {"CD_BENCH_SOURCES": f"{P}forwarding.hub",
                    "PYTHONPATH": f"{sources.SITE}{os.pathsep}/x"}
     assert sources.environment([], {compiled.ENV: "1", "CD_BENCH_SOURCES": "y"}) == {}
 
@@ -81,4 +81,4 @@ def test_a_command_runs_the_set_from_its_sources_and_the_rest_compiled(tmp_path)
     result = sources.run(chosen, [sys.executable, str(script)], capture_output=True, timeout=60)
     assert result.returncode == 0, result.stderr
     # Needs the build compiled in place (make dev).
-    assert result.stdout.splitlines() == [f"{P}forwarding.hub {P}transport.streams"] * 2
+    assert result.stdout.splitlines() == [f"{P}forwarding.hub {P}forwarding.peer"] * 2
