@@ -36,8 +36,19 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "channels_distributed"
+
+
+def _package_parent() -> Path:
+    """Where the package the command will import lives (a checkout, or site-packages when the
+    tests run against an installed wheel): found without importing it."""
+    spec = importlib.util.find_spec(PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit(f"{PACKAGE} is not importable here")
+    return Path(next(iter(spec.submodule_search_locations))).resolve().parent
+
+
+ROOT = _package_parent()
 SET_ENV = "CD_BENCH_SOURCES"  # the set, full names separated by commas
 SITE = Path(__file__).resolve().parent / "sources_site"  # holds the sitecustomize
 

@@ -51,6 +51,7 @@ class MemoryLink:
     # stream) of the entries to lose.
     lose: set[tuple[str, int]] = field(default_factory=set)
     numbers: list[tuple[str, int]] = field(default_factory=list)  # (inbox, seq) of each entry
+    sent_connects: list[bytes] = field(default_factory=list)  # every request queued
     # Cleared: acknowledged pushes (a worker's first output) wait for it before Redis runs them.
     acked_pushes: asyncio.Event = field(default_factory=asyncio.Event)
     # Cleared: the edge's give-up scripts wait for it before Redis runs them.
@@ -121,6 +122,7 @@ class MemoryHub(Hub):
         if self.link.down:
             return self.link.failed()
         self.link.queue.append(entry)
+        self.link.sent_connects.append(entry)
         return self.link.done()
 
     def send_events(self, inbox: str, conn: str, events: list[Any],
@@ -169,7 +171,7 @@ class MemoryWatch:
 
     def gone(self, process: str) -> None:
         for peer in self.watched.pop(process, set()):
-            peer.fail(PeerLost(f"process {process} went away"))
+            peer.process_gone(PeerLost(f"process {process} went away"))
 
     async def close(self) -> None:
         pass
@@ -196,6 +198,10 @@ class MemoryRoute:
         self.processing = self.keys.processing(KEY, "w")
         self.hold = asyncio.Event()  # cleared: acknowledgements wait for it
         self.hold.set()
+
+    def drop(self, raw: bytes) -> None:
+        if raw in self.link.processing:
+            self.link.processing.remove(raw)
 
     async def ack(self, raw: bytes, conn: str) -> int:
         await self.hold.wait()
@@ -241,13 +247,13 @@ class Deployment:
         self.link.processing.append(raw)
         connect = decode_connect(raw)
         if connect.deadline_ms < now_ms():
-            for action in fw.transition(fw.WORKER, fw.IDLE, fw.DEADLINE)[1]:
-                if action == fw.DROP:
+            for action in fw.Forwarding(fw.WORKER, 0).handle(fw.Event.DEADLINE):
+                if action is fw.Action.DROP:
                     self.link.processing.remove(raw)
-                elif action == fw.SEND_EXPIRED:
+                elif action is fw.Action.SEND_EXPIRED:
                     self.expired += 1
                     self.worker_hub.send_events(connect.reply, connect.conn,
-                                                [{"type": fw.EXPIRED}])
+                                                [{"type": fw.Event.EXPIRED.value}])
             return True
         connection = Connection(self.context, self.route, raw, connect)  # type: ignore[arg-type]
         self.connection_objects.append(connection)

@@ -27,26 +27,13 @@ from ..exceptions import (
 from ..forwarding.hub import Hub, now_ms
 from ..forwarding.peer import Peer, Watcher, open_peer
 from ..protocol.envelope import IDEMPOTENT_METHODS, pack_connect
-from ..protocol.forwarding import (
-    CLIENT_GONE,
-    CONNECT,
-    EDGE,
-    END,
-    GIVE_UP,
-    GIVING_UP,
-    LATE,
-    PUSH_CONNECT,
-    QUEUED,
-    TAKEN_BY_WORKER,
-    WITHDRAW,
-    WITHDRAWN,
-    Forwarding,
-)
+from ..protocol.forwarding import Action, Event, Forwarding, Side
 from ..transport import queues
 from ..transport.eviction import warn_if_evicting
 from ..transport.liveness import Presence, Watch
 from ..transport.resp import ConnectionLost
-from ..typing import Event, Scope
+from ..typing import Event as AsgiEvent
+from ..typing import Scope
 
 __all__ = ["Edge", "NoWorker", "WorkerSilent"]
 
@@ -54,8 +41,6 @@ logger = logging.getLogger(__name__)
 
 
 _SWEEP_INTERVAL = 0.05
-# The states in which a connection waits for its worker (and the sweeper watches its timer).
-_WAITING = frozenset({QUEUED, GIVING_UP, LATE})
 
 
 class Edge:
@@ -87,7 +72,7 @@ class Edge:
     @classmethod
     def open(cls, config: DistributorConfig) -> Edge:
         """An edge on the Redis ``config`` names, started in the running event loop."""
-        hub = Hub(config.hosts, config.prefix, side=EDGE, retry_window=config.redis_timeout)
+        hub = Hub(config.hosts, config.prefix, side=Side.EDGE, retry_window=config.redis_timeout)
         edge = cls(config, hub, watch=Watch(hub), presence=Presence(hub))
         edge.start()
         return edge
@@ -111,24 +96,24 @@ class Edge:
         return queue
 
     # The machine's edge actions ---------------------------------------------------------------
-    def act(self, peer: Peer, action: str) -> None:
-        if action == PUSH_CONNECT:
+    def act(self, peer: Peer, action: Action) -> None:
+        if action is Action.PUSH_CONNECT:
             queue, _, entry = self._requests[peer]
             # A failed push fails the peer, so the request waits in one await (one wakeup),
             # not for the push's reply and then for the accept.
             self.hub.push(queue, entry, self.config.queue_capacity,
-                          self._queue_ttl_ms).add_done_callback(peer.fail_on_error)
+                          self._queue_ttl_ms).add_done_callback(peer.push_failed)
             self._waiting.add(peer)
             if self._sweeper is None or self._sweeper.done():
                 self._sweeper = self.hub.loop.create_task(self._sweep())
-        elif action == GIVE_UP:
+        elif action is Action.GIVE_UP:
             self._spawn(self._give_up(peer, *self._requests.pop(peer)))
-        elif action == WITHDRAW:
+        elif action is Action.WITHDRAW:
             request = self._requests.pop(peer, None)
             if request is not None:
                 self._spawn(self._withdraw(*request))
         else:  # pragma: no cover - the table gives the edge no other owner action
-            raise RuntimeError(f"the edge cannot carry out {action!r}")
+            raise RuntimeError(f"the edge cannot carry out {action.value!r}")
 
     async def _sweep(self) -> None:
         loop = self.hub.loop
@@ -136,7 +121,7 @@ class Edge:
             await asyncio.sleep(_SWEEP_INTERVAL)
             now = loop.time()
             for peer in list(self._waiting):
-                if peer.machine.state in _WAITING:
+                if peer.machine.waiting:
                     peer.tick(now)
                 else:
                     self._waiting.discard(peer)
@@ -166,18 +151,20 @@ class Edge:
         is never run; one a worker holds is answered by it (or with 502), or with 503 when that
         worker says it took it too late to run it (``cd.expired``)."""
         withdrawn = await self._withdraw(queue, state, entry)
-        peer.handle(WITHDRAWN if withdrawn else TAKEN_BY_WORKER, now=self.hub.loop.time())
+        peer.handle(Event.WITHDRAWN if withdrawn else Event.TAKEN_BY_WORKER,
+                    now=self.hub.loop.time())
 
-    async def connect(self, key: str, scope: Scope, first: Event | None) -> Peer | None:
+    async def connect(self, key: str, scope: Scope, first: AsgiEvent | None) -> Peer | None:
         """Queue the connection on ``key``; the peer once a worker accepted, else None."""
         config, hub = self.config, self.hub
         # Once given up, an accept may still come from a worker that acknowledged the request
         # at its deadline: within a Redis round trip, unless Redis is slow (redis_timeout).
         # At the deadline the request is given up at once: withdrawn if still queued, else marked
         # so that its worker never runs it (it says so, cd.expired: 503 all the same).
-        machine = Forwarding(EDGE, config.window, config.worker_timeout, config.redis_timeout)
-        peer = open_peer(hub, self._new_id(), config.window, held=True, machine=machine,
-                         owner=self, watch=self.watch)
+        machine = Forwarding(Side.EDGE, config.window, config.worker_timeout,
+                             config.redis_timeout)
+        peer = open_peer(hub, self._new_id(), config.window, machine=machine, owner=self,
+                         watch=self.watch)
         accepted = peer.accepted
         if accepted is None:  # pragma: no cover - a peer opened without a remote has one
             raise RuntimeError("a peer waiting for its worker has no accept future")
@@ -186,8 +173,7 @@ class Edge:
                              None if first is None else first["body"],
                              bool(first and first.get("more_body")))
         self._requests[peer] = (self._queue(key), hub.keys.state(key, peer.conn), entry)
-        for action in machine.handle(CONNECT, hub.loop.time()):  # the edge's own actions only
-            self.act(peer, action)
+        peer.handle(Event.CONNECT, now=hub.loop.time())
         ok = False
         try:
             await accepted
@@ -205,17 +191,18 @@ class Edge:
             # request nobody waits for any more is withdrawn (or can no longer be acknowledged).
             self._waiting.discard(peer)
             if not ok:
-                peer.handle(CLIENT_GONE)  # cancelled while waiting: withdrawn
-                peer.handle(END)
+                if peer.machine.waiting:  # cancelled while waiting: withdrawn
+                    peer.handle(Event.CLIENT_GONE)
+                peer.handle(Event.END)
             self._requests.pop(peer, None)
         return peer if ok else None
 
-    def finish(self, peer: Peer, disconnect: Event) -> None:
+    def finish(self, peer: Peer, disconnect: AsgiEvent) -> None:
         """The connection ended here. If the exchange was not complete (the client left in the
         middle, the server failed to send), the worker's application is told, so it never
         waits forever on a connection that is gone."""
         peer.final = disconnect
-        peer.handle(END)
+        peer.handle(Event.END)
 
     async def close(self) -> None:
         if self._sweeper is not None:

@@ -20,10 +20,8 @@ from ..conf import DistributorConfig
 from ..exceptions import ClientGone, PeerLost
 from ..forwarding.peer import Peer
 from ..protocol.envelope import CLOSE, split_body
-from ..protocol.forwarding import (
-    CLIENT_GONE,
-    COMPLETE,
-)
+from ..protocol.forwarding import FAILURES, Action
+from ..protocol.forwarding import Event as Happened
 from ..responses import deny_websocket, send_plain
 from ..typing import Event, Receive, Scope, Send
 from .edge import Edge, WorkerSilent
@@ -31,6 +29,11 @@ from .edge import Edge, WorkerSilent
 __all__ = ["serve_http", "serve_websocket"]
 
 logger = logging.getLogger(__name__)
+
+# What the client gets when its connection fails (the machines' failures: protocol.forwarding).
+_SILENT = FAILURES[Action.FAIL_SILENT]
+_LOST = FAILURES[Action.FAIL_LOST]
+_NO_WORKER = FAILURES[Action.FAIL_NO_WORKER]
 
 
 class _Upstream:
@@ -49,7 +52,7 @@ class _Upstream:
     def _ended(self, task: asyncio.Future[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
             logger.warning("reading from the client failed: %r", task.exception())
-        self.peer.handle(CLIENT_GONE)
+        self.peer.handle(Happened.CLIENT_GONE)
 
     def stop(self) -> None:
         if self.task is not None:
@@ -105,7 +108,7 @@ async def serve_http(edge: Edge, key: str, scope: Scope, receive: Receive, send:
     try:
         peer = await edge.connect(key, scope, first)
     except WorkerSilent:
-        await send_plain(send, 502,
+        await send_plain(send, _SILENT.status or 502,
                          b"Bad Gateway: the worker that took this request never answered\n")
         return
     if peer is None:
@@ -116,7 +119,7 @@ async def serve_http(edge: Edge, key: str, scope: Scope, receive: Receive, send:
     body_done = first is not None and not first.get("more_body")
     try:
         await _relay(peer, send, functools.partial(_http_down, probe_after=config.redis_timeout),
-                     lambda: _http_up(peer, receive, config.max_chunk, body_done),
+                     lambda: _http_up(peer, receive, config, body_done),
                      eager=not body_done)
     finally:
         edge.finish(peer, {"type": "http.disconnect"})
@@ -156,7 +159,7 @@ async def _http_down(peer: Peer, send: Send, waiting: Callable[[], None], *,
                 await send(event)
             elif kind == "http.response.body":
                 if not event.get("more_body", False):
-                    peer.handle(COMPLETE)  # the worker needs no credit or disconnect now
+                    peer.handle(Happened.COMPLETE)  # the worker needs no credit or disconnect now
                     await send(event)
                     return
                 await send(event)
@@ -171,17 +174,19 @@ async def _http_down(peer: Peer, send: Send, waiting: Callable[[], None], *,
     except PeerLost:
         if started:
             raise  # the ASGI server aborts the connection
-        await send_plain(send, 502, b"Bad Gateway: the worker serving this request went away\n")
+        await send_plain(send, _LOST.status or 502,
+                         b"Bad Gateway: the worker serving this request went away\n")
 
 
-async def _http_up(peer: Peer, receive: Receive, max_chunk: int, body_done: bool) -> None:
+async def _http_up(peer: Peer, receive: Receive, config: DistributorConfig,
+                   body_done: bool) -> None:
     while not body_done:
         event = await receive()
         if event["type"] == "http.disconnect":
             peer.post(event)
             return
-        for piece in split_body(event, max_chunk):
-            if not await peer.send_data(piece):
+        for piece in split_body(event, config.max_chunk):
+            if not await peer.send_data(piece, config.redis_timeout):
                 await _forever()
         body_done = not event.get("more_body", False)
     while (await receive())["type"] != "http.disconnect":
@@ -204,14 +209,17 @@ async def serve_websocket(edge: Edge, key: str | None, scope: Scope, receive: Re
         peer = await edge.connect(key, scope, None)
     except WorkerSilent:
         await send({"type": "websocket.accept"})
-        await send({"type": "websocket.close", "code": 1011, "reason": "worker went away"})
+        await send({"type": "websocket.close", "code": _SILENT.close_code,
+                    "reason": "worker went away"})
         return
     if peer is None:
         await send({"type": "websocket.accept"})
-        await send({"type": "websocket.close", "code": 1013, "reason": "no worker available"})
+        await send({"type": "websocket.close", "code": _NO_WORKER.close_code,
+                    "reason": "no worker available"})
         return
     try:
-        await _relay(peer, send, _ws_down, lambda: _ws_up(peer, receive), eager=True)
+        await _relay(peer, send, _ws_down,
+                     lambda: _ws_up(peer, receive, edge.config.redis_timeout), eager=True)
     finally:
         edge.finish(peer, {"type": "websocket.disconnect", "code": 1006, "reason": ""})
 
@@ -223,12 +231,12 @@ async def _ws_down(peer: Peer, send: Send, waiting: Callable[[], None]) -> None:
             event = await _next(peer, waiting)
             kind = event["type"]
             if kind == CLOSE:
-                peer.handle(COMPLETE)
+                peer.handle(Happened.COMPLETE)
                 code = 1011 if event.get("error") else 1000
                 await send({"type": "websocket.close", "code": code})
                 return
             if kind == "websocket.close":
-                peer.handle(COMPLETE)  # the worker's app already knows it closed
+                peer.handle(Happened.COMPLETE)  # the worker's app already knows it closed
             await send(event)
             if kind == "websocket.accept":
                 accepted = True
@@ -242,14 +250,16 @@ async def _ws_down(peer: Peer, send: Send, waiting: Callable[[], None]) -> None:
     except PeerLost:
         if not accepted:
             await send({"type": "websocket.accept"})
-        await send({"type": "websocket.close", "code": 1011, "reason": "worker went away"})
+        await send({"type": "websocket.close", "code": _LOST.close_code,
+                    "reason": "worker went away"})
 
 
-async def _ws_up(peer: Peer, receive: Receive) -> None:
+async def _ws_up(peer: Peer, receive: Receive, probe_after: float) -> None:
     while True:
         event = await receive()
         if event["type"] == "websocket.disconnect":
             peer.post(event)
             return
-        if event["type"] == "websocket.receive" and not await peer.send_data(event):
+        if event["type"] == "websocket.receive" and not await peer.send_data(event,
+                                                                             probe_after):
             await _forever()

@@ -48,10 +48,10 @@ class Streamed(Protocol):
 
 
 # A process id says which side the process is: d(istributor, the edge) or w(orker).
-_ID_PREFIX = {fw.EDGE: "d", fw.WORKER: "w"}
+_ID_PREFIX = {fw.Side.EDGE: "d", fw.Side.WORKER: "w"}
 
 
-def new_process_id(side: str) -> str:
+def new_process_id(side: fw.Side) -> str:
     """A process id for a process of ``side`` (``forwarding.EDGE`` or ``WORKER``)."""
     return f"{_ID_PREFIX[side]}-{os.getpid()}-{uuid.uuid4().hex[:10]}"
 
@@ -90,7 +90,7 @@ class _Inbox(Reader):
 class Hub:
     """One process's transport for forwarded connections, in one event loop."""
 
-    def __init__(self, hosts: Sequence[HostSpec], prefix: str, *, side: str,
+    def __init__(self, hosts: Sequence[HostSpec], prefix: str, *, side: fw.Side,
                  retry_window: float, inbox_capacity: int = 100_000,
                  ttl: float = 60.0) -> None:
         self.keys = DistKeys(prefix)
@@ -166,11 +166,11 @@ class Hub:
         return self.topology.colocated(key, other)
 
     def stray(self, conn: str, events: list[Event]) -> None:
-        """Events for a connection this process no longer has: the machine's fw.CLOSED row says
-        what to do (an accept that came too late is answered with a reset)."""
+        """Events for a connection this process no longer has: an accept that came too late,
+        or a probe of one that ended here, is answered with a reset (``stray_actions``)."""
         for event in events:
-            _, actions = fw.transition(self.side, fw.CLOSED, str(event.get("type")))
-            if fw.SEND_RESET in actions and isinstance(event.get("inbox"), str):
+            actions = fw.stray_actions(self.side, str(event.get("type")))
+            if fw.Action.SEND_RESET in actions and isinstance(event.get("inbox"), str):
                 self.send_aside(event["inbox"], conn, _RESET)
 
     def add_peer(self, peer: Streamed) -> None:

@@ -20,7 +20,6 @@ import logging
 from typing import Any, Protocol
 
 from ..exceptions import ClientGone, PeerLost
-from ..protocol import forwarding as fw
 from ..protocol.envelope import (
     ACCEPT,
     ACK,
@@ -32,22 +31,16 @@ from ..protocol.envelope import (
     ack_event,
 )
 from ..protocol.forwarding import (
-    ABORT,
-    ACCEPTED,
-    CLOSE_PEER,
     FAILURES,
-    FINISH_OUTPUT,
-    RELEASE,
-    SEND_EXPIRED,
-    SEND_FINAL,
-    SEND_RESET,
-    UNWATCH,
-    WATCH,
+    Action,
+    Event,
     Forwarding,
+    Output,
+    UnexpectedEvent,
 )
 from ..transport.backoff import Backoff
 from ..transport.scripts import FULL, GIVEN_UP, OURS, REAPED
-from ..typing import Event
+from ..typing import Event as Message
 from .hub import Hub
 
 __all__ = ["ACK_EVENTS", "Owner", "Peer", "Watcher", "open_peer"]
@@ -56,7 +49,10 @@ logger = logging.getLogger(__name__)
 
 #: An acknowledgement's answer (transport.scripts) as the worker machine's event: decoded here
 #: only.
-ACK_EVENTS = {OURS: fw.ACKED, REAPED: fw.REAPED, GIVEN_UP: fw.GIVEN_UP, FULL: fw.FULL}
+ACK_EVENTS = {OURS: Event.ACKED, REAPED: Event.REAPED, GIVEN_UP: Event.GIVEN_UP,
+              FULL: Event.FULL}
+# The other side's control messages, as the machine's events.
+_CONTROL = {ACCEPT: Event.ACCEPT, RESET: Event.RESET, EXPIRED: Event.EXPIRED}
 # Posted out of their stream (unnumbered): shared, only ever read.
 _RESET = {"type": RESET}
 _EXPIRED = {"type": EXPIRED}
@@ -67,7 +63,7 @@ _PROBE_LIMIT = 10.0
 class Owner(Protocol):
     """Who carries out a peer's owner actions: the edge, or a worker's connection."""
 
-    def act(self, peer: Peer, action: str) -> None: ...
+    def act(self, peer: Peer, action: Action) -> None: ...
 
 
 class Watcher(Protocol):
@@ -81,14 +77,16 @@ class Watcher(Protocol):
 
 
 def open_peer(hub: Hub, conn: str, window: int, *, remote: str | None = None,
-              held: bool = False, machine: Forwarding | None = None, owner: Owner | None = None,
-              watch: Watcher | None = None, version: int = VERSION) -> Peer:
+              machine: Forwarding | None = None, owner: Owner | None = None,
+              watch: Watcher | None = None, version: int = VERSION,
+              ack_target: tuple[str, bytes, str] | None = None) -> Peer:
     """A peer for ``conn`` in ``hub``; ``owner.act(peer, action)`` carries out the owner's
     actions, ``watch`` (a ``liveness.Watch``) watches the other process once it is known;
-    ``version``: the protocol version the other side speaks."""
+    ``version``: the protocol version the other side speaks; ``ack_target``: (processing list,
+    request, given-up mark) of a worker's request, for a first output that acknowledges it."""
     if machine is None:
         machine = Forwarding(hub.side, window)
-    peer = Peer(hub, conn, machine, remote, held, owner, watch, version)
+    peer = Peer(hub, conn, machine, remote, owner, watch, version, ack_target)
     hub.add_peer(peer)
     return peer
 
@@ -97,8 +95,8 @@ class Peer:
     """One side of one forwarded connection: the I/O shell of its ``Forwarding`` machine."""
 
     def __init__(self, hub: Hub, conn: str, machine: Forwarding, remote: str | None,
-                 held: bool, owner: Owner | None, watch: Watcher | None,
-                 version: int = VERSION) -> None:
+                 owner: Owner | None, watch: Watcher | None, version: int = VERSION,
+                 ack_target: tuple[str, bytes, str] | None = None) -> None:
         self.hub = hub
         self.conn = conn
         self.machine = machine
@@ -106,15 +104,12 @@ class Peer:
         self.watch = watch
         self.remote = remote
         self.remote_id: str | None = None  # the other process, once known (for the watch)
-        self.held = held  # outgoing events wait until released (worker: until acknowledged)
-        # (processing list, entry, state key): the first flush acknowledges and sends at once.
-        self.ack_with: tuple[str, bytes, str] | None = None
-        self.finished = False  # nothing more goes out (the other side needs nothing more)
-        self.failed: BaseException | None = None
-        self.final: Event | None = None  # the owner's last word (SEND_FINAL)
-        self._out: list[Event] = []
+        self.ack_target = ack_target
+        self.failure: BaseException | None = None  # what waiters raise once it failed
+        self.final: Message | None = None  # the owner's last word (SEND_FINAL)
+        self._out: list[Message] = []
         self._scheduled = False
-        self._inbound: collections.deque[Event] = collections.deque()
+        self._inbound: collections.deque[Message] = collections.deque()
         self._wakers: list[asyncio.Future[bool]] = []
         # Only the side that does not know its remote yet (the distributor) waits for cd.accept.
         self.accepted: asyncio.Future[None] | None = (
@@ -125,61 +120,76 @@ class Peer:
         self.recv_seq = 0  # entries that arrived from the other side, in order
 
     # The machine -----------------------------------------------------------------------------
-    def handle(self, event: str, error: BaseException | None = None,
-               message: Event | None = None, now: float = 0.0) -> None:
+    def handle(self, event: Event, error: BaseException | None = None,
+               message: Message | None = None, now: float = 0.0) -> None:
         """Feed ``event`` to the machine and carry out its actions, in order (one call: this
-        runs several times per request)."""
-        for action in self.machine.handle(event, now):  # the common ones first
-            if action == RELEASE:
-                self.release()
-            elif action == CLOSE_PEER:
+        runs several times per request). An event the machine has no row for is a defect:
+        logged, and the connection fails (``Event.BROKEN``), wherever it came from."""
+        try:
+            actions = self.machine.handle(event, now)
+        except UnexpectedEvent as exc:
+            logger.error("connection %s: %s; failing it", self.conn, exc)
+            if event is not Event.BROKEN:
+                self.handle(Event.BROKEN, PeerLost(f"connection {self.conn} broke: {exc}"))
+            return
+        for action in actions:  # the common ones first
+            if action is Action.FLUSH:
+                if self._out:
+                    self._schedule()
+            elif action is Action.FLUSH_NOW:
+                self.flush()
+            elif action is Action.CLOSE_PEER:
                 self.hub.close_peer(self)
                 self.owner = None  # no cycle with the owner: freed by reference counting
-            elif action == WATCH:
+            elif action is Action.WATCH:
                 if self.watch is not None:
                     self.watch.add(str(self.remote_id), self)
-            elif action == UNWATCH:
+            elif action is Action.UNWATCH:
                 if self.watch is not None:  # unwatched: removes nothing
                     self.watch.remove(str(self.remote_id), self)
-            elif action == SEND_FINAL:
+            elif action is Action.SEND_FINAL:
                 if self.final is not None:
                     self.post(self.final)
-            elif action == FINISH_OUTPUT:
-                self.finish_output()
-            elif action == ACCEPTED:
+            elif action is Action.DISCARD:
+                self._out.clear()
+            elif action is Action.ACCEPTED:
                 self._accepted(message or {})
             elif action in FAILURES:
-                kind, text = FAILURES[action]
-                self._fail(error or kind(text.format(self.conn)))
-            elif action == SEND_RESET:
-                self.hub.stray(self.conn, [message or {}])
-            elif action == ABORT:
-                if self.remote is not None:
-                    self.hub.send_aside(self.remote, self.conn, _RESET)
-                self.finish_output()
-            elif action == SEND_EXPIRED:
-                logger.info("connection %s will not run: its edge gave it up at its deadline",
-                            self.conn)
-                if self.remote is not None:
-                    self.hub.send_aside(self.remote, self.conn, _EXPIRED)
-            elif self.owner is not None:
-                self.owner.act(self, action)
-            else:  # pragma: no cover - owner actions come only while it owns the peer
-                raise RuntimeError(f"connection {self.conn}: nobody carries out {action!r}")
+                failure = FAILURES[action]
+                self._end_with(error or failure.error(failure.message.format(self.conn)))
+            else:
+                self._act(action, message)
+
+    def _act(self, action: Action, message: Message | None) -> None:
+        """The rarer actions: telling the other side, or the owner's."""
+        if action is Action.SEND_RESET:
+            self.hub.stray(self.conn, [message or {}])
+        elif action is Action.ABORT:
+            if self.remote is not None:
+                self.hub.send_aside(self.remote, self.conn, _RESET)
+        elif action is Action.SEND_EXPIRED:
+            logger.info("connection %s will not run: its edge gave it up at its deadline",
+                        self.conn)
+            if self.remote is not None:
+                self.hub.send_aside(self.remote, self.conn, _EXPIRED)
+        elif self.owner is not None:
+            self.owner.act(self, action)
+        else:  # pragma: no cover - owner actions come only while it owns the peer
+            raise RuntimeError(f"connection {self.conn}: nobody carries out {action.value!r}")
 
     def tick(self, now: float) -> None:
         """The machine's timer, on the caller's clock."""
         if self.machine.expired(now):
-            self.handle(fw.DEADLINE, None, None, now)
+            self.handle(Event.DEADLINE, None, None, now)
 
-    def _accepted(self, message: Event) -> None:
+    def _accepted(self, message: Message) -> None:
         self.remote = str(message.get("inbox"))
         self.remote_id = str(message.get("worker"))
         if self.accepted is not None and not self.accepted.done():
             self.accepted.set_result(None)
 
     # Incoming --------------------------------------------------------------------------------
-    def feed(self, events: list[Event], seq: int = 0, *, local: bool = False) -> None:
+    def feed(self, events: list[Message], seq: int = 0, *, local: bool = False) -> None:
         """What arrived for this connection: one entry's events (``seq``: its number in the
         stream, 0 for an entry outside it; ``local``: what the owner adds itself)."""
         if seq:
@@ -192,8 +202,8 @@ class Peer:
             kind = event["type"]
             if kind == ACK:
                 self.machine.grant(int(event.get("n", 1)))
-            elif kind in (ACCEPT, RESET, EXPIRED):
-                self.handle(kind, None, event)
+            elif kind in _CONTROL:
+                self.handle(_CONTROL[kind], None, event)
             elif kind == PROBE:
                 if self.remote is not None:
                     self.hub.send_aside(self.remote, self.conn,
@@ -208,12 +218,12 @@ class Peer:
                     gone = not local
         self._notify()
         if gone:  # the edge says the client left: send_data() gives up, even while it waits
-            self.handle(fw.CLIENT_GONE, ClientGone(f"the client of {self.conn} went away"))
+            self.handle(Event.CLIENT_GONE, ClientGone(f"the client of {self.conn} went away"))
 
     def _gap(self, what: str) -> None:
         logger.warning("connection %s: events were lost in Redis (%s): was something evicted? "
                        "(see maxmemory-policy in the deployment docs)", self.conn, what)
-        self.handle(fw.GAP, PeerLost(f"events of {self.conn} were lost in Redis: {what}"))
+        self.handle(Event.GAP, PeerLost(f"events of {self.conn} were lost in Redis: {what}"))
         self._notify()
 
     def _notify(self) -> None:
@@ -234,62 +244,70 @@ class Peer:
         finally:
             timer.cancel()
 
-    async def receive(self, probe_after: float | None = None) -> Event:
+    async def receive(self, probe_after: float | None = None) -> Message:
         """The next event from the other side; PeerLost when it is gone. With ``probe_after``
         (seconds), a wait that long asks the other side whether entries were lost."""
         probes = None if probe_after is None else Backoff(probe_after, _PROBE_LIMIT)
         while not self._inbound:
-            if self.failed is not None:
-                raise self.failed
-            if probes is None or not self.numbered or self.remote is None:
-                await self._wait()
-            elif not await self._wait(probes.next()):
-                self.hub.send_aside(self.remote, self.conn,
-                                    {"type": PROBE, "inbox": self.hub.inbox})
+            if self.failure is not None:
+                raise self.failure
+            await self._wait_or_probe(probes)
         return self._inbound.popleft()
 
-    def receive_nowait(self) -> Event | None:
+    async def _wait_or_probe(self, probes: Backoff | None) -> None:
+        """Until something arrives; with ``probes``, each pause that passes quiet asks the other
+        side how many entries it sent (an answer says what was lost; a reset, that it forgot
+        this connection)."""
+        if probes is None or not self.numbered or self.remote is None:
+            await self._wait()
+        elif not await self._wait(probes.next()):
+            self.hub.send_aside(self.remote, self.conn, {"type": PROBE, "inbox": self.hub.inbox})
+
+    def receive_nowait(self) -> Message | None:
         return self._inbound.popleft() if self._inbound else None
 
-    def fail(self, error: BaseException) -> None:
+    def process_gone(self, error: BaseException) -> None:
         """The other process went away (``liveness.Watch`` says so)."""
-        self.handle(fw.PEER_GONE, error)
+        self.handle(Event.PEER_GONE, error)
 
-    def _fail(self, error: BaseException) -> None:
-        if self.failed is None:
-            self.failed = error
+    def _end_with(self, error: BaseException) -> None:
+        """The connection failed: whoever waits on it gets ``error``."""
+        if self.failure is None:
+            self.failure = error
         if self.accepted is not None and not self.accepted.done():
             self.accepted.set_exception(error)
             self.accepted.exception()  # retrieved: nobody may be waiting any more
         self._notify()
 
-    def fail_on_error(self, future: asyncio.Future[Any]) -> None:  # a push's done callback
+    def push_failed(self, future: asyncio.Future[Any]) -> None:  # a push's done callback
+        """The connection fails if the push ``future`` did."""
         if future.cancelled():
-            self.handle(fw.FAILED, PeerLost(f"sending for {self.conn} was cancelled"))
+            self.handle(Event.FAILED, PeerLost(f"sending for {self.conn} was cancelled"))
         elif future.exception() is not None:
-            self.handle(fw.FAILED, future.exception())
+            self.handle(Event.FAILED, future.exception())
 
     # Outgoing --------------------------------------------------------------------------------
-    def post(self, event: Event) -> None:
-        """Queue a control event for the next flush (same loop turn)."""
-        if self.finished:
+    def post(self, event: Message) -> None:
+        """Queue an event for the next flush (same loop turn), as the machine's state lets it:
+        it may wait (nothing may leave yet) or vanish (the other side needs nothing more)."""
+        output = self.machine.output
+        if output is Output.DROP:
             return
         self._out.append(event)
-        self._schedule()
+        if output is not Output.HOLD:
+            self._schedule()
 
-    def finish_output(self) -> None:
-        """Drop what is queued and send nothing more: the exchange is complete."""
-        self.finished = True
-        self._out.clear()
-
-    async def send_data(self, event: Event) -> bool:
-        """Queue a data event once the window has room. False if the peer is gone."""
+    async def send_data(self, event: Message, probe_after: float | None = None) -> bool:
+        """Queue a data event once the window has room. False if the peer is gone. With
+        ``probe_after``, a wait for credit that long probes the other side: its credit (or
+        its last word) may have been lost."""
+        probes = None if probe_after is None else Backoff(probe_after, _PROBE_LIMIT)
         while True:
-            if self.failed is not None:
+            if self.failure is not None:
                 return False
             if self.machine.spend():
                 break
-            await self._wait()
+            await self._wait_or_probe(probes)
         self.post(event)
         return True
 
@@ -300,29 +318,32 @@ class Peer:
             return
         self.post(ack_event(count))
 
-    def release(self) -> None:
-        self.held = False
-        if self._out:
-            self._schedule()
-
     def _schedule(self) -> None:
-        if not self._scheduled and not self.held:
+        if not self._scheduled:
             self._scheduled = True
             self.hub.loop.call_soon(self.flush)
 
     def flush(self) -> None:
+        """Send what is queued as one entry, if the machine's state lets it leave."""
         self._scheduled = False
-        if self.held or not self._out or self.remote is None:
+        if not self._out or self.remote is None:
+            return
+        output = self.machine.output
+        if output is Output.HOLD:
+            return
+        if output is Output.DROP:
+            self._out.clear()
             return
         events, self._out = self._out, []
         seq = 0
         if self.numbered:
             seq = self.sent_seq = self.sent_seq + 1
-        if self.ack_with is not None:
-            ack, self.ack_with = self.ack_with, None
-            self.held = True  # nothing more goes out until the acknowledgement is confirmed
-            self.hub.send_events_acked(ack, self.remote, self.conn, events,
+        if output is Output.ACK_FIRST:
+            if self.ack_target is None:  # pragma: no cover - a worker's peers have one
+                raise RuntimeError(f"connection {self.conn}: nothing to acknowledge")
+            self.hub.send_events_acked(self.ack_target, self.remote, self.conn, events,
                                        seq).add_done_callback(self._acked)
+            self.handle(Event.FLUSHED)
             return
         future = self.hub.send_events(self.remote, self.conn, events, seq)
         future.add_done_callback(self._sent)
@@ -330,26 +351,26 @@ class Peer:
     def _acked(self, future: asyncio.Future[Any]) -> None:
         error = None if future.cancelled() else future.exception()
         if future.cancelled() or error is not None:
-            self.handle(fw.FAILED, PeerLost(
+            self.handle(Event.FAILED, PeerLost(
                 f"could not acknowledge {self.conn}: {error or 'cancelled'}"))
             return
-        event = ACK_EVENTS.get(future.result(), fw.REAPED)
-        self.handle(event, None if event == fw.ACKED else PeerLost(_NOT_ACKED[event].format(
-            self.conn)))
+        event = ACK_EVENTS.get(future.result(), Event.REAPED)
+        self.handle(event, None if event is Event.ACKED else PeerLost(
+            _NOT_ACKED[event].format(self.conn)))
 
     def _sent(self, future: asyncio.Future[None]) -> None:
         error = future.exception()
         if error is not None:
             logger.warning("connection %s: events lost: %s", self.conn, error)
-            self.handle(fw.FAILED, PeerLost(
+            self.handle(Event.FAILED, PeerLost(
                 f"could not send to the other side of {self.conn}: {error}"))
 
 
 # Why a connection's first output did not go out, by the acknowledgement's answer.
 _NOT_ACKED = {
-    fw.REAPED: "{} was given back to its queue",
-    fw.GIVEN_UP: "{} was given up by its edge at its deadline",
-    fw.FULL: "the inbox of the other side of {} is full",
+    Event.REAPED: "{} was given back to its queue",
+    Event.GIVEN_UP: "{} was given up by its edge at its deadline",
+    Event.FULL: "the inbox of the other side of {} is full",
 }
 
 

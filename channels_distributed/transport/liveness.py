@@ -14,13 +14,15 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import Protocol
 
 from ..exceptions import PeerLost, RedisUnavailable, ReplyError
 from ..protocol.envelope import VERSION
+from ..protocol.keys import DistKeys
 from .backoff import Backoff
 from .refusals import complain
 from .resp import RespLink
+from .topology import Shard
 
 __all__ = ["LEASE_MS", "Presence", "Watch", "absent"]
 
@@ -41,10 +43,32 @@ async def absent(link: RespLink, channels: Iterable[str]) -> set[str]:
     return {name for name in wanted if counts.get(name, 0) == 0}
 
 
+class Process(Protocol):
+    """What liveness needs of this process (``forwarding.hub.Hub``)."""
+
+    @property
+    def keys(self) -> DistKeys: ...
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def presence_shard(self) -> Shard: ...
+
+    def shard_for(self, key: str) -> Shard: ...
+
+
+class Watched(Protocol):
+    """A connection waiting on another process (``forwarding.peer.Peer``)."""
+
+    def process_gone(self, error: BaseException) -> None: ...
+
+
 class Presence:
     """Keeps this process present and leased; ``refresh`` runs extra upkeep every second."""
 
-    def __init__(self, hub: Any, refresh: Callable[[], Awaitable[None]] | None = None) -> None:
+    def __init__(self, hub: Process, refresh: Callable[[], Awaitable[None]] | None = None
+                 ) -> None:
         self.hub = hub
         self.channel = hub.keys.presence(hub.id)
         self.lease = hub.keys.lease(hub.id)
@@ -109,20 +133,20 @@ class Presence:
 class Watch:
     """Fails the peers of processes that stopped being present (``misses`` checks in a row)."""
 
-    def __init__(self, hub: Any, interval: float = 0.25, misses: int = 3) -> None:
+    def __init__(self, hub: Process, interval: float = 0.25, misses: int = 3) -> None:
         self.hub = hub
         self.interval = interval
         self.misses = misses
-        self._watched: dict[str, set[Any]] = {}  # process id -> peers waiting on it
+        self._watched: dict[str, set[Watched]] = {}  # process id -> peers waiting on it
         self._missed: dict[str, int] = {}
         self._task: asyncio.Task[None] | None = None
 
-    def add(self, process: str, peer: Any) -> None:
+    def add(self, process: str, peer: Watched) -> None:
         self._watched.setdefault(process, set()).add(peer)
         if self._task is None or self._task.done():
             self._task = asyncio.ensure_future(self._run())
 
-    def remove(self, process: str, peer: Any) -> None:
+    def remove(self, process: str, peer: Watched) -> None:
         peers = self._watched.get(process)
         if peers is not None:
             peers.discard(peer)
@@ -158,7 +182,7 @@ class Watch:
                 logger.warning("process %s is gone; failing its %d connection(s)",
                                process, len(self._watched[process]))
                 for peer in self._watched.pop(process):
-                    peer.fail(PeerLost(f"process {process} went away"))
+                    peer.process_gone(PeerLost(f"process {process} went away"))
                 self._missed.pop(process, None)
 
     async def close(self) -> None:

@@ -22,22 +22,11 @@ import collections
 import logging
 
 from ..exceptions import ClientGone, PeerLost, ProtocolError, RedisUnavailable
-from ..forwarding.hub import Hub
+from ..forwarding.hub import Hub, now_ms
 from ..forwarding.peer import ACK_EVENTS, Peer, open_peer
 from ..protocol.envelope import EXPIRED, Connect, close_event, is_data, split_body
-from ..protocol.forwarding import (
-    ACK_WITH_OUTPUT,
-    CLIENT_GONE,
-    END,
-    FAILED,
-    OPTIMISTIC,
-    REAPED,
-    RUN_APP,
-    SEND_ACCEPT,
-    TAKE,
-    WORKER,
-    Forwarding,
-)
+from ..protocol.forwarding import Action, Forwarding, Side
+from ..protocol.forwarding import Event as Happened
 from ..transport.queues import RouteQueue
 from ..typing import Event, Scope
 from .context import WorkerContext
@@ -73,11 +62,14 @@ class Connection:
         self.answered = False  # the application answered the WebSocket handshake
         self.told_gone = False  # send() raised ClientGone to the application
         self.done = False  # the response (or the socket) is complete
-        self._run = False  # the machine said: run the application
-        machine = Forwarding(WORKER, context.window)
+        # ``gone``, ``answered``, ``told_gone`` and ``done`` are what the application was told
+        # (the ASGI contract); the connection's lifecycle is its peer's machine.
+        route = self.route
         peer = self.peer = open_peer(
-            context.hub, connect.conn, context.window, remote=connect.reply, held=True,
-            machine=machine, owner=self, watch=context.watch, version=connect.version)
+            context.hub, connect.conn, context.window, remote=connect.reply,
+            machine=Forwarding(Side.WORKER, context.window), owner=self, watch=context.watch,
+            version=connect.version,
+            ack_target=(route.processing, raw, route.keys.state(route.route, connect.conn)))
         peer.remote_id = connect.origin  # the distributor, watched while this runs
         if self.kind == "websocket":
             self._pending.append({"type": "websocket.connect"})
@@ -85,40 +77,44 @@ class Connection:
             self._pending.append({"type": "http.request", "body": connect.body,
                                   "more_body": connect.more_body})
 
-    def act(self, peer: Peer, action: str) -> None:
+    def act(self, peer: Peer, action: Action) -> None:
         """The machine's worker actions that are this connection's to carry out."""
-        if action == SEND_ACCEPT:
+        if action is Action.SEND_ACCEPT:
             peer.post(self.context.accept_event)
-        elif action == RUN_APP:
-            self._run = True
-        elif action == ACK_WITH_OUTPUT:
-            route = self.route
-            peer.ack_with = (route.processing, self.raw,
-                             route.keys.state(route.route, self.connect.conn))
+        elif action is Action.DROP:
+            self.route.drop(self.raw)
         else:  # pragma: no cover - the table gives a connection no other owner action
-            raise RuntimeError(f"a worker connection cannot carry out {action!r}")
+            raise RuntimeError(f"a worker connection cannot carry out {action.value!r}")
 
     async def run(self) -> None:
         peer = self.peer
+        if now_ms() > self.connect.deadline_ms:  # never run after its deadline
+            peer.handle(Happened.DEADLINE)
+            return
         if self._optimistic():
             # The accept goes out with the app's first output, not before: the first flush
             # runs right after the app's first step, so whatever the app sent by then (a whole
             # small response, usually) travels with the accept and the acknowledgement; an app
             # that is still working is accepted at once all the same.
-            peer.handle(OPTIMISTIC)
+            peer.handle(Happened.OPTIMISTIC)
         else:
-            peer.handle(TAKE)
+            peer.handle(Happened.TAKE)
             try:
                 answer = await self.route.ack(self.raw, self.connect.conn)
             except RedisUnavailable as exc:
                 logger.warning("cannot acknowledge %s: %s", self.connect.conn, exc)
-                peer.handle(FAILED, exc)
+                peer.handle(Happened.FAILED, exc)
             except asyncio.CancelledError:  # the node is stopping: nothing may leak
-                peer.handle(FAILED)
+                peer.handle(Happened.FAILED)
                 raise
             else:
-                peer.handle(ACK_EVENTS.get(answer, REAPED))
-        if not self._run:
+                event = ACK_EVENTS.get(answer, Happened.REAPED)
+                if event is Happened.ACKED and now_ms() > self.connect.deadline_ms:
+                    # Acknowledged, but too late to run: as if the edge had given it up (it
+                    # does, or did: it answers 503 once told).
+                    event = Happened.GIVEN_UP
+                peer.handle(event)
+        if not peer.machine.runs_app:
             return  # given back (another worker runs it) or given up (never runs)
         error = True
         try:
@@ -133,7 +129,7 @@ class Connection:
                                  self.kind, self.scope.get("path"))
         finally:
             peer.final = _CLOSED_WITH_ERROR if error else _CLOSED
-            peer.handle(END)
+            peer.handle(Happened.END)
 
     def _optimistic(self) -> bool:
         """Idempotent HTTP with its whole body at hand may start before its acknowledgement.
@@ -161,8 +157,7 @@ class Connection:
         if is_data(event):
             self.peer.consumed()
         elif event["type"] in ("http.disconnect", "websocket.disconnect"):
-            self.gone = True
-            self.peer.handle(CLIENT_GONE, PeerLost("the client went away"))
+            self.gone = True  # the machine heard it from the edge (Peer.feed), or ended it
         return event
 
     def shutdown(self, code: int) -> None:
@@ -189,19 +184,19 @@ class Connection:
         if self.done:
             return  # the response is complete: ignored, as servers do
         kind = event["type"]
-        if self.gone or self.peer.failed is not None:
+        if self.gone or self.peer.failure is not None:
             if self.kind == "websocket" and not self.answered and kind in _ANSWERS:
                 self.answered = True  # the next receive() says websocket.disconnect
                 return
             raise self._gone()
         if kind == "http.response.body" and self.kind == "http":
             for piece in split_body(_body_event(event), self.context.max_chunk):
-                if not await self.peer.send_data(piece):
+                if not await self.peer.send_data(piece, self.context.probe_after):
                     raise self._gone()
             if not event.get("more_body", False):
                 self._complete({"type": "http.disconnect"})
         elif kind == "websocket.send" and self.kind == "websocket":
-            if not await self.peer.send_data(dict(event)):
+            if not await self.peer.send_data(dict(event), self.context.probe_after):
                 raise self._gone()
         elif kind == "http.response.start" and self.kind == "http":
             self.peer.post(_start_event(event))

@@ -28,7 +28,7 @@ from ..interfaces import adapt
 from ..lifespan import Lifespan
 from ..loop import close_loop, new_loop, serving_gc
 from ..protocol import forwarding as fw
-from ..protocol.envelope import VersionMismatch, accept_event, decode_connect
+from ..protocol.envelope import EXPIRED, VersionMismatch, accept_event, decode_connect
 from ..transport.backoff import Backoff
 from ..transport.eviction import warn_if_evicting
 from ..transport.liveness import Presence, Watch
@@ -126,7 +126,7 @@ class Node:
             layer = self._channel_layer or layer_for(config.target)
             service = ChannelService(self.app, config.channels, layer)
             service.start()
-        hub = self.hub = Hub(config.target.hosts, config.target.prefix, side=fw.WORKER,
+        hub = self.hub = Hub(config.target.hosts, config.target.prefix, side=fw.Side.WORKER,
                              retry_window=config.redis_timeout)
         hub.start()
         self.watch = Watch(hub)
@@ -248,11 +248,11 @@ class Node:
             return
         self._recent.add(connect.conn, connect.deadline_ms)
         ahead = connect.deadline_ms - now_ms()
-        if ahead < 0:  # never run after its deadline: the machine's first row says what to do
-            for action in fw.transition(fw.WORKER, fw.IDLE, fw.DEADLINE)[1]:
-                if action == fw.DROP:
+        if ahead < 0:  # never run after its deadline: its machine says what to do
+            for action in fw.Forwarding(fw.Side.WORKER, 0).handle(fw.Event.DEADLINE):
+                if action is fw.Action.DROP:
                     route.drop(raw)
-                elif action == fw.SEND_EXPIRED:
+                elif action is fw.Action.SEND_EXPIRED:
                     tell_expired(self._hub, connect)
             return
         if ahead > route.horizon_ms:
@@ -273,7 +273,7 @@ class Node:
             logger.error("refusing requests on route %s: %s", route.route, exc)
         route.drop(raw)
         if exc.reply is not None and exc.conn is not None:
-            self._hub.send_aside(exc.reply, exc.conn, {"type": fw.EXPIRED})
+            self._hub.send_aside(exc.reply, exc.conn, {"type": EXPIRED})
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._active.pop(task, None)

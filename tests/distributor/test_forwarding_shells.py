@@ -158,7 +158,7 @@ async def test_a_late_accept_for_a_client_that_left_resets_the_application() -> 
     deployment.route.hold.set()
     await asyncio.wait_for(asyncio.gather(*deployment.connections), 5)
     assert told[-1] == {"type": "http.disconnect"}
-    assert any(events == [{"type": fw.RESET}] for _, _, events in deployment.link.sent)
+    assert any(events == [{"type": fw.Event.RESET.value}] for _, _, events in deployment.link.sent)
 
 
 async def _waiting_app(deployment: Deployment, scope: dict[str, Any], client: Client,

@@ -123,7 +123,7 @@ async def test_a_websocket_accepted_after_its_client_left_is_told_by_receive() -
                                                   client.send))
     await wait_for_async(deployment.take, what="the request taken")
     await wait_for_async(
-        lambda: any(peer.failed for peer in deployment.worker_hub.peers.values()),
+        lambda: any(peer.failure for peer in deployment.worker_hub.peers.values()),
         timeout=5, what="the worker told that the client left")
     proceed.set()
     await asyncio.wait_for(asyncio.gather(*deployment.connections), 5)
