@@ -175,12 +175,12 @@ class RouteQueue:
         link = await self.shard.link()
         await link.call("SREM", self.registry, self.worker)
 
-    async def reap(self, presence_link: RespLink) -> int:
+    async def reap(self, presence: Shard) -> int:
         """Give back the requests of dead workers on this route (one reaper at a time)."""
         with self._refusals("SET, SMEMBERS, PUBSUB NUMSUB, EVALSHA (LMOVE), SREM"):
-            return await self._reap(presence_link)
+            return await self._reap(presence)
 
-    async def _reap(self, presence_link: RespLink) -> int:
+    async def _reap(self, presence: Shard) -> int:
         link = await self.shard.link()
         locked = await link.call("SET", self.keys.reap_lock(self.route), self.worker,
                                  "NX", "PX", REAP_LOCK_MS)
@@ -190,7 +190,7 @@ class RouteQueue:
         others = [m for m in members if m != self.worker]
         if not others:
             return 0
-        gone = await absent(presence_link, [self.keys.presence(m) for m in others])
+        gone = await absent(await presence.link(), [self.keys.presence(m) for m in others])
         dead = [m for m in others if self.keys.presence(m) in gone]
         total = 0
         for worker in dead:

@@ -166,10 +166,9 @@ class Node:
         """Every second, while present: stay registered, and reap dead workers' requests."""
         if self._stopping is not None and self._stopping.is_set():
             return
-        presence_link = await self._hub.presence_shard.link()
         for route in routes:
             await route.register()
-            await route.reap(presence_link)
+            await route.reap(self._hub.presence_shard)  # where presence is (pub/sub: one server)
 
     @property
     def _hub(self) -> Hub:
