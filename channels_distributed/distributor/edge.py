@@ -39,6 +39,13 @@ __all__ = ["Edge", "NoWorker", "WorkerSilent"]
 
 logger = logging.getLogger(__name__)
 
+# Enum members used per request, bound once (looked up on their class, each costs a
+# descriptor call).
+(_GIVE_UP, _PUSH_CONNECT, _WITHDRAW, _CLIENT_GONE, _CONNECT, _END, _TAKEN_BY_WORKER, _WITHDRAWN,
+ _EDGE) = (
+    Action.GIVE_UP, Action.PUSH_CONNECT, Action.WITHDRAW, Event.CLIENT_GONE, Event.CONNECT,
+    Event.END, Event.TAKEN_BY_WORKER, Event.WITHDRAWN, Side.EDGE)
+
 
 _SWEEP_INTERVAL = 0.05
 
@@ -72,7 +79,7 @@ class Edge:
     @classmethod
     def open(cls, config: DistributorConfig) -> Edge:
         """An edge on the Redis ``config`` names, started in the running event loop."""
-        hub = Hub(config.hosts, config.prefix, side=Side.EDGE, retry_window=config.redis_timeout)
+        hub = Hub(config.hosts, config.prefix, side=_EDGE, retry_window=config.redis_timeout)
         edge = cls(config, hub, watch=Watch(hub), presence=Presence(hub))
         edge.start()
         return edge
@@ -97,7 +104,7 @@ class Edge:
 
     # The machine's edge actions ---------------------------------------------------------------
     def act(self, peer: Peer, action: Action) -> None:
-        if action is Action.PUSH_CONNECT:
+        if action is _PUSH_CONNECT:
             queue, _, entry = self._requests[peer]
             # A failed push fails the peer, so the request waits in one await (one wakeup),
             # not for the push's reply and then for the accept.
@@ -106,9 +113,9 @@ class Edge:
             self._waiting.add(peer)
             if self._sweeper is None or self._sweeper.done():
                 self._sweeper = self.hub.loop.create_task(self._sweep())
-        elif action is Action.GIVE_UP:
+        elif action is _GIVE_UP:
             self._spawn(self._give_up(peer, *self._requests.pop(peer)))
-        elif action is Action.WITHDRAW:
+        elif action is _WITHDRAW:
             request = self._requests.pop(peer, None)
             if request is not None:
                 self._spawn(self._withdraw(*request))
@@ -151,7 +158,7 @@ class Edge:
         is never run; one a worker holds is answered by it (or with 502), or with 503 when that
         worker says it took it too late to run it (``cd.expired``)."""
         withdrawn = await self._withdraw(queue, state, entry)
-        peer.handle(Event.WITHDRAWN if withdrawn else Event.TAKEN_BY_WORKER,
+        peer.handle(_WITHDRAWN if withdrawn else _TAKEN_BY_WORKER,
                     now=self.hub.loop.time())
 
     async def connect(self, key: str, scope: Scope, first: AsgiEvent | None) -> Peer | None:
@@ -161,7 +168,7 @@ class Edge:
         # at its deadline: within a Redis round trip, unless Redis is slow (redis_timeout).
         # At the deadline the request is given up at once: withdrawn if still queued, else marked
         # so that its worker never runs it (it says so, cd.expired: 503 all the same).
-        machine = Forwarding(Side.EDGE, config.window, config.worker_timeout,
+        machine = Forwarding(_EDGE, config.window, config.worker_timeout,
                              config.redis_timeout)
         peer = open_peer(hub, self._new_id(), config.window, machine=machine, owner=self,
                          watch=self.watch)
@@ -173,7 +180,7 @@ class Edge:
                              None if first is None else first["body"],
                              bool(first and first.get("more_body")))
         self._requests[peer] = (self._queue(key), hub.keys.state(key, peer.conn), entry)
-        peer.handle(Event.CONNECT, now=hub.loop.time())
+        peer.handle(_CONNECT, now=hub.loop.time())
         ok = False
         try:
             await accepted
@@ -192,8 +199,8 @@ class Edge:
             self._waiting.discard(peer)
             if not ok:
                 if peer.machine.waiting:  # cancelled while waiting: withdrawn
-                    peer.handle(Event.CLIENT_GONE)
-                peer.handle(Event.END)
+                    peer.handle(_CLIENT_GONE)
+                peer.handle(_END)
             self._requests.pop(peer, None)
         return peer if ok else None
 
@@ -202,7 +209,7 @@ class Edge:
         middle, the server failed to send), the worker's application is told, so it never
         waits forever on a connection that is gone."""
         peer.final = disconnect
-        peer.handle(Event.END)
+        peer.handle(_END)
 
     async def close(self) -> None:
         if self._sweeper is not None:

@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 _SILENT = FAILURES[Action.FAIL_SILENT]
 _LOST = FAILURES[Action.FAIL_LOST]
 _NO_WORKER = FAILURES[Action.FAIL_NO_WORKER]
+_CLIENT_GONE, _COMPLETE = Happened.CLIENT_GONE, Happened.COMPLETE  # bound once: used per request
 
 
 class _Upstream:
@@ -52,7 +53,7 @@ class _Upstream:
     def _ended(self, task: asyncio.Future[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
             logger.warning("reading from the client failed: %r", task.exception())
-        self.peer.handle(Happened.CLIENT_GONE)
+        self.peer.handle(_CLIENT_GONE)
 
     def stop(self) -> None:
         if self.task is not None:
@@ -159,7 +160,7 @@ async def _http_down(peer: Peer, send: Send, waiting: Callable[[], None], *,
                 await send(event)
             elif kind == "http.response.body":
                 if not event.get("more_body", False):
-                    peer.handle(Happened.COMPLETE)  # the worker needs no credit or disconnect now
+                    peer.handle(_COMPLETE)  # the worker needs no credit or disconnect now
                     await send(event)
                     return
                 await send(event)
@@ -231,12 +232,12 @@ async def _ws_down(peer: Peer, send: Send, waiting: Callable[[], None]) -> None:
             event = await _next(peer, waiting)
             kind = event["type"]
             if kind == CLOSE:
-                peer.handle(Happened.COMPLETE)
+                peer.handle(_COMPLETE)
                 code = 1011 if event.get("error") else 1000
                 await send({"type": "websocket.close", "code": code})
                 return
             if kind == "websocket.close":
-                peer.handle(Happened.COMPLETE)  # the worker's app already knows it closed
+                peer.handle(_COMPLETE)  # the worker's app already knows it closed
             await send(event)
             if kind == "websocket.accept":
                 accepted = True

@@ -47,12 +47,27 @@ __all__ = ["ACK_EVENTS", "Owner", "Peer", "Watcher", "open_peer"]
 
 logger = logging.getLogger(__name__)
 
+# The members used on every request, bound once: an enum member looked up on its class costs
+# a descriptor call each time.
+(_A_ABORT, _A_ACCEPTED, _A_CLOSE_PEER, _A_DISCARD, _A_FLUSH, _A_FLUSH_NOW, _A_SEND_EXPIRED,
+ _A_SEND_FINAL, _A_SEND_RESET, _A_UNWATCH, _A_WATCH) = (
+    Action.ABORT, Action.ACCEPTED, Action.CLOSE_PEER, Action.DISCARD, Action.FLUSH,
+    Action.FLUSH_NOW, Action.SEND_EXPIRED, Action.SEND_FINAL, Action.SEND_RESET, Action.UNWATCH,
+    Action.WATCH)
+(_E_ACCEPT, _E_ACKED, _E_BROKEN, _E_CLIENT_GONE, _E_DEADLINE, _E_EXPIRED, _E_FAILED, _E_FLUSHED,
+ _E_FULL, _E_GAP, _E_GIVEN_UP, _E_PEER_GONE, _E_REAPED, _E_RESET) = (
+    Event.ACCEPT, Event.ACKED, Event.BROKEN, Event.CLIENT_GONE, Event.DEADLINE, Event.EXPIRED,
+    Event.FAILED, Event.FLUSHED, Event.FULL, Event.GAP, Event.GIVEN_UP, Event.PEER_GONE,
+    Event.REAPED, Event.RESET)
+(_O_ACK_FIRST, _O_DROP, _O_HOLD) = (
+    Output.ACK_FIRST, Output.DROP, Output.HOLD)
+
 #: An acknowledgement's answer (transport.scripts) as the worker machine's event: decoded here
 #: only.
-ACK_EVENTS = {OURS: Event.ACKED, REAPED: Event.REAPED, GIVEN_UP: Event.GIVEN_UP,
-              FULL: Event.FULL}
+ACK_EVENTS = {OURS: _E_ACKED, REAPED: _E_REAPED, GIVEN_UP: _E_GIVEN_UP,
+              FULL: _E_FULL}
 # The other side's control messages, as the machine's events.
-_CONTROL = {ACCEPT: Event.ACCEPT, RESET: Event.RESET, EXPIRED: Event.EXPIRED}
+_CONTROL = {ACCEPT: _E_ACCEPT, RESET: _E_RESET, EXPIRED: _E_EXPIRED}
 # Posted out of their stream (unnumbered): shared, only ever read.
 _RESET = {"type": RESET}
 _EXPIRED = {"type": EXPIRED}
@@ -124,35 +139,35 @@ class Peer:
                message: Message | None = None, now: float = 0.0) -> None:
         """Feed ``event`` to the machine and carry out its actions, in order (one call: this
         runs several times per request). An event the machine has no row for is a defect:
-        logged, and the connection fails (``Event.BROKEN``), wherever it came from."""
+        logged, and the connection fails (``_E_BROKEN``), wherever it came from."""
         try:
             actions = self.machine.handle(event, now)
         except UnexpectedEvent as exc:
             logger.error("connection %s: %s; failing it", self.conn, exc)
-            if event is not Event.BROKEN:
-                self.handle(Event.BROKEN, PeerLost(f"connection {self.conn} broke: {exc}"))
+            if event is not _E_BROKEN:
+                self.handle(_E_BROKEN, PeerLost(f"connection {self.conn} broke: {exc}"))
             return
         for action in actions:  # the common ones first
-            if action is Action.FLUSH:
+            if action is _A_FLUSH:
                 if self._out:
                     self._schedule()
-            elif action is Action.FLUSH_NOW:
+            elif action is _A_FLUSH_NOW:
                 self.flush()
-            elif action is Action.CLOSE_PEER:
+            elif action is _A_CLOSE_PEER:
                 self.hub.close_peer(self)
                 self.owner = None  # no cycle with the owner: freed by reference counting
-            elif action is Action.WATCH:
+            elif action is _A_WATCH:
                 if self.watch is not None:
                     self.watch.add(str(self.remote_id), self)
-            elif action is Action.UNWATCH:
+            elif action is _A_UNWATCH:
                 if self.watch is not None:  # unwatched: removes nothing
                     self.watch.remove(str(self.remote_id), self)
-            elif action is Action.SEND_FINAL:
+            elif action is _A_SEND_FINAL:
                 if self.final is not None:
                     self.post(self.final)
-            elif action is Action.DISCARD:
+            elif action is _A_DISCARD:
                 self._out.clear()
-            elif action is Action.ACCEPTED:
+            elif action is _A_ACCEPTED:
                 self._accepted(message or {})
             elif action in FAILURES:
                 failure = FAILURES[action]
@@ -162,12 +177,12 @@ class Peer:
 
     def _act(self, action: Action, message: Message | None) -> None:
         """The rarer actions: telling the other side, or the owner's."""
-        if action is Action.SEND_RESET:
+        if action is _A_SEND_RESET:
             self.hub.stray(self.conn, [message or {}])
-        elif action is Action.ABORT:
+        elif action is _A_ABORT:
             if self.remote is not None:
                 self.hub.send_aside(self.remote, self.conn, _RESET)
-        elif action is Action.SEND_EXPIRED:
+        elif action is _A_SEND_EXPIRED:
             logger.info("connection %s will not run: its edge gave it up at its deadline",
                         self.conn)
             if self.remote is not None:
@@ -180,7 +195,7 @@ class Peer:
     def tick(self, now: float) -> None:
         """The machine's timer, on the caller's clock."""
         if self.machine.expired(now):
-            self.handle(Event.DEADLINE, None, None, now)
+            self.handle(_E_DEADLINE, None, None, now)
 
     def _accepted(self, message: Message) -> None:
         self.remote = str(message.get("inbox"))
@@ -218,12 +233,12 @@ class Peer:
                     gone = not local
         self._notify()
         if gone:  # the edge says the client left: send_data() gives up, even while it waits
-            self.handle(Event.CLIENT_GONE, ClientGone(f"the client of {self.conn} went away"))
+            self.handle(_E_CLIENT_GONE, ClientGone(f"the client of {self.conn} went away"))
 
     def _gap(self, what: str) -> None:
         logger.warning("connection %s: events were lost in Redis (%s): was something evicted? "
                        "(see maxmemory-policy in the deployment docs)", self.conn, what)
-        self.handle(Event.GAP, PeerLost(f"events of {self.conn} were lost in Redis: {what}"))
+        self.handle(_E_GAP, PeerLost(f"events of {self.conn} were lost in Redis: {what}"))
         self._notify()
 
     def _notify(self) -> None:
@@ -268,7 +283,7 @@ class Peer:
 
     def process_gone(self, error: BaseException) -> None:
         """The other process went away (``liveness.Watch`` says so)."""
-        self.handle(Event.PEER_GONE, error)
+        self.handle(_E_PEER_GONE, error)
 
     def _end_with(self, error: BaseException) -> None:
         """The connection failed: whoever waits on it gets ``error``."""
@@ -282,19 +297,19 @@ class Peer:
     def push_failed(self, future: asyncio.Future[Any]) -> None:  # a push's done callback
         """The connection fails if the push ``future`` did."""
         if future.cancelled():
-            self.handle(Event.FAILED, PeerLost(f"sending for {self.conn} was cancelled"))
+            self.handle(_E_FAILED, PeerLost(f"sending for {self.conn} was cancelled"))
         elif future.exception() is not None:
-            self.handle(Event.FAILED, future.exception())
+            self.handle(_E_FAILED, future.exception())
 
     # Outgoing --------------------------------------------------------------------------------
     def post(self, event: Message) -> None:
         """Queue an event for the next flush (same loop turn), as the machine's state lets it:
         it may wait (nothing may leave yet) or vanish (the other side needs nothing more)."""
         output = self.machine.output
-        if output is Output.DROP:
+        if output is _O_DROP:
             return
         self._out.append(event)
-        if output is not Output.HOLD:
+        if output is not _O_HOLD:
             self._schedule()
 
     async def send_data(self, event: Message, probe_after: float | None = None) -> bool:
@@ -329,21 +344,21 @@ class Peer:
         if not self._out or self.remote is None:
             return
         output = self.machine.output
-        if output is Output.HOLD:
+        if output is _O_HOLD:
             return
-        if output is Output.DROP:
+        if output is _O_DROP:
             self._out.clear()
             return
         events, self._out = self._out, []
         seq = 0
         if self.numbered:
             seq = self.sent_seq = self.sent_seq + 1
-        if output is Output.ACK_FIRST:
+        if output is _O_ACK_FIRST:
             if self.ack_target is None:  # pragma: no cover - a worker's peers have one
                 raise RuntimeError(f"connection {self.conn}: nothing to acknowledge")
             self.hub.send_events_acked(self.ack_target, self.remote, self.conn, events,
                                        seq).add_done_callback(self._acked)
-            self.handle(Event.FLUSHED)
+            self.handle(_E_FLUSHED)
             return
         future = self.hub.send_events(self.remote, self.conn, events, seq)
         future.add_done_callback(self._sent)
@@ -351,26 +366,26 @@ class Peer:
     def _acked(self, future: asyncio.Future[Any]) -> None:
         error = None if future.cancelled() else future.exception()
         if future.cancelled() or error is not None:
-            self.handle(Event.FAILED, PeerLost(
+            self.handle(_E_FAILED, PeerLost(
                 f"could not acknowledge {self.conn}: {error or 'cancelled'}"))
             return
-        event = ACK_EVENTS.get(future.result(), Event.REAPED)
-        self.handle(event, None if event is Event.ACKED else PeerLost(
+        event = ACK_EVENTS.get(future.result(), _E_REAPED)
+        self.handle(event, None if event is _E_ACKED else PeerLost(
             _NOT_ACKED[event].format(self.conn)))
 
     def _sent(self, future: asyncio.Future[None]) -> None:
         error = future.exception()
         if error is not None:
             logger.warning("connection %s: events lost: %s", self.conn, error)
-            self.handle(Event.FAILED, PeerLost(
+            self.handle(_E_FAILED, PeerLost(
                 f"could not send to the other side of {self.conn}: {error}"))
 
 
 # Why a connection's first output did not go out, by the acknowledgement's answer.
 _NOT_ACKED = {
-    Event.REAPED: "{} was given back to its queue",
-    Event.GIVEN_UP: "{} was given up by its edge at its deadline",
-    Event.FULL: "the inbox of the other side of {} is full",
+    _E_REAPED: "{} was given back to its queue",
+    _E_GIVEN_UP: "{} was given up by its edge at its deadline",
+    _E_FULL: "the inbox of the other side of {} is full",
 }
 
 

@@ -35,6 +35,14 @@ __all__ = ["Connection", "tell_expired"]
 
 logger = logging.getLogger(__name__)
 
+# Enum members used per request, bound once (looked up on their class, each costs a
+# descriptor call).
+(_DROP, _SEND_ACCEPT, _ACKED, _DEADLINE, _END, _FAILED, _GIVEN_UP, _OPTIMISTIC, _REAPED, _TAKE,
+ _WORKER) = (
+    Action.DROP, Action.SEND_ACCEPT, Happened.ACKED, Happened.DEADLINE, Happened.END,
+    Happened.FAILED, Happened.GIVEN_UP, Happened.OPTIMISTIC, Happened.REAPED, Happened.TAKE,
+    Side.WORKER)
+
 
 def tell_expired(hub: Hub, connect: Connect, why: str = "it reached this worker after its "
                  "deadline") -> None:
@@ -67,7 +75,7 @@ class Connection:
         route = self.route
         peer = self.peer = open_peer(
             context.hub, connect.conn, context.window, remote=connect.reply,
-            machine=Forwarding(Side.WORKER, context.window), owner=self, watch=context.watch,
+            machine=Forwarding(_WORKER, context.window), owner=self, watch=context.watch,
             version=connect.version,
             ack_target=(route.processing, raw, route.keys.state(route.route, connect.conn)))
         peer.remote_id = connect.origin  # the distributor, watched while this runs
@@ -79,9 +87,9 @@ class Connection:
 
     def act(self, peer: Peer, action: Action) -> None:
         """The machine's worker actions that are this connection's to carry out."""
-        if action is Action.SEND_ACCEPT:
+        if action is _SEND_ACCEPT:
             peer.post(self.context.accept_event)
-        elif action is Action.DROP:
+        elif action is _DROP:
             self.route.drop(self.raw)
         else:  # pragma: no cover - the table gives a connection no other owner action
             raise RuntimeError(f"a worker connection cannot carry out {action.value!r}")
@@ -89,30 +97,30 @@ class Connection:
     async def run(self) -> None:
         peer = self.peer
         if now_ms() > self.connect.deadline_ms:  # never run after its deadline
-            peer.handle(Happened.DEADLINE)
+            peer.handle(_DEADLINE)
             return
         if self._optimistic():
             # The accept goes out with the app's first output, not before: the first flush
             # runs right after the app's first step, so whatever the app sent by then (a whole
             # small response, usually) travels with the accept and the acknowledgement; an app
             # that is still working is accepted at once all the same.
-            peer.handle(Happened.OPTIMISTIC)
+            peer.handle(_OPTIMISTIC)
         else:
-            peer.handle(Happened.TAKE)
+            peer.handle(_TAKE)
             try:
                 answer = await self.route.ack(self.raw, self.connect.conn)
             except RedisUnavailable as exc:
                 logger.warning("cannot acknowledge %s: %s", self.connect.conn, exc)
-                peer.handle(Happened.FAILED, exc)
+                peer.handle(_FAILED, exc)
             except asyncio.CancelledError:  # the node is stopping: nothing may leak
-                peer.handle(Happened.FAILED)
+                peer.handle(_FAILED)
                 raise
             else:
-                event = ACK_EVENTS.get(answer, Happened.REAPED)
-                if event is Happened.ACKED and now_ms() > self.connect.deadline_ms:
+                event = ACK_EVENTS.get(answer, _REAPED)
+                if event is _ACKED and now_ms() > self.connect.deadline_ms:
                     # Acknowledged, but too late to run: as if the edge had given it up (it
                     # does, or did: it answers 503 once told).
-                    event = Happened.GIVEN_UP
+                    event = _GIVEN_UP
                 peer.handle(event)
         if not peer.machine.runs_app:
             return  # given back (another worker runs it) or given up (never runs)
@@ -129,7 +137,7 @@ class Connection:
                                  self.kind, self.scope.get("path"))
         finally:
             peer.final = _CLOSED_WITH_ERROR if error else _CLOSED
-            peer.handle(Happened.END)
+            peer.handle(_END)
 
     def _optimistic(self) -> bool:
         """Idempotent HTTP with its whole body at hand may start before its acknowledgement.

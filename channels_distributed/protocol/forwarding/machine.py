@@ -50,8 +50,8 @@ class UnexpectedEvent(ProtocolError):
 class Forwarding:
     """One side of one forwarded connection: its state, its timer and its credit."""
 
-    __slots__ = ("accept_timeout", "credit", "late_timeout", "rows", "side", "state", "table",
-                 "timer")
+    __slots__ = ("accept_timeout", "credit", "late_timeout", "output", "rows", "side", "state",
+                 "table", "timer")
 
     def __init__(self, side: Side, window: int, accept_timeout: float = 0.0,
                  late_timeout: float = 0.0) -> None:
@@ -59,6 +59,8 @@ class Forwarding:
         self.side = side
         self.rows = table.compiled
         self.state = State.IDLE
+        #: What events posted now do: wait, leave, leave with the acknowledgement, or vanish.
+        self.output: Output = table.output[State.IDLE]
         self.credit = window  # data events this side may still send
         self.timer: float | None = None  # when the running timer runs out (caller's clock)
         self.accept_timeout = accept_timeout
@@ -74,6 +76,7 @@ class Forwarding:
         state, actions, timer, runs_on = row
         if state is not self.state:
             self.state = state
+            self.output = self.table.output[state]
             if runs_on:
                 pass  # the same timer runs on (giving up, then waiting for a late accept)
             elif timer is None:
@@ -82,11 +85,6 @@ class Forwarding:
                 self.timer = now + (self.accept_timeout if timer == "accept"
                                     else self.late_timeout)
         return actions
-
-    @property
-    def output(self) -> Output:
-        """What events posted now do: wait, leave, leave with the acknowledgement, or vanish."""
-        return self.table.output[self.state]
 
     @property
     def waiting(self) -> bool:
