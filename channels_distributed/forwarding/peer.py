@@ -21,7 +21,6 @@ from typing import Any, Protocol
 
 from ..exceptions import ClientGone, PeerLost
 from ..protocol.envelope import (
-    ACCEPT,
     ACK,
     EXPIRED,
     PROBE,
@@ -38,10 +37,10 @@ from ..protocol.forwarding import (
     Output,
     UnexpectedEvent,
 )
-from ..transport.backoff import Backoff
-from ..transport.scripts import FULL, GIVEN_UP, OURS, REAPED
 from ..typing import Event as Message
+from .events import ACK_EVENTS, CONTROL, NOT_ACKED
 from .hub import Hub
+from .probes import Probes
 
 __all__ = ["ACK_EVENTS", "Owner", "Peer", "Watcher", "open_peer"]
 
@@ -54,25 +53,16 @@ logger = logging.getLogger(__name__)
     Action.ABORT, Action.ACCEPTED, Action.CLOSE_PEER, Action.DISCARD, Action.FLUSH,
     Action.FLUSH_NOW, Action.SEND_EXPIRED, Action.SEND_FINAL, Action.SEND_RESET, Action.UNWATCH,
     Action.WATCH)
-(_E_ACCEPT, _E_ACKED, _E_BROKEN, _E_CLIENT_GONE, _E_DEADLINE, _E_EXPIRED, _E_FAILED, _E_FLUSHED,
- _E_FULL, _E_GAP, _E_GIVEN_UP, _E_PEER_GONE, _E_REAPED, _E_RESET) = (
-    Event.ACCEPT, Event.ACKED, Event.BROKEN, Event.CLIENT_GONE, Event.DEADLINE, Event.EXPIRED,
-    Event.FAILED, Event.FLUSHED, Event.FULL, Event.GAP, Event.GIVEN_UP, Event.PEER_GONE,
-    Event.REAPED, Event.RESET)
+(_E_ACKED, _E_BROKEN, _E_CLIENT_GONE, _E_DEADLINE, _E_FAILED, _E_FLUSHED, _E_GAP,
+ _E_PEER_GONE, _E_REAPED) = (
+    Event.ACKED, Event.BROKEN, Event.CLIENT_GONE, Event.DEADLINE, Event.FAILED, Event.FLUSHED,
+    Event.GAP, Event.PEER_GONE, Event.REAPED)
 (_O_ACK_FIRST, _O_DROP, _O_HOLD) = (
     Output.ACK_FIRST, Output.DROP, Output.HOLD)
 
-#: An acknowledgement's answer (transport.scripts) as the worker machine's event: decoded here
-#: only.
-ACK_EVENTS = {OURS: _E_ACKED, REAPED: _E_REAPED, GIVEN_UP: _E_GIVEN_UP,
-              FULL: _E_FULL}
-# The other side's control messages, as the machine's events.
-_CONTROL = {ACCEPT: _E_ACCEPT, RESET: _E_RESET, EXPIRED: _E_EXPIRED}
 # Posted out of their stream (unnumbered): shared, only ever read.
 _RESET = {"type": RESET}
 _EXPIRED = {"type": EXPIRED}
-# Probes of a quiet stream: the first after the caller's interval, then less often, up to this.
-_PROBE_LIMIT = 10.0
 
 
 class Owner(Protocol):
@@ -217,16 +207,17 @@ class Peer:
             kind = event["type"]
             if kind == ACK:
                 self.machine.grant(int(event.get("n", 1)))
-            elif kind in _CONTROL:
-                self.handle(_CONTROL[kind], None, event)
+            elif kind in CONTROL:
+                self.handle(CONTROL[kind], None, event)
             elif kind == PROBE:
+                # It travels behind what the prober sent before it: its count says whether
+                # this side lost any of that, too.
+                self._check_count(event, "probe")
                 if self.remote is not None:
                     self.hub.send_aside(self.remote, self.conn,
                                         {"type": PROBED, "sent": self.sent_seq})
             elif kind == PROBED:
-                sent = event.get("sent")
-                if isinstance(sent, int) and sent > self.recv_seq:
-                    self._gap(f"the other side sent {sent} entries, {self.recv_seq} arrived")
+                self._check_count(event, "answer")
             else:
                 self._inbound.append(event)
                 if kind == "http.disconnect" or kind == "websocket.disconnect":
@@ -234,6 +225,11 @@ class Peer:
         self._notify()
         if gone:  # the edge says the client left: send_data() gives up, even while it waits
             self.handle(_E_CLIENT_GONE, ClientGone(f"the client of {self.conn} went away"))
+
+    def _check_count(self, event: Message, what: str) -> None:
+        sent = event.get("sent")
+        if isinstance(sent, int) and sent > self.recv_seq:
+            self._gap(f"the other side's {what} counts {sent} entries, {self.recv_seq} arrived")
 
     def _gap(self, what: str) -> None:
         logger.warning("connection %s: events were lost in Redis (%s): was something evicted? "
@@ -262,21 +258,27 @@ class Peer:
     async def receive(self, probe_after: float | None = None) -> Message:
         """The next event from the other side; PeerLost when it is gone. With ``probe_after``
         (seconds), a wait that long asks the other side whether entries were lost."""
-        probes = None if probe_after is None else Backoff(probe_after, _PROBE_LIMIT)
+        probes = None if probe_after is None else Probes(probe_after, self.hub.loop.time())
         while not self._inbound:
             if self.failure is not None:
                 raise self.failure
             await self._wait_or_probe(probes)
         return self._inbound.popleft()
 
-    async def _wait_or_probe(self, probes: Backoff | None) -> None:
-        """Until something arrives; with ``probes``, each pause that passes quiet asks the other
+    async def _wait_or_probe(self, probes: Probes | None) -> None:
+        """Until something arrives; with ``probes``, a stream quiet for a pause asks the other
         side how many entries it sent (an answer says what was lost; a reset, that it forgot
-        this connection)."""
+        this connection). Other wake-ups (the other side's own probes) do not restart it."""
         if probes is None or not self.numbered or self.remote is None:
             await self._wait()
-        elif not await self._wait(probes.next()):
-            self.hub.send_aside(self.remote, self.conn, {"type": PROBE, "inbox": self.hub.inbox})
+            return
+        left = probes.due - self.hub.loop.time()
+        if left > 0:
+            await self._wait(left)
+        else:
+            probes.next(self.hub.loop.time())
+            self.hub.send_aside(self.remote, self.conn, {"type": PROBE, "inbox": self.hub.inbox,
+                                                         "sent": self.sent_seq})
 
     def receive_nowait(self) -> Message | None:
         return self._inbound.popleft() if self._inbound else None
@@ -316,7 +318,7 @@ class Peer:
         """Queue a data event once the window has room. False if the peer is gone. With
         ``probe_after``, a wait for credit that long probes the other side: its credit (or
         its last word) may have been lost."""
-        probes = None if probe_after is None else Backoff(probe_after, _PROBE_LIMIT)
+        probes = None if probe_after is None else Probes(probe_after, self.hub.loop.time())
         while True:
             if self.failure is not None:
                 return False
@@ -371,7 +373,7 @@ class Peer:
             return
         event = ACK_EVENTS.get(future.result(), _E_REAPED)
         self.handle(event, None if event is _E_ACKED else PeerLost(
-            _NOT_ACKED[event].format(self.conn)))
+            NOT_ACKED[event].format(self.conn)))
 
     def _sent(self, future: asyncio.Future[None]) -> None:
         error = future.exception()
@@ -381,12 +383,6 @@ class Peer:
                 f"could not send to the other side of {self.conn}: {error}"))
 
 
-# Why a connection's first output did not go out, by the acknowledgement's answer.
-_NOT_ACKED = {
-    _E_REAPED: "{} was given back to its queue",
-    _E_GIVEN_UP: "{} was given up by its edge at its deadline",
-    _E_FULL: "the inbox of the other side of {} is full",
-}
 
 
 def _time_out(waker: asyncio.Future[bool]) -> None:

@@ -19,8 +19,9 @@ Since protocol version 2, the entries of one direction of one connection are num
 (the number leads the payload's list), so a receiver sees at once when Redis lost one (evicted it)
 instead of delivering a short body as if it were whole; entries outside that stream (``cd.reset``,
 ``cd.expired``, ``cd.probe``, ``cd.probed``) carry no number. A receiver that has heard nothing
-for a while asks the other side how many entries it sent (``cd.probe``); the answer
-(``cd.probed``) travels behind them, so a count above what arrived means the tail was lost.
+for a while asks the other side how many entries it sent (``cd.probe``, itself saying how many it
+sent); each count travels behind the entries it counts, so a count above what arrived means the
+tail was lost, on either side.
 
 Versions: a ``connect`` request carries the edge's protocol version, and a worker serves every
 version from ``MIN_VERSION`` to its own, speaking the edge's (a version 1 edge gets unnumbered
@@ -80,8 +81,9 @@ RESET = "cd.reset"
 #: no worker had taken it (503), at once instead of waiting for an accept that never comes.
 EXPIRED = "cd.expired"
 #: Either way: how many numbered entries have you sent on this connection? (``inbox``: where to
-#: answer). Answered with ``cd.probed`` (``sent``), or with ``cd.reset`` by a process that no
-#: longer has the connection.
+#: answer; ``sent``: how many the prober sent, which the other side checks the same way).
+#: Answered with ``cd.probed`` (``sent``), or with ``cd.reset`` by a process that no longer has
+#: the connection.
 PROBE = "cd.probe"
 PROBED = "cd.probed"
 

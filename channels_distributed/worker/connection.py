@@ -22,8 +22,9 @@ import collections
 import logging
 
 from ..exceptions import ClientGone, PeerLost, ProtocolError, RedisUnavailable
+from ..forwarding.events import ACK_EVENTS
 from ..forwarding.hub import Hub, now_ms
-from ..forwarding.peer import ACK_EVENTS, Peer, open_peer
+from ..forwarding.peer import Peer, open_peer
 from ..protocol.envelope import EXPIRED, Connect, close_event, is_data, split_body
 from ..protocol.forwarding import Action, Forwarding, Side
 from ..protocol.forwarding import Event as Happened
