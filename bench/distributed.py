@@ -101,8 +101,9 @@ def _percentile(out: str, label: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-# Commands only our Lua scripts run (clients never send these directly on the request path).
-_SCRIPT_ONLY = ("llen", "rpush", "pexpire", "lrem", "lmove", "exists")
+# Commands only our Lua scripts run (clients never send these directly on the request path; DEL
+# is the acknowledgement's: it deletes a given-up mark).
+_SCRIPT_ONLY = ("llen", "rpush", "pexpire", "lrem", "lmove", "del")
 
 
 def redis_stats(redis: RedisServer) -> tuple[int, int]:
