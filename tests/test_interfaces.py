@@ -13,19 +13,7 @@ from channels_distributed.exceptions import ConfigurationError
 from channels_distributed.interfaces import adapt, detect_interface
 from channels_distributed.legacy.adapter import LegacyAdapter
 from tests.helpers import run_asgi
-
-HTTP = {
-    "type": "http",
-    "http_version": "1.1",
-    "method": "GET",
-    "scheme": "http",
-    "path": "/p",
-    "query_string": b"",
-    "root_path": "",
-    "headers": [],
-    "client": None,
-    "server": None,
-}
+from tests.legacy.test_adapter import HTTP
 
 
 async def asgi3(scope, receive, send):
