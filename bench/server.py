@@ -81,6 +81,16 @@ SERVERS = {
 }
 
 
+def stop_group(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a server started in a process group of its own: TERM, then KILL after 15 s."""
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(5)
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -146,12 +156,7 @@ def run_one(server: str, app: str, path: str, duration: int, connections: int) -
         _wrk(port, path, 2, connections)  # warm-up (Django needs more than a second)
         return _wrk(port, path, duration, connections)
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
+        stop_group(proc)
 
 
 def main() -> None:

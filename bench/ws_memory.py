@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -32,6 +31,8 @@ from websockets.asyncio.client import ClientConnection, connect
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from server import stop_group  # noqa: E402  (bench/server.py: bench/ is sys.path[0] here)
 
 from channels_distributed.embedded import free_port  # noqa: E402
 
@@ -131,12 +132,7 @@ async def measure(server: str, count: int, deflate: bool) -> tuple[float, str]:
         await asyncio.gather(*(ws.close() for ws in connections))
         return (after - before) / count, extensions
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
+        stop_group(proc)
 
 
 async def main() -> None:
