@@ -2,7 +2,8 @@
 routes of the tests' own, configured from the test harness' environment variables:
 ``CD_REDIS_URL`` points at Redis (several URLs separated by spaces: sharded), ``CD_PREFIX``
 sets the key prefix, ``CD_WORKER_TIMEOUT`` the seconds to wait for a worker,
-``CD_QUEUE_CAPACITY`` the requests one route key may hold.
+``CD_QUEUE_CAPACITY`` the requests one route key may hold, ``CD_METRICS_PATH`` where the edge
+serves its Prometheus metrics (unset: off).
 
 The project's own edge, as a Django user writes it, is ``edge_asgi.py``
 (``get_edge_application()`` from ``CHANNELS_DISTRIBUTED``).
@@ -27,5 +28,6 @@ app = create_path_distributor(
     prefix=os.environ.get("CD_PREFIX", "asgi"),
     worker_timeout=float(os.environ.get("CD_WORKER_TIMEOUT", "5")),
     queue_capacity=int(os.environ.get("CD_QUEUE_CAPACITY", "10000")),
+    metrics_path=os.environ.get("CD_METRICS_PATH") or None,
     routes=ROUTES,
 )
