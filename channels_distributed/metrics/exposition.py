@@ -14,6 +14,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from . import multiprocess_dir
 from .families import REGISTRY
+from .pending import flush_all
 
 __all__ = ["CONTENT_TYPE", "render"]
 
@@ -22,7 +23,9 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 def render(every_process: bool) -> bytes:
     """The page: summed over every process writing to ``PROMETHEUS_MULTIPROC_DIR`` when
-    ``every_process`` and it is set, else this process's own figures."""
+    ``every_process`` and it is set, else this process's own figures. What this process
+    counted since the last flush is added first: its own figures are exact."""
+    flush_all()
     folder = multiprocess_dir() if every_process else None
     if folder is None:
         return generate_latest(REGISTRY)

@@ -28,6 +28,7 @@ __all__ = [
     "LAYER_RECEIVES",
     "LAYER_SENDS",
     "MAX_ROUTES",
+    "MEMBER_BUCKETS",
     "OTHER",
     "PREFIX",
     "REDIS_ERRORS",
@@ -48,7 +49,7 @@ WAIT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
 #: Seconds a connection lasts: HTTP requests, and WebSockets open for minutes or hours.
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
                     10.0, 30.0, 60.0, 300.0, 1800.0, 3600.0)
-_MEMBER_BUCKETS = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000, 10000)
+MEMBER_BUCKETS = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000, 10000)
 
 # The edge (the path distributor) --------------------------------------------------------------
 EDGE_REQUESTS = Counter(
@@ -82,7 +83,7 @@ LAYER_FULL = Counter(
     ["operation"], registry=REGISTRY)
 LAYER_GROUP_MEMBERS = Histogram(
     f"{PREFIX}layer_group_send_members", "Members of the group at each group_send() (its "
-    "count is the number of group sends)", registry=REGISTRY, buckets=_MEMBER_BUCKETS)
+    "count is the number of group sends)", registry=REGISTRY, buckets=MEMBER_BUCKETS)
 
 # Redis, as every part of the package reaches it ----------------------------------------------
 REDIS_ERRORS = Counter(

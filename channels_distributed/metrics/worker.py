@@ -26,6 +26,7 @@ from ..figures import WorkerFigures
 from . import switch_on
 from .exposition import CONTENT_TYPE, render
 from .families import PREFIX, REGISTRY, WAIT_BUCKETS
+from .pending import PendingHistogram, on_flush
 
 __all__ = ["WorkerMeter", "worker_meter"]
 
@@ -70,7 +71,7 @@ class WorkerMeter:
     def __init__(self, collector: _Figures, take: Any) -> None:
         self._collector = collector
         self._take = take
-        self._routes: dict[str, Any] = {}
+        self._routes: dict[str, PendingHistogram] = {}
 
     def watch(self, figures: WorkerFigures, keys: tuple[str, ...]) -> None:
         """Report ``figures`` (those of a ``Node`` serving route ``keys``) until ``forget``."""
@@ -81,18 +82,22 @@ class WorkerMeter:
     def forget(self, figures: WorkerFigures) -> None:
         self._collector.watched = [w for w in self._collector.watched if w[0] is not figures]
 
-    def route(self, key: str) -> Any:
-        child = self._routes.get(key)
-        if child is None:
-            child = self._routes[key] = self._take.labels(key)
-        return child
+    def route(self, key: str) -> PendingHistogram:
+        take = self._routes.get(key)
+        if take is None:
+            take = self._routes[key] = PendingHistogram(self._take.labels(key), WAIT_BUCKETS)
+        return take
 
     def taken(self, key: str, waited_ms: int) -> None:
         """A request of route ``key`` taken ``waited_ms`` after the edge queued it."""
         self.route(key).observe(waited_ms / 1000 if waited_ms > 0 else 0.0)
 
+    def flush(self) -> None:
+        for take in self._routes.values():
+            take.flush()
+
     def page(self) -> Reply:
-        """``GET /metrics``."""
+        """``GET /metrics`` (its own figures, flushed first: one process, nothing behind)."""
         return 200, CONTENT_TYPE, render(every_process=False)
 
 
@@ -112,4 +117,5 @@ def worker_meter() -> WorkerMeter:
     if _meter is None:
         switch_on("--metrics-bind", summed=False)
         _meter = WorkerMeter(_FIGURES, TAKE_LATENCY)
+        on_flush(_meter.flush)
     return _meter

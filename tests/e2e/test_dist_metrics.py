@@ -60,7 +60,8 @@ def stale_run(folder: Path) -> None:
 
 
 def check_totals(page: Samples, ok: int) -> None:
-    """The figures of the requests of the test, as any process of the edge reports them."""
+    """The figures of the requests of the test, as any process of the edge reports them (once
+    every process flushed what it counted: at most a second later)."""
     def requests(route: str, status: str) -> float:
         return value(page, f"{EDGE}requests_total", route=route, kind="http", status=status)
 
@@ -82,6 +83,14 @@ def check_totals(page: Samples, ok: int) -> None:
     assert value(page, f"{EDGE}request_duration_seconds_bucket", route="k-none", kind="http",
                  le="0.5") == 0
     assert value(page, f"{EDGE}open_connections") == 0
+
+
+def totals(url: str, ok: int) -> bool:
+    try:
+        check_totals(scrape(url), ok)
+    except AssertionError:
+        return False
+    return True
 
 
 def test_gunicorn_edge_sums_its_processes(private: Deployment, gunicorn: Callable[..., Gunicorn],
@@ -109,10 +118,13 @@ def test_gunicorn_edge_sums_its_processes(private: Deployment, gunicorn: Callabl
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         lost = pool.submit(get, server.url + "/k/victim/wait-disconnect?tag=kill")
         wait_for(private.marker("started-kill").exists, what="the request to run")
+        wait_for(lambda: value(scrape(server.url + PATH), f"{EDGE}open_connections") == 1,
+                 what="the open connection to be counted")
         for _ in range(4):  # open in one process, counted whichever process answers
             assert value(scrape(server.url + PATH), f"{EDGE}open_connections") == 1
         victim.signal(signal.SIGKILL)
         assert lost.result(timeout=30).status_code == 502
+    wait_for(lambda: totals(server.url + PATH, ok), what="both processes' figures")
     for _ in range(6):  # whichever process answers, the sum over both
         check_totals(scrape(server.url + PATH), ok)
 

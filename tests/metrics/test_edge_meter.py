@@ -13,6 +13,7 @@ from scrape import Samples, parse, value
 
 from channels_distributed.distributor.relay import serve_http, serve_websocket
 from channels_distributed.metrics import edge as edge_metrics
+from channels_distributed.metrics import pending
 from channels_distributed.metrics.edge import EdgeMeter, MeteredEdge
 from channels_distributed.metrics.exposition import render
 from channels_distributed.metrics.families import OTHER, RouteLabels
@@ -31,6 +32,7 @@ def meter(monkeypatch: pytest.MonkeyPatch) -> Iterator[EdgeMeter]:
     # This process's meter, without switching metrics on for the rest of the suite.
     made = EdgeMeter()
     monkeypatch.setattr(edge_metrics, "_meter", made)
+    monkeypatch.setattr(pending, "_FLUSHES", [*pending._FLUSHES, made.flush])
     yield made
 
 

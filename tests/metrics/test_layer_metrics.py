@@ -15,6 +15,7 @@ from channels_distributed import RedisChannelLayer, metrics
 from channels_distributed.embedded import RedisServer
 from channels_distributed.exceptions import ChannelFull, RedisRefused, RedisUnavailable
 from channels_distributed.metrics.exposition import render
+from channels_distributed.metrics import pending
 from channels_distributed.metrics.layer import LayerMeter
 
 L = "channels_distributed_layer_"
@@ -24,6 +25,7 @@ WAIT = 10.0
 
 @pytest.fixture
 def metered(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setattr(pending, "_FLUSHES", list(pending._FLUSHES))  # the meter's, undone
     monkeypatch.setattr(metrics, "LAYER", LayerMeter())
     yield
 
