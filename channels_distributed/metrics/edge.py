@@ -64,7 +64,8 @@ class _Watched:
         self.status = "none"
         self.refused: str | None = None  # the edge failed it before any response
 
-    async def __call__(self, event: Event) -> None:
+    def __call__(self, event: Event) -> Awaitable[None]:
+        # Not a coroutine: the caller awaits the server's send itself (no frame of our own).
         kind = event["type"]
         if kind == "http.response.start" or kind == "websocket.http.response.start":
             self.status = str(event["status"])
@@ -72,7 +73,7 @@ class _Watched:
             self.status = "101"
         elif kind == "websocket.close" and self.status == "none":
             self.status = "403"  # closed before accepting: the server answers 403
-        await self.send(event)
+        return self.send(event)
 
 
 class _Route:

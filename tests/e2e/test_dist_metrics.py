@@ -164,6 +164,18 @@ def test_gunicorn_refuses_to_sum_nothing(private: Deployment,
                  kind="http", status="503") == 1
 
 
+def test_gunicorn_warns_without_its_child_exit_hook(private: Deployment,
+                                                    gunicorn: Callable[..., Gunicorn],
+                                                    tmp_path: Path) -> None:
+    server = gunicorn("testproject.edge:app", "--workers", "2", env={
+        "CD_REDIS_URL": private.redis.url, "CD_PREFIX": private.prefix, "CD_METRICS_PATH": PATH,
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)})
+    server.wait_ready(2)
+    assert server.log().count("metrics: PROMETHEUS_MULTIPROC_DIR is set but no child_exit "
+                              "hook") == 2  # one line per worker process
+    assert value(scrape(server.url + PATH), f"{EDGE}open_connections") == 0
+
+
 async def _websockets(url: str) -> int:
     """A WebSocket a worker serves, then one no worker takes: its close code."""
     import websockets
