@@ -100,6 +100,7 @@ def _layer(layer: Mapping[str, Any]) -> list[str]:
         lines += _table(["CHANNEL", "QUEUED"], [[c["name"], c["queued"]]
                                                  for c in layer["channels"]], left={0})
     if layer["groups"]:
+        lines += [""] if layer["channels"] else []
         lines += _table(["GROUP", "MEMBERS"], [[g["name"], g["members"]]
                                                 for g in layer["groups"]], left={0})
     if not layer["channels"] and not layer["groups"]:
