@@ -32,12 +32,12 @@ Card = Mapping[str, Any]
 
 async def read_cards(topology: Topology, keys: DistKeys) -> list[Card]:
     """The cards of the processes alive now, in the directory's order."""
-    directory = _directory(keys)
+    directory = keys.directory()
     [members] = await pipelined(topology, [(directory, ("ZRANGE", directory, 0, -1))], "ZRANGE")
     ids = [member.decode(errors="replace") for member in members]
     if not ids:
         return []
-    cards = [_card(keys, process) for process in ids]
+    cards = [keys.card(process) for process in ids]
     raw = await pipelined(topology, [(card, ("GET", card)) for card in cards], "GET")
     found: list[Card] = []
     for process, value in zip(ids, raw):
@@ -53,15 +53,6 @@ async def read_cards(topology: Topology, keys: DistKeys) -> list[Card]:
         card.setdefault("id", process)
         found.append(card)
     return found
-
-
-# (The keys DistKeys.card and DistKeys.directory name, until those land here.)
-def _directory(keys: DistKeys) -> str:
-    return f"{keys.prefix}:directory"
-
-
-def _card(keys: DistKeys, process: str) -> str:
-    return f"{keys.prefix}:{{p:{process}}}:card"
 
 
 def as_int(card: Card, name: str) -> int:

@@ -10,8 +10,10 @@ field means. Reading it costs a few pipelined round trips (``reads.py``):
    and the length of each channel and group the scan found;
 3. per route key, the requests each of its workers took and has not accepted yet.
 
-Route keys are those the live workers' and edges' cards name, and those whose queue the scan
-found (a queue nobody serves, that no live edge fills any more).
+Route keys are those the live workers' and edges' cards name, those whose queue the scan found
+(a queue nobody serves, that no live edge fills any more), and those whose registry the scan
+found with a live worker in it (a worker lists a route key in its card once it took a request
+there: before that, its registration says it serves the key).
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ TOP = 10
 _DEFAULT_TIMEOUT = 5.0
 
 _QUEUE = re.compile(r"\{rt:([^{}]*)\}:q")
+_REGISTRY = re.compile(r"\{rt:([^{}]*)\}:w")
 _LAYER = re.compile(r"\{([cig]):([^{}]*)\}")
 
 
@@ -72,9 +75,12 @@ async def collect(topology: Topology, prefix: str, *, top: int = TOP,
     workers = [card for card in cards if card.get("side") == "worker"]
     edges = [card for card in cards if card.get("side") == "edge"]
     found = _classify(prefix, scanned)
-    names = sorted({*found.queues, *(route for card in cards for route in card_routes(card))})
+    named = {*found.queues, *(route for card in cards for route in card_routes(card))}
+    names = sorted(named | found.registries)
     queues, layer = await asyncio.gather(_queues(topology, keys, names, workers),
                                          _layer(topology, found, top))
+    live = {card.get("id") for card in workers}
+    names = [name for name in names if name in named or queues[name].registered & live]
     now = time.time()
     timeouts = {card.get("id"): as_float(card, "worker_timeout") for card in edges}
     return {
@@ -93,6 +99,7 @@ class _Found:
     """What the scanned keys are: route queues, channels and groups (name -> key)."""
 
     queues: set[str] = field(default_factory=set)
+    registries: set[str] = field(default_factory=set)
     channels: dict[str, str] = field(default_factory=dict)
     groups: dict[str, str] = field(default_factory=dict)
 
@@ -106,6 +113,10 @@ def _classify(prefix: str, scanned: Scanned) -> _Found:
             queue = _QUEUE.fullmatch(rest)
             if queue is not None:
                 found.queues.add(queue.group(1))
+                continue
+            registry = _REGISTRY.fullmatch(rest)
+            if registry is not None:
+                found.registries.add(registry.group(1))
                 continue
             layer = _LAYER.fullmatch(rest)
             if layer is None:
@@ -195,7 +206,7 @@ def _age(entry: bytes | None, timeouts: dict[Any, float], now: float) -> float |
     if not isinstance(fields, dict):
         return None
     stamp, deadline = fields.get("q"), fields.get("d")
-    if isinstance(stamp, int):
+    if isinstance(stamp, int) and stamp > 0:  # (0: an entry packed without its time)
         queued = stamp / 1000
     elif isinstance(deadline, int):
         queued = deadline / 1000 - (timeouts.get(fields.get("o")) or _DEFAULT_TIMEOUT)

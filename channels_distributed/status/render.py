@@ -13,10 +13,12 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..figures import STATUS_OF
+
 __all__ = ["duration", "render"]
 
-# What the client got for each cause (docs/status.rst): 502 when the worker was lost, else 503.
-_BAD_GATEWAY = frozenset({"worker_lost"})
+# The causes whose client got 502 (the worker was lost); the others got 503.
+_BAD_GATEWAY = frozenset(cause for cause, status in STATUS_OF.items() if status == 502)
 _NONE = "-"
 
 

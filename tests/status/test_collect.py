@@ -126,3 +126,26 @@ async def test_nothing_under_the_prefix(redis: Topology, writer: Writer) -> None
     validate(status)
     assert (status["routes"], status["edges"]) == ({}, [])
     assert status["layer"] == {"channels": [], "groups": [], "scanned": 0, "complete": True}
+
+
+async def test_a_worker_that_took_nothing_yet_is_found_by_its_registration(
+        redis: Topology, writer: Writer) -> None:
+    """A worker names a route key in its card once it took a request there; before that its
+    registration shows it. A registry of workers that are all gone names no route key."""
+    await writer.card(worker_card("w-idle-1-x", {}, host="idle", pid=1))
+    await writer.register("quiet", "w-idle-1-x")
+    await writer.register("stale", "w-dead-2-x")
+    status = await collect(redis, writer.prefix)
+    validate(status)
+    assert list(status["routes"]) == ["quiet"]
+    quiet = status["routes"]["quiet"]
+    assert [(w["host"], w["in_flight"], w["served"]) for w in quiet["workers"]] == [
+        ("idle", 0, 0)]
+    assert (quiet["concurrency"], quiet["saturation"]) == (8, 0.0)
+
+
+async def test_an_entry_stamped_zero_reads_its_deadline(redis: Topology, writer: Writer) -> None:
+    now_ms = int(time.time() * 1000)
+    await writer.queue("k", q=0, d=now_ms - 2000 + 5000)
+    status = await collect(redis, writer.prefix)
+    assert 2.0 <= status["routes"]["k"]["oldest_s"] < 60
