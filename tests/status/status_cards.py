@@ -1,50 +1,23 @@
 """What the status tests put in Redis themselves, with the commands processes use: cards and the
 directory (as ``transport.liveness.Presence`` writes them), route queue entries (as the edge
 queues them), registries and processing lists (as workers keep them), channels and groups (as
-the layer keeps them). And the JSON Schema the output is checked against, made strict."""
+the layer keeps them)."""
 
 from __future__ import annotations
 
-import copy
 import json
 import time
 from typing import Any
 
 import msgpack
-from jsonschema import Draft202012Validator
+from status_schema import validate
 
 from channels_distributed.protocol.keys import DistKeys, KeySpace
-from channels_distributed.status import schema
 from channels_distributed.transport.topology import Topology
 
+__all__ = ["Writer", "edge_card", "process_card", "validate", "worker_card"]
+
 CARD_MS = 3000
-
-
-def strict_validator() -> Draft202012Validator:
-    """The shipped schema with every object closed (``unevaluatedProperties: false``): the
-    output holds the documented fields and no other. (The shipped one stays open: fields may
-    be added within schema_version 1.) ``process`` stays open: worker and edge extend it."""
-    closed = copy.deepcopy(schema())
-
-    def close(node: Any, name: str = "") -> None:
-        if isinstance(node, dict):
-            if "properties" in node and name != "process":
-                node["unevaluatedProperties"] = False
-            for key, value in node.items():
-                close(value, key)
-        elif isinstance(node, list):
-            for value in node:
-                close(value)
-
-    close(closed)
-    Draft202012Validator.check_schema(closed)
-    return Draft202012Validator(closed)
-
-
-def validate(status: dict[str, Any]) -> None:
-    """``status`` against the shipped schema, and against its strict form."""
-    Draft202012Validator(schema()).validate(status)
-    strict_validator().validate(status)
 
 
 def process_card(process: str, side: str, **fields: Any) -> dict[str, Any]:
@@ -90,13 +63,13 @@ class Writer:
 
     async def card(self, card: dict[str, Any], listed: bool = True) -> None:
         process = card["id"]
-        key = f"{self.prefix}:{{p:{process}}}:card"
+        key = self.keys.card(process)
         await self.run(key, "SET", key, json.dumps(card), "PX", CARD_MS)
         if listed:
             await self.listed(process)
 
     async def listed(self, process: str) -> None:
-        directory = f"{self.prefix}:directory"
+        directory = self.keys.directory()
         await self.run(directory, "ZADD", directory, int(time.time() * 1000), process)
 
     async def queue(self, route: str, **fields: Any) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from status_cards import validate
+from status_schema import strict_validator, validate
 
 from channels_distributed.status import render, schema
 from channels_distributed.status.render import duration
@@ -137,6 +137,8 @@ def test_the_schema_refuses_what_a_reader_could_not_rely_on() -> None:
     # know (the strict form of the tests refuses them: each one is documented first).
     grown = {**STATUS, "workers": []}
     jsonschema.Draft202012Validator(schema()).validate(grown)
+    with pytest.raises(jsonschema.ValidationError, match="workers"):
+        strict_validator().validate(grown)
 
 
 def test_the_schema_ships_in_the_package() -> None:
