@@ -19,7 +19,7 @@ there: before that, its registration says it serves the key).
 from __future__ import annotations
 
 import asyncio
-import re
+import heapq
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -29,7 +29,7 @@ import msgpack
 
 from ..exceptions import ConfigurationError
 from ..protocol.keys import DistKeys
-from ..transport.topology import Topology
+from ..transport.topology import Shard, Topology
 from .cards import (
     Card,
     as_float,
@@ -55,9 +55,6 @@ TOP = 10
 # worker_timeout), unless the card of the edge that queued it says its own timeout.
 _DEFAULT_TIMEOUT = 5.0
 
-_QUEUE = re.compile(r"\{rt:([^{}]*)\}:q")
-_REGISTRY = re.compile(r"\{rt:([^{}]*)\}:w")
-_LAYER = re.compile(r"\{([cig]):([^{}]*)\}")
 
 
 async def collect(topology: Topology, prefix: str, *, top: int = TOP,
@@ -96,36 +93,39 @@ async def collect(topology: Topology, prefix: str, *, top: int = TOP,
 
 @dataclass
 class _Found:
-    """What the scanned keys are: route queues, channels and groups (name -> key)."""
+    """What the scanned keys are: route queues and registries, channels and groups (name ->
+    the key and the server it was found on)."""
 
     queues: set[str] = field(default_factory=set)
     registries: set[str] = field(default_factory=set)
-    channels: dict[str, str] = field(default_factory=dict)
-    groups: dict[str, str] = field(default_factory=dict)
+    channels: dict[str, tuple[str, Shard]] = field(default_factory=dict)
+    groups: dict[str, tuple[str, Shard]] = field(default_factory=dict)
 
 
 def _classify(prefix: str, scanned: Scanned) -> _Found:
     found = _Found()
     start = len(prefix) + 1  # "<prefix>:"
-    for keys in scanned.keys.values():
+    for shard, keys in scanned.keys.items():
         for key in keys:
+            # String tests, not a regular expression: a status may look at many thousands.
             rest = key[start:]
-            queue = _QUEUE.fullmatch(rest)
-            if queue is not None:
-                found.queues.add(queue.group(1))
-                continue
-            registry = _REGISTRY.fullmatch(rest)
-            if registry is not None:
-                found.registries.add(registry.group(1))
-                continue
-            layer = _LAYER.fullmatch(rest)
-            if layer is None:
-                continue  # a process's inbox, lease or card, a route's registry...
-            kind, name = layer.groups()
-            if kind == "g":
-                found.groups[name] = key
-            else:  # the process-local channels of an owner wait in one list: "owner!"
-                found.channels[f"{name}!" if kind == "i" else name] = key
+            if rest.startswith("{rt:"):
+                route, _, kind = rest[4:].rpartition("}:")
+                if kind == "q":
+                    found.queues.add(route)
+                elif kind == "w":
+                    found.registries.add(route)
+                continue  # a request taken, the reaper's lock...
+            kind = rest[1:3]
+            name = rest[3:-1]
+            if rest[:1] != "{" or rest[-1:] != "}" or "{" in name or "}" in name:
+                continue  # a process's inbox, lease or card...
+            if kind == "g:":
+                found.groups[name] = key, shard
+            elif kind == "c:":
+                found.channels[name] = key, shard
+            elif kind == "i:":  # the process-local channels of an owner wait in one list
+                found.channels[f"{name}!"] = key, shard
     return found
 
 
@@ -216,10 +216,13 @@ def _age(entry: bytes | None, timeouts: dict[Any, float], now: float) -> float |
 
 
 async def _layer(topology: Topology, found: _Found, top: int) -> dict[str, Any]:
-    channels, groups = sorted(found.channels.items()), sorted(found.groups.items())
-    commands = [(key, ("LLEN", key)) for _, key in channels]
-    commands += [(key, ("ZCARD", key)) for _, key in groups]
-    sizes = [int(size) for size in await pipelined(topology, commands, "LLEN, ZCARD")]
+    if not top:  # nothing to list: nothing to read (the scan alone costs Redis little)
+        return {"channels": [], "groups": []}
+    channels, groups = list(found.channels.items()), list(found.groups.items())
+    commands = [(key, ("LLEN", key)) for _, (key, _) in channels]
+    commands += [(key, ("ZCARD", key)) for _, (key, _) in groups]
+    where = [shard for _, (_, shard) in (*channels, *groups)]
+    sizes = [int(n) for n in await pipelined(topology, commands, "LLEN, ZCARD", where)]
     deepest = _deepest(zip((name for name, _ in channels), sizes), top)
     largest = _deepest(zip((name for name, _ in groups), sizes[len(channels):]), top)
     return {"channels": [{"name": name, "queued": size} for name, size in deepest],
@@ -228,7 +231,8 @@ async def _layer(topology: Topology, found: _Found, top: int) -> dict[str, Any]:
 
 def _deepest(sizes: Iterable[tuple[str, int]], top: int) -> list[tuple[str, int]]:
     # A list emptied since the scan is gone: not listed.
-    return sorted(((n, s) for n, s in sizes if s), key=lambda item: (-item[1], item[0]))[:top]
+    return heapq.nsmallest(top, ((n, s) for n, s in sizes if s),
+                           key=lambda item: (-item[1], item[0]))
 
 
 def _by_place(entry: dict[str, Any]) -> tuple[str, int, str]:

@@ -23,6 +23,7 @@ from ..protocol.keys import KeySpace
 from ..transport import routed
 from ..transport.cluster import redirection
 from ..transport.refusals import refusal
+from ..transport.resp import RespLink
 from ..transport.topology import Shard, Topology
 
 __all__ = ["SCAN_BATCH", "Scanned", "pipelined", "scan"]
@@ -34,19 +35,22 @@ SCAN_BATCH = 1000
 Command = tuple[str, tuple[Any, ...]]
 
 
-async def pipelined(topology: Topology, commands: Sequence[Command], what: str) -> list[Any]:
+async def pipelined(topology: Topology, commands: Sequence[Command], what: str,
+                    where: Sequence[Shard] | None = None) -> list[Any]:
     """The replies to ``commands``, in order: one pipeline per server, all servers at once.
-    A refusal (an ACL without the command, a key of another type) raises, saying what to fix."""
+    ``where`` says each key's server when it is known (the scan found the key there), which
+    saves working it out. A refusal (an ACL without the command, a key of another type)
+    raises, saying what to fix."""
     groups: dict[Shard, list[int]] = {}
     for index, (key, _) in enumerate(commands):
-        groups.setdefault(topology.shard_for(key), []).append(index)
+        shard = where[index] if where is not None else topology.shard_for(key)
+        groups.setdefault(shard, []).append(index)
     results: list[Any] = [None] * len(commands)
 
     async def send(shard: Shard, indexes: list[int]) -> None:
         link = await shard.link()
-        answers = await asyncio.gather(*link.call_many([commands[i][1] for i in indexes]),
-                                       return_exceptions=True)
-        for index, answer in zip(indexes, answers):
+        for index, answer in zip(indexes, await _answers(link, [commands[i][1]
+                                                               for i in indexes])):
             key, command = commands[index]
             if redirection(answer) is not None:
                 answer = (await routed.run(topology, key, [command], what))[0]
@@ -58,6 +62,15 @@ async def pipelined(topology: Topology, commands: Sequence[Command], what: str) 
 
     await asyncio.gather(*(send(shard, indexes) for shard, indexes in groups.items()))
     return results
+
+
+async def _answers(link: RespLink, commands: list[tuple[Any, ...]]) -> list[Any]:
+    """Each command's reply, or the error it got. Replies come in order (and a lost connection
+    fails every command left, in order), so once the last is in, all are: awaiting that one
+    alone saves the event loop a callback per command (a status may send thousands)."""
+    futures = link.call_many(commands)
+    await asyncio.wait([futures[-1]])
+    return [future.exception() or future.result() for future in futures]
 
 
 @dataclass
