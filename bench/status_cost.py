@@ -1,7 +1,7 @@
 """What one ``channels-distributed status`` read costs Redis: commands, Redis time, wall time.
 
-    .venv/bin/python bench/status_cost.py [--layer-keys 100000] [--processes 20] [--calls 20]
-                                          [--servers 1]
+    .venv/bin/python bench/status_cost.py [--layer-keys 100000] [--processes 20]
+                                          [--calls 20] [--servers 1]
 
 A private redis-server (``embedded.RedisServer``; ``--servers 3`` shards over three) holding
 ``--layer-keys`` keys of a channel layer (two thirds groups of 1-5 members, one third channels
@@ -11,8 +11,8 @@ keys with a few queued requests and registered workers. Nothing else runs: every
 servers count between two INFO commandstats is the status's.
 
 For the default scan limit without the layer's lists (``--top 0``) and with them, and for a scan
-limit above the key count (the scan is complete), ``collect()`` runs ``--calls`` times on one event loop (its connections are opened before);
-printed per call: the commands by name and in all, the time Redis spent running them (the
+limit above the key count (the scan is complete), ``collect()`` runs ``--calls`` times on one
+event loop (its connections are opened before); printed per call: the commands by name and in all, the time Redis spent running them (the
 ``usec`` of INFO commandstats) and the CPU time the servers used in all (INFO cpu: reading the
 commands and writing the replies too; summed over servers: what a status every second takes
 from Redis, as a share of one core), and the median wall time of a call, which includes the

@@ -26,7 +26,11 @@ from ..transport.refusals import refusal
 from ..transport.resp import RespLink
 from ..transport.topology import Shard, Topology
 
-__all__ = ["SCAN_BATCH", "Scanned", "pipelined", "scan"]
+__all__ = ["SCAN_BATCH", "STATUS_ACL", "Scanned", "pipelined", "scan"]
+
+#: What a Redis ACL user needs to read the status (prefix 'asgi'; docs/status.rst): reads only.
+STATUS_ACL = ("~asgi:* resetchannels -@all +zrange +get +llen +lindex +smembers +zcard +scan "
+              "+select +cluster|shards +cluster|info")
 
 #: Keys one SCAN call examines (its COUNT): a call costs Redis well under a millisecond.
 SCAN_BATCH = 1000

@@ -12,8 +12,9 @@ from status_cards import Writer, edge_card, worker_card
 
 from channels_distributed.conf import parse_hosts
 from channels_distributed.embedded import RedisServer
+from channels_distributed.exceptions import ReplyError
 from channels_distributed.status import collect
-from channels_distributed.status.reads import SCAN_BATCH
+from channels_distributed.status.reads import SCAN_BATCH, STATUS_ACL
 from channels_distributed.transport.topology import Topology
 
 # What the status may send (and INFO, which the test sends to count).
@@ -79,3 +80,43 @@ async def test_the_scan_stops_at_its_limit(redis: tuple[RedisServer, Topology]) 
     assert spent(before, calls(server))["scan"] <= 5001 // SCAN_BATCH + 2
     assert whole["layer"]["complete"] and whole["layer"]["scanned"] == 5001
     assert whole["layer"]["channels"] == [{"name": "deep", "queued": 3}]
+
+
+async def test_top_zero_reads_no_channel_or_group(redis: tuple[RedisServer, Topology]) -> None:
+    """``--top 0``: the scan still finds route queues, and no channel or group is sized."""
+    server, topology = redis
+    writer = Writer(topology, unique_prefix())
+    for index in range(50):
+        await writer.channel(f"c{index}", 1)
+        await writer.group(f"g{index}", 1)
+    await writer.queue("orphan")
+    await collect(topology, writer.prefix)
+    before = calls(server)
+    status = await collect(topology, writer.prefix, top=0)
+    used = spent(before, calls(server))
+    assert used == {"zrange": 1, "scan": 1, "llen": 1, "lindex": 1, "smembers": 1}
+    assert list(status["routes"]) == ["orphan"]
+    assert status["layer"] == {"channels": [], "groups": [], "scanned": 101, "complete": True}
+
+
+async def test_the_documented_acl_is_enough(redis: tuple[RedisServer, Topology]) -> None:
+    """A user with STATUS_ACL (docs/status.rst) reads the whole status; it may write nothing."""
+    server, topology = redis
+    writer = Writer(topology, unique_prefix())
+    await writer.card(worker_card("w-h-1-x", {"api": {"served": 1}}))
+    await writer.register("api", "w-h-1-x", taken=1)
+    await writer.queue("api")
+    await writer.channel("chat", 2)
+    await writer.group("room", 3)
+    rules = STATUS_ACL.replace("~asgi:*", f"~{writer.prefix}:*").split()
+    server.command("ACL", "SETUSER", "status", "on", ">secret", *rules)
+    host, port = server.url.split("//")[1].split("/")[0].split(":")
+    reader = Topology(parse_hosts([f"redis://status:secret@{host}:{port}/0"]), 2.0)
+    try:
+        status = await collect(reader, writer.prefix)
+        link = await reader.shards[0].link()
+        with pytest.raises(ReplyError, match="NOPERM"):
+            await link.call("SET", f"{writer.prefix}:x", "1")
+    finally:
+        await reader.close()
+    assert status["routes"]["api"]["taken"] == 1 and status["layer"]["groups"]
