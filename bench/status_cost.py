@@ -12,11 +12,12 @@ servers count between two INFO commandstats is the status's.
 
 For the default scan limit without the layer's lists (``--top 0``) and with them, and for a scan
 limit above the key count (the scan is complete), ``collect()`` runs ``--calls`` times on one
-event loop (its connections are opened before); printed per call: the commands by name and in all, the time Redis spent running them (the
-``usec`` of INFO commandstats) and the CPU time the servers used in all (INFO cpu: reading the
-commands and writing the replies too; summed over servers: what a status every second takes
-from Redis, as a share of one core), and the median wall time of a call, which includes the
-round trips over loopback and the Python that builds the dict.
+event loop (its connections are opened before). Printed per call: the commands by name and in
+all, the time Redis spent running them (the ``usec`` of INFO commandstats) and the CPU time the
+servers used in all (INFO cpu: reading the commands and writing the replies too; summed over
+servers: what a status every second takes from Redis, as a share of one core), and the median
+wall time of a call, which includes the round trips over loopback and the Python that builds
+the dict.
 """
 
 from __future__ import annotations
