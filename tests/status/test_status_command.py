@@ -7,9 +7,13 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
+import pty
+import select
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +21,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import override_settings
-from helpers import unique_prefix
+from helpers import WAIT, unique_prefix
 from status_cards import Writer, edge_card, validate, worker_card
 
 from channels_distributed.conf import parse_hosts
@@ -112,6 +116,29 @@ def test_watch_redraws_a_table_until_ctrl_c(redis_single: Any) -> None:
         assert heads == 2
         watch.send_signal(signal.SIGINT)
         assert watch.wait(20) == 0
+
+
+def test_watch_redraws_in_place_on_a_terminal(redis_single: Any) -> None:
+    prefix = unique_prefix()
+    _fill(redis_single, prefix)
+    main, side = pty.openpty()
+    command = [SCRIPT, "status", "--url", redis_single.hosts[0], "--prefix", prefix, "--watch",
+               "0.1"]
+    with subprocess.Popen(command, stdout=side, stderr=subprocess.DEVNULL) as watch:
+        os.close(side)
+        shown = b""
+        deadline = time.monotonic() + WAIT
+        while shown.count(b"\x1b[H\x1b[2J") < 2 and time.monotonic() < deadline:
+            if select.select([main], [], [], 0.5)[0]:
+                shown += os.read(main, 65536)
+        watch.send_signal(signal.SIGINT)
+        assert watch.wait(20) == 0
+    os.close(main)
+    # Each table replaces the last: the cursor home, the screen cleared, then the table.
+    frames = shown.split(b"\x1b[H\x1b[2J")[1:]
+    assert len(frames) >= 2, shown
+    assert all(frame.startswith(b"channels-distributed status:") for frame in frames[:2])
+    assert b"(every 0.1 s; Ctrl-C to stop)" in frames[0]
 
 
 def test_an_unreachable_redis_is_said_and_exits_1() -> None:
