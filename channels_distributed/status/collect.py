@@ -56,7 +56,6 @@ TOP = 10
 _DEFAULT_TIMEOUT = 5.0
 
 
-
 async def collect(topology: Topology, prefix: str, *, top: int = TOP,
                   scan_limit: int = SCAN_LIMIT) -> dict[str, Any]:
     """The status of the deployment under ``prefix``: ``schema.json``'s shape. Read-only."""

@@ -149,3 +149,26 @@ async def test_an_entry_stamped_zero_reads_its_deadline(redis: Topology, writer:
     await writer.queue("k", q=0, d=now_ms - 2000 + 5000)
     status = await collect(redis, writer.prefix)
     assert 2.0 <= status["routes"]["k"]["oldest_s"] < 60
+
+
+async def test_an_odd_card_reads_as_zeros_and_hides_nothing(redis: Topology,
+                                                            writer: Writer) -> None:
+    """A card of another version of the package, or a broken one: each field is read for the
+    type it should have (else zero or empty); a value that is not a JSON object is skipped."""
+    odd = {"id": "w-odd-1-x", "side": "worker", "host": 7, "pid": "12", "concurrency": True,
+           "routes": ["api"], "started": "yesterday", "state": None, "new_field": {"x": 1}}
+    await writer.card(odd)
+    await writer.register("api", "w-odd-1-x")
+    broken = writer.keys.card("w-broken-2-x")
+    await writer.run(broken, "SET", broken, b"\xff not json", "PX", 3000)
+    await writer.listed("w-broken-2-x")
+    edge = edge_card("d-e-3-x", {}, failures={"busy": "2", "redis": 1})
+    edge["routes"] = {"api": {"requests": "many", "failures": [1]}}
+    await writer.card(edge)
+    status = await collect(redis, writer.prefix)
+    validate(status)
+    [worker] = status["routes"]["api"]["workers"]
+    assert (worker["id"], worker["host"], worker["pid"], worker["concurrency"], worker["state"],
+            worker["up_s"]) == ("w-odd-1-x", "", 0, 0, "", 0.0)
+    assert status["routes"]["api"]["requests"] == 0
+    assert status["edges"][0]["failures"] == {"redis": 1}
