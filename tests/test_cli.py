@@ -37,7 +37,8 @@ def test_help_is_plain_text() -> None:
     """``--help`` showed "The ``channels-distributed`` console command."."""
     helps = _helps()
     assert set(helps) == {"channels-distributed", "channels-distributed worker",
-                          "channels-distributed demo", "manage.py runworker"}
+                          "channels-distributed demo", "channels-distributed check",
+                          "manage.py runworker"}
     for name, text in helps.items():
         for markup in ("``", ":class:", ":func:", ".. ", "`_"):
             assert markup not in text, f"{name} --help shows {markup!r}:\n{text}"
