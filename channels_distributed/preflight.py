@@ -76,7 +76,8 @@ class Checked:
 @dataclass
 class Report:
     findings: list[Finding] = field(default_factory=list)
-    servers: list[Checked] = field(default_factory=list)
+    servers: list[Checked] = field(default_factory=list)  # those that could be checked
+    primaries: int = 0  # how many there are
 
     @property
     def errors(self) -> list[Finding]:
@@ -94,14 +95,15 @@ class Report:
     def lines(self) -> list[str]:
         """One line per finding, then the summary."""
         errors, warnings = len(self.errors), len(self.warnings)
-        checked = "; ".join(server.describe() for server in self.servers) or "none"
+        checked = "; ".join(server.describe() for server in self.servers)
+        shown = f" ({checked})" if checked else ""
         return [*(finding.line() for finding in self.findings),
-                f"checked {len(self.servers)} server(s) ({checked}): {errors} error(s), "
-                f"{warnings} warning(s)"]
+                f"checked {len(self.servers)} of {self.primaries} server(s){shown}: "
+                f"{errors} error(s), {warnings} warning(s)"]
 
     def as_json(self) -> dict[str, Any]:
         return {"schema_version": 1, "ok": not self.errors, "errors": len(self.errors),
-                "warnings": len(self.warnings),
+                "warnings": len(self.warnings), "primaries": self.primaries,
                 "servers": [vars(server) for server in self.servers],
                 "findings": [vars(finding) for finding in self.findings]}
 
@@ -136,16 +138,26 @@ async def preflight(hosts: Sequence[HostSpec], prefix: str, *, workers: bool = T
     try:
         topology = Topology(hosts, retry_window=timeout)
     except UnsupportedServer as exc:  # a cluster node without CLUSTER SHARDS
-        where = ", ".join(spec.describe() for spec in hosts)
-        number = ACL if "NOPERM" in exc.problem else TOO_OLD
-        return Report([_finding("error", number, where, exc.problem, exc.fix)])
+        return Report([_unsupported(exc, hosts)], primaries=len(hosts))
     run = _Run(topology, prefix, workers, window, clock, timeout)
+    run.report.primaries = len(topology.shards)
     try:
         for shard in list(topology.shards):
             await _check_shard(run, shard)
     finally:
         await topology.close()
     return run.report
+
+
+def _unsupported(exc: UnsupportedServer, hosts: Sequence[HostSpec]) -> Finding:
+    """A cluster node that answered CLUSTER INFO but not CLUSTER SHARDS: a Redis 6.2, or a user
+    that may not run it."""
+    where = ", ".join(spec.describe() for spec in hosts)
+    if not denied(exc.problem):
+        return _finding("error", TOO_OLD, where, exc.problem, exc.fix)
+    user = hosts[0].username or "default"
+    return _finding("error", ACL, where, exc.problem, f"ACL SETUSER {user} +cluster|shards on "
+                    "every node (ACLs are per node)")
 
 
 def run(hosts: Sequence[HostSpec], prefix: str, **options: Any) -> Report:
@@ -186,11 +198,10 @@ async def _checks(run: _Run, shard: Shard, link: RespLink) -> None:
     server = shard.spec.describe()
     unchecked: list[str] = []
     version = await _version(link, run.timeout)
-    wrong = versions.problem(version, run.cluster) if version is not None else None
     if version is None:
         unchecked.append("the server's version (INFO and HELLO refused)")
-    elif wrong is not None:
-        run.add("error", TOO_OLD, server, *wrong)
+    elif not _judge_version(run, shard.spec, version):
+        return
     try:
         found = await eviction.check(shard, run.timeout)
     except ReplyError as exc:
@@ -198,7 +209,8 @@ async def _checks(run: _Run, shard: Shard, link: RespLink) -> None:
     else:
         if found.evicts:
             run.add("warning", EVICTING, server, found.problem(), eviction.Eviction.FIX)
-    if wrong is None:  # (on a Redis too old, every newer command would be "unknown")
+    if version is None or versions.problem(version, run.cluster) is None:
+        # (On a Redis too old, every newer command would be "unknown".)
         await _check_acl(run, shard, link, version, unchecked)
     try:
         judged = skew.judge(await skew.measure(link, run.clock), run.window)
@@ -213,6 +225,30 @@ async def _checks(run: _Run, shard: Shard, link: RespLink) -> None:
                 "user that may run them")
     run.report.servers.append(Checked(server, str(version) if version else None,
                                       versions.fallbacks(version) if version else ""))
+
+
+def _judge_version(run: _Run, spec: HostSpec, version: versions.ServerVersion) -> bool:
+    """Report what the server's version and mode rule out; whether the other checks apply
+    (not to a Sentinel)."""
+    server = spec.describe()
+    if version.mode == "sentinel":
+        run.add("error", UNREACHABLE, server, "this is a Redis Sentinel, not a Redis server",
+                "point at the master it watches: redis+sentinel://HOST:26379/MASTER_NAME "
+                "(docs/deployment.rst, Sentinel)")
+        return False
+    wrong = versions.problem(version, run.cluster)
+    if wrong is not None:
+        run.add("error", TOO_OLD, server, *wrong)
+    elif version.mode == "cluster" and not run.cluster:
+        # How the package finds out about a cluster (cluster.probe): refused, it takes the node
+        # for a standalone server, and every key another node serves is refused with MOVED.
+        user = spec.username or "default"
+        run.add("error", ACL, server, f"this is a Redis Cluster node, but Redis user {user!r} "
+                "may run neither CLUSTER SHARDS nor CLUSTER INFO: the package takes it for a "
+                "standalone server, and each key another node serves is refused (MOVED)",
+                f"ACL SETUSER {user} +cluster|shards +cluster|info on every node (ACLs are per "
+                "node)")
+    return True
 
 
 async def _version(link: RespLink, timeout: float) -> versions.ServerVersion | None:

@@ -31,6 +31,14 @@ def test_the_version_is_read_from_info_server(info: str, shown: str) -> None:
     assert str(versions.from_info(info)) == shown
 
 
+def test_the_mode_is_read_too() -> None:
+    """A cluster node, or a Sentinel given where a Redis server was expected."""
+    assert [versions.from_info(i).mode for i in (INFO_REDIS_62, INFO_REDIS_7)] == [  # type: ignore[union-attr]
+        "standalone", "cluster"]
+    hello = versions.from_hello([b"server", b"redis", b"version", b"7.0.15", b"mode", b"sentinel"])
+    assert hello is not None and hello.mode == "sentinel"
+
+
 def test_the_version_is_read_from_hello() -> None:
     # HELLO 2 as Valkey 8 and Redis 6.2 answer it (any user may send it).
     assert str(versions.from_hello([b"server", b"valkey", b"version", b"8.1.8", b"proto", 2])) \
@@ -138,16 +146,18 @@ def test_the_scratch_keys_share_one_slot_under_the_prefix() -> None:
 def test_the_report_gives_a_line_per_finding_a_summary_and_the_exit_status() -> None:
     warning = Finding("warning", "channels_distributed.W010", "redis://a:1/0", "evicts", "stop")
     error = Finding("error", "channels_distributed.E012", "redis://b:1/0", "refused", "grant")
-    report = Report([warning], [Checked("redis://a:1/0", "Redis 6.2.14", "BLPOP then LPOP")])
+    report = Report([warning], [Checked("redis://a:1/0", "Redis 6.2.14", "BLPOP then LPOP")],
+                    primaries=2)
     assert report.status == 0
     assert report.lines() == [
         "WARNING channels_distributed.W010 redis://a:1/0: evicts. Fix: stop",
-        "checked 1 server(s) (redis://a:1/0: Redis 6.2.14 (BLPOP then LPOP)): 0 error(s), "
+        "checked 1 of 2 server(s) (redis://a:1/0: Redis 6.2.14 (BLPOP then LPOP)): 0 error(s), "
         "1 warning(s)"]
     report.findings.append(error)
     assert report.status == 1
     shown = json.loads(json.dumps(report.as_json()))
     assert shown["ok"] is False and shown["errors"] == 1 and shown["warnings"] == 1
+    assert shown["primaries"] == 2
     assert shown["findings"][1] == {"level": "error", "id": "channels_distributed.E012",
                                     "server": "redis://b:1/0", "problem": "refused",
                                     "fix": "grant"}

@@ -212,3 +212,67 @@ def test_on_a_cluster_each_primary_is_probed_for_its_own_acl(redis_cluster: Any)
     assert finding.fix.startswith(f"ACL SETUSER {name} +blmove on every node (ACLs are per node)")
     assert len(report.servers) == 3
     assert redis_cluster.keys(f"{prefix}:*") == []
+
+
+def _cached_scripts(server: RedisServer) -> int:
+    info = server.command("INFO", "memory")
+    return int(re.search(rb"number_of_cached_scripts:(\d+)", info).group(1))  # type: ignore[union-attr]
+
+
+def test_the_probes_leave_nothing_behind(redis_fresh: RedisServer) -> None:
+    """No key, and no script in the script cache (EVAL, EVALSHA and SCRIPT LOAD are tried)."""
+    before = _cached_scripts(redis_fresh)
+    assert run(parse_hosts([redis_fresh.url]), unique_prefix()).findings == []
+    assert redis_fresh.keys() == []
+    assert _cached_scripts(redis_fresh) == before
+
+
+def test_a_command_the_server_does_not_know_is_an_error() -> None:
+    """A command renamed away (rename-command, or a managed service's restriction)."""
+    with RedisServer(extra_args=["--rename-command", "BLMOVE", ""]) as server:
+        (finding,) = run(parse_hosts([server.url]), unique_prefix()).findings
+    assert finding.id == "channels_distributed.E012"
+    assert finding.problem == "the server does not know BLMOVE (renamed or disabled)"
+    assert "rename-command" in finding.fix
+
+
+def test_a_database_the_user_may_not_select_is_a_failed_login(redis_fresh: RedisServer) -> None:
+    prefix = unique_prefix()
+    url = _user(redis_fresh, "nosel", _rules(prefix).replace("+select ", "")).replace("/0", "/1")
+    (finding,) = run(parse_hosts([url]), prefix).findings
+    assert finding.id == "channels_distributed.E014"
+    assert "cannot connect or log in" in finding.problem and "SELECT" in finding.problem
+
+
+@pytest.mark.parametrize(("refused", "found", "fix"), [
+    ("+cluster|shards +cluster|info ", "may run neither CLUSTER SHARDS nor CLUSTER INFO",
+     "+cluster|shards +cluster|info on every node"),
+    ("+cluster|shards ", 'without CLUSTER SHARDS (it answered "NOPERM',
+     "+cluster|shards on every node"),
+])
+def test_a_cluster_the_user_may_not_find_out_about_is_an_error(
+        redis_cluster: Any, refused: str, found: str, fix: str) -> None:
+    """Refused CLUSTER SHARDS (and INFO), the package would take the node for a standalone
+    server (then every key of another node is refused) or stop at start."""
+    prefix = unique_prefix()
+    name = f"u{prefix}"
+    for server in redis_cluster.servers:
+        _user(server, name, _rules(prefix).replace(refused, ""))
+    seed = redis_cluster.servers[0]
+    try:
+        findings = run(parse_hosts([f"redis://{name}:pw@127.0.0.1:{seed.port}/0"]),
+                       prefix).findings
+    finally:
+        for server in redis_cluster.servers:
+            server.command("ACL", "DELUSER", name)
+    assert [f.id for f in findings] == ["channels_distributed.E012"]
+    assert found in findings[0].problem
+    assert findings[0].fix == f"ACL SETUSER {name} {fix} (ACLs are per node)"
+
+
+def test_a_sentinel_given_as_a_redis_server_is_an_error(redis_sentinel: Any) -> None:
+    port = redis_sentinel.seeds[0]["sentinels"][0][1]
+    (finding,) = run(parse_hosts([f"redis://127.0.0.1:{port}/0"]), unique_prefix()).findings
+    assert finding.id == "channels_distributed.E014"
+    assert finding.problem == "this is a Redis Sentinel, not a Redis server"
+    assert finding.fix.startswith("point at the master it watches: redis+sentinel://")

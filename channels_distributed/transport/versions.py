@@ -33,6 +33,7 @@ _VALKEY_AS_REDIS = (7, 2)  # what every Valkey offers, in Redis versions
 class ServerVersion:
     name: str  # "Redis" or "Valkey"
     number: tuple[int, ...]
+    mode: str = "standalone"  # or "cluster", or "sentinel" (a Sentinel, not a Redis server)
 
     def __str__(self) -> str:
         return f"{self.name} {'.'.join(str(part) for part in self.number)}"
@@ -48,25 +49,30 @@ def _number(text: str) -> tuple[int, ...] | None:
     return tuple(int(part) for part in found.group(1).split(".")) if found else None
 
 
-def _version(name: str, text: str) -> ServerVersion | None:
+def _version(name: str, text: str, mode: str) -> ServerVersion | None:
     number = _number(text)
     if number is None:
         return None
-    return ServerVersion("Valkey" if name.lower() == "valkey" else "Redis", number)
+    return ServerVersion("Valkey" if name.lower() == "valkey" else "Redis", number,
+                         mode or "standalone")
 
 
 def from_info(text: str) -> ServerVersion | None:
-    """The version an ``INFO server`` reply gives (Valkey says ``server_name:valkey`` and
-    ``valkey_version``; its ``redis_version`` is the 7.2.4 it forked from)."""
+    """The version (and mode) an ``INFO server`` reply gives (Valkey says
+    ``server_name:valkey`` and ``valkey_version``; its ``redis_version`` is the 7.2.4 it forked
+    from)."""
     fields = parse_info(text)
     name = fields.get("server_name", "redis")
-    return _version(name, fields.get(f"{name.lower()}_version") or fields.get("redis_version", ""))
+    return _version(name, fields.get(f"{name.lower()}_version") or fields.get("redis_version", ""),
+                    fields.get("redis_mode", ""))
 
 
 def from_hello(reply: Sequence[Any]) -> ServerVersion | None:
-    """The version a ``HELLO`` reply (RESP2: a flat list of names and values) gives."""
+    """The version (and mode) a ``HELLO`` reply (RESP2: a flat list of names and values)
+    gives."""
     fields = {_text(reply[i]): reply[i + 1] for i in range(0, len(reply) - 1, 2)}
-    return _version(_text(fields.get("server", "redis")), _text(fields.get("version", "")))
+    return _version(_text(fields.get("server", "redis")), _text(fields.get("version", "")),
+                    _text(fields.get("mode", "")))
 
 
 def _text(value: Any) -> str:

@@ -57,6 +57,10 @@ def test_the_preflight_runs_with_deploy_only() -> None:
     assert error.level == checks.ERROR
     assert error.msg.startswith("redis://127.0.0.1:1/0: cannot connect or log in")
     assert "check that the server runs" in error.hint
+    # Deploying from a machine that cannot reach the production Redis: silenced.
+    with override_settings(CHANNEL_LAYERS=_layers("redis://127.0.0.1:1/0", "p"),
+                           SILENCED_SYSTEM_CHECKS=["channels_distributed.E014"]):
+        call_command("check", "--deploy", "--tag", "redis")
 
 
 def test_an_evicting_policy_is_a_warning_of_check_deploy(redis_fresh: RedisServer) -> None:
