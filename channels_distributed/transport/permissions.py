@@ -3,8 +3,8 @@
 ``ACL GETUSER`` would say at once, but it needs admin rights that the package's own user should
 not have. So every command that ``LAYER_ACL`` (and for the edge and the workers ``WORKER_ACL``)
 grants is sent once, on scratch keys ``<prefix>:{preflight:<random>}:<x>`` of the server being
-checked, with arguments that block for at most 10 ms and keep nothing: the scratch keys are
-deleted at the end, and the script cache keeps nothing either (``scripts.acl_probes``). Redis
+checked, with arguments that return at once (the blocking pops find entries) and keep
+nothing: the scratch keys are deleted at the end, and the script cache keeps nothing either (``scripts.acl_probes``). Redis
 checks the ACL before it runs a command, so its answer decides: ``NOPERM`` is a refusal (of the
 command, of a key under the prefix, or of the presence channel), "unknown command" a command
 the server lacks (renamed, disabled, or a Redis too old), and anything else (a result, an error
@@ -31,7 +31,7 @@ from .scripts import acl_probes
 
 __all__ = ["PROBES", "Access", "Scratch", "commands", "needed", "probe", "rules_for"]
 
-_BLOCK = "0.01"  # seconds a blocking probe may wait on an empty list
+_BLOCK = "0.01"  # seconds a blocking probe may wait on an empty list (see "rpush")
 _TIMEOUT = 2.0
 
 
@@ -79,7 +79,9 @@ PROBES: dict[str, Probe] = {
     "eval": functools.partial(_script, "eval"),
     "script|load": functools.partial(_script, "script|load"),
     "llen": lambda s, db: ("LLEN", s.key("l")),
-    "rpush": lambda s, db: ("RPUSH", s.key("l"), "x"),
+    # Enough entries that no blocking probe below finds the list empty: Redis ends a block's
+    # timeout on its own clock tick (hz 10: up to 100 ms), not after the 10 ms asked.
+    "rpush": lambda s, db: ("RPUSH", s.key("l"), "x", "x", "x", "x"),
     "lpush": lambda s, db: ("LPUSH", s.key("l"), "x"),
     "pexpire": lambda s, db: ("PEXPIRE", s.key("l"), 60000),
     "pttl": lambda s, db: ("PTTL", s.key("l")),
@@ -110,8 +112,9 @@ PROBES: dict[str, Probe] = {
     "pubsub|numsub": lambda s, db: ("PUBSUB", "NUMSUB", s.channel),
     "info": lambda s, db: ("INFO", "server"),
 }
-# BLMPOP unknown (Redis 6.2) is no problem: the package then pops with BLPOP and LPOP.
-_FALLBACKS = {"blmpop": ("blpop", "lpop")}
+# Unknown to the server (BLMPOP to Redis 6.2) is no problem for these: the package then pops
+# with BLPOP and LPOP (reader.py).
+_FALLS_BACK = frozenset({"blmpop"})
 
 
 @dataclass(frozen=True)
@@ -157,7 +160,7 @@ async def probe(link: RespLink, scratch: Scratch, wanted: Sequence[str], db: int
                 channels = True
             elif what == "key":
                 keys = True
-            elif "unknown command" in error.lower() and command not in _FALLBACKS:
+            elif "unknown command" in error.lower() and command not in _FALLS_BACK:
                 unknown.append(command)
     finally:
         await _clean(link, scratch)
