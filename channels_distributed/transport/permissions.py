@@ -4,11 +4,12 @@
 not have. So every command that ``LAYER_ACL`` (and for the edge and the workers ``WORKER_ACL``)
 grants is sent once, on scratch keys ``<prefix>:{preflight:<random>}:<x>`` of the server being
 checked, with arguments that return at once (the blocking pops find entries) and keep
-nothing: the scratch keys are deleted at the end, and the script cache keeps nothing either (``scripts.acl_probes``). Redis
-checks the ACL before it runs a command, so its answer decides: ``NOPERM`` is a refusal (of the
-command, of a key under the prefix, or of the presence channel), "unknown command" a command
-the server lacks (renamed, disabled, or a Redis too old), and anything else (a result, an error
-of the command itself such as "cluster support disabled") a command the user may run.
+nothing: the scratch keys are deleted at the end, and the script cache keeps nothing either
+(``scripts.acl_probes``). Redis checks the ACL before it runs a command, so its answer decides:
+``NOPERM`` is a refusal (of the command, of a key under the prefix, or of the presence channel),
+"unknown command" a command the server lacks (renamed, disabled, or a Redis too old), and
+anything else (a result, an error of the command itself such as "cluster support disabled") a
+command the user may run.
 
 The commands come from the rule strings themselves (``commands()``), so this probe and the ACL
 advice of README.rst, docs/deployment.rst and the refusals can never disagree.
