@@ -18,7 +18,7 @@ from servers import ServerPool, require_kind
 
 from channels_distributed.cli import main
 from channels_distributed.conf.hosts import parse_hosts
-from channels_distributed.embedded import RedisServer
+from channels_distributed.embedded import RedisServer, _cluster_port
 from channels_distributed.preflight import Report, preflight, run
 from channels_distributed.transport.refusals import LAYER_ACL, WORKER_ACL
 
@@ -156,7 +156,9 @@ def test_the_version_is_read_and_what_the_package_falls_back_to(
 def cluster_62() -> Iterator[RedisServer]:
     """A Redis 6.2 cluster node (no CLUSTER SHARDS): one, with no slots, is enough to ask."""
     binary = require_kind("redis-6.2").binary
-    with RedisServer(binary=binary, extra_args=["--cluster-enabled", "yes"]) as server:
+    # On a port a cluster node may have (its bus listens 10000 above), as RedisCluster's nodes.
+    with RedisServer(port=_cluster_port(), binary=binary,
+                     extra_args=["--cluster-enabled", "yes"]) as server:
         yield server
 
 

@@ -106,6 +106,7 @@ PROBES: dict[str, Probe] = {
     "sadd": lambda s, db: ("SADD", s.key("s"), "x"),
     "srem": lambda s, db: ("SREM", s.key("s"), "x"),
     "smembers": lambda s, db: ("SMEMBERS", s.key("s")),
+    "scard": lambda s, db: ("SCARD", s.key("s")),
     "set": lambda s, db: ("SET", s.key("k"), "x", "PX", 60000),
     "get": lambda s, db: ("GET", s.key("k")),
     "del": lambda s, db: ("DEL", s.key("k")),
