@@ -137,6 +137,16 @@ def test_a_skewed_clock_is_found(redis_single: Any, ahead: float, found: str | N
         assert "NTP" in report.findings[0].fix
 
 
+def test_without_time_the_clock_is_read_from_info(redis_fresh: RedisServer) -> None:
+    """The advised ACL has +info but not +time: INFO server's server_time_usec serves."""
+    prefix = unique_prefix()
+    url = _user(redis_fresh, "notime", _rules(prefix))
+    report = run(parse_hosts([url]), prefix, clock=lambda: time.time() - 10)
+    assert _ids(report) == ["E013"], report.lines()
+    shown = re.match(r"Redis' clock is ([\d.]+) s ahead of", report.findings[0].problem)
+    assert shown is not None and float(shown.group(1)) == pytest.approx(10, abs=0.05)
+
+
 @pytest.mark.parametrize(("kind", "version", "fallbacks"), [
     ("redis-6.2", "Redis 6.2.", "BLPOP then LPOP in place of BLMPOP"),
     ("redis-7", "Redis 7.", ""),
