@@ -41,7 +41,8 @@ def test_help_is_plain_text() -> None:
     helps = _helps()
     assert set(helps) == {"channels-distributed", "channels-distributed worker",
                           "channels-distributed status", "channels-distributed demo",
-                          "manage.py runworker", "manage.py distributed_status"}
+                          "channels-distributed check", "manage.py runworker",
+                          "manage.py distributed_status"}
     for name, text in helps.items():
         for markup in ("``", ":class:", ":func:", ".. ", "`_"):
             assert markup not in text, f"{name} --help shows {markup!r}:\n{text}"

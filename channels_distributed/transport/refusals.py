@@ -21,7 +21,7 @@ from typing import Any
 from ..conf.hosts import HostSpec
 from ..exceptions import RedisRefused, RedisUnavailable, ReplyError, UnsupportedServer
 
-__all__ = ["LAYER_ACL", "WORKER_ACL", "complain", "refusal", "replies", "report"]
+__all__ = ["LAYER_ACL", "WORKER_ACL", "complain", "denied", "refusal", "replies", "report"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,12 @@ _PERMISSION = ("NOPERM", "can't run this command", "can't access", "no permissio
 _SCRIPT_ERROR = re.compile(r"@user_script:\d+: (.*)", re.DOTALL)
 _REPORT_EVERY = 60.0
 _reported: dict[str, float] = {}
+
+
+def denied(text: str) -> bool:
+    """Whether an error text of Redis is an ACL's refusal (NOPERM: a command, a key or a
+    channel the user may not use), in the wordings of Redis 6.2, 7 and Valkey."""
+    return any(marker in text for marker in _PERMISSION)
 
 
 def refusal(exc: ReplyError, command: str, key: str | None, spec: HostSpec) -> Exception:
@@ -68,7 +74,7 @@ def refusal(exc: ReplyError, command: str, key: str | None, spec: HostSpec) -> E
             "that did not answer CLUSTER SHARDS when the layer started",
             f"grant the Redis user +cluster|shards (see {LAYER_ACL!r}), and make sure the "
             "cluster runs Redis 7.0 or later, or Valkey")
-    if any(marker in text for marker in _PERMISSION):
+    if denied(text):
         user = spec.username or "default"
         return RedisRefused(
             f"Redis user {user!r} on {where} may not run {command}: {text}. Grant "
