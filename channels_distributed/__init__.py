@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 # First: it may switch the compiled modules back to their Python sources before any loads.
 from channels_distributed import compiled  # noqa: F401
 
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = [
     "ChannelFull",

@@ -29,7 +29,7 @@ from .conf.checks import field_defaults
 from .conf.node import INTERFACES, NodeConfig
 from .conf.target import RedisTarget
 from .exceptions import ConfigurationError, LifespanFailure
-from .logs import setup_logging
+from .logs import LOG_FORMAT_ENV, LOG_FORMATS, setup_logging
 
 __all__ = ["add_node_arguments", "import_app", "main", "redis_urls"]
 
@@ -124,6 +124,13 @@ def add_node_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--grace", type=float, default=_DEFAULTS["grace"],
                         help="seconds in-flight connections get on SIGTERM (default "
                              f"{_DEFAULTS['grace']:g})")
+    parser.add_argument("--health-bind", default=None, metavar="HOST:PORT",
+                        help="answer health probes on HOST:PORT: GET /live (200 while the "
+                             "process runs) and /ready (200 only while it holds its lease in "
+                             "Redis and is not stopping, else 503)")
+    parser.add_argument("--log-format", default=None, choices=LOG_FORMATS,
+                        help="log lines as text (default) or as one JSON object each (default: "
+                             f"${LOG_FORMAT_ENV}, else text)")
 
 
 def redis_urls(given: Sequence[str]) -> list[str]:
@@ -138,14 +145,15 @@ def redis_urls(given: Sequence[str]) -> list[str]:
 def _worker(args: argparse.Namespace) -> int:
     from .worker import Node
 
-    setup_logging(args.log_level)
+    setup_logging(args.log_level, log_format=args.log_format)
     app = import_app(args.app)
     if not args.keys and not args.channel:
         raise ConfigurationError("KEY", "nothing to serve",
                                  "give route key(s) and/or --channel NAME")
     Node(app, keys=args.keys or None, channels=args.channel,
          hosts=redis_urls(args.url), prefix=args.prefix,
-         interface=args.interface, concurrency=args.concurrency, grace=args.grace).run()
+         interface=args.interface, concurrency=args.concurrency, grace=args.grace,
+         health_bind=args.health_bind).run()
     return 0
 
 

@@ -178,9 +178,12 @@ class MemoryWatch:
 
 
 class MemoryEdge(Edge):
-    """The edge, its give-up script run by the link."""
+    """The edge, its give-up script run by the link, a worker always registered."""
 
     link: MemoryLink
+
+    async def _any_registered(self, key: str) -> bool | None:
+        return None if self.link.down else True
 
     async def _withdraw(self, queue: str, state: str, entry: bytes) -> int:
         await asyncio.sleep(0)

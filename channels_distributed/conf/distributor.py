@@ -30,10 +30,21 @@ class DistributorConfig:
     window: int = 16
     queue_capacity: int = 10_000
     redis_timeout: float = 1.0
+    # Health probes the edge answers itself, never routed (None: off): GET -> 200, and for
+    # ready_path 503 while Redis does not answer.
+    live_path: str | None = None
+    ready_path: str | None = None
+    log_interval: float = 10.0  # one line per failure cause and route key per interval
 
     def __post_init__(self) -> None:
-        for name in ("worker_timeout", "redis_timeout"):
+        for name in ("worker_timeout", "redis_timeout", "log_interval"):
             positive(name, getattr(self, name))
+        for name in ("live_path", "ready_path"):
+            path = getattr(self, name)
+            if path is not None and (not isinstance(path, str) or not path.startswith("/")):
+                raise ConfigurationError(name, f"expected a path starting with '/', got "
+                                         f"{path!r}", f"write e.g. {name}='/-/live', or None "
+                                         "to answer no probe")
         for name in ("inline_body", "max_chunk", "window", "queue_capacity", "retry_after"):
             positive(name, getattr(self, name), integer=True)
         status = self.no_worker_status

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ..endpoints import parse_bind
 from ..exceptions import ConfigurationError
 from ..protocol.keys import valid_channel_name
 from ..protocol.routing import valid_route_key
@@ -36,6 +37,7 @@ class NodeConfig:
     lifespan: str = "auto"
     lifespan_timeout: float = 30.0  # for each of the application's lifespan replies
     redis_timeout: float = 5.0
+    health_bind: str | None = None  # HOST:PORT answering /live and /ready (endpoints.py)
 
     def __post_init__(self) -> None:
         choice("interface", self.interface, INTERFACES)
@@ -45,6 +47,8 @@ class NodeConfig:
         positive("grace", self.grace, "give seconds, e.g. 30", zero=True)
         positive("redis_timeout", self.redis_timeout, "give seconds, e.g. 5")
         positive("lifespan_timeout", self.lifespan_timeout, "give seconds, e.g. 30")
+        if self.health_bind is not None:
+            parse_bind(self.health_bind, "--health-bind")
 
     @classmethod
     def from_options(cls, *, key: str | None = None, keys: Iterable[str] | None = None,

@@ -48,6 +48,9 @@ class PathDistributor:
         self.config = DistributorConfig.from_options(routes, **options)
         self._edges: dict[asyncio.AbstractEventLoop, Edge] = {}
         self._last: tuple[asyncio.AbstractEventLoop | None, Edge | None] = (None, None)
+        # The paths this application answers itself (health probes): never routed.
+        probes = {self.config.live_path: self._live, self.config.ready_path: self._ready}
+        self._own = {path: answer for path, answer in probes.items() if path is not None}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -87,6 +90,9 @@ class PathDistributor:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope["path"]
+        if self._own and path in self._own:
+            await self._own[path](send)
+            return
         if not path.isprintable() and _CONTROL.search(path):
             await send_plain(send, 400, _BAD_PATH)
             return
@@ -95,6 +101,16 @@ class PathDistributor:
             await send_plain(send, 404, b"Not Found\n")
             return
         await serve_http(self._edge(), key, scope, receive, send)
+
+    async def _live(self, send: Send) -> None:
+        self._edge()  # started with the first probe when the server runs no lifespan
+        await send_plain(send, 200, b"live\n")
+
+    async def _ready(self, send: Send) -> None:
+        if self._edge().ready:
+            await send_plain(send, 200, b"ready\n")
+        else:
+            await send_plain(send, 503, b"not ready: Redis does not answer\n")
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope["path"]

@@ -17,6 +17,7 @@ from typing import Any
 from ..conf import DistributorConfig
 from ..exceptions import (
     ChannelFull,
+    ClientGone,
     NoWorker,
     PeerLost,
     RedisUnavailable,
@@ -24,8 +25,10 @@ from ..exceptions import (
     Unserved,
     WorkerSilent,
 )
+from ..figures import EdgeFigures
 from ..forwarding.hub import Hub, now_ms
 from ..forwarding.peer import Peer, Watcher, open_peer
+from ..logs import Throttle
 from ..protocol.envelope import IDEMPOTENT_METHODS, pack_connect
 from ..protocol.forwarding import Action, Event, Forwarding, Side
 from ..transport import queues
@@ -48,6 +51,9 @@ logger = logging.getLogger(__name__)
 
 
 _SWEEP_INTERVAL = 0.05
+# How long the edge trusts what it last read of a route's registry, when telling a route with
+# no worker from one whose workers are all busy (read only when a request failed).
+_REGISTRY_FRESH = 1.0
 
 
 class Edge:
@@ -57,12 +63,16 @@ class Edge:
     (queueing the request, giving it up at the deadline, withdrawing it)."""
 
     def __init__(self, config: DistributorConfig, hub: Hub, *, watch: Watcher,
-                 presence: Presence | None = None) -> None:
+                 presence: Presence | None = None, figures: EdgeFigures | None = None) -> None:
         """An edge over ``hub``; nothing is started (``start()``, or ``Edge.open(config)``)."""
         self.config = config
         self.hub = hub
         self.presence = presence
         self.watch = watch
+        self.figures = figures or EdgeFigures(hub.id, "edge",
+                                              worker_timeout=config.worker_timeout)
+        self._log = Throttle(logger, config.log_interval)
+        self._registered: dict[str, tuple[float, bool]] = {}  # route key -> (when read, any)
         # Connection ids: unique per edge process (a random prefix) and cheap (a counter).
         self._ids = itertools.count(1)
         self._id_prefix = uuid.uuid4().hex[:10]
@@ -80,12 +90,20 @@ class Edge:
     def open(cls, config: DistributorConfig) -> Edge:
         """An edge on the Redis ``config`` names, started in the running event loop."""
         hub = Hub(config.hosts, config.prefix, side=_EDGE, retry_window=config.redis_timeout)
-        edge = cls(config, hub, watch=Watch(hub), presence=Presence(hub))
+        figures = EdgeFigures(hub.id, "edge", worker_timeout=config.worker_timeout)
+        edge = cls(config, hub, watch=Watch(hub), presence=Presence(hub, card=figures.card),
+                   figures=figures)
         edge.start()
         return edge
 
+    @property
+    def ready(self) -> bool:
+        """Whether Redis answers: this edge holds its lease (refreshed every second)."""
+        return self.presence is None or self.presence.present.is_set()
+
     def start(self) -> None:
         """Read the inbox, be present, and check once whether Redis may evict our keys."""
+        self.figures.state = "serving"
         self.hub.start()
         if self.presence is not None:
             self.presence.start()
@@ -175,25 +193,33 @@ class Edge:
         accepted = peer.accepted
         if accepted is None:  # pragma: no cover - a peer opened without a remote has one
             raise RuntimeError("a peer waiting for its worker has no accept future")
-        entry = pack_connect(peer.conn, scope, hub.inbox, hub.id, now_ms() + self._timeout_ms,
+        now = now_ms()
+        entry = pack_connect(peer.conn, scope, hub.inbox, hub.id, now + self._timeout_ms,
                              scope.get("method") in IDEMPOTENT_METHODS,
                              None if first is None else first["body"],
-                             bool(first and first.get("more_body")))
+                             bool(first and first.get("more_body")), queued_ms=now)
         self._requests[peer] = (self._queue(key), hub.keys.state(key, peer.conn), entry)
+        figures = self.figures
+        figures.route(key).requests += 1
+        figures.open += 1
         peer.handle(_CONNECT, now=hub.loop.time())
         ok = False
         try:
             await accepted
             ok = True
         except (NoWorker, Unserved):
-            logger.warning("no worker took %s on route key %s within %g s", scope.get("path"),
-                           key, config.worker_timeout)
+            await self._unserved(key, scope)
         except WorkerSilent:
-            logger.warning("the worker that took %s on %s never answered", scope.get("path"), key)
+            self.failed(key, "worker_lost", "the worker that took %s never answered",
+                        scope.get("path"))
             raise  # not "no worker": one has it, and failed it
         except (RedisUnavailable, ChannelFull, PeerLost) as exc:
-            logger.warning("cannot queue %s on %s: %s", scope.get("path"), key, exc)
+            cause = ("queue_full" if isinstance(exc, ChannelFull) else
+                     "redis" if isinstance(exc, RedisUnavailable) else "worker_lost")
+            self.failed(key, cause, "cannot queue %s: %s", scope.get("path"), exc)
         finally:
+            if not ok:
+                figures.open -= 1
             # Also when the server cancels us (client gone, shutdown): nothing may leak, and a
             # request nobody waits for any more is withdrawn (or can no longer be acknowledged).
             self._waiting.discard(peer)
@@ -204,14 +230,63 @@ class Edge:
             self._requests.pop(peer, None)
         return peer if ok else None
 
-    def finish(self, peer: Peer, disconnect: AsgiEvent) -> None:
+    def finish(self, peer: Peer, key: str, disconnect: AsgiEvent) -> None:
         """The connection ended here. If the exchange was not complete (the client left in the
         middle, the server failed to send), the worker's application is told, so it never
         waits forever on a connection that is gone."""
         peer.final = disconnect
         peer.handle(_END)
+        self.figures.open -= 1
+        failure = peer.failure
+        if failure is None or isinstance(failure, ClientGone):
+            self.figures.route(key).served += 1
+        else:
+            self.failed(key, "worker_lost", "the worker serving %s went away: %s",
+                        peer.conn, failure)
+
+    def failed(self, key: str, cause: str, message: str, *args: object) -> None:
+        """Count a connection not served, and say why (one line per cause and route key per
+        ``log_interval``, with how many were not logged)."""
+        self.figures.failed(key, cause)
+        self._log.log(logging.WARNING, cause, key, f"{cause} on route key %s: {message}", key,
+                      *args)
+
+    async def _unserved(self, key: str, scope: Scope) -> None:
+        """No worker accepted in time: none registered for the key, or all of them busy."""
+        path, timeout = scope.get("path"), self.config.worker_timeout
+        registered = await self._any_registered(key)
+        if registered is None:
+            self.failed(key, "redis", "no worker took %s within %g s, and Redis does not "
+                        "answer", path, timeout)
+        elif registered:
+            self.failed(key, "busy", "no worker took %s within %g s: the route's workers are "
+                        "all busy (add workers, or raise their --concurrency)", path, timeout)
+        else:
+            self.failed(key, "no_worker", "no worker is registered for it; %s waited %g s "
+                        "(start one: channels-distributed worker %s ...)", path, timeout, key)
+
+    async def _any_registered(self, key: str) -> bool | None:
+        """Whether the route has a registered worker (read at most once a second per key);
+        None when Redis does not answer."""
+        now = self.hub.loop.time()
+        when, found = self._registered.get(key, (-_REGISTRY_FRESH, False))
+        if now - when < _REGISTRY_FRESH:
+            return found
+        registry = self.hub.keys.registry(key)
+        try:
+            link = await asyncio.wait_for(self.hub.shard_for(registry).link(),
+                                          self.config.redis_timeout)
+            found = bool(await asyncio.wait_for(link.call("SCARD", registry),
+                                                self.config.redis_timeout))
+        except (RedisUnavailable, ReplyError, ConnectionLost, OSError, asyncio.TimeoutError):
+            return None
+        if len(self._registered) > 10_000:
+            self._registered.clear()
+        self._registered[key] = (now, found)
+        return found
 
     async def close(self) -> None:
+        self.figures.state = "draining"
         if self._sweeper is not None:
             self._sweeper.cancel()
         for task in list(self._giving_up):

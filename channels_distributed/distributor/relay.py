@@ -123,7 +123,7 @@ async def serve_http(edge: Edge, key: str, scope: Scope, receive: Receive, send:
                      lambda: _http_up(peer, receive, config, body_done),
                      eager=not body_done)
     finally:
-        edge.finish(peer, {"type": "http.disconnect"})
+        edge.finish(peer, key, {"type": "http.disconnect"})
 
 
 async def _first_body(config: DistributorConfig, scope: Scope, receive: Receive
@@ -222,7 +222,7 @@ async def serve_websocket(edge: Edge, key: str | None, scope: Scope, receive: Re
         await _relay(peer, send, _ws_down,
                      lambda: _ws_up(peer, receive, edge.config.redis_timeout), eager=True)
     finally:
-        edge.finish(peer, {"type": "websocket.disconnect", "code": 1006, "reason": ""})
+        edge.finish(peer, key, {"type": "websocket.disconnect", "code": 1006, "reason": ""})
 
 
 async def _ws_down(peer: Peer, send: Send, waiting: Callable[[], None]) -> None:

@@ -33,6 +33,7 @@ class WorkerOptions:
     concurrency: int = _NODE["concurrency"]
     grace: float = _NODE["grace"]
     interface: str = _NODE["interface"]
+    health_bind: str | None = None
 
 
 def application(settings: Any, spec: str | None) -> tuple[Any, str]:
@@ -98,7 +99,7 @@ def make_node(settings: Any, options: WorkerOptions) -> tuple[Node, list[str]]:
     node = Node(app, keys=options.names if options.routes else None,
                 channels=options.names if options.channels else (),
                 interface=options.interface, concurrency=options.concurrency,
-                grace=options.grace, **found)
+                grace=options.grace, health_bind=options.health_bind, **found)
     target = node.config.target
     # Described, never shown as written: a URL or host dict may carry a password.
     where = (f"{', '.join(h.describe() for h in target.hosts)} ({source}, prefix "

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from ..conf.hosts import HostSpec
 from ..exceptions import ProtocolError, RedisRefused
+from ..figures import host_name
 from ..protocol import forwarding as fw
 from ..protocol.codec import decode_entry, encode_entry
 from ..protocol.envelope import RESET, decode_events, encode_events
@@ -47,13 +48,15 @@ class Streamed(Protocol):
     def flush(self) -> None: ...
 
 
-# A process id says which side the process is: d(istributor, the edge) or w(orker).
+# A process id says which side the process is: d(istributor, the edge) or w(orker), and where
+# it runs (an operator reading a key or a log line knows the machine). Tools read the host and
+# pid from the process's card (figures.py), never by parsing ids.
 _ID_PREFIX = {fw.Side.EDGE: "d", fw.Side.WORKER: "w"}
 
 
 def new_process_id(side: fw.Side) -> str:
     """A process id for a process of ``side`` (``forwarding.EDGE`` or ``WORKER``)."""
-    return f"{_ID_PREFIX[side]}-{os.getpid()}-{uuid.uuid4().hex[:10]}"
+    return f"{_ID_PREFIX[side]}-{host_name()}-{os.getpid()}-{uuid.uuid4().hex[:10]}"
 
 
 def now_ms() -> int:

@@ -154,10 +154,13 @@ def encode_connect(connect: Connect) -> bytes:
 
 def pack_connect(conn: str, scope: Mapping[str, Any], reply: str, origin: str,
                  deadline_ms: int, idempotent: bool, body: bytes | None,
-                 more_body: bool, *, version: int = VERSION) -> bytes:
-    """A ``connect`` request, packed straight from its fields (the edge's hot path)."""
+                 more_body: bool, *, version: int = VERSION, queued_ms: int = 0) -> bytes:
+    """A ``connect`` request, packed straight from its fields (the edge's hot path).
+    ``queued_ms`` (unix ms) tells ``channels-distributed status`` how long the oldest request
+    of a queue has waited; workers do not read it (older ones ignore it)."""
     return pack({"t": "connect", "v": version, "c": conn, "s": wire_scope(scope), "r": reply,
-                  "o": origin, "d": deadline_ms, "i": idempotent, "b": body, "m": more_body})
+                  "o": origin, "d": deadline_ms, "i": idempotent, "b": body, "m": more_body,
+                  "q": queued_ms})
 
 
 def _unpack(raw: bytes, what: str, use_list: bool = True) -> Any:

@@ -20,7 +20,9 @@ Under a prefix (``asgi`` by default), ``KeySpace`` names the channel layer's key
 ``<prefix>:{rt:<route>}:lock``     the reaper's lock (one reaper per route at a time)
 ``<prefix>:{p:<id>}:in``           a distributor's or worker's inbox (list)
 ``<prefix>:{p:<id>}:lease``        its lease (``SET PX``)
+``<prefix>:{p:<id>}:card``         what it tells operators (JSON, ``figures.py``; ``SET PX``)
 ``<prefix>:presence:<id>``         its presence: a pub/sub channel it stays subscribed to
+``<prefix>:directory``             every process's id, scored by when its card was written (ms)
 =================================  ==============================================================
 """
 
@@ -136,6 +138,12 @@ class DistKeys:
 
     def presence(self, process: str) -> str:
         return f"{self.prefix}:presence:{process}"
+
+    def card(self, process: str) -> str:
+        return f"{self.prefix}:{{p:{process}}}:card"
+
+    def directory(self) -> str:
+        return f"{self.prefix}:directory"
 
 
 

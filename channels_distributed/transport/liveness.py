@@ -6,15 +6,21 @@ second: the version tells tools which protocol the process speaks) and is
 within milliseconds of the process dying (the kernel closes its socket), which is what lets a
 distributor answer 502 well within a second and a half of a ``kill -9``. ``Watch`` checks every
 process this process waits on, a few times a second, in one ``PUBSUB NUMSUB``.
+
+With the lease, a process writes its card (``figures.py``: what it tells operators, expiring with
+the lease) and its id in the directory (``<prefix>:directory``), which ``channels-distributed
+status`` reads: three commands a second per process, none per request.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..exceptions import PeerLost, RedisUnavailable, ReplyError
 from ..protocol.envelope import VERSION
@@ -30,6 +36,9 @@ logger = logging.getLogger(__name__)
 
 LEASE_MS = 3000
 REFRESH_SECONDS = 1.0
+# Directory entries of processes whose card was last written longer ago than this are removed
+# by the next process that writes its own (their cards expired long before).
+DIRECTORY_KEEP_MS = 60_000
 
 
 async def absent(link: RespLink, channels: Iterable[str]) -> set[str]:
@@ -65,17 +74,20 @@ class Watched(Protocol):
 
 
 class Presence:
-    """Keeps this process present and leased; ``refresh`` runs extra upkeep every second."""
+    """Keeps this process present and leased, and its card written; ``refresh`` runs extra
+    upkeep every second. Losing Redis and finding it again are logged (once each)."""
 
-    def __init__(self, hub: Process, refresh: Callable[[], Awaitable[None]] | None = None
-                 ) -> None:
+    def __init__(self, hub: Process, refresh: Callable[[], Awaitable[None]] | None = None,
+                 card: Callable[[], dict[str, Any]] | None = None) -> None:
         self.hub = hub
         self.channel = hub.keys.presence(hub.id)
         self.lease = hub.keys.lease(hub.id)
         self._refresh = refresh
+        self._card = card
         self._task: asyncio.Task[None] | None = None
         self._link: RespLink | None = None
         self._stopped = False
+        self._lost_at: float | None = None  # when Redis was lost (monotonic), while it is
         self.present = asyncio.Event()
 
     def start(self) -> None:
@@ -91,8 +103,21 @@ class Presence:
                 self.present.clear()
                 if isinstance(exc, ReplyError):  # logged at ERROR if waiting will not fix it
                     complain(exc, "SUBSCRIBE, SET", self.channel, self.hub.presence_shard.spec)
-                logger.debug("presence of %s interrupted: %s", self.hub.id, exc)
+                self._lost(exc)
                 await backoff.pause()
+
+    def _lost(self, exc: BaseException) -> None:
+        if self._lost_at is None and not self._stopped:
+            self._lost_at = time.monotonic()
+            logger.warning("%s lost Redis %s: %s (retrying)", self.hub.id,
+                           self.hub.presence_shard.spec.describe(), exc or type(exc).__name__)
+
+    def _found(self) -> None:
+        if self._lost_at is not None:
+            logger.warning("%s reached Redis %s again after %.1f s", self.hub.id,
+                           self.hub.presence_shard.spec.describe(),
+                           time.monotonic() - self._lost_at)
+            self._lost_at = None
 
     async def _session(self) -> None:
         link = self._link = await self.hub.presence_shard.connect_once("presence")
@@ -100,6 +125,7 @@ class Presence:
             await asyncio.wait_for(link.call("SUBSCRIBE", self.channel), 2.0)
             while link.is_open and not self._stopped:
                 await self._tick()
+                self._found()
                 self.present.set()
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(link.wait_closed(), REFRESH_SECONDS)
@@ -110,9 +136,24 @@ class Presence:
     async def _tick(self) -> None:
         shard = self.hub.shard_for(self.lease)
         command = await shard.link()
-        await asyncio.wait_for(command.call("SET", self.lease, VERSION, "PX", LEASE_MS), 2.0)
+        calls: list[Awaitable[Any]] = [command.call("SET", self.lease, VERSION, "PX", LEASE_MS)]
+        if self._card is not None:  # the card shares the lease's slot: the same link
+            card = json.dumps(self._card(), separators=(",", ":"))
+            calls.append(command.call("SET", self.hub.keys.card(self.hub.id), card,
+                                      "PX", LEASE_MS))
+            calls.append(self._list())
+        await asyncio.wait_for(asyncio.gather(*calls), 2.0)
         if self._refresh is not None:
             await self._refresh()
+
+    async def _list(self) -> None:
+        """This process in the directory; entries long stale removed."""
+        directory = self.hub.keys.directory()
+        link = await self.hub.shard_for(directory).link()
+        now = int(time.time() * 1000)
+        await asyncio.gather(link.call("ZADD", directory, now, self.hub.id),
+                             link.call("ZREMRANGEBYSCORE", directory, "-inf",
+                                       f"({now - DIRECTORY_KEEP_MS}"))
 
     async def stop(self) -> None:
         """Unsubscribe and drop the lease: this process is gone for everyone at once."""
@@ -127,7 +168,12 @@ class Presence:
             await asyncio.gather(self._task, return_exceptions=True)
         with contextlib.suppress(Exception):
             link = await asyncio.wait_for(self.hub.shard_for(self.lease).link(), 1.0)
-            await asyncio.wait_for(link.call("DEL", self.lease), 1.0)
+            await asyncio.wait_for(link.call("DEL", self.lease, self.hub.keys.card(self.hub.id)),
+                                   1.0)
+        with contextlib.suppress(Exception):
+            directory = self.hub.keys.directory()
+            link = await asyncio.wait_for(self.hub.shard_for(directory).link(), 1.0)
+            await asyncio.wait_for(link.call("ZREM", directory, self.hub.id), 1.0)
 
 
 class Watch:

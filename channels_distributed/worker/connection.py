@@ -71,6 +71,8 @@ class Connection:
         self.answered = False  # the application answered the WebSocket handshake
         self.told_gone = False  # send() raised ClientGone to the application
         self.done = False  # the response (or the socket) is complete
+        self.ran = False  # the application was called (for the worker's figures)
+        self.error = False  # and raised
         # ``gone``, ``answered``, ``told_gone`` and ``done`` are what the application was told
         # (the ASGI contract); the connection's lifecycle is its peer's machine.
         route = self.route
@@ -125,7 +127,7 @@ class Connection:
                 peer.handle(event)
         if not peer.machine.runs_app:
             return  # given back (another worker runs it) or given up (never runs)
-        error = True
+        error = self.ran = True
         try:
             await self.context.app(self.scope, self.receive, self.send)
             error = False
@@ -134,6 +136,7 @@ class Connection:
                 logger.debug("application %s ended with %r after the client of %s %s left",
                              self.context.app_name, exc, self.kind, self.scope.get("path"))
             else:
+                self.error = True
                 logger.exception("application %s raised serving %s %s", self.context.app_name,
                                  self.kind, self.scope.get("path"))
         finally:

@@ -22,7 +22,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..conf import NodeConfig
+from ..endpoints import Reply, serve_endpoints
 from ..exceptions import ConfigurationError, ProtocolError, RedisUnavailable, ReplyError
+from ..figures import WorkerFigures
 from ..forwarding.hub import Hub, now_ms
 from ..interfaces import adapt
 from ..lifespan import Lifespan
@@ -86,6 +88,8 @@ class Node:
         self._context: WorkerContext | None = None  # what its connections see of the node
         self.lifespan_state: dict[str, Any] = {}
         self.served = 0
+        self.figures: WorkerFigures | None = None  # set once serving: the process id is known
+        self._presence: Presence | None = None
         # Connections running, by task; and the requests taken lately (to tell a request a
         # dropped link took from one this node already ran).
         self._active: dict[asyncio.Task[None], Connection] = {}
@@ -128,6 +132,9 @@ class Node:
             service.start()
         hub = self.hub = Hub(config.target.hosts, config.target.prefix, side=fw.Side.WORKER,
                              retry_window=config.redis_timeout)
+        figures = self.figures = WorkerFigures(hub.id, "worker", concurrency=config.concurrency,
+                                               channels=config.channels)
+        endpoints = await self._endpoints()
         hub.start()
         self.watch = Watch(hub)
         self._context = WorkerContext(
@@ -137,18 +144,48 @@ class Node:
             lifespan_state=self.lifespan_state)
         routes = [RouteQueue(hub.keys, hub.shard_for(hub.keys.queue(k)), k, hub.id)
                   for k in config.keys]
-        presence = Presence(hub, refresh=lambda: self._upkeep(routes))
+        presence = self._presence = Presence(hub, refresh=lambda: self._upkeep(routes),
+                                             card=figures.card)
         presence.start()
         takers = [asyncio.ensure_future(self._take_loop(route, presence)) for route in routes]
         checked = asyncio.ensure_future(warn_if_evicting(hub.topology))
-        if config.keys:
-            logger.info("worker %s serving route key(s) %s", hub.id, ", ".join(config.keys))
+        announced = asyncio.ensure_future(self._announce(presence))
         try:
             await self._stopping.wait()
         finally:
             checked.cancel()
+            announced.cancel()
+            figures.state = "draining"
             await self._drain(routes, takers, presence, service)
             await lifespan.shutdown()
+            if endpoints is not None:
+                endpoints.close()
+
+    async def _announce(self, presence: Presence) -> None:
+        """Say the worker serves once Redis answered (its lease is held), not before."""
+        await presence.present.wait()
+        if self.figures is not None:
+            self.figures.state = "serving"
+        if self.config.keys:
+            logger.info("worker %s serving route key(s) %s", self._hub.id,
+                        ", ".join(self.config.keys))
+
+    async def _endpoints(self) -> asyncio.AbstractServer | None:
+        """The health probes' server (``health_bind``): /live while this loop turns, /ready
+        only while the lease is held and the worker is not stopping."""
+        if self.config.health_bind is None:
+            return None
+        return await serve_endpoints(self.config.health_bind, {
+            "/live": lambda: (200, "text/plain", b"live\n"), "/ready": self._ready},
+            "--health-bind")
+
+    def _ready(self) -> Reply:
+        presence, stopping = self._presence, self._stopping
+        if stopping is not None and stopping.is_set():
+            return 503, "text/plain", b"not ready: stopping\n"
+        if presence is None or not presence.present.is_set():
+            return 503, "text/plain", b"not ready: no lease (Redis unreachable)\n"
+        return 200, "text/plain", b"ready\n"
 
     def _install_signals(self) -> None:
         loop = asyncio.get_running_loop()
@@ -260,6 +297,8 @@ class Node:
         if context is None:  # pragma: no cover - set before the take loops start
             raise RuntimeError("the node is not serving")
         connection = Connection(context, route, raw, connect)
+        if self.figures is not None:
+            self.figures.route(route.route).in_flight += 1
         task = context.hub.loop.create_task(connection.run())
         self._active[task] = connection
         task.add_done_callback(self._finished)
@@ -275,8 +314,13 @@ class Node:
             self._hub.send_aside(exc.reply, exc.conn, {"type": EXPIRED})
 
     def _finished(self, task: asyncio.Task[None]) -> None:
-        self._active.pop(task, None)
+        connection = self._active.pop(task, None)
         self.served += 1
+        if connection is not None and self.figures is not None:
+            counts = self.figures.route(connection.route.route)
+            counts.in_flight -= 1
+            counts.served += connection.ran
+            counts.errors += connection.error
         if len(self._active) < self.config.concurrency:
             self._room.set()
         if not task.cancelled() and task.exception() is not None:

@@ -178,10 +178,10 @@ def test_no_per_connection_key_is_left(shared: Deployment) -> None:
 
 
 def _allowed(key: bytes) -> bool:
-    # Route queues, registries and reaper locks of route keys; leases and inboxes of live
-    # processes. Nothing per connection.
+    # Route queues, registries and reaper locks of route keys; leases, cards and inboxes of live
+    # processes, and the directory of processes. Nothing per connection.
     text = key.decode()
-    return text.endswith((":w", ":lock", ":lease", ":in", "}:q"))
+    return text.endswith((":w", ":lock", ":lease", ":card", ":in", "}:q", ":directory"))
 
 
 def test_legacy_consumer_worker(shared: Deployment) -> None:

@@ -30,7 +30,8 @@ def test_under_gunicorn_the_distributors_records_use_gunicorns_error_log(
     url, edge = private.gunicorn_edge(worker_timeout=0.3)
     assert httpx.get(url + "/k/nobody/x", timeout=30).status_code == 503
     line = _line(GUNICORN_LINE, level="WARNING",
-                 message=re.escape("no worker took /k/nobody/x on route key k-nobody"))
+                 message=re.escape("no_worker on route key k-nobody: no worker is registered "
+                                   "for it; /k/nobody/x waited 0.3 s"))
     wait_for(lambda: line.search(edge.output()), what=f"the warning in:\n{edge.output()}")
 
 

@@ -29,7 +29,7 @@ BODY = bytes(range(256)) * (16 * CHUNK // 256)  # 1 MiB
 
 def _inbox_of(deployment: Deployment, proc: Proc, role: str) -> str:
     """The inbox key of a process, named after its lease (an inbox exists once pushed to)."""
-    pattern = f"{deployment.prefix}:{{p:{role}-{proc.popen.pid}-*}}:lease"
+    pattern = f"{deployment.prefix}:{{p:{role}-*-{proc.popen.pid}-*}}:lease"
     found: list[bytes] = []
 
     def exists() -> bool:

@@ -57,12 +57,14 @@ class Command(BaseCommand):  # type: ignore[misc]
         from channels_distributed.django.worker import WorkerOptions, make_node, url_would_fix
 
         # Only when the project's LOGGING gives the package's records nowhere to go.
-        setup_logging(_LEVELS.get(options["verbosity"], "debug"), "channels_distributed")
+        setup_logging(_LEVELS.get(options["verbosity"], "debug"), "channels_distributed",
+                      log_format=options["log_format"])
         wanted = WorkerOptions(
             tuple(options["names"]), routes=not options["channels_only"],
             channels=not options["routes_only"], app=options["app"], layer=options["layer"],
             url=options["url"], prefix=options["prefix"], concurrency=options["concurrency"],
-            grace=options["grace"], interface=options["interface"])
+            grace=options["grace"], interface=options["interface"],
+            health_bind=options["health_bind"])
         try:
             node, banner = make_node(settings, wanted)
         except ConfigurationError as exc:
