@@ -29,14 +29,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["FIELDS", "FIVE_OH_THREE", "WINDOW", "History", "Totals"]
+from ..figures import STATUS_OF
+
+__all__ = ["FIELDS", "WINDOW", "History", "Totals", "is_502"]
 
 #: Seconds of history kept and drawn: five minutes.
 WINDOW = 300.0
 #: Routes followed at most; a status naming more leaves the extra routes out of the history.
 MAX_ROUTES = 200
-#: Failure causes whose client got a 503; the other cause, ``worker_lost``, gave a 502.
-FIVE_OH_THREE = frozenset({"no_worker", "busy", "queue_full", "redis"})
 #: The columns of a sample, in order (``History.as_json`` gives samples as lists).
 FIELDS = ("t", "queued", "requests_s", "served_s", "e503_s", "e502_s")
 
@@ -61,6 +61,12 @@ class _Route:
     failures: dict[str, int]
     workers: dict[str, int]  # worker id -> its served count
     totals: Totals
+
+
+def is_502(cause: str) -> bool:
+    """Whether the client got a 502 for ``cause`` (``figures.STATUS_OF``); the others are
+    refusals, 503 (a cause newer than this package counts as one)."""
+    return STATUS_OF.get(cause) == 502
 
 
 def _number(value: object) -> int:
@@ -128,8 +134,8 @@ class History:
         more_requests = max(0, requests - known.requests)
         finished = sum(max(0, count - known.workers[wid])
                        for wid, count in workers.items() if wid in known.workers)
-        e503 = sum(n for cause, n in grew.items() if cause in FIVE_OH_THREE)
-        e502 = sum(n for cause, n in grew.items() if cause not in FIVE_OH_THREE)
+        e502 = sum(n for cause, n in grew.items() if is_502(cause))
+        e503 = sum(grew.values()) - e502
         known.samples.append((now, queued, _rate(more_requests, elapsed),
                               _rate(finished, elapsed), _rate(e503, elapsed),
                               _rate(e502, elapsed)))

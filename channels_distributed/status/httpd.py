@@ -12,7 +12,7 @@ with it), so this module only frames requests and responses.
 Limits, since the server may listen beyond loopback (behind a token): a request's line and
 headers together at most ``MAX_HEAD`` bytes, a body is read and dropped (GET and HEAD have none:
 any other method gets 405), a connection idle for ``IDLE_TIMEOUT`` seconds is closed, and at most
-``max_connections`` are open at once (the next ones get 503).
+``MAX_CONNECTIONS`` are open at once (the next ones get 503).
 """
 
 from __future__ import annotations
@@ -27,12 +27,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import httptools
 
-__all__ = ["IDLE_TIMEOUT", "MAX_HEAD", "HttpServer", "Request", "Response"]
+__all__ = ["IDLE_TIMEOUT", "MAX_CONNECTIONS", "MAX_HEAD", "HttpServer", "Request", "Response"]
 
 log = logging.getLogger(__name__)
 
 MAX_HEAD = 16 * 1024
 IDLE_TIMEOUT = 30.0
+MAX_CONNECTIONS = 64
 _READ = 64 * 1024
 # What every response says: nothing is cached (figures change every second, and a page fetched
 # with a token must not be kept), no type is guessed, no address (maybe holding ?token=) is sent
@@ -99,7 +100,7 @@ class _Parsing:
 class HttpServer:
     """Serves ``handler``'s responses (a plain function: it only reads memory)."""
 
-    def __init__(self, handler: Handler, max_connections: int = 64,
+    def __init__(self, handler: Handler, max_connections: int = MAX_CONNECTIONS,
                  idle_timeout: float = IDLE_TIMEOUT) -> None:
         self._handler = handler
         self._max = max_connections

@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from .history import FIVE_OH_THREE, Totals
+from ..figures import STATUS_OF
+from .history import Totals
 
 __all__ = ["GAUGES", "INSTALL", "Exposition", "RouteCollector", "exposition"]
 
@@ -78,7 +79,7 @@ class RouteCollector:
             requests.add_metric([key], total.requests)
             served.add_metric([key], total.served)
             for cause, count in sorted(total.failures.items()):
-                status_code = "503" if cause in FIVE_OH_THREE else "502"
+                status_code = str(STATUS_OF.get(cause, "unknown"))
                 failures.add_metric([key, cause, status_code], count)
         yield from (requests, served, failures)
 

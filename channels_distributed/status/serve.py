@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
 
+from ..endpoints import parse_bind
 from ..exceptions import ConfigurationError
 from .history import WINDOW, History
 from .httpd import HttpServer, Request, Response
@@ -75,19 +76,11 @@ def is_loopback(host: str) -> bool:
         return False  # a host name: it may resolve to anything
 
 
-def _split(bind: str) -> tuple[str, int]:
-    host, colon, port = bind.rpartition(":")
-    if not colon or not port.isdigit() or int(port) > 65535:
-        raise ConfigurationError("--serve", f"{bind!r} is not HOST:PORT",
-                                 "write e.g. --serve 127.0.0.1:8765 (IPv6: [::1]:8765)")
-    return host.strip("[]"), int(port)
-
-
 def resolve_binding(bind: str, token: str | None = None) -> Binding:
     """``--serve`` and ``--token`` checked, at start-up (before any connection to Redis): a
     token where the address reaches beyond this machine, and one long enough. ``token`` None
     reads $CHANNELS_DISTRIBUTED_STATUS_TOKEN."""
-    host, port = _split(bind)
+    host, port = parse_bind(bind, "--serve")
     if token is None:
         token = os.environ.get(TOKEN_ENV) or None
     if token is not None and len(token) < MIN_TOKEN:
@@ -95,9 +88,8 @@ def resolve_binding(bind: str, token: str | None = None) -> Binding:
             "--token", f"a token of {len(token)} characters is easy to guess (at least "
             f"{MIN_TOKEN} are needed)", f"make one with: {_NEW_TOKEN}")
     if token is None and not is_loopback(host):
-        where = host or "every interface"
         raise ConfigurationError(
-            "--token", f"--serve {bind} listens on {where}, beyond this machine, and no token "
+            "--token", f"--serve {bind} listens on {host}, beyond this machine, and no token "
             "was given: anyone who reaches the port would read the status",
             f"give --token TOKEN (or ${TOKEN_ENV}; make one with: {_NEW_TOKEN}), which every "
             "request must then carry, or listen on loopback: --serve 127.0.0.1:PORT")
@@ -138,8 +130,14 @@ class StatusServer:
         """Collect once (so the first client sees figures), then collect every interval and
         listen; the address bound."""
         await self.collect_once()
+        try:
+            address = await self._http.start(host, port)
+        except OSError as exc:
+            raise ConfigurationError("--serve", f"cannot listen on {host}:{port}: "
+                                     f"{exc.strerror or exc}", "choose a free port, or an "
+                                     "address of this machine") from None
         self._collector = asyncio.get_running_loop().create_task(self._collect_forever())
-        return await self._http.start(host, port)
+        return address
 
     async def close(self) -> None:
         # The flag as well as the cancel: before Python 3.12, wait_for() swallows a cancel that

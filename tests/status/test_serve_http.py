@@ -196,7 +196,8 @@ def test_loopback_needs_no_token(monkeypatch: pytest.MonkeyPatch) -> None:
     assert resolve_binding("[::1]:0").host == "::1"
 
 
-@pytest.mark.parametrize("bind", ["0.0.0.0:8765", ":8765", "10.1.2.3:80", "status.example:80"])
+@pytest.mark.parametrize("bind", ["0.0.0.0:8765", "[::]:8765", "10.1.2.3:80",
+                                  "status.example:80"])
 def test_any_other_address_needs_a_token(monkeypatch: pytest.MonkeyPatch, bind: str) -> None:
     monkeypatch.delenv(TOKEN_ENV, raising=False)
     with pytest.raises(ConfigurationError) as raised:
@@ -219,12 +220,22 @@ def test_a_short_token_is_refused() -> None:
     assert "secrets.token_urlsafe" in raised.value.fix
 
 
-@pytest.mark.parametrize("bind", ["8765", "127.0.0.1", "127.0.0.1:http", "127.0.0.1:70000"])
+@pytest.mark.parametrize("bind", ["8765", ":8765", "127.0.0.1", "127.0.0.1:http",
+                                  "127.0.0.1:70000"])
 def test_serve_must_be_host_and_port(bind: str) -> None:
     with pytest.raises(ConfigurationError) as raised:
         resolve_binding(bind)
     assert raised.value.setting == "--serve"
-    assert "127.0.0.1:8765" in raised.value.fix
+    assert "--serve 127.0.0.1:" in raised.value.fix
+
+
+async def test_a_port_in_use_names_serve(started: Started) -> None:
+    _, client = await started()
+    other = StatusServer(Statuses())
+    with pytest.raises(ConfigurationError) as raised:
+        await other.start("127.0.0.1", client.base_url.port or 0)
+    assert raised.value.setting == "--serve"
+    await other.close()
 
 
 async def test_connections_past_the_limit_are_refused_and_idle_ones_closed() -> None:

@@ -8,6 +8,8 @@ import re
 from html.parser import HTMLParser
 from importlib.resources import files
 
+from channels_distributed.figures import STATUS_OF
+
 PAGE = files("channels_distributed.status").joinpath("page.html").read_text()
 SVG_NAMESPACE = "http://www.w3.org/2000/svg"
 # Attributes through which a page makes the browser fetch something.
@@ -63,3 +65,9 @@ def test_the_page_asks_for_status_json_relatively() -> None:
     # A relative URL: the page works behind a proxy that serves it under a path of its own.
     assert '"status.json"' in PAGE
     assert '"/status.json"' not in PAGE
+
+
+def test_the_page_counts_as_503_the_causes_the_edge_answers_503_for() -> None:
+    (listed,) = re.findall(r"var FIVE_OH_THREE = \[([^\]]*)\]", PAGE)
+    causes = {cause.strip().strip('"') for cause in listed.split(",")}
+    assert causes == {cause for cause, status in STATUS_OF.items() if status == 503}
