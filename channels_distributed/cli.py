@@ -3,17 +3,20 @@
 ::
 
     channels-distributed worker KEY [KEY ...] --app module:attr [--url redis://host:6379/0 ...]
+    channels-distributed status [--url URL ...] [--prefix P] [--json] [--watch [SECONDS]]
     channels-distributed demo [--serve]
     channels-distributed --version
 
 ``worker`` runs a ``Node`` on the given route keys. ``--url`` given several times names
 several independent servers (sharded, placed as ``hosts=[...]`` places them); ``$REDIS_URL``
 may hold several URLs separated by spaces; any URL may be a ``redis+sentinel://`` one.
-``demo`` runs the demo project shipped in the package (``demo/``) distributed: Redis (or
-``REDIS_URL``), the edge, two ``manage.py runworker`` workers on different keys, HTTP requests
-and a chat through them, printing which worker served what; with ``--serve`` it then stays up
-until Ctrl-C, for a browser or curl. ``--version`` prints the package's version. The help
-texts are plain text (they are printed as written).
+``status`` shows every route key, worker and edge under the prefix, and the channel layer's
+deepest queues (``status/``; docs/status.rst). ``demo`` runs the demo project shipped in the
+package (``demo/``) distributed: Redis (or ``REDIS_URL``), the edge, two ``manage.py
+runworker`` workers on different keys, HTTP requests and a chat through them, printing which
+worker served what; with ``--serve`` it then stays up until Ctrl-C, for a browser or curl.
+``--version`` prints the package's version. The help texts are plain text (they are printed as
+written).
 """
 
 from __future__ import annotations
@@ -106,12 +109,34 @@ def _parser() -> argparse.ArgumentParser:
                         help=f"key prefix (default: {RedisTarget.prefix})")
     add_node_arguments(worker)
     worker.add_argument("--log-level", default="info")
+    _status_parser(commands)
     demo = commands.add_parser(
         "demo", help="run the demo: a Django project distributed over Redis, an edge and two "
         "workers", description=DEMO_DESCRIPTION, formatter_class=text)
     demo.add_argument("--serve", action="store_true",
                       help="after the tour, keep the edge and workers up until Ctrl-C")
     return parser
+
+
+def _status_parser(commands: Any) -> None:
+    from .status.command import STATUS_DESCRIPTION, add_status_arguments
+
+    status = commands.add_parser("status", help="show route keys, workers, edges and the "
+                                 "layer's queues", description=STATUS_DESCRIPTION,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    status.add_argument("--url", action="append", default=[], metavar="URL",
+                        help="Redis URL, as the worker takes it; repeat it for several servers "
+                             "(default: $REDIS_URL, or redis://localhost:6379/0)")
+    status.add_argument("--prefix", default=None,
+                        help=f"key prefix (default: {RedisTarget.prefix})")
+    add_status_arguments(status)
+
+
+def _status(args: argparse.Namespace) -> int:
+    from .status.command import run_status
+
+    target = RedisTarget.resolve(hosts=redis_urls(args.url), prefix=args.prefix)
+    return run_status(target.hosts, target.prefix, args)
 
 
 def add_node_arguments(parser: argparse.ArgumentParser) -> None:
@@ -162,6 +187,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "worker":
             return _worker(args)
+        if args.command == "status":
+            return _status(args)
         from .demo.run import run_demo
 
         return run_demo(serve=args.serve)
