@@ -17,26 +17,31 @@ page keeps for its own requests). A token given on loopback is required there to
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import contextlib
 import hmac
 import ipaddress
 import json
 import logging
 import os
+import signal
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from importlib.resources import files
-from typing import Any
+from typing import Any, TextIO
 
 from ..endpoints import parse_bind
 from ..exceptions import ConfigurationError
+from ..transport.topology import Topology
+from .collect import collect
 from .history import WINDOW, History
 from .httpd import HttpServer, Request, Response
 from .metrics import INSTALL, RouteCollector, exposition
 
-__all__ = ["MIN_TOKEN", "TOKEN_ENV", "Binding", "StatusServer", "is_loopback",
-           "resolve_binding", "run_status_server"]
+__all__ = ["MIN_TOKEN", "TOKEN_ENV", "Binding", "StatusServer", "add_serve_arguments",
+           "is_loopback", "resolve_binding", "run_status_server", "serve_status"]
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +88,10 @@ def resolve_binding(bind: str, token: str | None = None) -> Binding:
     host, port = parse_bind(bind, "--serve")
     if token is None:
         token = os.environ.get(TOKEN_ENV) or None
+    if token is not None and not (token.isascii() and token.isprintable() and " " not in token):
+        raise ConfigurationError("--token", "expected printable ASCII characters without "
+                                 "spaces (it travels in a header and a URL)",
+                                 f"make one with: {_NEW_TOKEN}")
     if token is not None and len(token) < MIN_TOKEN:
         raise ConfigurationError(
             "--token", f"a token of {len(token)} characters is easy to guess (at least "
@@ -217,13 +226,60 @@ class StatusServer:
 async def run_status_server(collect: Collect, binding: Binding,
                             announce: Callable[[str], object] = print,
                             interval: float = 1.0) -> None:
-    """Serve until cancelled (the command's Ctrl-C or SIGTERM), saying where with ``announce``."""
+    """Serve until cancelled (Ctrl-C) or SIGTERM, saying where with ``announce``."""
     server = StatusServer(collect, binding.token, interval)
     host, port = await server.start(binding.host, binding.port)
     shown = f"[{host}]" if ":" in host else host
     token = " (every request needs the token: ?token=TOKEN)" if binding.token else ""
     announce(f"status page: http://{shown}:{port}/{token} - also /status.json and /metrics")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError, RuntimeError):  # not in the main thread
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
     try:
-        await asyncio.Event().wait()
+        await stop.wait()
     finally:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.remove_signal_handler(signal.SIGTERM)
         await server.close()
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--serve`` and ``--token``, for both status commands."""
+    parser.add_argument("--serve", default=None, metavar="HOST:PORT",
+                        help="serve the status as a live page (/), JSON (/status.json) and "
+                             "Prometheus metrics (/metrics) on HOST:PORT until Ctrl-C; an "
+                             "address but loopback needs --token (docs/status-page.rst)")
+    parser.add_argument("--token", default=None,
+                        help="with --serve: the token every request must carry "
+                             "(Authorization: Bearer TOKEN, or ?token=TOKEN); default: "
+                             f"${TOKEN_ENV}")
+
+
+def serve_status(topology: Callable[[], Topology], prefix: str, args: argparse.Namespace,
+                 out: TextIO) -> int:
+    """``--serve``: the status of ``topology()`` (made in the server's event loop) under
+    ``prefix``, read with ``args.top`` and ``args.scan_limit``; until Ctrl-C or SIGTERM."""
+    binding = resolve_binding(args.serve, args.token)  # before any connection to Redis
+    if args.json or args.watch is not None:
+        flag = "--json" if args.json else "--watch"
+        raise ConfigurationError(flag, f"{flag} prints the status; --serve serves it",
+                                 "give --serve alone (the page and /status.json refresh every "
+                                 "second), or leave --serve out")
+
+    def announce(line: str) -> None:
+        out.write(line + "\n")
+        out.flush()
+
+    async def serve() -> None:
+        redis = topology()
+        try:
+            await run_status_server(lambda: collect(redis, prefix, top=args.top,
+                                                    scan_limit=args.scan_limit),
+                                    binding, announce)
+        finally:
+            await redis.close()
+
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how the server is stopped
+        asyncio.run(serve())
+    return 0
