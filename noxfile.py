@@ -12,7 +12,8 @@ session        what it runs                                                     
 ``build``      the sdist and ``twine check``                                           --
 ``lint``       ruff, mypy --strict                                                     --
 ``full-3.12``  the smoke suite, the whole suite, channels_redis' own tests against     compiled
-               ours
+               ours; the only session that runs the browser tests (marker ``browser``:
+               headless Chromium, installed by ``.ci/run``)
 ``floors``     (3.10) the smoke suite and the core tests, every dependency at its      compiled
                declared floor (``requirements/floors.in``)
 ``core-3.11``  the smoke suite and the core tests                                      compiled
@@ -219,6 +220,8 @@ def newest(session: nox.Session) -> None:
     session.run("python", "-m", "pip", "freeze", "--exclude", "channels-distributed")
 
 
+# The sessions below select ``-m core``: no browser test is marked core, so they run in the full
+# session only (one Chromium run per matrix). tests/e2e/conftest.py reads that exact "-m core".
 @nox.session(python="3.10")
 def floors(session: nox.Session) -> None:
     """The smoke suite and the core tests with every dependency at its declared floor."""

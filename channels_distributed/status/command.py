@@ -21,6 +21,7 @@ from ..exceptions import ConfigurationError, RedisUnavailable, ReplyError
 from ..transport.topology import Topology
 from .collect import SCAN_LIMIT, TOP, collect
 from .render import render
+from .serve import add_serve_arguments, serve_status
 
 __all__ = ["STATUS_DESCRIPTION", "add_status_arguments", "run_status"]
 
@@ -51,6 +52,7 @@ def add_status_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scan-limit", type=int, default=SCAN_LIMIT, metavar="KEYS",
                         help="keys the scan for channels, groups and route queues examines "
                              f"per Redis server (default {SCAN_LIMIT})")
+    add_serve_arguments(parser)  # --serve, --token: status/serve.py
 
 
 def run_status(hosts: Sequence[HostSpec], prefix: str, args: argparse.Namespace,
@@ -64,6 +66,12 @@ def run_status(hosts: Sequence[HostSpec], prefix: str, args: argparse.Namespace,
         if value < least:
             raise ConfigurationError(flag, f"expected a whole number from {least}, got {value}",
                                      f"give e.g. {flag} {TOP if flag == '--top' else SCAN_LIMIT}")
+    if args.serve is not None:
+        return serve_status(lambda: Topology(hosts, _RETRY_WINDOW), prefix, args,
+                            out or sys.stdout)
+    if args.token is not None:
+        raise ConfigurationError("--token", "only --serve takes a token",
+                                 "add --serve HOST:PORT, or leave --token out")
     try:
         return asyncio.run(_run(hosts, prefix, args, out or sys.stdout))
     except KeyboardInterrupt:  # how a watch ends
