@@ -9,6 +9,7 @@ this lint only (docs/operations.rst says so).
 
 from __future__ import annotations
 
+import ast
 import re
 import runpy
 import shutil
@@ -178,13 +179,23 @@ def _tryout_settings() -> dict[str, Any]:
     return runpy.run_path(str(COMPOSE / "tryout_settings.py"))
 
 
-def test_the_tryout_settings_are_settings_of_the_package() -> None:
-    from channels_distributed.django.settings import KEYS
+def _distributor(settings: Mapping[str, Any]) -> Any:
+    """The edge's configuration from a CHANNELS_DISTRIBUTED dict (ConfigurationError if bad)."""
+    from channels_distributed.conf.distributor import DistributorConfig
+    from channels_distributed.django.settings import DISTRIBUTOR_KEYS, KEYS
 
-    distributed = _tryout_settings()["CHANNELS_DISTRIBUTED"]
-    assert set(distributed) <= set(KEYS)
-    assert distributed["LIVE_PATH"] == "/-/live"
-    assert distributed["READY_PATH"] == "/-/ready"
+    assert set(settings) <= set(KEYS), set(settings) - set(KEYS)
+    options = {DISTRIBUTOR_KEYS[k]: v for k, v in settings.items() if k in DISTRIBUTOR_KEYS}
+    return DistributorConfig.from_options(settings["ROUTES"], **options)
+
+
+def test_the_settings_shown_are_settings_of_the_package() -> None:
+    tryout = _distributor(_tryout_settings()["CHANNELS_DISTRIBUTED"])
+    assert (tryout.live_path, tryout.ready_path) == ("/-/live", "/-/ready")
+    (shown,) = re.findall(r"^    CHANNELS_DISTRIBUTED = (\{.*?^    \})$", DOCS, re.M | re.S)
+    documented = _distributor(ast.literal_eval(re.sub(r"#.*", "", shown)))
+    assert (documented.live_path, documented.ready_path) == (tryout.live_path, tryout.ready_path)
+    assert documented.log_interval == 10
 
 
 # -- drains and probes -------------------------------------------------------------------------
