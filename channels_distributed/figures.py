@@ -20,6 +20,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from .compiled import compiled_modules
+from .protocol.envelope import VERSION
+from .version import __version__
+
 __all__ = [
     "CAUSES",
     "STATUS_OF",
@@ -51,8 +55,6 @@ def host_name() -> str:
 
 
 def _build() -> str:
-    from .compiled import compiled_modules
-
     return "compiled" if compiled_modules() else "python"
 
 
@@ -66,9 +68,6 @@ class Figures:
     started: float = field(default_factory=time.time)
 
     def card(self) -> dict[str, Any]:
-        from .version import __version__
-        from .protocol.envelope import VERSION
-
         return {"id": self.id, "side": self.side, "host": host_name(), "pid": os.getpid(),
                 "version": __version__, "protocol": VERSION, "build": _build(),
                 "python": platform.python_version(), "started": round(self.started, 3),

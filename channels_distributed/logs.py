@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from .exceptions import ConfigurationError
@@ -110,13 +110,15 @@ class Throttle:
     """At most one line per (cause, key) every ``interval`` seconds, saying how many like it
     were not written: an overloaded route would otherwise log every request it refuses."""
 
-    def __init__(self, logger: logging.Logger, interval: float) -> None:
+    def __init__(self, logger: logging.Logger, interval: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.logger = logger
         self.interval = interval
+        self._clock = clock
         self._seen: dict[tuple[str, str], tuple[float, int]] = {}  # last line's time, skipped
 
     def log(self, level: int, cause: str, key: str, message: str, *args: object) -> None:
-        now = time.monotonic()
+        now = self._clock()
         last, skipped = self._seen.get((cause, key), (-self.interval, 0))
         if now - last < self.interval:
             self._seen[(cause, key)] = (last, skipped + 1)

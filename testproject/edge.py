@@ -2,7 +2,9 @@
 routes of the tests' own, configured from the test harness' environment variables:
 ``CD_REDIS_URL`` points at Redis (several URLs separated by spaces: sharded), ``CD_PREFIX``
 sets the key prefix, ``CD_WORKER_TIMEOUT`` the seconds to wait for a worker,
-``CD_QUEUE_CAPACITY`` the requests one route key may hold.
+``CD_QUEUE_CAPACITY`` the requests one route key may hold, ``CD_LIVE_PATH`` and
+``CD_READY_PATH`` the health probes' paths, ``CD_LOG_INTERVAL`` the seconds between two lines
+of one failure cause on one route key.
 
 The project's own edge, as a Django user writes it, is ``edge_asgi.py``
 (``get_edge_application()`` from ``CHANNELS_DISTRIBUTED``).
@@ -27,5 +29,8 @@ app = create_path_distributor(
     prefix=os.environ.get("CD_PREFIX", "asgi"),
     worker_timeout=float(os.environ.get("CD_WORKER_TIMEOUT", "5")),
     queue_capacity=int(os.environ.get("CD_QUEUE_CAPACITY", "10000")),
+    live_path=os.environ.get("CD_LIVE_PATH"),
+    ready_path=os.environ.get("CD_READY_PATH"),
+    log_interval=float(os.environ.get("CD_LOG_INTERVAL", "10")),
     routes=ROUTES,
 )

@@ -20,6 +20,7 @@ import logging
 from typing import Any, Protocol
 
 from ..exceptions import ClientGone, PeerLost
+from ..logs import Throttle
 from ..protocol.envelope import (
     ACK,
     EXPIRED,
@@ -45,6 +46,8 @@ from .probes import Probes
 __all__ = ["ACK_EVENTS", "Owner", "Peer", "Watcher", "open_peer"]
 
 logger = logging.getLogger(__name__)
+# Under overload every request may end so: one line every 10 s says it, with the count.
+_LATE = Throttle(logger, 10.0)
 
 # The members used on every request, bound once: an enum member looked up on its class costs
 # a descriptor call each time.
@@ -173,8 +176,8 @@ class Peer:
             if self.remote is not None:
                 self.hub.send_aside(self.remote, self.conn, _RESET)
         elif action is _A_SEND_EXPIRED:
-            logger.info("connection %s will not run: its edge gave it up at its deadline",
-                        self.conn)
+            _LATE.log(logging.INFO, "given_up", "", "connection %s will not run: its edge gave "
+                      "it up at its deadline", self.conn)
             if self.remote is not None:
                 self.hub.send_aside(self.remote, self.conn, _EXPIRED)
         elif self.owner is not None:

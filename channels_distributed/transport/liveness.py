@@ -109,7 +109,7 @@ class Presence:
     def _lost(self, exc: BaseException) -> None:
         if self._lost_at is None and not self._stopped:
             self._lost_at = time.monotonic()
-            logger.warning("%s lost Redis %s: %s (retrying)", self.hub.id,
+            logger.warning("%s cannot reach Redis %s: %s (retrying)", self.hub.id,
                            self.hub.presence_shard.spec.describe(), exc or type(exc).__name__)
 
     def _found(self) -> None:
@@ -151,9 +151,12 @@ class Presence:
         directory = self.hub.keys.directory()
         link = await self.hub.shard_for(directory).link()
         now = int(time.time() * 1000)
+        # It expires too (every key the package writes does, so an evicting Redis, or the
+        # last process killed, leaves nothing behind for good): any live process renews it.
         await asyncio.gather(link.call("ZADD", directory, now, self.hub.id),
                              link.call("ZREMRANGEBYSCORE", directory, "-inf",
-                                       f"({now - DIRECTORY_KEEP_MS}"))
+                                       f"({now - DIRECTORY_KEEP_MS}"),
+                             link.call("PEXPIRE", directory, DIRECTORY_KEEP_MS))
 
     async def stop(self) -> None:
         """Unsubscribe and drop the lease: this process is gone for everyone at once."""

@@ -25,6 +25,7 @@ from ..exceptions import ClientGone, PeerLost, ProtocolError, RedisUnavailable
 from ..forwarding.events import ACK_EVENTS
 from ..forwarding.hub import Hub, now_ms
 from ..forwarding.peer import Peer, open_peer
+from ..logs import Throttle
 from ..protocol.envelope import EXPIRED, Connect, close_event, is_data, split_body
 from ..protocol.forwarding import Action, Forwarding, Side
 from ..protocol.forwarding import Event as Happened
@@ -35,6 +36,8 @@ from .context import WorkerContext
 __all__ = ["Connection", "tell_expired"]
 
 logger = logging.getLogger(__name__)
+# Under overload every request may end so: one line every 10 s says it, with the count.
+_LATE = Throttle(logger, 10.0)
 
 # Enum members used per request, bound once (looked up on their class, each costs a
 # descriptor call).
@@ -50,7 +53,8 @@ def tell_expired(hub: Hub, connect: Connect, why: str = "it reached this worker 
     """Tell the distributor that ``connect`` will never run: it answers 503 at once, instead
     of waiting for an accept that never comes and then answering 502. (Not told, Redis being
     unreachable: the distributor finds out at its deadline as before.)"""
-    logger.info("not running %s %s: %s", connect.scope["type"], connect.scope.get("path"), why)
+    _LATE.log(logging.INFO, "late", why, "not running %s %s: %s", connect.scope["type"],
+              connect.scope.get("path"), why)
     hub.send_aside(connect.reply, connect.conn, _EXPIRED)
 
 

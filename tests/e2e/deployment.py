@@ -107,7 +107,7 @@ class Deployment:
         return proc
 
     def edge(self, worker_timeout: float = 5.0, app: str = "testproject.edge:app",
-             queue_capacity: int = 10_000, server: str = "uvicorn") -> str:
+             queue_capacity: int = 10_000, server: str = "uvicorn", **env: str) -> str:
         """Start uvicorn (or gunicorn with the ASGIWorker) running the distributor; its base URL
         once it answers."""
         port = free_port()
@@ -119,7 +119,7 @@ class Deployment:
             command = [sys.executable, "-m", "uvicorn", app, "--port", str(port),
                        "--log-level", "warning"]
         proc = self.spawn(command, "edge", CD_WORKER_TIMEOUT=str(worker_timeout),
-                          CD_QUEUE_CAPACITY=str(queue_capacity))
+                          CD_QUEUE_CAPACITY=str(queue_capacity), **env)
         url = f"http://127.0.0.1:{port}"
         wait_for(lambda: answers(url, proc), what=f"the edge at {url}")
         return url
@@ -174,6 +174,15 @@ class Deployment:
         reply = self.redis.command(*args)
         assert reply.startswith(b":"), reply
         return int(reply[1:].split(b"\r\n")[0])
+
+    def reply(self, *args: str | int | bytes) -> object:
+        """Redis's answer to the command ``args``, parsed (bulk strings as bytes, arrays as
+        lists, nil as None)."""
+        import hiredis
+
+        reader = hiredis.Reader()
+        reader.feed(self.redis.command(*args))
+        return reader.gets()
 
     def registered(self, key: str) -> int:
         reply = self.redis.command("SCARD", f"{self.prefix}:{{rt:{key}}}:w")

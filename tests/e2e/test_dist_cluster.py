@@ -122,10 +122,13 @@ async def test_the_documented_acl_is_enough_on_a_cluster(
         assert (await asyncio.wait_for(layer.receive("plain"), 5))["type"] == "plain"
         await layer.flush()
         await layer.close()
-        edge = deployment.edge()
+        edge = deployment.edge(worker_timeout=2.0)
         deployment.worker("t")
         async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT) as client:
             assert await _get(client, edge + "/t/hello") == 200
+            # Why it was not served is read from the route's registry (SCARD): allowed too.
+            assert await _get(client, edge + "/k/nobody/x") == 503
+        assert "no_worker on route key k-nobody" in deployment.procs[0].output()
         # What a worker does only now and then: read the eviction policy (INFO), look at its
         # processing list after a dropped take (LRANGE).
         hub = Hub(parse_hosts([url]), deployment.prefix, side=WORKER, retry_window=2.0)
