@@ -145,10 +145,13 @@ def _suite(session: nox.Session) -> Path:
         shutil.copytree(ROOT / folder, suite / folder,
                         ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.c"))
     shutil.copytree(ROOT / "docs", suite / "docs")  # tests check what the docs claim
+    shutil.copytree(ROOT / "deploy", suite / "deploy",  # ... and the example deployments
+                    ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "requirements", suite / "requirements")  # ... and the locks
     shutil.copytree(ROOT / "bench", suite / "bench",  # tests of the bench tools
                     ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("setup.cfg", "README.rst", "CHANGELOG.rst"):  # setup.cfg: pytest's settings
+    # setup.cfg: pytest's settings; MANIFEST.in: what the sdist carries (a test reads it).
+    for name in ("setup.cfg", "README.rst", "CHANGELOG.rst", "MANIFEST.in"):
         shutil.copy(ROOT / name, suite / name)
     return suite
 
