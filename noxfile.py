@@ -12,7 +12,8 @@ session        what it runs                                                     
 ``build``      the sdist and ``twine check``                                           --
 ``lint``       ruff, mypy --strict                                                     --
 ``full-3.12``  the smoke suite, the whole suite, channels_redis' own tests against     compiled
-               ours
+               ours; the only session that runs the browser tests (marker ``browser``:
+               headless Chromium, installed by ``.ci/run``)
 ``floors``     (3.10) the smoke suite and the core tests, every dependency at its      compiled
                declared floor (``requirements/floors.in``)
 ``core-3.11``  the smoke suite and the core tests                                      compiled
@@ -144,10 +145,13 @@ def _suite(session: nox.Session) -> Path:
         shutil.copytree(ROOT / folder, suite / folder,
                         ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.c"))
     shutil.copytree(ROOT / "docs", suite / "docs")  # tests check what the docs claim
+    shutil.copytree(ROOT / "deploy", suite / "deploy",  # ... and the example deployments
+                    ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "requirements", suite / "requirements")  # ... and the locks
     shutil.copytree(ROOT / "bench", suite / "bench",  # tests of the bench tools
                     ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("setup.cfg", "README.rst", "CHANGELOG.rst"):  # setup.cfg: pytest's settings
+    # setup.cfg: pytest's settings; MANIFEST.in: what the sdist carries (a test reads it).
+    for name in ("setup.cfg", "README.rst", "CHANGELOG.rst", "MANIFEST.in"):
         shutil.copy(ROOT / name, suite / name)
     return suite
 
@@ -219,6 +223,8 @@ def newest(session: nox.Session) -> None:
     session.run("python", "-m", "pip", "freeze", "--exclude", "channels-distributed")
 
 
+# The sessions below select ``-m core``: no browser test is marked core, so they run in the full
+# session only (one Chromium run per matrix). tests/e2e/conftest.py reads that exact "-m core".
 @nox.session(python="3.10")
 def floors(session: nox.Session) -> None:
     """The smoke suite and the core tests with every dependency at its declared floor."""

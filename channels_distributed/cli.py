@@ -3,17 +3,22 @@
 ::
 
     channels-distributed worker KEY [KEY ...] --app module:attr [--url redis://host:6379/0 ...]
+    channels-distributed status [--url URL ...] [--prefix P] [--json] [--watch [SECONDS]]
     channels-distributed demo [--serve]
+    channels-distributed check [--url URL ...] [--prefix P] [--worker-timeout S] [--json]
     channels-distributed --version
 
 ``worker`` runs a ``Node`` on the given route keys. ``--url`` given several times names
 several independent servers (sharded, placed as ``hosts=[...]`` places them); ``$REDIS_URL``
 may hold several URLs separated by spaces; any URL may be a ``redis+sentinel://`` one.
-``demo`` runs the demo project shipped in the package (``demo/``) distributed: Redis (or
-``REDIS_URL``), the edge, two ``manage.py runworker`` workers on different keys, HTTP requests
-and a chat through them, printing which worker served what; with ``--serve`` it then stays up
-until Ctrl-C, for a browser or curl. ``--version`` prints the package's version. The help
-texts are plain text (they are printed as written).
+``status`` shows every route key, worker and edge under the prefix, and the channel layer's
+deepest queues (``status/``; docs/status.rst). ``demo`` runs the demo project shipped in the
+package (``demo/``) distributed: Redis (or ``REDIS_URL``), the edge, two ``manage.py
+runworker`` workers on different keys, HTTP requests and a chat through them, printing which
+worker served what; with ``--serve`` it then stays up until Ctrl-C, for a browser or curl.
+``check`` is the Redis preflight (``preflight.py``): exit status 0 without errors, 1 with any, 2
+on bad settings. ``--version`` prints the package's version. The help texts are plain text (they
+are printed as written).
 """
 
 from __future__ import annotations
@@ -106,12 +111,35 @@ def _parser() -> argparse.ArgumentParser:
                         help=f"key prefix (default: {RedisTarget.prefix})")
     add_node_arguments(worker)
     worker.add_argument("--log-level", default="info")
+    _status_parser(commands)
     demo = commands.add_parser(
         "demo", help="run the demo: a Django project distributed over Redis, an edge and two "
         "workers", description=DEMO_DESCRIPTION, formatter_class=text)
     demo.add_argument("--serve", action="store_true",
                       help="after the tour, keep the edge and workers up until Ctrl-C")
+    _add_check(commands)
     return parser
+
+
+def _status_parser(commands: Any) -> None:
+    from .status.command import STATUS_DESCRIPTION, add_status_arguments
+
+    status = commands.add_parser("status", help="show route keys, workers, edges and the "
+                                 "layer's queues", description=STATUS_DESCRIPTION,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    status.add_argument("--url", action="append", default=[], metavar="URL",
+                        help="Redis URL, as the worker takes it; repeat it for several servers "
+                             "(default: $REDIS_URL, or redis://localhost:6379/0)")
+    status.add_argument("--prefix", default=None,
+                        help=f"key prefix (default: {RedisTarget.prefix})")
+    add_status_arguments(status)
+
+
+def _status(args: argparse.Namespace) -> int:
+    from .status.command import run_status
+
+    target = RedisTarget.resolve(hosts=redis_urls(args.url), prefix=args.prefix)
+    return run_status(target.hosts, target.prefix, args)
 
 
 def add_node_arguments(parser: argparse.ArgumentParser) -> None:
@@ -148,6 +176,51 @@ def redis_urls(given: Sequence[str]) -> list[str]:
     return split_urls(os.environ.get("REDIS_URL") or "redis://localhost:6379/0")
 
 
+CHECK_DESCRIPTION = """\
+The Redis preflight: on every primary of the servers given (each sharded server, the master
+Sentinel names, each primary of a cluster), whether Redis would lose the edge's and the
+workers' work or refuse it: an evicting maxmemory-policy, a Redis too old for the topology, an
+ACL that refuses a command, the keys under the prefix or the presence channels (each command is
+tried on a scratch key, deleted after), and a clock skew between this machine and Redis beyond
+what deadlines tolerate. One line per finding with its fix, then a summary. Exit status: 0 with
+no errors (warnings printed), 1 with any error, 2 on bad settings."""
+
+
+def _add_check(commands: Any) -> None:
+    from .conf.distributor import DistributorConfig
+
+    timeout = field_defaults(DistributorConfig)["worker_timeout"]
+    check = commands.add_parser("check", help="check that Redis would neither lose nor refuse "
+                                "the package's work", description=CHECK_DESCRIPTION,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    check.add_argument("--url", action="append", default=[], metavar="URL",
+                       help="Redis URL, as the worker takes it; repeat it for several servers "
+                            "(default: $REDIS_URL, URLs separated by spaces, or "
+                            "redis://localhost:6379/0)")
+    check.add_argument("--prefix", default=None,
+                       help=f"key prefix (default: {RedisTarget.prefix})")
+    check.add_argument("--worker-timeout", type=float, default=timeout, metavar="SECONDS",
+                       help="the edge's worker_timeout, which bounds the clock skew deadlines "
+                            f"tolerate (default {timeout:g})")
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def _check(args: argparse.Namespace) -> int:
+    import json
+
+    from .preflight import run
+
+    if not args.worker_timeout > 0:
+        raise ConfigurationError("--worker-timeout", f"expected seconds above 0, got "
+                                 f"{args.worker_timeout:g}", "give e.g. --worker-timeout 5")
+    # Whatever the check meets is a finding: the transport's own log lines would repeat them.
+    setup_logging("critical")
+    target = RedisTarget.resolve(hosts=redis_urls(args.url), prefix=args.prefix)
+    report = run(target.hosts, target.prefix, window=args.worker_timeout)
+    print(json.dumps(report.as_json(), indent=2) if args.json else "\n".join(report.lines()))
+    return report.status
+
+
 def _worker(args: argparse.Namespace) -> int:
     from .worker import Node
 
@@ -168,6 +241,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "worker":
             return _worker(args)
+        if args.command == "status":
+            return _status(args)
+        if args.command == "check":
+            return _check(args)
         from .demo.run import run_demo
 
         return run_demo(serve=args.serve)

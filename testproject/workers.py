@@ -19,9 +19,12 @@ Scope = dict[str, Any]
 
 
 def _mark(name: str, text: str = "") -> None:
+    # Written aside, then renamed: a test that sees the file sees all of it.
     folder = os.environ.get("CD_MARKER_DIR")
     if folder:
-        pathlib.Path(folder, name).write_text(text)
+        aside = pathlib.Path(folder, f".{name}.{os.getpid()}")
+        aside.write_text(text)
+        aside.replace(pathlib.Path(folder, name))
 
 
 def _query(scope: Scope) -> dict[str, str]:

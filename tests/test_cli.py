@@ -22,6 +22,7 @@ def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) 
 
 def _helps() -> dict[str, str]:
     from channels_distributed.cli import _parser
+    from channels_distributed.management.commands import distributed_status
     from channels_distributed.management.commands.runworker import Command
 
     parser = _parser()
@@ -30,6 +31,8 @@ def _helps() -> dict[str, str]:
     helps.update({f"channels-distributed {name}": sub.format_help()
                   for name, sub in commands.choices.items()})
     helps["manage.py runworker"] = Command().create_parser("manage.py", "runworker").format_help()
+    helps["manage.py distributed_status"] = distributed_status.Command().create_parser(
+        "manage.py", "distributed_status").format_help()
     return helps
 
 
@@ -37,7 +40,9 @@ def test_help_is_plain_text() -> None:
     """``--help`` showed "The ``channels-distributed`` console command."."""
     helps = _helps()
     assert set(helps) == {"channels-distributed", "channels-distributed worker",
-                          "channels-distributed demo", "manage.py runworker"}
+                          "channels-distributed status", "channels-distributed demo",
+                          "channels-distributed check", "manage.py runworker",
+                          "manage.py distributed_status"}
     for name, text in helps.items():
         for markup in ("``", ":class:", ":func:", ".. ", "`_"):
             assert markup not in text, f"{name} --help shows {markup!r}:\n{text}"

@@ -8,8 +8,9 @@ edge (gunicorn with the ASGIWorker running ``channels_distributed.demo.edge``:
 key and channel ``chat``) and background tasks (channel ``tasks``), B serves the API and the
 rest of the site (``api``, ``site``). Then a page, a form POST with its CSRF token, an admin
 login and its stylesheet, a page on the other worker that sees the same session, a background
-task, and a chat between two WebSocket clients on different workers, printing who served what;
-then everything stops.
+task, and a chat between two WebSocket clients on different workers, printing who served what,
+and what an operator sees of it (``manage.py distributed_status``); then everything stops (with
+``--serve``, it stays up, with the live status page beside it).
 """
 
 from __future__ import annotations
@@ -131,13 +132,32 @@ def _demo(url: str, tmp: Path, procs: list[Any], serve: bool) -> int:
             _wait_ready(base + path, procs)
         for line in tour(base, password, names):
             print(f"  {line}", flush=True)
+        _show_status(manage, env, tmp)
     except Exception:
         for log in sorted(tmp.glob("*.log")):  # what the processes said, before it is deleted
             print(f"--- {log.name}\n{log.read_text(errors='replace')}", file=sys.stderr)
         raise
     if serve:
+        status = free_port()
+        procs.append(_spawn([*manage, "distributed_status", "--serve", f"127.0.0.1:{status}"],
+                            env, tmp, "status.log"))
+        print(f"* the status page: http://127.0.0.1:{status}/ (manage.py distributed_status "
+              "--serve)")
         _serve_until_interrupted(base)
     return 0
+
+
+def _show_status(manage: list[str], env: dict[str, str], tmp: Path) -> None:
+    """What an operator sees of it all: ``manage.py distributed_status``, once the processes
+    wrote their cards (once a second) after the tour."""
+    import time
+
+    time.sleep(1.2)  # the next card of every process carries the tour's figures
+    shown = subprocess.run([*manage, "distributed_status"], env=env, cwd=tmp, timeout=60,
+                           capture_output=True, text=True, start_new_session=True)
+    print("* what an operator sees: manage.py distributed_status")
+    for line in (shown.stdout or shown.stderr).splitlines():
+        print(f"  {line}", flush=True)
 
 
 def _serve_until_interrupted(base: str) -> None:

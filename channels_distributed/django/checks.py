@@ -10,6 +10,11 @@ package reads. Each error names the setting and the fix:
 * ``E007``: the ``CONFIG`` of a ``RedisChannelLayer`` in CHANNEL_LAYERS has a mistake (an
   unknown key, a bad value): one error per mistake, found by the layer's own checks, with or
   without CHANNELS_DISTRIBUTED.
+
+``manage.py check --deploy`` also runs the Redis preflight (``preflight.py``; tag ``redis``):
+``W010``, ``E011``, ``E012``, ``W013``/``E013``, ``E014`` and ``W015``, on the Redis the edge
+and the workers use, or, without CHANNELS_DISTRIBUTED, on each ``RedisChannelLayer``'s
+(docs/preflight.rst).
 """
 
 from __future__ import annotations
@@ -19,17 +24,20 @@ from typing import Any
 from django.conf import settings
 from django.core import checks
 
+from ..conf import LayerConfig, RedisTarget
 from ..exceptions import ConfigurationError
 from .settings import (
     SETTING,
+    connection,
     distributor_config,
     layer_alias,
     layer_errors,
+    our_backend,
     project_settings,
     worker_application,
 )
 
-__all__ = ["check_layers", "check_runworker", "check_settings", "register"]
+__all__ = ["check_layers", "check_redis", "check_runworker", "check_settings", "register"]
 
 _IDS = {"ROUTES": "E002", "LAYER": "E003", "HOSTS": "E003", "PREFIX": "E003",
         "WORKER_APPLICATION": "E006", "ASGI_APPLICATION": "E006"}
@@ -107,8 +115,43 @@ def check_runworker(app_configs: Any = None, **kwargs: Any) -> list[checks.Check
         id="channels_distributed.E005")]
 
 
+def check_redis(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """The Redis preflight (``manage.py check --deploy``): whether Redis would lose the
+    package's work or refuse it. It connects, so it runs with ``--deploy`` only."""
+    from ..preflight import run
+
+    messages: list[checks.CheckMessage] = []
+    for target, workers, window in _redis_targets():
+        for finding in run(target.hosts, target.prefix, workers=workers, window=window).findings:
+            kind = checks.Error if finding.level == "error" else checks.Warning
+            messages.append(kind(f"{finding.server}: {finding.problem}", hint=finding.fix,
+                                 id=finding.id))
+    return messages
+
+
+def _redis_targets() -> list[tuple[RedisTarget, bool, float]]:
+    """(servers and prefix, for the edge and the workers?, how far deadlines reach): the Redis
+    of CHANNELS_DISTRIBUTED with its WORKER_TIMEOUT, else each RedisChannelLayer's with its
+    expiry. None for settings with mistakes: the other checks report those."""
+    try:
+        if getattr(settings, SETTING, None) is not None:
+            found = connection(settings)
+            return [(RedisTarget.resolve(hosts=found.hosts, prefix=found.prefix), True,
+                     distributor_config(settings).worker_timeout)]
+        targets = []
+        for alias, layer in _layers().items():
+            if isinstance(layer, dict) and our_backend(layer.get("BACKEND")) \
+                    and not layer_errors(alias, layer):
+                config = LayerConfig.from_kwargs(**(layer.get("CONFIG") or {}))
+                targets.append((RedisTarget(config.hosts, config.prefix), False, config.expiry))
+    except ConfigurationError:
+        return []
+    return targets
+
+
 def register() -> None:
     """Register the checks (from the app's ``ready()``)."""
     checks.register(check_layers)
     checks.register(check_settings)
     checks.register(check_runworker)
+    checks.register(check_redis, "redis", deploy=True)

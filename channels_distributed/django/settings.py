@@ -32,6 +32,7 @@ __all__ = [
     "layer_errors",
     "layer_setting",
     "name",
+    "our_backend",
     "project_settings",
     "worker_application",
 ]
@@ -125,7 +126,7 @@ def layer_setting(alias: str, exc: ConfigurationError) -> ConfigurationError:
                               exc.problem, exc.fix)
 
 
-def _ours(backend: Any) -> bool:
+def our_backend(backend: Any) -> bool:
     """Whether ``backend`` (a BACKEND path) is this package's layer, or a subclass of it that
     takes the same CONFIG (it does not define ``__init__``)."""
     from django.utils.module_loading import import_string
@@ -146,7 +147,7 @@ def layer_errors(alias: str, layer: Any) -> list[ConfigurationError]:
     the rest checked again. Other backends' settings are not ours to judge: none."""
     import difflib
 
-    if not isinstance(layer, Mapping) or not _ours(layer.get("BACKEND")):
+    if not isinstance(layer, Mapping) or not our_backend(layer.get("BACKEND")):
         return []
     config = layer.get("CONFIG") or {}
     if not isinstance(config, Mapping):

@@ -36,7 +36,7 @@ class _Figures(Collector):
     and programs that run several ``Node``\\ s in one process)."""
 
     def __init__(self) -> None:
-        self.watched: list[tuple[WorkerFigures, tuple[str, ...]]] = []
+        self.watched: list[WorkerFigures] = []
 
     def collect(self) -> Iterator[Metric]:
         in_flight = GaugeMetricFamily(f"{PREFIX}worker_in_flight", "Connections the worker "
@@ -49,9 +49,7 @@ class _Figures(Collector):
         concurrency = GaugeMetricFamily(f"{PREFIX}worker_concurrency", "Connections the worker "
                                         "runs at most at once (--concurrency)")
         totals: dict[str, list[int]] = {}
-        for figures, keys in self.watched:
-            for key in keys:  # every route key from the start: 0, not "no data"
-                totals.setdefault(key, [0, 0, 0])
+        for figures in self.watched:  # every route key from the start: 0, not "no data"
             for key, counts in list(figures.routes.items()):
                 total = totals.setdefault(key, [0, 0, 0])
                 total[0] += counts.in_flight
@@ -61,7 +59,7 @@ class _Figures(Collector):
             in_flight.add_metric([key], running)
             served.add_metric([key], done)
             errors.add_metric([key], failed)
-        concurrency.add_metric([], sum(figures.concurrency for figures, _ in self.watched))
+        concurrency.add_metric([], sum(figures.concurrency for figures in self.watched))
         yield from (in_flight, served, errors, concurrency)
 
 
@@ -73,14 +71,14 @@ class WorkerMeter:
         self._take = take
         self._routes: dict[str, PendingHistogram] = {}
 
-    def watch(self, figures: WorkerFigures, keys: tuple[str, ...]) -> None:
-        """Report ``figures`` (those of a ``Node`` serving route ``keys``) until ``forget``."""
-        self._collector.watched.append((figures, keys))
-        for key in keys:
+    def watch(self, figures: WorkerFigures) -> None:
+        """Report ``figures`` (a serving ``Node``'s, its route keys listed) until ``forget``."""
+        self._collector.watched.append(figures)
+        for key in figures.routes:
             self.route(key)
 
     def forget(self, figures: WorkerFigures) -> None:
-        self._collector.watched = [w for w in self._collector.watched if w[0] is not figures]
+        self._collector.watched = [w for w in self._collector.watched if w is not figures]
 
     def route(self, key: str) -> PendingHistogram:
         take = self._routes.get(key)

@@ -37,13 +37,19 @@ class Eviction:
         """Whether keys of the package can be evicted (a limit, and a policy that evicts)."""
         return self.maxmemory > 0 and self.policy != "noeviction"
 
-    def warning(self) -> str:
+    def problem(self) -> str:
+        """What evicting means here (the preflight shows it apart from the fix)."""
         return (f"Redis at {self.server} has maxmemory-policy {self.policy} with maxmemory "
                 f"{self.maxmemory} bytes: at that limit it evicts keys of channels-distributed "
                 "(queued requests, pieces of request and response bodies, channel messages), "
-                "and the requests they belong to fail. Set maxmemory-policy to noeviction (a "
-                "full Redis then refuses writes, which the package reports), or give this "
-                "package a Redis of its own")
+                "and the requests they belong to fail")
+
+    #: How to stop it.
+    FIX = ("Set maxmemory-policy to noeviction (a full Redis then refuses writes, which the "
+           "package reports), or give this package a Redis of its own")
+
+    def warning(self) -> str:
+        return f"{self.problem()}. {self.FIX}"
 
 
 def parse_info(text: str) -> dict[str, str]:

@@ -22,7 +22,7 @@ from .. import metrics
 from ..conf.hosts import HostSpec
 from ..exceptions import RedisRefused, RedisUnavailable, ReplyError, UnsupportedServer
 
-__all__ = ["LAYER_ACL", "WORKER_ACL", "complain", "refusal", "replies", "report"]
+__all__ = ["LAYER_ACL", "WORKER_ACL", "complain", "denied", "refusal", "replies", "report"]
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +42,12 @@ _PERMISSION = ("NOPERM", "can't run this command", "can't access", "no permissio
 _SCRIPT_ERROR = re.compile(r"@user_script:\d+: (.*)", re.DOTALL)
 _REPORT_EVERY = 60.0
 _reported: dict[str, float] = {}
+
+
+def denied(text: str) -> bool:
+    """Whether an error text of Redis is an ACL's refusal (NOPERM: a command, a key or a
+    channel the user may not use), in the wordings of Redis 6.2, 7 and Valkey."""
+    return any(marker in text for marker in _PERMISSION)
 
 
 def refusal(exc: ReplyError, command: str, key: str | None, spec: HostSpec) -> Exception:
@@ -76,7 +82,7 @@ def _classify(exc: ReplyError, command: str, key: str | None, spec: HostSpec) ->
             "that did not answer CLUSTER SHARDS when the layer started",
             f"grant the Redis user +cluster|shards (see {LAYER_ACL!r}), and make sure the "
             "cluster runs Redis 7.0 or later, or Valkey")
-    if any(marker in text for marker in _PERMISSION):
+    if denied(text):
         user = spec.username or "default"
         return RedisRefused(
             f"Redis user {user!r} on {where} may not run {command}: {text}. Grant "

@@ -34,6 +34,7 @@ __all__ = [
     "REQUEUE",
     "TAKE",
     "Script",
+    "acl_probes",
     "load",
 ]
 
@@ -209,3 +210,17 @@ if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then
 end
 return 1
 """)
+
+
+# The preflight's (permissions.py) ---------------------------------------------------------------
+# Whether the ACL lets a user run the script commands, tried without leaving a script behind:
+# Redis checks the ACL first, then refuses source that does not compile (caching nothing) and
+# answers NOSCRIPT for a SHA no script has.
+_NO_SOURCE = "return ("
+_NO_SHA = "0" * 40
+
+
+def acl_probes(key: str) -> dict[str, tuple[Any, ...]]:
+    """The script commands as the preflight tries them, on ``key``, by ACL name."""
+    return {"evalsha": ("EVALSHA", _NO_SHA, 1, key), "eval": ("EVAL", _NO_SOURCE, 1, key),
+            "script|load": ("SCRIPT", "LOAD", _NO_SOURCE)}

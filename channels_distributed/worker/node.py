@@ -145,8 +145,10 @@ class Node:
                              retry_window=config.redis_timeout)
         figures = self.figures = WorkerFigures(hub.id, "worker", concurrency=config.concurrency,
                                                channels=config.channels)
+        for key in config.keys:  # listed from the start, before anything was taken there
+            figures.route(key)
         if self._meter is not None:
-            self._meter.watch(figures, config.keys)
+            self._meter.watch(figures)
         endpoints = await self._endpoints()
         hub.start()
         self.watch = Watch(hub)

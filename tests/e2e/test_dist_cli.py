@@ -55,6 +55,11 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
             "worker B)") in out
     assert ("bob said 'hi alice, bob here' -> alice got it (sent by worker B, delivered by "
             "worker A)") in out
+    # What an operator sees: every route key, both workers and the edge, with their figures.
+    assert "what an operator sees: manage.py distributed_status" in out
+    status = out.split("what an operator sees", 1)[1]
+    assert re.search(r"\n  site +\d+ .* 1 ", status), status
+    assert "2 workers, 1 edge" in status and "WORKERS" in status and "EDGES" in status, status
     assert out.rstrip().endswith("stopped everything")
     assert list(tmp_path.iterdir()) == []  # nothing left where it ran
 

@@ -58,6 +58,11 @@ def test_every_module_imports() -> None:
     # modules compile without their C types); tests/test_compiled.py reads which cimports which.
     pxds = {path.relative_to(package) for path in package.rglob("*.pxd")}
     assert pxds >= {Path("forwarding/peer.pxd"), Path("server/http.pxd")}, sorted(pxds)
+    # The JSON Schema of `channels-distributed status --json`, which the package promises.
+    from channels_distributed.status import schema
+
+    assert (package / "status" / "schema.json").is_file()
+    assert schema()["properties"]["schema_version"] == {"const": 1}
     if EXPECTED == "compiled":
         assert compiled.compiled_modules() == list(compiled.COMPILED)
     elif EXPECTED == "pure":
