@@ -14,8 +14,8 @@ from scrape import Samples, parse, value
 from channels_distributed import RedisChannelLayer, metrics
 from channels_distributed.embedded import RedisServer
 from channels_distributed.exceptions import ChannelFull, RedisRefused, RedisUnavailable
-from channels_distributed.metrics.exposition import render
 from channels_distributed.metrics import pending
+from channels_distributed.metrics.exposition import render
 from channels_distributed.metrics.layer import LayerMeter
 
 L = "channels_distributed_layer_"
