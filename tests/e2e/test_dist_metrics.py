@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from scrape import Samples, names, scrape, value
 
 from channels_distributed.embedded import free_port
 from channels_distributed.figures import CAUSES
+from channels_distributed.protocol.envelope import Connect, encode_connect
 
 PATH = "/-/metrics"
 EDGE = "channels_distributed_edge_"
@@ -99,7 +101,10 @@ def test_gunicorn_edge_sums_its_processes(private: Deployment, gunicorn: Callabl
     folder.mkdir()
     stale_run(folder)
     _, ok_page = metered_worker(private, "k-ok")
-    victim, _ = metered_worker(private, "k-victim")
+    victim, victim_page = metered_worker(private, "k-victim")
+    idle = scrape(victim_page)  # its route key is there before any request, at 0
+    assert value(idle, f"{WORKER}served_total", route="k-victim") == 0
+    assert value(idle, f"{WORKER}take_latency_seconds_count", route="k-victim") == 0
     env = {"CD_REDIS_URL": private.redis.url, "CD_PREFIX": private.prefix,
            "CD_WORKER_TIMEOUT": "1", "CD_METRICS_PATH": PATH, "CD_MARKER_DIR": str(private.markers),
            "PROMETHEUS_MULTIPROC_DIR": str(folder)}
@@ -221,6 +226,25 @@ def _answers(url: str) -> bool:
         return httpx.get(url, timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def test_take_latency_counts_late_requests_and_skips_unstamped_ones(
+        private: Deployment) -> None:
+    _, page = metered_worker(private, "k-late")
+    queue = f"{private.prefix}:{{rt:k-late}}:q"
+    scope = {"type": "http", "path": "/k/late/hello", "headers": []}
+    now = int(time.time() * 1000)
+    late = Connect(conn="late", scope=scope, reply=f"{private.prefix}:{{p:gone}}:in",
+                   origin="gone", deadline_ms=now - 1000, queued_ms=now - 6000)
+    old_edge = Connect(conn="old", scope=scope, reply=f"{private.prefix}:{{p:gone}}:in",
+                       origin="gone", deadline_ms=now - 1000)  # no "q": an older edge's
+    private.redis.command("RPUSH", queue, encode_connect(late), encode_connect(old_edge))
+    wait_for(lambda: private.integer("LLEN", queue) == 0, what="the worker to take both")
+    taken = scrape(page)
+    assert value(taken, f"{WORKER}take_latency_seconds_count", route="k-late") == 1
+    assert value(taken, f"{WORKER}take_latency_seconds_sum", route="k-late") >= 5.9
+    assert value(taken, f"{WORKER}take_latency_seconds_bucket", route="k-late", le="5.0") == 0
+    assert value(taken, f"{WORKER}served_total", route="k-late") == 0  # too late to run
 
 
 def test_a_worker_refuses_a_multiprocess_directory(private: Deployment, tmp_path: Path) -> None:

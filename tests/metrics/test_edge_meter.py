@@ -115,6 +115,7 @@ async def test_a_connection_refused_before_routing_is_not_counted(meter: EdgeMet
 
 
 def test_route_labels_are_bounded() -> None:
+    assert RouteLabels().limit == 500  # docs/metrics.rst
     labels = RouteLabels(limit=2)
     assert [labels(k) for k in ("a", "b", "c", "a", "d")] == ["a", "b", OTHER, "a", OTHER]
 
