@@ -17,7 +17,9 @@ percent). Printed: the median over ``--rounds`` of that figure. ``PYTHONHASHSEED
 runs of the same code differ by well under 1%. Needs valgrind (``apt-get install -y valgrind``).
 Run it on the build you want to measure (``make dev`` compiles the hot path in place;
 ``CHANNELS_DISTRIBUTED_NO_EXTENSIONS=1`` measures the Python sources; ``bench/sources.py`` runs it
-with a set of modules from their sources).
+with a set of modules from their sources). ``CD_BENCH_METRICS=1`` switches Prometheus metrics on
+in both processes (the edge's ``metrics_path``, the worker's ``metrics_bind``): what
+``bench/metrics_cost.py`` compares.
 """
 
 from __future__ import annotations
@@ -62,10 +64,15 @@ async def hello(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": b"Hello, world\n"})
 
 
+def _metrics(option: str, value: str) -> dict[str, str]:
+    return {option: value} if os.environ.get("CD_BENCH_METRICS", "") not in ("", "0") else {}
+
+
 def run_worker(url: str) -> None:
     from channels_distributed.worker import Node
 
-    Node(hello, key=KEY, url=url, prefix=PREFIX).run()  # until SIGTERM
+    Node(hello, key=KEY, url=url, prefix=PREFIX,
+         **_metrics("metrics_bind", "127.0.0.1:0")).run()  # until SIGTERM
 
 
 async def _drive(url: str, requests: int) -> None:
@@ -73,7 +80,7 @@ async def _drive(url: str, requests: int) -> None:
 
     # A long worker_timeout: the first request waits for a worker still starting.
     app = create_path_distributor(url=url, prefix=PREFIX, routes={"/": KEY},
-                                  worker_timeout=300)
+                                  worker_timeout=300, **_metrics("metrics_path", "/-/metrics"))
     never: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
     lifespan: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     lifespan.put_nowait({"type": "lifespan.startup"})
@@ -98,10 +105,32 @@ async def _drive(url: str, requests: int) -> None:
         if not events or events[0].get("status") != 200:
             raise RuntimeError(f"expected a 200 response, got {events!r}")
         done[0] += 1
+    if _metrics("metrics_path", ""):
+        await _check_counted(app, requests)
     lifespan.put_nowait({"type": "lifespan.shutdown"})  # closes the edge's connections
     done[0] = -1
     await ended
     guard.cancel()
+
+
+async def _check_counted(app: Any, requests: int) -> None:
+    """With metrics on: the edge's page counts every request (a run that measured nothing
+    would look cheap)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    events: list[dict[str, Any]] = []
+
+    async def send(event: dict[str, Any]) -> None:
+        events.append(event)
+
+    await app({**SCOPE, "path": "/-/metrics"}, None, send)
+    page = b"".join(e.get("body", b"") for e in events).decode()
+    counted = {tuple(sorted(s.labels.items())): s.value
+               for family in text_string_to_metric_families(page) for s in family.samples
+               if s.name == "channels_distributed_edge_requests_total"}
+    key = (("kind", "http"), ("route", KEY), ("status", "200"))
+    if counted.get(key) != requests:
+        raise RuntimeError(f"the edge counted {counted}, not {requests} requests")
 
 
 async def _stall_guard(done: list[int], limit: float = 120.0) -> None:

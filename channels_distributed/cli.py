@@ -156,6 +156,12 @@ def add_node_arguments(parser: argparse.ArgumentParser) -> None:
                         help="answer health probes on HOST:PORT: GET /live (200 while the "
                              "process runs) and /ready (200 only while it holds its lease in "
                              "Redis and is not stopping, else 503)")
+    parser.add_argument("--metrics-bind", default=None, metavar="HOST:PORT",
+                        help="serve Prometheus metrics on HOST:PORT at GET /metrics: in flight, "
+                             "served, application errors and take latency per route key, and "
+                             "the channel layer's and Redis' figures (needs prometheus_client: "
+                             "pip install 'channels-distributed[metrics]'; may be the "
+                             "--health-bind address)")
     parser.add_argument("--log-format", default=None, choices=LOG_FORMATS,
                         help="log lines as text (default) or as one JSON object each (default: "
                              f"${LOG_FORMAT_ENV}, else text)")
@@ -226,7 +232,7 @@ def _worker(args: argparse.Namespace) -> int:
     Node(app, keys=args.keys or None, channels=args.channel,
          hosts=redis_urls(args.url), prefix=args.prefix,
          interface=args.interface, concurrency=args.concurrency, grace=args.grace,
-         health_bind=args.health_bind).run()
+         health_bind=args.health_bind, metrics_bind=args.metrics_bind).run()
     return 0
 
 

@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 from gunicorn import glogging
 from gunicorn.workers import base
 
+from channels_distributed import metrics
 from channels_distributed.compiled import compiled_modules
 from channels_distributed.conf.server import ServerConfig, setting
 from channels_distributed.exceptions import LifespanFailure
@@ -69,6 +70,9 @@ class ASGIWorker(base.Worker):  # type: ignore[misc]
         super().init_process()
 
     def load_wsgi(self) -> None:
+        # Before the application is loaded: an edge with metrics on refuses to start when its
+        # processes' figures could not be summed (metrics.serving_processes).
+        metrics.serving_processes(self.cfg.workers)
         try:
             application = self.app.wsgi()
         except SyntaxError as exc:
@@ -79,6 +83,12 @@ class ASGIWorker(base.Worker):  # type: ignore[misc]
                 self.reloader.add_extra_file(exc.filename)
             application = _error_app(f"{type(exc).__name__}: {exc}")
         self.wsgi = application
+        if metrics.LAYER is not None and metrics.multiprocess_dir() and _user_hook(
+                self.cfg, "child_exit") is None:
+            self.log.warning(
+                "metrics: %s is set but no child_exit hook: the open connections of a worker "
+                "process that exits stay counted; set child_exit = channels_distributed.metrics."
+                "hooks.child_exit in the gunicorn configuration", metrics.MULTIPROC_ENV)
         self.config = ServerConfig.from_gunicorn(self.cfg, self.server_settings)
         self.asgi = adapt(application, self.config.interface, self.config.legacy_timeout)
 

@@ -29,6 +29,7 @@ from typing import Any
 
 from channels.layers import BaseChannelLayer
 
+from . import metrics
 from .conf import LayerConfig
 from .exceptions import ChannelFull, ForeignChannelError, MessageTooLarge
 from .protocol.codec import MessageCodec, encode_entry
@@ -127,7 +128,12 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
     async def send(self, channel: str, message: dict[str, Any]) -> None:
         """Send ``message`` to ``channel``; returns once Redis has it. Raises ChannelFull when
         the channel is at capacity, MessageTooLarge over ``max_message_size``."""
-        await self.send_soon(channel, message)
+        try:
+            await self.send_soon(channel, message)
+        except ChannelFull:
+            if metrics.LAYER is not None:
+                metrics.LAYER.full("send")
+            raise
 
     def send_soon(self, channel: str, message: dict[str, Any]) -> asyncio.Future[None]:
         """Queue a send now, in call order; the returned future settles when Redis has it."""
@@ -141,6 +147,8 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
                                   self.config.max_message_size)
         key = self.keys.channel(channel)
         state = self._state()
+        if metrics.LAYER is not None:
+            metrics.LAYER.sent()
         return state.writer_for(key).push(key, entry, self._capacity(channel),
                                           int(self.expiry * 1000))
 
@@ -163,9 +171,13 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         while True:
             _, payload = await reader.get(channel)
             try:
-                return self.codec.decode(payload)
+                message = self.codec.decode(payload)
             except ValueError as exc:
                 logger.error("skipping an unreadable message on %s: %s", channel, exc)
+                continue
+            if metrics.LAYER is not None:
+                metrics.LAYER.received()
+            return message
 
     async def new_channel(self, prefix: str = "specific") -> str:
         """A new process-local channel name that this layer instance can receive on."""
@@ -196,6 +208,8 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
             raise TypeError(f"message must be a dict, got {type(message).__name__}")
         members = await groups.members(self._state().topology, self.keys.group(group),
                                        self.clock() - self.group_expiry)
+        if metrics.LAYER is not None:
+            metrics.LAYER.group_sent(len(members))
         if not members:
             return
         payload = self.codec.encode(message)
@@ -220,6 +234,8 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         full = sum(n for (n, _), r in zip(pushes, results) if isinstance(r, ChannelFull))
         if full:
             logger.info("%s of %s channels over capacity in group %s", full, total, group)
+            if metrics.LAYER is not None:
+                metrics.LAYER.full("group_send", full)
         for result in results:
             if isinstance(result, BaseException) and not isinstance(result, ChannelFull):
                 raise result

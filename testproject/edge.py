@@ -4,7 +4,8 @@ routes of the tests' own, configured from the test harness' environment variable
 sets the key prefix, ``CD_WORKER_TIMEOUT`` the seconds to wait for a worker,
 ``CD_QUEUE_CAPACITY`` the requests one route key may hold, ``CD_LIVE_PATH`` and
 ``CD_READY_PATH`` the health probes' paths, ``CD_LOG_INTERVAL`` the seconds between two lines
-of one failure cause on one route key.
+of one failure cause on one route key, ``CD_METRICS_PATH`` where the edge serves its
+Prometheus metrics (unset: off).
 
 The project's own edge, as a Django user writes it, is ``edge_asgi.py``
 (``get_edge_application()`` from ``CHANNELS_DISTRIBUTED``).
@@ -32,5 +33,6 @@ app = create_path_distributor(
     live_path=os.environ.get("CD_LIVE_PATH"),
     ready_path=os.environ.get("CD_READY_PATH"),
     log_interval=float(os.environ.get("CD_LOG_INTERVAL", "10")),
+    metrics_path=os.environ.get("CD_METRICS_PATH"),
     routes=ROUTES,
 )

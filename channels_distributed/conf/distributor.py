@@ -34,17 +34,28 @@ class DistributorConfig:
     # ready_path 503 while Redis does not answer.
     live_path: str | None = None
     ready_path: str | None = None
+    # Prometheus metrics of this edge (of every process of a gunicorn edge: docs/metrics.rst),
+    # answered by the edge itself at this path; None: off, and prometheus_client not imported.
+    metrics_path: str | None = None
     log_interval: float = 10.0  # one line per failure cause and route key per interval
 
     def __post_init__(self) -> None:
         for name in ("worker_timeout", "redis_timeout", "log_interval"):
             positive(name, getattr(self, name))
-        for name in ("live_path", "ready_path"):
+        own: dict[str, str] = {}
+        for name, example in (("live_path", "/-/live"), ("ready_path", "/-/ready"),
+                              ("metrics_path", "/-/metrics")):
             path = getattr(self, name)
             if path is not None and (not isinstance(path, str) or not path.startswith("/")):
                 raise ConfigurationError(name, f"expected a path starting with '/', got "
-                                         f"{path!r}", f"write e.g. {name}='/-/live', or None "
-                                         "to answer no probe")
+                                         f"{path!r}", f"write e.g. {name}='{example}', or None "
+                                         "to answer none")
+            if path is not None and path in own:
+                raise ConfigurationError(name, f"{path!r} is {own[path]} already",
+                                         "give each of live_path, ready_path and metrics_path "
+                                         "a path of its own")
+            if path is not None:
+                own[path] = name
         for name in ("inline_body", "max_chunk", "window", "queue_capacity", "retry_after"):
             positive(name, getattr(self, name), integer=True)
         status = self.no_worker_status

@@ -38,6 +38,7 @@ class NodeConfig:
     lifespan_timeout: float = 30.0  # for each of the application's lifespan replies
     redis_timeout: float = 5.0
     health_bind: str | None = None  # HOST:PORT answering /live and /ready (endpoints.py)
+    metrics_bind: str | None = None  # HOST:PORT answering /metrics (Prometheus; metrics/)
 
     def __post_init__(self) -> None:
         choice("interface", self.interface, INTERFACES)
@@ -49,6 +50,8 @@ class NodeConfig:
         positive("lifespan_timeout", self.lifespan_timeout, "give seconds, e.g. 30")
         if self.health_bind is not None:
             parse_bind(self.health_bind, "--health-bind")
+        if self.metrics_bind is not None:
+            parse_bind(self.metrics_bind, "--metrics-bind")
 
     @classmethod
     def from_options(cls, *, key: str | None = None, keys: Iterable[str] | None = None,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from ..conf import DistributorConfig
@@ -48,9 +48,29 @@ class PathDistributor:
         self.config = DistributorConfig.from_options(routes, **options)
         self._edges: dict[asyncio.AbstractEventLoop, Edge] = {}
         self._last: tuple[asyncio.AbstractEventLoop | None, Edge | None] = (None, None)
-        # The paths this application answers itself (health probes): never routed.
+        # The paths this application answers itself (health probes, metrics): never routed.
         probes = {self.config.live_path: self._live, self.config.ready_path: self._ready}
-        self._own = {path: answer for path, answer in probes.items() if path is not None}
+        self._own: dict[str, Callable[[Send], Awaitable[None]]] = {
+            path: answer for path, answer in probes.items() if path is not None}
+        # What serves a routed connection: the relay itself, or with metrics on the relay
+        # counted and timed (chosen once here: the hot path pays nothing while they are off).
+        self._edge_type: type[Edge] = Edge
+        self._serve_http: Callable[..., Awaitable[None]] = serve_http
+        self._serve_websocket: Callable[..., Awaitable[None]] = serve_websocket
+        if self.config.metrics_path is not None:
+            self._meter(self.config.metrics_path)
+
+    def _meter(self, path: str) -> None:
+        from .. import metrics
+
+        metrics.switch_on("metrics_path")  # before importing prometheus_client: its checks
+        from ..metrics.edge import MeteredEdge, edge_meter
+
+        meter = edge_meter()
+        self._edge_type = MeteredEdge
+        self._serve_http = meter.serving(serve_http, "http")
+        self._serve_websocket = meter.serving(serve_websocket, "websocket")
+        self._own[path] = meter.answer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -70,7 +90,7 @@ class PathDistributor:
             return edge
         edge = self._edges.get(loop)
         if edge is None:
-            edge = self._edges[loop] = Edge.open(self.config)
+            edge = self._edges[loop] = self._edge_type.open(self.config)
         self._last = (loop, edge)
         return edge
 
@@ -100,7 +120,7 @@ class PathDistributor:
         if key is None:
             await send_plain(send, 404, b"Not Found\n")
             return
-        await serve_http(self._edge(), key, scope, receive, send)
+        await self._serve_http(self._edge(), key, scope, receive, send)
 
     async def _live(self, send: Send) -> None:
         self._edge()  # started with the first probe when the server runs no lifespan
@@ -118,7 +138,7 @@ class PathDistributor:
             await serve_websocket(self._edge(), None, scope, receive, send, refuse=400)
             return
         key = self.config.routes.resolve(path)
-        await serve_websocket(self._edge(), key, scope, receive, send)
+        await self._serve_websocket(self._edge(), key, scope, receive, send)
 
 
 def create_path_distributor(routes: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,

@@ -34,6 +34,7 @@ class WorkerOptions:
     grace: float = _NODE["grace"]
     interface: str = _NODE["interface"]
     health_bind: str | None = None
+    metrics_bind: str | None = None
 
 
 def application(settings: Any, spec: str | None) -> tuple[Any, str]:
@@ -99,7 +100,8 @@ def make_node(settings: Any, options: WorkerOptions) -> tuple[Node, list[str]]:
     node = Node(app, keys=options.names if options.routes else None,
                 channels=options.names if options.channels else (),
                 interface=options.interface, concurrency=options.concurrency,
-                grace=options.grace, health_bind=options.health_bind, **found)
+                grace=options.grace, health_bind=options.health_bind,
+                metrics_bind=options.metrics_bind, **found)
     target = node.config.target
     # Described, never shown as written: a URL or host dict may carry a password.
     where = (f"{', '.join(h.describe() for h in target.hosts)} ({source}, prefix "

@@ -122,6 +122,7 @@ class Connect:
     body: bytes | None = None  # the first http.request body, when small
     more_body: bool = False
     version: int = VERSION  # the edge's protocol version: the worker speaks it back
+    queued_ms: int = 0  # wall clock when the edge queued it (0: not stamped, an older edge)
 
 
 def wire_scope(scope: Mapping[str, Any]) -> dict[str, Any]:
@@ -149,7 +150,7 @@ def scope_from_wire(wire: Mapping[str, Any]) -> dict[str, Any]:
 def encode_connect(connect: Connect) -> bytes:
     return pack_connect(connect.conn, connect.scope, connect.reply, connect.origin,
                         connect.deadline_ms, connect.idempotent, connect.body, connect.more_body,
-                        version=connect.version)
+                        version=connect.version, queued_ms=connect.queued_ms)
 
 
 def pack_connect(conn: str, scope: Mapping[str, Any], reply: str, origin: str,
@@ -157,7 +158,8 @@ def pack_connect(conn: str, scope: Mapping[str, Any], reply: str, origin: str,
                  more_body: bool, *, version: int = VERSION, queued_ms: int = 0) -> bytes:
     """A ``connect`` request, packed straight from its fields (the edge's hot path).
     ``queued_ms`` (unix ms) tells ``channels-distributed status`` how long the oldest request
-    of a queue has waited; workers do not read it (older ones ignore it)."""
+    of a queue has waited, and a worker's metrics how long a request waited to be taken
+    (older workers ignore it)."""
     return pack({"t": "connect", "v": version, "c": conn, "s": wire_scope(scope), "r": reply,
                   "o": origin, "d": deadline_ms, "i": idempotent, "b": body, "m": more_body,
                   "q": queued_ms})
@@ -191,8 +193,9 @@ def decode_connect(raw: bytes) -> Connect:
         wire = scope_from_wire(scope)
     except (TypeError, ValueError):
         raise ProtocolError("connect request has a malformed scope") from None
+    queued = data.get("q")
     return Connect(conn, wire, reply, origin, deadline, bool(data.get("i")), body,
-                   bool(data.get("m")), version)
+                   bool(data.get("m")), version, queued if type(queued) is int else 0)
 
 
 def encode_events(events: Iterable[Mapping[str, Any]], seq: int = 0) -> bytes:

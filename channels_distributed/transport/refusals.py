@@ -18,6 +18,7 @@ import re
 import time
 from typing import Any
 
+from .. import metrics
 from ..conf.hosts import HostSpec
 from ..exceptions import RedisRefused, RedisUnavailable, ReplyError, UnsupportedServer
 
@@ -52,6 +53,13 @@ def denied(text: str) -> bool:
 def refusal(exc: ReplyError, command: str, key: str | None, spec: HostSpec) -> Exception:
     """``exc`` (Redis' answer to ``command`` on ``key``) as the error to raise: a
     RedisUnavailable when waiting can fix it, else a RedisRefused that says what to fix."""
+    error = _classify(exc, command, key, spec)
+    if metrics.LAYER is not None and not isinstance(error, RedisUnavailable):
+        metrics.LAYER.redis_error("refused")
+    return error
+
+
+def _classify(exc: ReplyError, command: str, key: str | None, spec: HostSpec) -> Exception:
     text = str(exc)
     inner = _SCRIPT_ERROR.search(text)  # an error of a command a script ran: its own code
     code = (inner.group(1) if inner else text).split(" ", 1)[0]

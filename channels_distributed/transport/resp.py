@@ -19,6 +19,7 @@ from typing import Any
 
 import hiredis
 
+from .. import metrics
 from ..conf.hosts import HostSpec
 from ..exceptions import RedisUnavailable, ReplyError
 from .refusals import complain
@@ -51,6 +52,7 @@ class RespLink(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._closed: asyncio.Future[None] | None = None
         self._lost_reason: BaseException | None = None
+        self._closing = False  # closed on purpose: not counted as lost (metrics)
         self._loop: asyncio.AbstractEventLoop | None = None
         #: Called with each message on a link that SUBSCRIBEd (replies nobody asked for).
         self.on_push: Callable[[Any], None] | None = None
@@ -95,6 +97,8 @@ class RespLink(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
+        if not self._closing and metrics.LAYER is not None:
+            metrics.LAYER.redis_error("lost")
         reason = self._lost_reason or ConnectionLost(
             f"connection to Redis {self.name} lost" + (f": {exc}" if exc else "")
         )
@@ -159,6 +163,7 @@ class RespLink(asyncio.Protocol):
         transport = self._transport
         if transport is None:
             return
+        self._closing = True
         loop = self._loop
         if loop is not None and loop.is_closed():
             self.abandon()  # transport.close() would need the loop: it raises on a closed one
@@ -173,6 +178,7 @@ class RespLink(asyncio.Protocol):
         transport object) and nobody waiting is woken (they belong to the dead loop too).
         """
         transport, self._transport = self._transport, None
+        self._closing = True
         self._waiters.clear()
         if transport is not None:
             sock = transport.get_extra_info("socket")

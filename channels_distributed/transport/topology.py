@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .. import metrics
 from ..conf.hosts import HostSpec
 from ..exceptions import RedisUnavailable
 from ..protocol.keys import SLOTS, key_slot
@@ -72,6 +73,8 @@ class Shard:
             return link
         if self._connecting is None or self._connecting.done():
             self._connecting = asyncio.ensure_future(self._connect_with_retry("command"))
+            if link is not None and metrics.LAYER is not None:  # it had one: lost, or closed
+                self._connecting.add_done_callback(_count_reconnect)
         link = await asyncio.shield(self._connecting)
         self._link = link
         return link
@@ -112,6 +115,8 @@ class Shard:
             )
         except RedisUnavailable:
             self._suspect = True
+            if metrics.LAYER is not None:
+                metrics.LAYER.redis_error("connect")
             raise
         if self._closed:
             link.close()
@@ -198,6 +203,11 @@ class Shard:
         for link in links:
             link.close()
         await asyncio.gather(*(link.aclose() for link in links), return_exceptions=True)
+
+
+def _count_reconnect(connecting: asyncio.Future[RespLink]) -> None:
+    if metrics.LAYER is not None and not connecting.cancelled() and connecting.exception() is None:
+        metrics.LAYER.reconnected()
 
 
 class Topology:

@@ -19,10 +19,10 @@ import logging
 import signal
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..conf import NodeConfig
-from ..endpoints import Reply, serve_endpoints
+from ..endpoints import Handler, Reply, serve_endpoints
 from ..exceptions import ConfigurationError, ProtocolError, RedisUnavailable, ReplyError
 from ..figures import WorkerFigures
 from ..forwarding.hub import Hub, now_ms
@@ -41,6 +41,9 @@ from .channels import ChannelService, layer_for
 from .connection import Connection, tell_expired
 from .context import WorkerContext
 from .reconcile import Recent
+
+if TYPE_CHECKING:
+    from ..metrics.worker import WorkerMeter
 
 __all__ = ["Node"]
 
@@ -96,6 +99,14 @@ class Node:
         self._recent = Recent()
         self._room = asyncio.Event()
         self._stopping: asyncio.Event | None = None
+        self._meter: WorkerMeter | None = None  # Prometheus metrics (metrics_bind), else None
+        if self.config.metrics_bind is not None:
+            from .. import metrics
+
+            metrics.switch_on("--metrics-bind", summed=False)  # checks, before the import
+            from ..metrics.worker import worker_meter
+
+            self._meter = worker_meter()
 
     # Running -----------------------------------------------------------------------------------
     def run(self) -> None:
@@ -136,6 +147,8 @@ class Node:
                                                channels=config.channels)
         for key in config.keys:  # listed from the start, before anything was taken there
             figures.route(key)
+        if self._meter is not None:
+            self._meter.watch(figures)
         endpoints = await self._endpoints()
         hub.start()
         self.watch = Watch(hub)
@@ -160,8 +173,10 @@ class Node:
             figures.state = "draining"
             await self._drain(routes, takers, presence, service)
             await lifespan.shutdown()
-            if endpoints is not None:
-                endpoints.close()
+            for server in endpoints:
+                server.close()
+            if self._meter is not None:
+                self._meter.forget(figures)
 
     async def _announce(self, presence: Presence) -> None:
         """Say the worker serves once Redis answered (its lease is held), not before."""
@@ -172,14 +187,19 @@ class Node:
             logger.info("worker %s serving route key(s) %s", self._hub.id,
                         ", ".join(self.config.keys))
 
-    async def _endpoints(self) -> asyncio.AbstractServer | None:
+    async def _endpoints(self) -> list[asyncio.AbstractServer]:
         """The health probes' server (``health_bind``): /live while this loop turns, /ready
-        only while the lease is held and the worker is not stopping."""
-        if self.config.health_bind is None:
-            return None
-        return await serve_endpoints(self.config.health_bind, {
-            "/live": lambda: (200, "text/plain", b"live\n"), "/ready": self._ready},
-            "--health-bind")
+        only while the lease is held and the worker is not stopping; and the metrics'
+        (``metrics_bind``): /metrics. One server when both are given the same address."""
+        binds: dict[str, tuple[str, dict[str, Handler]]] = {}
+        health, metrics = self.config.health_bind, self.config.metrics_bind
+        if health is not None:
+            binds[health] = ("--health-bind", {
+                "/live": lambda: (200, "text/plain", b"live\n"), "/ready": self._ready})
+        if metrics is not None and self._meter is not None:
+            binds.setdefault(metrics, ("--metrics-bind", {}))[1]["/metrics"] = self._meter.page
+        return [await serve_endpoints(bind, handlers, setting)
+                for bind, (setting, handlers) in binds.items()]
 
     def _ready(self) -> Reply:
         presence, stopping = self._presence, self._stopping
@@ -285,7 +305,10 @@ class Node:
             route.drop(raw)
             return
         self._recent.add(connect.conn, connect.deadline_ms)
-        ahead = connect.deadline_ms - now_ms()
+        now = now_ms()
+        if self._meter is not None and connect.queued_ms:
+            self._meter.taken(route.route, now - connect.queued_ms)
+        ahead = connect.deadline_ms - now
         if ahead < 0:  # never run after its deadline: its machine says what to do
             for action in fw.Forwarding(fw.Side.WORKER, 0).handle(fw.Event.DEADLINE):
                 if action is fw.Action.DROP:

@@ -64,7 +64,7 @@ class Command(BaseCommand):  # type: ignore[misc]
             channels=not options["routes_only"], app=options["app"], layer=options["layer"],
             url=options["url"], prefix=options["prefix"], concurrency=options["concurrency"],
             grace=options["grace"], interface=options["interface"],
-            health_bind=options["health_bind"])
+            health_bind=options["health_bind"], metrics_bind=options["metrics_bind"])
         try:
             node, banner = make_node(settings, wanted)
         except ConfigurationError as exc:
