@@ -47,7 +47,7 @@ KINDS = {
     "worker-api.yaml": ["Deployment"],
     "worker-site.yaml": ["Deployment"],
     "status.yaml": ["Deployment", "Service"],
-    "monitoring.yaml": ["ServiceMonitor", "PodMonitor", "PrometheusRule"],
+    "monitoring.yaml": ["ServiceMonitor", "PodMonitor", "PodMonitor", "PrometheusRule"],
     "keda-saturation.yaml": ["ScaledObject"],
     "keda-redis-list.yaml": ["ScaledObject", "TriggerAuthentication"],
     "hpa-saturation.yaml": ["HorizontalPodAutoscaler"],
@@ -141,10 +141,25 @@ def test_services_and_monitors_select_what_they_name() -> None:
     status = _all("Service")["channels-distributed-status"]
     assert status_monitor["spec"]["selector"]["matchLabels"].items() <= (
         status["metadata"]["labels"].items())
-    (worker_monitor,) = _all("PodMonitor").values()
+    monitors = _all("PodMonitor")
+    worker_monitor, edge_monitor = (monitors["channels-distributed-workers"],
+                                    monitors["channels-distributed-edges"])
     wanted = worker_monitor["spec"]["selector"]["matchLabels"].items()
     workers = [d for d in deployments.values() if wanted <= _pod_labels(d).items()]
     assert sorted(d["metadata"]["name"] for d in workers) == ["worker-api", "worker-site"]
+    # The edges' metrics: their METRICS_PATH on their HTTP port, summed over gunicorn's workers
+    # through the directory the manifest gives them.
+    wanted = edge_monitor["spec"]["selector"]["matchLabels"].items()
+    (edge,) = [d for d in deployments.values() if wanted <= _pod_labels(d).items()]
+    (endpoint,) = edge_monitor["spec"]["podMetricsEndpoints"]
+    (container,) = containers(edge)
+    assert endpoint["port"] in {port["name"] for port in container["ports"]}
+    assert endpoint["path"] == "/-/metrics"
+    env = {item["name"]: item["value"] for item in container["env"]}
+    mounts = {mount["mountPath"] for mount in container["volumeMounts"]}
+    assert env["PROMETHEUS_MULTIPROC_DIR"] in mounts
+    assert _flag(tuple(container["command"]), "--config") == \
+        "python:channels_distributed.metrics.hooks"
     for worker in workers:
         (container,) = containers(worker)
         metrics = {p["name"]: p["containerPort"] for p in container["ports"]}["metrics"]
