@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -47,20 +48,27 @@ def browser(tmp_path: Path) -> Iterator[object]:
     from selenium.webdriver.chrome.service import Service
 
     binary, driver = _chromium()
+    # Chromium's profile and temporary files in a short folder of /tmp: it exits at start when
+    # the path of its profile's socket is longer than a Unix socket's (108 bytes), as it is in
+    # nox's sessions, whose TMPDIR is deep in the cache folder.
+    short = Path(tempfile.mkdtemp(prefix="cdc-", dir="/tmp"))
     options = Options()
     options.binary_location = binary
     for argument in ("--headless=new", "--no-sandbox", "--disable-gpu",
-                     "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'profile'}",
+                     "--disable-dev-shm-usage", f"--user-data-dir={short / 'profile'}",
                      "--no-first-run", "--disable-extensions"):
         options.add_argument(argument)
     # The driver named, so that selenium never looks for (or downloads) one.
-    chrome = webdriver.Chrome(service=Service(executable_path=driver,
-                                              log_output=str(tmp_path / "chromedriver.log")),
-                              options=options)
+    service = Service(executable_path=driver, log_output=str(tmp_path / "chromedriver.log"),
+                      env={**os.environ, "TMPDIR": str(short)})
     try:
-        yield chrome
+        chrome = webdriver.Chrome(service=service, options=options)
+        try:
+            yield chrome
+        finally:
+            chrome.quit()
     finally:
-        chrome.quit()
+        shutil.rmtree(short, ignore_errors=True)
 
 
 def _read(browser: object, script: str) -> object:

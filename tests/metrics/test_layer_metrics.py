@@ -85,12 +85,15 @@ async def test_redis_errors_and_reconnects(metered: None, redis_fresh: RedisServ
     with pytest.raises(RedisRefused):
         await layer.send("taken", {"type": "x"})
     assert grew(after, page(), f"{R}errors_total", kind="refused") == 1
-    # Redis gone: connection attempts fail (several within the retry window).
+    # Redis gone: the send fails, and what failed is counted: the open connection lost, or
+    # (on a machine slow to notice that) an attempt to connect again within the retry window.
     redis_fresh.stop(kill=True)
     down = page()
     with pytest.raises(RedisUnavailable):
         await asyncio.wait_for(layer.send("during", {"type": "x"}), WAIT)
-    assert grew(down, page(), f"{R}errors_total", kind="connect") >= 1
+    failed = page()
+    assert grew(down, failed, f"{R}errors_total", kind="connect") + \
+        grew(down, failed, f"{R}errors_total", kind="lost") >= 1
     await layer.close()
     # Closing the layer closes its connections on purpose: not counted as lost.
     redis_fresh.start()
