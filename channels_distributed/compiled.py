@@ -42,6 +42,13 @@ COMPILED = (
     "channels_distributed.transport.writer",
     "channels_distributed.forwarding.hub",
     "channels_distributed.forwarding.peer",
+    "channels_distributed.protocol.envelope",
+    "channels_distributed.protocol.codec",
+    "channels_distributed.transport.resp",
+    "channels_distributed.transport.reader",
+    "channels_distributed.distributor.relay",
+    "channels_distributed.distributor.edge",
+    "channels_distributed.worker.connection",
 )
 ENV = "CHANNELS_DISTRIBUTED_NO_EXTENSIONS"
 _ROOT = Path(__file__).resolve().parent.parent  # the directory holding the package
