@@ -21,6 +21,15 @@ from channels_distributed.server.base import Connection, Owner
 from channels_distributed.server.context import ServerContext
 from channels_distributed.server.cycle import RequestCycle
 from channels_distributed.server.flow import BODY_BUFFERED, PIPELINED
+from channels_distributed.server.head import (
+    CHECKED,
+    FIELD_NAMES,
+    FLAG_CONNECTION,
+    FLAG_FORWARDED,
+    FLAG_HOST,
+    FLAG_UPGRADE,
+    SINGLETONS,
+)
 
 if TYPE_CHECKING:
     from channels_distributed.server.websocket import WebSocketSession
@@ -31,6 +40,7 @@ ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
 _HEADERS_DEADLINE, _IDLE_DEADLINE, _BODY_DEADLINE = 1, 2, 3
 _TRAILING_SPACE = (b" ", b"\t")
 _UNLIMITED = 1 << 62
+_TASK_NAME = "HTTP request"  # a name given skips formatting "Task-<n>" for every request
 
 
 class HttpProtocol(Connection):
@@ -51,7 +61,7 @@ class HttpProtocol(Connection):
         self.root_path = config.root_path
         self.flagged = dict(head.FLAGGED)
         for name, _ in config.secure_scheme_headers:
-            self.flagged[name] = head.FLAG_FORWARDED
+            self.flagged[name] = FLAG_FORWARDED
         self.reading: RequestCycle | None = None
         self.active: RequestCycle | None = None
         self.pipeline: deque[RequestCycle] = deque()
@@ -227,14 +237,17 @@ class HttpProtocol(Connection):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         headers = self.headers
+        lowered = FIELD_NAMES.get(name)  # a name seen before: no underscore, lowercased once
+        if lowered is None and name.find(b"_") < 0:  # see head.field: cheaper than `in`
+            lowered = head.field_name(name)
         if (
-            self.in_head
+            lowered is not None
+            and self.in_head
             and len(headers) < self.field_count
             and len(name) + len(value) < self.field_room
-            and name.find(b"_") < 0  # see head.field: cheaper than `in` on bytes
             and value[-1:] not in _TRAILING_SPACE
         ):
-            kept = (name.lower(), value)
+            kept = (lowered, value)
         else:
             if not self.in_head:
                 self._trailer_field(name, value)
@@ -246,7 +259,7 @@ class HttpProtocol(Connection):
         headers.append(kept)
         flag = self.flagged.get(kept[0])
         if flag:
-            if flag & self.flags & head.SINGLETONS:
+            if flag & self.flags & SINGLETONS:
                 raise head.Reject(400, f"duplicate {kept[0].decode('latin-1')} header")
             self.flags |= flag
 
@@ -260,7 +273,7 @@ class HttpProtocol(Connection):
         self.in_head = False
         self.deadline = 0.0
         keep_alive = self.parser.should_keep_alive()
-        if keep_alive and not self.flags & head.FLAG_CONNECTION:
+        if keep_alive and not self.flags & FLAG_CONNECTION:
             # llhttp keeps a request without a Connection field alive only for HTTP/1.1 (the
             # only accepted version with a non-zero minor): this skips get_http_version(),
             # which formats a new string for every request.
@@ -269,17 +282,17 @@ class HttpProtocol(Connection):
             version = self.parser.get_http_version()
             if version not in ("1.1", "1.0"):
                 raise head.Reject(400, f"unsupported HTTP version {version}")
-        if not self.flags & head.FLAG_HOST and version == "1.1":
+        if not self.flags & FLAG_HOST and version == "1.1":
             # RFC 9112 section 3.2: a server MUST answer 400 to an HTTP/1.1 request without Host.
             raise head.Reject(400, "HTTP/1.1 request without a Host header")
         scope = self._scope(version)
         keep_alive = keep_alive and not self.context.draining
         expect_continue, length = False, None
-        if self.flags & head.CHECKED:
+        if self.flags & CHECKED:
             expect_continue, length = head.framing(self.headers, version)
-            if self.flags & head.FLAG_FORWARDED and self.trusted:
+            if self.flags & FLAG_FORWARDED and self.trusted:
                 head.forwarded(self.headers, self.config, scope)
-        if self.flags & head.FLAG_UPGRADE and self.parser.should_upgrade():
+        if self.flags & FLAG_UPGRADE and self.parser.should_upgrade():
             if head.upgrade_kind(self.headers) == b"websocket" and scope["method"] == "GET":
                 self.upgrade_scope = scope
                 return
@@ -349,10 +362,13 @@ class HttpProtocol(Connection):
         self.active = cycle
         self.context.request_started()
         hooks = self.context.hooks
-        if hooks is None:
-            cycle.task = self.loop.create_task(cycle.run(self.app))
+        loop = self.loop
+        run = cycle.run(self.app) if hooks is None else cycle.run_hooked(self.app, hooks)
+        if loop.get_task_factory() is None:
+            # What create_task does without a factory, less its wrapper and the name it formats.
+            cycle.task = asyncio.Task(run, loop=loop, name=_TASK_NAME)
         else:
-            cycle.task = self.loop.create_task(cycle.run_hooked(self.app, hooks))
+            cycle.task = loop.create_task(run)
 
     def response_complete(self, done: Any) -> None:
         cycle: RequestCycle = done  # typed in http.pxd: its fields are read at C level
