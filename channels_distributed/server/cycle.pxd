@@ -1,5 +1,7 @@
 # For the compiled build (setup.py): the classes of the .py beside this file as extension types
 # with typed attributes (C struct fields), and the methods called from C.
+cimport cython
+
 from channels_distributed.server cimport response
 from channels_distributed.server.base cimport Connection
 from channels_distributed.server.context cimport ServerContext
@@ -20,6 +22,8 @@ cdef class RequestCycle:
     cpdef message_complete(self)
     cpdef disconnect(self)
     cpdef _wake(self)
+    @cython.locals(fields=dict)
+    cpdef bint _send(self, message) except -1
     cpdef _body(self, body, bint more)
     cpdef _frame(self, body, bint more)
     cpdef bytes _head(self, body, bint more)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from asyncio import Task
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
@@ -21,15 +22,7 @@ from channels_distributed.server.base import Connection, Owner
 from channels_distributed.server.context import ServerContext
 from channels_distributed.server.cycle import RequestCycle
 from channels_distributed.server.flow import BODY_BUFFERED, PIPELINED
-from channels_distributed.server.head import (
-    CHECKED,
-    FIELD_NAMES,
-    FLAG_CONNECTION,
-    FLAG_FORWARDED,
-    FLAG_HOST,
-    FLAG_UPGRADE,
-    SINGLETONS,
-)
+from channels_distributed.server.head import CHECKED, FLAG_CONNECTION, FLAG_HOST, FLAG_UPGRADE
 
 if TYPE_CHECKING:
     from channels_distributed.server.websocket import WebSocketSession
@@ -38,7 +31,6 @@ __all__ = ["HttpProtocol"]
 
 ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
 _HEADERS_DEADLINE, _IDLE_DEADLINE, _BODY_DEADLINE = 1, 2, 3
-_TRAILING_SPACE = (b" ", b"\t")
 _UNLIMITED = 1 << 62
 _TASK_NAME = "HTTP request"  # a name given skips formatting "Task-<n>" for every request
 
@@ -59,9 +51,10 @@ class HttpProtocol(Connection):
         self.body_timeout = config.body_timeout
         self.keepalive = config.keepalive
         self.root_path = config.root_path
+        self.field_names = head.FIELD_NAMES  # shared, typed here (http.pxd): read per field
         self.flagged = dict(head.FLAGGED)
         for name, _ in config.secure_scheme_headers:
-            self.flagged[name] = FLAG_FORWARDED
+            self.flagged[name] = head.FLAG_FORWARDED
         self.reading: RequestCycle | None = None
         self.active: RequestCycle | None = None
         self.pipeline: deque[RequestCycle] = deque()
@@ -107,33 +100,26 @@ class HttpProtocol(Connection):
 
     def on_tick(self, now: float) -> None:
         """Called by the server a few times a second: enforce deadlines, ping WebSockets."""
+        reading = self.reading
         if self.ws is not None:
             self.ws.on_tick(now)
         elif not self.deadline:
             return
-        elif self.deadline_kind == _BODY_DEADLINE and self._body_awaits_server():
+        elif self.deadline_kind == _BODY_DEADLINE and (
+            self.flow.reading_paused or (reading is not None and reading.expect_continue)
+        ):
+            # The client is not late while reading is paused (the application, or an earlier
+            # request, is not done with what was sent) or while it waits for the 100 Continue
+            # the application has not asked for yet (RFC 9110 section 10.1.1).
             self.deadline = now + self.body_timeout
         elif now >= self.deadline:
             if self.deadline_kind == _HEADERS_DEADLINE and self.in_head and self.active is None:
                 self._write_error(408, "request head not received in time", access.head_scope(self))
-            elif self.deadline_kind == _BODY_DEADLINE:
-                self._body_timed_out()
+            elif self.deadline_kind == _BODY_DEADLINE and reading is not None:
+                if reading is self.active and not reading.written:
+                    self._write_error(408, "request body not received in time", reading)
+                reading.disconnect()
             self.close()
-
-    def _body_awaits_server(self) -> bool:
-        # The client is not late while reading is paused (the application, or an earlier
-        # request, is not done with what was sent) or while it waits for the 100 Continue the
-        # application has not asked for yet (RFC 9110 section 10.1.1). Its time starts again after.
-        reading = self.reading
-        return self.flow.reading_paused or (reading is not None and reading.expect_continue)
-
-    def _body_timed_out(self) -> None:
-        cycle = self.reading
-        if cycle is None:
-            return
-        if cycle is self.active and not cycle.written:
-            self._write_error(408, "request body not received in time", cycle)
-        cycle.disconnect()
 
     def shutdown(self) -> None:
         """Graceful shutdown: close when idle, else after the response in progress."""
@@ -237,7 +223,7 @@ class HttpProtocol(Connection):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         headers = self.headers
-        lowered = FIELD_NAMES.get(name)  # a name seen before: no underscore, lowercased once
+        lowered = self.field_names.get(name)  # a name seen before: no underscore, lowercased
         if lowered is None and name.find(b"_") < 0:  # see head.field: cheaper than `in`
             lowered = head.field_name(name)
         if (
@@ -245,7 +231,7 @@ class HttpProtocol(Connection):
             and self.in_head
             and len(headers) < self.field_count
             and len(name) + len(value) < self.field_room
-            and value[-1:] not in _TRAILING_SPACE
+            and value[-1:] not in (b" ", b"\t")  # a literal: two comparisons when compiled
         ):
             kept = (lowered, value)
         else:
@@ -259,7 +245,7 @@ class HttpProtocol(Connection):
         headers.append(kept)
         flag = self.flagged.get(kept[0])
         if flag:
-            if flag & self.flags & SINGLETONS:
+            if flag & self.flags and flag & head.SINGLETONS:
                 raise head.Reject(400, f"duplicate {kept[0].decode('latin-1')} header")
             self.flags |= flag
 
@@ -290,7 +276,7 @@ class HttpProtocol(Connection):
         expect_continue, length = False, None
         if self.flags & CHECKED:
             expect_continue, length = head.framing(self.headers, version)
-            if self.flags & FLAG_FORWARDED and self.trusted:
+            if self.flags & head.FLAG_FORWARDED and self.trusted:
                 head.forwarded(self.headers, self.config, scope)
         if self.flags & FLAG_UPGRADE and self.parser.should_upgrade():
             if head.upgrade_kind(self.headers) == b"websocket" and scope["method"] == "GET":
@@ -314,6 +300,7 @@ class HttpProtocol(Connection):
         method = self.parser.get_method()
         path, raw_path, query = head.target(method, self.url)
         root = self.root_path
+        state = self.context.state
         return {
             "type": "http",
             "asgi": ASGI_VERSION,
@@ -327,7 +314,7 @@ class HttpProtocol(Connection):
             "raw_path": root.encode() + raw_path if root else raw_path,
             "query_string": query,
             "headers": self.headers,
-            "state": self.context.state.copy(),
+            "state": state.copy() if state else {},
         }
 
     def on_chunk_header(self) -> None:
@@ -361,12 +348,11 @@ class HttpProtocol(Connection):
     def _start(self, cycle: RequestCycle) -> None:
         self.active = cycle
         self.context.request_started()
-        hooks = self.context.hooks
-        loop = self.loop
+        hooks, loop = self.context.hooks, self.loop
         run = cycle.run(self.app) if hooks is None else cycle.run_hooked(self.app, hooks)
         if loop.get_task_factory() is None:
             # What create_task does without a factory, less its wrapper and the name it formats.
-            cycle.task = asyncio.Task(run, loop=loop, name=_TASK_NAME)
+            cycle.task = Task(run, loop=loop, name=_TASK_NAME)
         else:
             cycle.task = loop.create_task(run)
 
