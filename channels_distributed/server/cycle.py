@@ -39,7 +39,7 @@ __all__ = ["RequestCycle"]
 logger = logging.getLogger(__name__)
 
 _DISCONNECT = {"type": "http.disconnect"}
-_NO_BODY_STATUS = frozenset({204, 304})
+_LENGTH_LINES: dict[int, bytes] = {}  # a body's size -> its content-length line
 
 
 class RequestCycle:
@@ -206,9 +206,10 @@ class RequestCycle:
         parts = [response.status_line(status)]
         length = None
         has_date = has_server = False
+        names, values = KNOWN_NAMES, KNOWN_VALUES  # typed locals when compiled (cycle.pxd)
         for name, value in self.headers_out:
-            special = KNOWN_NAMES.get(name, -1) if type(name) is bytes else -1
-            if special < 0 or type(value) is not bytes or value not in KNOWN_VALUES:
+            special = names.get(name, -1) if type(name) is bytes else -1
+            if special < 0 or type(value) is not bytes or value not in values:
                 special = response.header_kind(name, value)  # raises if the field is invalid
             if special:
                 if special == LENGTH:
@@ -223,8 +224,11 @@ class RequestCycle:
                     has_date = True
                 else:
                     has_server = True
-            parts += [name, b": ", value, b"\r\n"]
-        if status < 200 or status in _NO_BODY_STATUS:
+            parts.append(name)
+            parts.append(b": ")
+            parts.append(value)
+            parts.append(b"\r\n")
+        if status < 200 or status == 204 or status == 304:
             self.no_body = True
         elif length is None:
             length = self._choose_framing(body, more, parts)
@@ -239,8 +243,14 @@ class RequestCycle:
 
     def _choose_framing(self, body: bytes, more: bool, parts: list[bytes]) -> int | None:
         if not more:
-            parts.append(b"content-length: %d\r\n" % len(body))
-            return None if self.no_body else len(body)
+            size = len(body)
+            line = _LENGTH_LINES.get(size)
+            if line is None:  # formatted once per distinct length (bounded, as response.py's)
+                if len(_LENGTH_LINES) >= 512:
+                    _LENGTH_LINES.clear()
+                line = _LENGTH_LINES[size] = b"content-length: %d\r\n" % size
+            parts.append(line)
+            return None if self.no_body else size
         if self.no_body:
             return None
         if self.scope["http_version"] == "1.1":

@@ -231,7 +231,7 @@ class HttpProtocol(Connection):
             and self.in_head
             and len(headers) < self.field_count
             and len(name) + len(value) < self.field_room
-            and value[-1:] not in (b" ", b"\t")  # a literal: two comparisons when compiled
+            and (not value or value[-1] not in (0x20, 0x09))  # no trailing space or tab
         ):
             kept = (lowered, value)
         else:
