@@ -38,6 +38,7 @@ COMPILED = (
     "channels_distributed.server.context",
     "channels_distributed.server.base",
     "channels_distributed.server.cycle",
+    "channels_distributed.server.scope",
     "channels_distributed.server.http",
     "channels_distributed.transport.writer",
     "channels_distributed.forwarding.hub",

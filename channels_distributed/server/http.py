@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import httptools
 
-from channels_distributed.server import access, head
+from channels_distributed.server import access, head, scope
 from channels_distributed.server.base import Connection, Owner
 from channels_distributed.server.context import ServerContext
 from channels_distributed.server.cycle import RequestCycle
@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 
 __all__ = ["HttpProtocol"]
 
-ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
 _HEADERS_DEADLINE, _IDLE_DEADLINE, _BODY_DEADLINE = 1, 2, 3
 _UNLIMITED = 1 << 62
 _TASK_NAME = "HTTP request"  # a name given skips formatting "Task-<n>" for every request
@@ -71,6 +70,7 @@ class HttpProtocol(Connection):
         self.headers: list[tuple[bytes, bytes]] = []
         self.flags = 0
         self.upgrade_scope: dict[str, Any] | None = None
+        self.scope_template: dict[str, Any] | None = None
 
     # -- connection lifecycle ---------------------------------------------------------------
 
@@ -271,19 +271,19 @@ class HttpProtocol(Connection):
         if not self.flags & FLAG_HOST and version == "1.1":
             # RFC 9112 section 3.2: a server MUST answer 400 to an HTTP/1.1 request without Host.
             raise head.Reject(400, "HTTP/1.1 request without a Host header")
-        scope = self._scope(version)
+        request = self._scope(version)
         keep_alive = keep_alive and not self.context.draining
         expect_continue, length = False, None
         if self.flags & CHECKED:
             expect_continue, length = head.framing(self.headers, version)
             if self.flags & head.FLAG_FORWARDED and self.trusted:
-                head.forwarded(self.headers, self.config, scope)
+                head.forwarded(self.headers, self.config, request)
         if self.flags & FLAG_UPGRADE and self.parser.should_upgrade():
-            if head.upgrade_kind(self.headers) == b"websocket" and scope["method"] == "GET":
-                self.upgrade_scope = scope
+            if head.upgrade_kind(self.headers) == b"websocket" and request["method"] == "GET":
+                self.upgrade_scope = request
                 return
             keep_alive = False  # an upgrade we do not speak: answer over HTTP, then close
-        cycle = RequestCycle(self, self.context, scope, keep_alive, expect_continue, length)
+        cycle = RequestCycle(self, self.context, request, keep_alive, expect_continue, length)
         # Slowloris on the body: each chunk must follow the last within body_timeout.
         self.deadline_kind = _BODY_DEADLINE
         self.deadline = self.context.now + self.body_timeout
@@ -297,25 +297,14 @@ class HttpProtocol(Connection):
             self.flow.pause_reading(PIPELINED)
 
     def _scope(self, version: str) -> dict[str, Any]:
-        method = self.parser.get_method()
-        path, raw_path, query = head.target(method, self.url)
-        root = self.root_path
-        state = self.context.state
-        return {
-            "type": "http",
-            "asgi": ASGI_VERSION,
-            "http_version": version,
-            "server": self.local,
-            "client": self.client,
-            "scheme": self.scheme,
-            "method": method.decode("ascii"),
-            "root_path": root,
-            "path": root + path if root else path,
-            "raw_path": root.encode() + raw_path if root else raw_path,
-            "query_string": query,
-            "headers": self.headers,
-            "state": state.copy() if state else {},
-        }
+        shared = self.scope_template
+        if shared is None:  # at the first request: after the PROXY header, if any
+            shared = self.scope_template = scope.template(
+                self.local, self.client, self.scheme, self.root_path
+            )
+        return scope.http_scope(
+            shared, version, self.parser.get_method(), self.url, self.headers, self.context.state
+        )
 
     def on_chunk_header(self) -> None:
         # From a chunk's size line to its data; after the last chunk (size 0, no data), the
@@ -387,8 +376,8 @@ class HttpProtocol(Connection):
     # -- WebSocket --------------------------------------------------------------------------
 
     def _upgrade(self, rest: bytes) -> None:
-        scope, self.upgrade_scope = self.upgrade_scope, None
-        if scope is None or self.active is not None:
+        upgraded, self.upgrade_scope = self.upgrade_scope, None
+        if upgraded is None or self.active is not None:
             if self.active is None and self.reading is None:
                 self.close()
             return
@@ -397,4 +386,4 @@ class HttpProtocol(Connection):
         from channels_distributed.server.websocket import WebSocketSession
 
         self.deadline = 0.0
-        self.ws = WebSocketSession(self, self.context, scope, self.url, rest)
+        self.ws = WebSocketSession(self, self.context, upgraded, self.url, rest)
