@@ -178,7 +178,7 @@ class RequestCycle:
 
     def _body(self, body: bytes, more: bool) -> None:
         if not self.written:
-            self.conn.transport.write(self._head(body, more) + self._frame(body, more))
+            self.conn.transport.write(self._head(body, more))
             self.written = True
         else:
             data = self._frame(body, more)
@@ -202,6 +202,7 @@ class RequestCycle:
         return body
 
     def _head(self, body: bytes, more: bool) -> bytes:
+        """The response head, and the first part of the body framed after it: one join."""
         status = self.status
         parts = [response.status_line(status)]
         length = None
@@ -239,6 +240,7 @@ class RequestCycle:
         if not has_server:
             parts.append(self.context.server_line)
         parts.append(b"\r\n")
+        parts.append(self._frame(body, more))
         return b"".join(parts)
 
     def _choose_framing(self, body: bytes, more: bool, parts: list[bytes]) -> int | None:
