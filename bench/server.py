@@ -38,6 +38,7 @@ BEFORE = "ours before (--before)"
 UVICORN = "gunicorn+UvicornWorker"
 NGINX = "nginx return 200"
 HELLO = "hello world"
+Result = tuple[float, float, float, float]  # req/s, p50 ms, p99 ms, server CPU us per request
 
 APPS = {
     HELLO: ("testproject.apps_server:asgi_hello", "/"),
@@ -182,7 +183,22 @@ def _wait_ready(port: int, path: str, proc: subprocess.Popen[bytes]) -> bool:
     return False
 
 
-def _wrk(port: int, path: str, duration: int, connections: int) -> tuple[float, float, float]:
+def _cpu_seconds(session: int) -> float:
+    """The CPU time (user and system) the live processes of a session have used so far."""
+    ticks = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:  # the fields after the command's name: state, ppid, pgrp, session, ... utime, stime
+            fields = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # it exited meanwhile
+            continue
+        if int(fields[3]) == session:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _wrk(port: int, path: str, duration: int, connections: int) -> tuple[float, ...]:
     command = [
         "taskset",
         "-c",
@@ -196,7 +212,8 @@ def _wrk(port: int, path: str, duration: int, connections: int) -> tuple[float, 
     ]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    return rps, _latency(out, "50%"), _latency(out, "99%")
+    count = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    return rps, _latency(out, "50%"), _latency(out, "99%"), float(count)
 
 
 def _latency(out: str, percentile: str) -> float:
@@ -207,7 +224,7 @@ def _latency(out: str, percentile: str) -> float:
     return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 
 
-def run_one(server: str, app: str, path: str, args: argparse.Namespace) -> tuple | None:
+def run_one(server: str, app: str, path: str, args: argparse.Namespace) -> Result | None:
     port = _free_port()
     source = args.before if server == BEFORE else ROOT
     env = {**os.environ, "PYTHONPATH": str(source),
@@ -230,7 +247,11 @@ def run_one(server: str, app: str, path: str, args: argparse.Namespace) -> tuple
                 return None
             if args.warmup:  # Django needs more than a second
                 _wrk(port, path, args.warmup, args.connections)
-            return _wrk(port, path, args.duration, args.connections)
+            # The server's CPU time per request as well: on a machine others load, it moves far
+            # less than requests per second do (the server waits for the CPU, it does not work).
+            cpu = _cpu_seconds(proc.pid)
+            rps, p50, p99, count = _wrk(port, path, args.duration, args.connections)
+            return rps, p50, p99, (_cpu_seconds(proc.pid) - cpu) / count * 1e6
         finally:
             stop_group(proc)
 
@@ -256,7 +277,7 @@ def main() -> None:
     # Rounds are interleaved (every server once, then again) so that a slow spell of this
     # shared machine hits all of them alike; the median of each server's rounds is reported,
     # and the ratios of each round give the spread.
-    runs: dict[tuple[str, str], list[tuple[float, float, float] | None]] = {}
+    runs: dict[tuple[str, str], list[Result | None]] = {}
     for label, (app, path) in APPS.items():
         if args.app and label not in args.app:
             continue
@@ -269,18 +290,31 @@ def main() -> None:
                 runs.setdefault((label, server), []).append(result)
     print_table(runs)
     print(f"(medians of {args.rounds} interleaved {args.duration} s runs, "
-          f"{args.connections} connections; ratio spread: lowest-highest of the rounds)")
+          f"{args.connections} connections; ours/this: requests per second; this/ours: the "
+          "server's CPU time per request (user and system, all its processes); spread: "
+          "lowest-highest of the rounds)")
 
 
-def _ratios(ours: list, theirs: list) -> list[float]:
-    """ours / theirs in requests per second, round by round (the rounds ran back to back)."""
-    return [a[0] / b[0] for a, b in zip(ours, theirs) if a is not None and b is not None]
+def _ratios(ours: list[Result | None], theirs: list[Result | None], field: int) -> list[float]:
+    """Round by round (the rounds ran back to back): ours / theirs in requests per second
+    (``field`` 0), or theirs / ours in CPU time per request (3): above 1, ours does better."""
+    pairs = [(a, b) for a, b in zip(ours, theirs) if a is not None and b is not None]
+    if field == 0:
+        return [a[0] / b[0] for a, b in pairs]
+    return [b[field] / a[field] for a, b in pairs if a[field] > 0]
 
 
-def print_table(runs: dict[tuple[str, str], list[tuple[float, float, float] | None]]) -> None:
+def _ratio_cells(ratios: list[float]) -> str:
+    if not ratios:
+        return f"{'-':>7} {'-':>10}"
+    return (f"{statistics.median(ratios):>6.2f}x "
+            f"{f'{min(ratios):.2f}-{max(ratios):.2f}':>10}")
+
+
+def print_table(runs: dict[tuple[str, str], list[Result | None]]) -> None:
     print(
-        f"\n{'app':<20} {'server':<24} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} "
-        f"{'ours / this':>12} {'spread':>12}"
+        f"\n{'app':<20} {'server':<24} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} "
+        f"{'ours/this':>7} {'spread':>10} {'CPU us':>7} {'this/ours':>7} {'spread':>10}"
     )
     for label in APPS:
         ours = runs.get((label, OURS), [])
@@ -292,12 +326,10 @@ def print_table(runs: dict[tuple[str, str], list[tuple[float, float, float] | No
             if not done:
                 print(f"{label:<20} {server:<24} {'failed to start':>10}")
                 continue
-            rps, p50, p99 = (statistics.median(r[i] for r in done) for i in range(3))
-            ratios = _ratios(ours, results)
-            ratio = f"{statistics.median(ratios):.2f}x" if ratios else "-"
-            spread = f"{min(ratios):.2f}-{max(ratios):.2f}" if ratios else "-"
-            print(f"{label:<20} {server:<24} {rps:>10.0f} {p50:>8.2f} {p99:>8.2f} {ratio:>12} "
-                  f"{spread:>12}")
+            rps, p50, p99, cpu = (statistics.median(r[i] for r in done) for i in range(4))
+            print(f"{label:<20} {server:<24} {rps:>8.0f} {p50:>7.2f} {p99:>7.2f} "
+                  f"{_ratio_cells(_ratios(ours, results, 0))} {cpu:>7.1f} "
+                  f"{_ratio_cells(_ratios(ours, results, 3))}")
 
 
 if __name__ == "__main__":
