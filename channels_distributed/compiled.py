@@ -1,11 +1,12 @@
 """Which modules run compiled, and the switch back to their Python sources.
 
 ``setup.py`` compiles the hot path (``COMPILED``: the HTTP server, and the modules of a forwarded
-request that compiling saves instructions: the batched Redis writer and link, the hub and peers of
-forwarded connections, the envelope and codec, the edge and its relay) with Cython where it can. One switch, with one meaning at
-build and at run time: ``CHANNELS_DISTRIBUTED_NO_EXTENSIONS`` set to a non-empty value other than
-``0`` asks for the Python sources (unset, empty or ``0``: the compiled build). At build time the
-wheel then carries no extensions; when the package is first imported, the sources of every module
+request whose compiling saves instructions: the batched Redis writer and link, the hub and peers
+of forwarded connections, the envelope and codec, the edge and its relay) with Cython where it
+can. One switch, with one meaning at build and at run time:
+``CHANNELS_DISTRIBUTED_NO_EXTENSIONS`` set to a non-empty value other than ``0`` asks for the
+Python sources (unset, empty or ``0``: the compiled build). At build time the wheel then carries
+no extensions; when the package is first imported, the sources of every module
 of ``COMPILED`` run even where their extensions exist (as ``AIOHTTP_NO_EXTENSIONS`` does for
 aiohttp): to debug or profile with Python tools, or to rule the compiled build out when something
 looks wrong. Running some modules from their sources and others compiled, and measuring what
