@@ -1,9 +1,9 @@
 """Which modules run compiled, and the switch back to their Python sources.
 
 ``setup.py`` compiles the hot path (``COMPILED``: the HTTP server, and the modules of a forwarded
-request whose compiling saves instructions: the batched Redis writer and link, the hub and peers
-of forwarded connections, the envelope and codec, the edge and its relay) with Cython where it
-can. One switch, with one meaning at build and at run time:
+request whose compiling saves instructions: the batched Redis writer, the hub and peers of
+forwarded connections, the envelope and codec, the edge and its relay) with Cython where it can.
+One switch, with one meaning at build and at run time:
 ``CHANNELS_DISTRIBUTED_NO_EXTENSIONS`` set to a non-empty value other than ``0`` asks for the
 Python sources (unset, empty or ``0``: the compiled build). At build time the wheel then carries
 no extensions; when the package is first imported, the sources of every module
@@ -49,7 +49,6 @@ COMPILED = (
     "channels_distributed.forwarding.peer",
     "channels_distributed.protocol.envelope",
     "channels_distributed.protocol.codec",
-    "channels_distributed.transport.resp",
     "channels_distributed.distributor.relay",
     "channels_distributed.distributor.edge",
 )
