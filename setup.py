@@ -1,8 +1,8 @@
 """Build: the hot path is compiled with Cython where it can be.
 
-The modules listed in ``channels_distributed/compiled.py`` (the HTTP server, the batched Redis
-writer, the hub and peers of forwarded connections: those whose compiling saves at least 5% of a
-request's instructions) stay ordinary, type-checked Python. The ``.pxd`` file beside a module
+The modules listed in ``channels_distributed/compiled.py`` (the HTTP server and the modules of a
+forwarded request: units of modules whose compiling saves at least 5% of a path's instructions)
+stay ordinary, type-checked Python. The ``.pxd`` file beside a module
 declares its classes as extension types with typed attributes and its functions as callable from C,
 which Cython compiles into C (the HTTP server: about a third fewer instructions per request). Where
 Cython or a C compiler is missing, or ``CHANNELS_DISTRIBUTED_NO_EXTENSIONS`` asks for the sources

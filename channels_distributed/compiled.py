@@ -1,10 +1,12 @@
 """Which modules run compiled, and the switch back to their Python sources.
 
-``setup.py`` compiles the hot path (``COMPILED``: the HTTP server, the batched Redis writer and the
-hub and peers of forwarded connections) with Cython where it can. One switch, with one meaning at
-build and at run time: ``CHANNELS_DISTRIBUTED_NO_EXTENSIONS`` set to a non-empty value other than
-``0`` asks for the Python sources (unset, empty or ``0``: the compiled build). At build time the
-wheel then carries no extensions; when the package is first imported, the sources of every module
+``setup.py`` compiles the hot path (``COMPILED``: the HTTP server, and the modules of a forwarded
+request whose compiling saves instructions: the batched Redis writer, the hub and peers of
+forwarded connections, the envelope and codec, the edge and its relay) with Cython where it can.
+One switch, with one meaning at build and at run time:
+``CHANNELS_DISTRIBUTED_NO_EXTENSIONS`` set to a non-empty value other than ``0`` asks for the
+Python sources (unset, empty or ``0``: the compiled build). At build time the wheel then carries
+no extensions; when the package is first imported, the sources of every module
 of ``COMPILED`` run even where their extensions exist (as ``AIOHTTP_NO_EXTENSIONS`` does for
 aiohttp): to debug or profile with Python tools, or to rule the compiled build out when something
 looks wrong. Running some modules from their sources and others compiled, and measuring what
@@ -28,9 +30,11 @@ from types import ModuleType
 
 __all__ = ["COMPILED", "ENV", "compiled_modules", "source_of", "sources_asked_for"]
 
-# Each has a .pxd beside it declaring its classes as extension types; setup.py reads this tuple.
-# A module is here only if compiling it saves at least 5% of the instructions of a request (or a
-# message) where it runs: docs/development.rst lists the measured gains.
+# setup.py reads this tuple. The rule (docs/development.rst lists the measured gains): a unit of
+# modules that run together on one path is compiled when it saves at least 5% of that path's
+# instructions, and each module of it that saves something measurable on its own (1%) is here.
+# A .pxd beside a module declares its classes as extension types (the server's, the writer's, the
+# forwarding hub's and peers'); the others' classes stay Python classes, their code compiled.
 COMPILED = (
     "channels_distributed.server.flow",
     "channels_distributed.server.head",
@@ -38,10 +42,15 @@ COMPILED = (
     "channels_distributed.server.context",
     "channels_distributed.server.base",
     "channels_distributed.server.cycle",
+    "channels_distributed.server.scope",
     "channels_distributed.server.http",
     "channels_distributed.transport.writer",
     "channels_distributed.forwarding.hub",
     "channels_distributed.forwarding.peer",
+    "channels_distributed.protocol.envelope",
+    "channels_distributed.protocol.codec",
+    "channels_distributed.distributor.relay",
+    "channels_distributed.distributor.edge",
 )
 ENV = "CHANNELS_DISTRIBUTED_NO_EXTENSIONS"
 _ROOT = Path(__file__).resolve().parent.parent  # the directory holding the package

@@ -41,9 +41,10 @@ def test_a_set_grows_to_the_modules_that_cimport_it():
     # Short or full names; transport.writer is cimported by no other.
     assert resolve(" transport.writer", "") == {"transport.writer"}
     assert resolve(f"{P}transport.writer") == {"transport.writer"}
-    # server.http's .pxd cimports server.head's and server.cycle's: it cannot load without them
-    # compiled. forwarding.peer's cimports forwarding.hub's.
-    assert resolve("server.head") == {"server.head", "server.http"}
+    # server.http's .pxd cimports server.head's, server.scope's and server.cycle's: it cannot
+    # load without them compiled; server.scope's cimports server.head's. forwarding.peer's
+    # cimports forwarding.hub's.
+    assert resolve("server.head") == {"server.head", "server.scope", "server.http"}
     assert resolve("server.cycle", "forwarding.hub") == {
         "server.cycle", "server.http", "forwarding.hub", "forwarding.peer"}
     assert resolve("server.http") == {"server.http"}

@@ -1,8 +1,13 @@
 # For the compiled build (setup.py): the classes of the .py beside this file as extension types
 # with typed attributes (C struct fields), and the methods called from C.
+cimport cython
+
 from channels_distributed.server cimport response
 from channels_distributed.server.base cimport Connection
 from channels_distributed.server.context cimport ServerContext
+
+# The content-length lines, a C global (private: read by _choose_framing() only).
+cdef dict _LENGTH_LINES
 
 cdef class RequestCycle:
     cdef public Connection conn
@@ -20,8 +25,11 @@ cdef class RequestCycle:
     cpdef message_complete(self)
     cpdef disconnect(self)
     cpdef _wake(self)
+    @cython.locals(fields=dict)
+    cpdef bint _send(self, message) except -1
     cpdef _body(self, body, bint more)
     cpdef _frame(self, body, bint more)
+    @cython.locals(names=dict, values=set, parts=list)
     cpdef bytes _head(self, body, bint more)
     cpdef _choose_framing(self, body, bint more, list parts)
     cpdef _connection_header(self, list parts)

@@ -39,7 +39,7 @@ __all__ = ["RequestCycle"]
 logger = logging.getLogger(__name__)
 
 _DISCONNECT = {"type": "http.disconnect"}
-_NO_BODY_STATUS = frozenset({204, 304})
+_LENGTH_LINES: dict[int, bytes] = {}  # a body's size -> its content-length line
 
 
 class RequestCycle:
@@ -138,29 +138,35 @@ class RequestCycle:
         return {"type": "http.request", "body": body, "more_body": not self.message_done}
 
     async def send(self, message: dict[str, Any]) -> None:
+        if self._send(message):
+            await self.conn.flow.drain()
+
+    def _send(self, message: Any) -> bool:
+        """``send()`` but its wait: whether the application must wait for the client (a body
+        that has more to come). Compiled, its reads of ``fields`` are C calls (cycle.pxd)."""
         if self.disconnected:
             raise self._gone()
-        kind = message["type"]
+        fields = message if type(message) is dict else dict(message)
+        kind = fields["type"]
         if kind == "http.response.body":
             if not self.started:
                 raise ResponseError("http.response.body sent before http.response.start")
             if self.complete:
                 raise ResponseError("http.response.body sent after the response was complete")
-            more = message.get("more_body", False)
-            self._body(message.get("body", b""), more)
-            if more:
-                await self.conn.flow.drain()
-        elif kind == "http.response.start":
+            more = fields.get("more_body", False)
+            self._body(fields.get("body", b""), more)
+            return bool(more)
+        if kind == "http.response.start":
             if self.started:
                 raise ResponseError("http.response.start sent twice")
-            status = message["status"]
+            status = fields["status"]
             if not isinstance(status, int) or not 100 <= status <= 999:
                 raise ResponseError(f"invalid status {status!r}; use an integer 100-999")
             self.started = True
             self.status = status
-            self.headers_out = message.get("headers", ())
-        else:
-            raise ResponseError(f"unexpected ASGI message {kind!r} on an HTTP connection")
+            self.headers_out = fields.get("headers", ())
+            return False
+        raise ResponseError(f"unexpected ASGI message {kind!r} on an HTTP connection")
 
     # -- framing ----------------------------------------------------------------------------
 
@@ -172,7 +178,7 @@ class RequestCycle:
 
     def _body(self, body: bytes, more: bool) -> None:
         if not self.written:
-            self.conn.transport.write(self._head(body, more) + self._frame(body, more))
+            self.conn.transport.write(self._head(body, more))
             self.written = True
         else:
             data = self._frame(body, more)
@@ -196,13 +202,15 @@ class RequestCycle:
         return body
 
     def _head(self, body: bytes, more: bool) -> bytes:
+        """The response head, and the first part of the body framed after it: one join."""
         status = self.status
         parts = [response.status_line(status)]
         length = None
         has_date = has_server = False
+        names, values = KNOWN_NAMES, KNOWN_VALUES  # typed locals when compiled (cycle.pxd)
         for name, value in self.headers_out:
-            special = KNOWN_NAMES.get(name, -1) if type(name) is bytes else -1
-            if special < 0 or type(value) is not bytes or value not in KNOWN_VALUES:
+            special = names.get(name, -1) if type(name) is bytes else -1
+            if special < 0 or type(value) is not bytes or value not in values:
                 special = response.header_kind(name, value)  # raises if the field is invalid
             if special:
                 if special == LENGTH:
@@ -217,8 +225,11 @@ class RequestCycle:
                     has_date = True
                 else:
                     has_server = True
-            parts += [name, b": ", value, b"\r\n"]
-        if status < 200 or status in _NO_BODY_STATUS:
+            parts.append(name)
+            parts.append(b": ")
+            parts.append(value)
+            parts.append(b"\r\n")
+        if status < 200 or status == 204 or status == 304:
             self.no_body = True
         elif length is None:
             length = self._choose_framing(body, more, parts)
@@ -229,12 +240,19 @@ class RequestCycle:
         if not has_server:
             parts.append(self.context.server_line)
         parts.append(b"\r\n")
+        parts.append(self._frame(body, more))
         return b"".join(parts)
 
     def _choose_framing(self, body: bytes, more: bool, parts: list[bytes]) -> int | None:
         if not more:
-            parts.append(b"content-length: %d\r\n" % len(body))
-            return None if self.no_body else len(body)
+            size = len(body)
+            line = _LENGTH_LINES.get(size)
+            if line is None:  # formatted once per distinct length (bounded, as response.py's)
+                if len(_LENGTH_LINES) >= 512:
+                    _LENGTH_LINES.clear()
+                line = _LENGTH_LINES[size] = b"content-length: %d\r\n" % size
+            parts.append(line)
+            return None if self.no_body else size
         if self.no_body:
             return None
         if self.scope["http_version"] == "1.1":

@@ -18,14 +18,17 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CHECKED",
+    "FIELD_NAMES",
     "FLAGGED",
     "FLAG_CONNECTION",
     "FLAG_FORWARDED",
+    "FLAG_HOST",
     "FLAG_UPGRADE",
     "SINGLETONS",
     "Reject",
     "check_line",
     "field",
+    "field_name",
     "forwarded",
     "framing",
     "target",
@@ -53,6 +56,16 @@ FLAGGED = {
 _FORBIDDEN_TRAILERS = frozenset(
     {b"host", b"content-length", b"transfer-encoding", b"trailer", b"authorization", b"te"}
 )
+
+
+# Request field names and request targets already seen, as response.py keeps response fields:
+# clients send the same few names (and ask for the same paths) again and again, so each distinct
+# one is lowercased (or split and decoded) once instead of per request. Exact bytes only, short
+# ones only, and both are emptied when full (never replaced: http.py holds FIELD_NAMES), so their
+# memory stays bounded whatever clients send.
+FIELD_NAMES: dict[bytes, bytes] = {}  # a name without an underscore -> the name lowercased
+_TARGETS: dict[bytes, tuple[str, bytes, bytes]] = {}  # an origin-form target -> target()
+_KNOWN_LIMIT, _KNOWN_SIZE = 512, 256
 
 
 class Reject(Exception):
@@ -104,16 +117,39 @@ def field(
     return name.lower(), value
 
 
+def field_name(name: bytes) -> bytes:
+    """A request field name (without an underscore: see ``field``) lowercased, remembered in
+    ``FIELD_NAMES`` for the next request that sends it."""
+    lowered = name.lower()
+    if type(name) is bytes and len(name) <= _KNOWN_SIZE:
+        if len(FIELD_NAMES) >= _KNOWN_LIMIT:
+            FIELD_NAMES.clear()
+        FIELD_NAMES[name] = lowered
+    return lowered
+
+
 def target(method: bytes, url: bytes) -> tuple[str, bytes, bytes]:
     """Split the request target into (decoded path, raw path, query string)."""
-    if url[:1] == b"/":
-        raw_path, _, query = url.partition(b"?")
-        raw_path = raw_path.partition(b"#")[0]
-        query = query.partition(b"#")[0]
-    else:  # absolute-form, authority-form (CONNECT) or asterisk-form (OPTIONS *)
+    known = _TARGETS.get(url)
+    if known is not None:
+        return known
+    if url[:1] != b"/":  # absolute-form, authority-form (CONNECT) or asterisk-form (OPTIONS *)
         raw_path, query = _other_target(method, url)
+        return _decoded(raw_path), raw_path, query
+    raw_path, _, query = url.partition(b"?")
+    raw_path = raw_path.partition(b"#")[0]
+    query = query.partition(b"#")[0]
+    split = (_decoded(raw_path), raw_path, query)
+    if type(url) is bytes and len(url) <= _KNOWN_SIZE:  # origin-form: the method plays no part
+        if len(_TARGETS) >= _KNOWN_LIMIT:
+            _TARGETS.clear()
+        _TARGETS[url] = split
+    return split
+
+
+def _decoded(raw_path: bytes) -> str:
     path = raw_path.decode("latin-1")
-    return (unquote(path) if raw_path.find(b"%") >= 0 else path), raw_path, query
+    return unquote(path) if raw_path.find(b"%") >= 0 else path
 
 
 def _other_target(method: bytes, url: bytes) -> tuple[bytes, bytes]:

@@ -2,7 +2,7 @@
 # with typed attributes (C struct fields), and the methods called from C.
 cimport cython
 
-from channels_distributed.server cimport head
+from channels_distributed.server cimport head, scope
 from channels_distributed.server.base cimport Connection
 from channels_distributed.server.cycle cimport RequestCycle
 
@@ -12,7 +12,7 @@ cdef class HttpProtocol(Connection):
     cdef public long long line_limit, field_count, field_room
     cdef public double header_timeout, body_timeout, keepalive
     cdef public str root_path
-    cdef public dict flagged
+    cdef public dict flagged, field_names, scope_template
     cdef public bint in_head, in_trailer, no_more
     cdef public double deadline
     cdef public int deadline_kind
@@ -23,6 +23,7 @@ cdef class HttpProtocol(Connection):
     cpdef _set_deadline(self, int kind, double seconds)
     cpdef reject(self, int status, str message)
     cpdef dict _scope(self, str version)
+    cpdef on_header(self, bytes name, bytes value)
     cpdef _start(self, RequestCycle cycle)
     # Connection declares the cycle as an object (it cannot cimport RequestCycle, which cimports
     # it); the override reads it through a typed local.

@@ -11,26 +11,27 @@ from __future__ import annotations
 
 import asyncio
 import time
+from asyncio import Task
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import httptools
 
-from channels_distributed.server import access, head
+from channels_distributed.server import access, head, scope
 from channels_distributed.server.base import Connection, Owner
 from channels_distributed.server.context import ServerContext
 from channels_distributed.server.cycle import RequestCycle
 from channels_distributed.server.flow import BODY_BUFFERED, PIPELINED
+from channels_distributed.server.head import CHECKED, FLAG_CONNECTION, FLAG_HOST, FLAG_UPGRADE
 
 if TYPE_CHECKING:
     from channels_distributed.server.websocket import WebSocketSession
 
 __all__ = ["HttpProtocol"]
 
-ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
 _HEADERS_DEADLINE, _IDLE_DEADLINE, _BODY_DEADLINE = 1, 2, 3
-_TRAILING_SPACE = (b" ", b"\t")
 _UNLIMITED = 1 << 62
+_TASK_NAME = "HTTP request"  # a name given skips formatting "Task-<n>" for every request
 
 
 class HttpProtocol(Connection):
@@ -49,6 +50,7 @@ class HttpProtocol(Connection):
         self.body_timeout = config.body_timeout
         self.keepalive = config.keepalive
         self.root_path = config.root_path
+        self.field_names = head.FIELD_NAMES  # shared, typed here (http.pxd): read per field
         self.flagged = dict(head.FLAGGED)
         for name, _ in config.secure_scheme_headers:
             self.flagged[name] = head.FLAG_FORWARDED
@@ -68,6 +70,7 @@ class HttpProtocol(Connection):
         self.headers: list[tuple[bytes, bytes]] = []
         self.flags = 0
         self.upgrade_scope: dict[str, Any] | None = None
+        self.scope_template: dict[str, Any] | None = None
 
     # -- connection lifecycle ---------------------------------------------------------------
 
@@ -97,33 +100,26 @@ class HttpProtocol(Connection):
 
     def on_tick(self, now: float) -> None:
         """Called by the server a few times a second: enforce deadlines, ping WebSockets."""
+        reading = self.reading
         if self.ws is not None:
             self.ws.on_tick(now)
         elif not self.deadline:
             return
-        elif self.deadline_kind == _BODY_DEADLINE and self._body_awaits_server():
+        elif self.deadline_kind == _BODY_DEADLINE and (
+            self.flow.reading_paused or (reading is not None and reading.expect_continue)
+        ):
+            # The client is not late while reading is paused (the application, or an earlier
+            # request, is not done with what was sent) or while it waits for the 100 Continue
+            # the application has not asked for yet (RFC 9110 section 10.1.1).
             self.deadline = now + self.body_timeout
         elif now >= self.deadline:
             if self.deadline_kind == _HEADERS_DEADLINE and self.in_head and self.active is None:
                 self._write_error(408, "request head not received in time", access.head_scope(self))
-            elif self.deadline_kind == _BODY_DEADLINE:
-                self._body_timed_out()
+            elif self.deadline_kind == _BODY_DEADLINE and reading is not None:
+                if reading is self.active and not reading.written:
+                    self._write_error(408, "request body not received in time", reading)
+                reading.disconnect()
             self.close()
-
-    def _body_awaits_server(self) -> bool:
-        # The client is not late while reading is paused (the application, or an earlier
-        # request, is not done with what was sent) or while it waits for the 100 Continue the
-        # application has not asked for yet (RFC 9110 section 10.1.1). Its time starts again after.
-        reading = self.reading
-        return self.flow.reading_paused or (reading is not None and reading.expect_continue)
-
-    def _body_timed_out(self) -> None:
-        cycle = self.reading
-        if cycle is None:
-            return
-        if cycle is self.active and not cycle.written:
-            self._write_error(408, "request body not received in time", cycle)
-        cycle.disconnect()
 
     def shutdown(self) -> None:
         """Graceful shutdown: close when idle, else after the response in progress."""
@@ -227,14 +223,17 @@ class HttpProtocol(Connection):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         headers = self.headers
+        lowered = self.field_names.get(name)  # a name seen before: no underscore, lowercased
+        if lowered is None and name.find(b"_") < 0:  # see head.field: cheaper than `in`
+            lowered = head.field_name(name)
         if (
-            self.in_head
+            lowered is not None
+            and self.in_head
             and len(headers) < self.field_count
             and len(name) + len(value) < self.field_room
-            and name.find(b"_") < 0  # see head.field: cheaper than `in` on bytes
-            and value[-1:] not in _TRAILING_SPACE
+            and (not value or value[-1] not in (0x20, 0x09))  # no trailing space or tab
         ):
-            kept = (name.lower(), value)
+            kept = (lowered, value)
         else:
             if not self.in_head:
                 self._trailer_field(name, value)
@@ -246,7 +245,7 @@ class HttpProtocol(Connection):
         headers.append(kept)
         flag = self.flagged.get(kept[0])
         if flag:
-            if flag & self.flags & head.SINGLETONS:
+            if flag & self.flags and flag & head.SINGLETONS:
                 raise head.Reject(400, f"duplicate {kept[0].decode('latin-1')} header")
             self.flags |= flag
 
@@ -260,7 +259,7 @@ class HttpProtocol(Connection):
         self.in_head = False
         self.deadline = 0.0
         keep_alive = self.parser.should_keep_alive()
-        if keep_alive and not self.flags & head.FLAG_CONNECTION:
+        if keep_alive and not self.flags & FLAG_CONNECTION:
             # llhttp keeps a request without a Connection field alive only for HTTP/1.1 (the
             # only accepted version with a non-zero minor): this skips get_http_version(),
             # which formats a new string for every request.
@@ -269,22 +268,22 @@ class HttpProtocol(Connection):
             version = self.parser.get_http_version()
             if version not in ("1.1", "1.0"):
                 raise head.Reject(400, f"unsupported HTTP version {version}")
-        if not self.flags & head.FLAG_HOST and version == "1.1":
+        if not self.flags & FLAG_HOST and version == "1.1":
             # RFC 9112 section 3.2: a server MUST answer 400 to an HTTP/1.1 request without Host.
             raise head.Reject(400, "HTTP/1.1 request without a Host header")
-        scope = self._scope(version)
+        request = self._scope(version)
         keep_alive = keep_alive and not self.context.draining
         expect_continue, length = False, None
-        if self.flags & head.CHECKED:
+        if self.flags & CHECKED:
             expect_continue, length = head.framing(self.headers, version)
             if self.flags & head.FLAG_FORWARDED and self.trusted:
-                head.forwarded(self.headers, self.config, scope)
-        if self.flags & head.FLAG_UPGRADE and self.parser.should_upgrade():
-            if head.upgrade_kind(self.headers) == b"websocket" and scope["method"] == "GET":
-                self.upgrade_scope = scope
+                head.forwarded(self.headers, self.config, request)
+        if self.flags & FLAG_UPGRADE and self.parser.should_upgrade():
+            if head.upgrade_kind(self.headers) == b"websocket" and request["method"] == "GET":
+                self.upgrade_scope = request
                 return
             keep_alive = False  # an upgrade we do not speak: answer over HTTP, then close
-        cycle = RequestCycle(self, self.context, scope, keep_alive, expect_continue, length)
+        cycle = RequestCycle(self, self.context, request, keep_alive, expect_continue, length)
         # Slowloris on the body: each chunk must follow the last within body_timeout.
         self.deadline_kind = _BODY_DEADLINE
         self.deadline = self.context.now + self.body_timeout
@@ -298,24 +297,14 @@ class HttpProtocol(Connection):
             self.flow.pause_reading(PIPELINED)
 
     def _scope(self, version: str) -> dict[str, Any]:
-        method = self.parser.get_method()
-        path, raw_path, query = head.target(method, self.url)
-        root = self.root_path
-        return {
-            "type": "http",
-            "asgi": ASGI_VERSION,
-            "http_version": version,
-            "server": self.local,
-            "client": self.client,
-            "scheme": self.scheme,
-            "method": method.decode("ascii"),
-            "root_path": root,
-            "path": root + path if root else path,
-            "raw_path": root.encode() + raw_path if root else raw_path,
-            "query_string": query,
-            "headers": self.headers,
-            "state": self.context.state.copy(),
-        }
+        shared = self.scope_template
+        if shared is None:  # at the first request: after the PROXY header, if any
+            shared = self.scope_template = scope.template(
+                self.local, self.client, self.scheme, self.root_path
+            )
+        return scope.http_scope(
+            shared, version, self.parser.get_method(), self.url, self.headers, self.context.state
+        )
 
     def on_chunk_header(self) -> None:
         # From a chunk's size line to its data; after the last chunk (size 0, no data), the
@@ -348,11 +337,13 @@ class HttpProtocol(Connection):
     def _start(self, cycle: RequestCycle) -> None:
         self.active = cycle
         self.context.request_started()
-        hooks = self.context.hooks
-        if hooks is None:
-            cycle.task = self.loop.create_task(cycle.run(self.app))
+        hooks, loop = self.context.hooks, self.loop
+        run = cycle.run(self.app) if hooks is None else cycle.run_hooked(self.app, hooks)
+        if loop.get_task_factory() is None:
+            # What create_task does without a factory, less its wrapper and the name it formats.
+            cycle.task = Task(run, loop=loop, name=_TASK_NAME)
         else:
-            cycle.task = self.loop.create_task(cycle.run_hooked(self.app, hooks))
+            cycle.task = loop.create_task(run)
 
     def response_complete(self, done: Any) -> None:
         cycle: RequestCycle = done  # typed in http.pxd: its fields are read at C level
@@ -385,8 +376,8 @@ class HttpProtocol(Connection):
     # -- WebSocket --------------------------------------------------------------------------
 
     def _upgrade(self, rest: bytes) -> None:
-        scope, self.upgrade_scope = self.upgrade_scope, None
-        if scope is None or self.active is not None:
+        upgraded, self.upgrade_scope = self.upgrade_scope, None
+        if upgraded is None or self.active is not None:
             if self.active is None and self.reading is None:
                 self.close()
             return
@@ -395,4 +386,4 @@ class HttpProtocol(Connection):
         from channels_distributed.server.websocket import WebSocketSession
 
         self.deadline = 0.0
-        self.ws = WebSocketSession(self, self.context, scope, self.url, rest)
+        self.ws = WebSocketSession(self, self.context, upgraded, self.url, rest)

@@ -6,3 +6,6 @@ cpdef bytes error_body(int status, str message)
 cpdef bytes error_response(int status, str message, bytes date_line, bytes server_line)
 cpdef int header_kind(name, value) except -1
 cpdef parse_length(value)
+# The status lines, a C global (private: read by status_line() only).
+
+cdef dict _STATUS_LINES
