@@ -23,19 +23,20 @@ import logging
 import time
 import uuid
 import weakref
-from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
 from channels.layers import BaseChannelLayer
 
 from .conf import LayerConfig
-from .exceptions import ChannelFull, ForeignChannelError, MessageTooLarge
+from .exceptions import ChannelFull, ForeignChannelError, MessageTooLarge, RedisRefused
 from .protocol.codec import MessageCodec, encode_entry
 from .protocol.keys import KeySpace, local_owner, valid_channel_name, valid_group_name
+from .protocol.packing import pack
 from .transport import groups
 from .transport.loopstate import LoopState
 from .transport.reader import BATCH, Reader
+from .transport.refusals import report
 from .transport.topology import Shard
 
 __all__ = ["RedisChannelLayer"]
@@ -186,33 +187,53 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         await groups.discard(self._state().topology, self.keys.group(group), channel)
 
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
-        """Send to every channel in ``group``: one push per receiving list (a process's
-        process-local channels share one), not per member.
+        """Send to every channel in ``group``: one entry per receiving list (a process's
+        process-local channels share one), not per member, built by a script on the server.
 
         Returns once Redis has every push; a channel at capacity is skipped (logged at INFO), as
         in channels_redis; raises when Redis errors kept the message from any member."""
         self.require_valid_group_name(group)
         if not isinstance(message, dict):
             raise TypeError(f"message must be a dict, got {type(message).__name__}")
-        members = await groups.members(self._state().topology, self.keys.group(group),
-                                       self.clock() - self.group_expiry)
-        if not members:
-            return
-        payload = self.codec.encode(message)
-        expires = self._clock_ms() + int(self.expiry * 1000)
-        entries = []
-        for key, channels in _by_key(self.keys, members).items():
-            target: str | list[str] = channels[0] if len(channels) == 1 else channels
-            entry = encode_entry(target, expires, payload)
-            if len(entry) > self.config.max_message_size:  # checked before anything is sent
-                raise MessageTooLarge(f"group {group!r}", len(entry),
-                                      self.config.max_message_size)
-            entries.append((key, channels, entry))
         state = self._state()
-        pushes = [(len(channels), state.writer_for(key).push(
-            key, entry, self._capacity(channels[0]), int(self.expiry * 1000)))
-            for key, channels, entry in entries]
-        await self._settle_group(group, len(members), pushes)
+        key = self.keys.group(group)
+        expiry_ms = int(self.expiry * 1000)
+        # The expiry and the payload, packed once for every entry (codec.py's entry format).
+        tail = pack(self._clock_ms() + expiry_ms) + pack(self.codec.encode(message))
+        limit = self.config.max_message_size
+        if len(tail) + 2 > limit:  # no entry can be smaller: say so before anything is sent
+            raise MessageTooLarge(f"group {group!r}", len(tail) + 2, limit)
+        oldest = self.clock() - self.group_expiry
+        topology = state.topology
+        if (topology.cluster is None and len(topology.shards) == 1
+                and not self.config.channel_capacity and state.writer_for(key).written):
+            # Every list is on the group's server: one round trip. (Only once the writer has
+            # written what this loop sent before, which then runs first.)
+            reply = await groups.fan_out(topology, key, [
+                f"({oldest}", self.prefix, tail, self.config.capacity, expiry_ms, limit])
+            self._fanned_out(group, key, reply)
+            return
+        found = await groups.entries(topology, key, oldest, self.prefix, tail)
+        for _, _, _, entry in found:  # checked before anything is sent
+            if len(entry) > limit:
+                raise MessageTooLarge(f"group {group!r}", len(entry), limit)
+        pushes = [(count, state.writer_for(list_key).push(
+            list_key, entry, self._capacity(first), expiry_ms))
+            for list_key, first, count, entry in found]
+        await self._settle_group(group, sum(count for count, _ in pushes), pushes)
+
+    def _fanned_out(self, group: str, key: str, reply: list[Any]) -> None:
+        total, full = int(reply[0]), int(reply[1])
+        if total == groups.TOO_LARGE:
+            raise MessageTooLarge(f"group {group!r}", full, self.config.max_message_size)
+        if full:
+            logger.info("%s of %s channels over capacity in group %s", full, total, group)
+        if len(reply) > 2:  # Redis 6.2 cannot check first: delivered, but some list's expiry
+            refused = reply[2].decode() if isinstance(reply[2], bytes) else str(reply[2])
+            report(RedisRefused(
+                f"Redis refused to expire a list of group {group!r} ({key!r}): {refused}. The "
+                "message was delivered, but the list will not expire: grant the Redis user "
+                "+pexpire (see README.rst, 'Redis ACL users')"))
 
     async def _settle_group(self, group: str, total: int,
                             pushes: list[tuple[int, asyncio.Future[None]]]) -> None:
@@ -246,10 +267,3 @@ def _release_closed(states: dict[asyncio.AbstractEventLoop, LoopState]) -> None:
     loop, ``close()``, or exit does it, and no "Task was destroyed but it is pending!"."""
     for loop in [loop for loop in states if loop.is_closed()]:
         states.pop(loop).abandon()
-
-
-def _by_key(keys: KeySpace, channels: list[str]) -> dict[str, list[str]]:
-    grouped: dict[str, list[str]] = defaultdict(list)
-    for channel in channels:
-        grouped[keys.channel(channel)].append(channel)
-    return grouped

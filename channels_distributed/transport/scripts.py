@@ -28,6 +28,8 @@ __all__ = [
     "GIVEN_UP",
     "GIVE_BACK",
     "GIVE_UP",
+    "GROUP_ENTRIES",
+    "GROUP_SEND",
     "OURS",
     "PUSH",
     "REAPED",
@@ -141,6 +143,99 @@ if #push > 0 then
   if type(expiry) == 'table' and expiry.err then out[#out + 1] = expiry.err end
 end
 return out
+""")
+
+# The channel layer's group_send (groups.py) -------------------------------------------------------
+# A group message is one entry per receiving list, [target, expires_at_ms, payload] in msgpack
+# (protocol/codec.py), target being the list's one channel or the list of its channels. Built
+# here, byte for byte as encode_entry builds it, from ARGV's ``tail``: the expiry and the payload
+# packed once by the sender. Members are grouped by their list as KeySpace.channel names it
+# (protocol/keys.py): ``<prefix>:{i:<owner>}`` for ``owner!suffix``, else ``<prefix>:{c:<name>}``.
+_GROUP_LISTS = r"""
+local function mp_str(s)
+  local n = #s
+  if n < 32 then return string.char(160 + n) .. s end
+  if n < 256 then return '\217' .. string.char(n) .. s end
+  return '\218' .. string.char(math.floor(n / 256), n % 256) .. s
+end
+local function mp_array(n)
+  if n < 16 then return string.char(144 + n) end
+  if n < 65536 then return '\220' .. string.char(math.floor(n / 256), n % 256) end
+  return '\221' .. string.char(math.floor(n / 16777216), math.floor(n / 65536) % 256,
+                               math.floor(n / 256) % 256, n % 256)
+end
+local function by_list(prefix, members)
+  local keys, targets = {}, {}
+  for _, m in ipairs(members) do
+    local bang = string.find(m, '!', 1, true)
+    local key
+    if bang then key = prefix .. ':{i:' .. string.sub(m, 1, bang - 1) .. '}'
+    else key = prefix .. ':{c:' .. m .. '}' end
+    local t = targets[key]
+    if t == nil then t = {}; targets[key] = t; keys[#keys + 1] = key end
+    t[#t + 1] = m
+  end
+  return keys, targets
+end
+local function entry(t, tail)
+  if #t == 1 then return '\147' .. mp_str(t[1]) .. tail end
+  local parts = {'\147', mp_array(#t)}
+  for i, m in ipairs(t) do parts[i + 2] = mp_str(m) end
+  parts[#parts + 1] = tail
+  return table.concat(parts)
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+local members = redis.call('ZRANGE', KEYS[1], 0, -1)
+local keys, targets = by_list(ARGV[2], members)
+"""
+# KEYS[1] = group; ARGV = oldest kept score ('(' exclusive), prefix, entry tail. Drops the
+# members that did not re-join in time and returns, per receiving list, its key, its first
+# channel (for its capacity), how many members it serves and its entry: {key, first, n, entry,
+# ...}. Pushes nothing: for Redis Cluster and sharded servers, whose member lists live on other
+# slots than the group (the sender pushes them through its writers), and for channel_capacity.
+GROUP_ENTRIES = Script(_GROUP_LISTS + """
+local out = {}
+for _, key in ipairs(keys) do
+  local t = targets[key]
+  out[#out + 1] = key; out[#out + 1] = t[1]; out[#out + 1] = #t
+  out[#out + 1] = entry(t, ARGV[3])
+end
+return out
+""")
+# The whole group_send in one call, where every list is on the group's server (one standalone
+# server, or Sentinel's master): KEYS[1] = group; ARGV = oldest kept score, prefix, entry tail,
+# capacity, ttl_ms, max entry size. Nothing is pushed unless every entry fits max_size (then
+# {-1, size}) and, where Redis can check (7.0+), the user may RPUSH and PEXPIRE every list.
+# A list at capacity gets nothing (its members are counted as full, as ChannelFull skips them).
+# Returns {members, full}; on 6.2 a refused PEXPIRE's error follows (the pushes happened).
+GROUP_SEND = Script(_GROUP_LISTS + """
+if #members == 0 then return {0, 0} end
+local entries, limit = {}, tonumber(ARGV[6])
+for i, key in ipairs(keys) do
+  entries[i] = entry(targets[key], ARGV[3])
+  if #entries[i] > limit then return {-1, #entries[i]} end
+end
+if redis.acl_check_cmd then
+  for _, key in ipairs(keys) do
+    if not (redis.acl_check_cmd('RPUSH', key, 'x') and redis.acl_check_cmd('LLEN', key)
+            and redis.acl_check_cmd('PEXPIRE', key, ARGV[5])) then
+      return redis.error_reply('NOPERM this user has no permissions to run the llen, rpush ' ..
+        'or pexpire command on ' .. key .. ' (checked first: nothing was pushed)')
+    end
+  end
+end
+local capacity, full, refused = tonumber(ARGV[4]), 0, nil
+for i, key in ipairs(keys) do
+  if redis.call('LLEN', key) < capacity then
+    redis.call('RPUSH', key, entries[i])
+    local expiry = redis.pcall('PEXPIRE', key, ARGV[5])
+    if type(expiry) == 'table' and expiry.err then refused = expiry.err end
+  else
+    full = full + #targets[key]
+  end
+end
+if refused then return {#members, full, refused} end
+return {#members, full}
 """)
 
 # The route queues' (queues.py) -------------------------------------------------------------------
