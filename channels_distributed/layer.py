@@ -43,6 +43,8 @@ __all__ = ["RedisChannelLayer"]
 
 logger = logging.getLogger(__name__)
 
+_ROUTES = 10_000  # channels whose reader receive() remembers, at most
+
 
 class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
     """Channel layer over Redis: one list of process-local channels per process, batched
@@ -67,6 +69,8 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         # Each event loop owns process-local channels of its own (their owner: client_prefix +
         # loop tag), in a list of their own: loops never pop (and strand) each other's messages.
         self._loop_tags = itertools.count(1)
+        # Channel -> (its loop's state, its reader), for receive() (see _route).
+        self._routes: dict[str, tuple[LoopState, Reader]] = {}
         # Also at exit (or when this layer is collected): loops closed without shutting down
         # their async generators never ran the clean-up of their state.
         weakref.finalize(self, _release_closed, self._states)
@@ -102,6 +106,7 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
             state = self._states[loop] = LoopState(
                 loop, self.config.hosts, self.config.retry_window, self._describe_key)
             state.tag = f"{next(self._loop_tags):x}"
+            self._routes.clear()  # (those of a state that is gone would keep it alive)
         return state
 
     def _describe_key(self, key: str) -> str:
@@ -147,8 +152,23 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
 
     async def receive(self, channel: str) -> dict[str, Any]:
         """Wait for the next message on ``channel``; cancellation-safe."""
-        self.require_valid_channel_name(channel)
         state = self._state()
+        route = self._routes.get(channel)
+        # A consumer receives on one channel over and over: its checks and its reader are
+        # looked up once per loop state, not per message.
+        reader = route[1] if route is not None and route[0] is state else self._route(
+            state, channel)
+        decode = self.codec.decode
+        while True:
+            _, payload = await reader.get(channel)
+            try:
+                return decode(payload)
+            except ValueError as exc:
+                logger.error("skipping an unreadable message on %s: %s", channel, exc)
+
+    def _route(self, state: LoopState, channel: str) -> Reader:
+        """The reader of ``channel`` in ``state``, once its name is checked; remembered."""
+        self.require_valid_channel_name(channel)
         if "!" in channel:
             owner = local_owner(channel)
             if not owner.rpartition(".")[2].startswith(self.client_prefix):
@@ -161,12 +181,10 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         else:
             key = self.keys.channel(channel)
             reader = state.reader(key, self._reader_factory(key, competing=True))
-        while True:
-            _, payload = await reader.get(channel)
-            try:
-                return self.codec.decode(payload)
-            except ValueError as exc:
-                logger.error("skipping an unreadable message on %s: %s", channel, exc)
+        if len(self._routes) >= _ROUTES:
+            self._routes.clear()  # a process makes a channel per connection: bounded
+        self._routes[channel] = (state, reader)
+        return reader
 
     async def new_channel(self, prefix: str = "specific") -> str:
         """A new process-local channel name that this layer instance can receive on."""
@@ -254,6 +272,7 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         loop = asyncio.get_running_loop()
         state = self._states.pop(loop, None)
         _release_closed(self._states)
+        self._routes.clear()
         if state is not None:
             await state.close()
 

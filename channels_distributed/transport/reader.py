@@ -82,25 +82,31 @@ class Reader:
             if item is not None:
                 return item
         future: asyncio.Future[Item] = self._loop.create_future()
-        self._waiters.setdefault(channel, collections.deque()).append(future)
+        waiters = self._waiters.get(channel)
+        if waiters is None:
+            waiters = self._waiters[channel] = collections.deque()
+        waiters.append(future)
         self._waiting += 1
-        self._ensure_running()
+        task = self._task
+        if task is None or task.done():
+            self._ensure_running()
         try:
+            # Delivered: _hand_over took it off its channel's waiters (and dropped them if
+            # none is left), and counted it down.
             return await future
-        except asyncio.CancelledError:
-            if future.done() and not future.cancelled():
+        except BaseException as exc:
+            if not future.done() or future.cancelled():
+                self._waiting -= 1  # never delivered (delivery counts it down)
+            elif isinstance(exc, asyncio.CancelledError) and future.exception() is None:
                 # Delivered in the same instant the caller gave up: keep it for the next one.
                 self._buffers.setdefault(channel, collections.deque()).appendleft(future.result())
-            raise
-        finally:
-            if not future.done() or future.cancelled():
-                self._waiting -= 1  # never delivered (delivery already counted it down)
             waiters = self._waiters.get(channel)
             if waiters is not None:
                 if future in waiters:
                     waiters.remove(future)
                 if not waiters:
                     del self._waiters[channel]
+            raise
 
     def _take_buffered(self, channel: str, buffer: collections.deque[Item]) -> Item | None:
         # A buffer lives only while it holds something: a process makes a channel per
@@ -262,7 +268,9 @@ class Reader:
             if not future.done():
                 future.set_result(item)
                 self._waiting -= 1  # counted here so the pop loop never pops for it again
-                self._last_demand = future.get_loop().time()
+                self._last_demand = self._loop.time()
+                if not waiters:
+                    del self._waiters[channel]
                 return
         buffer = self._buffers.get(channel)
         if buffer is None:
