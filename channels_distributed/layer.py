@@ -119,6 +119,11 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         return lambda shard: Reader(shard, key, batch=0 if competing else BATCH,
                                     capacity_of=self._capacity, clock_ms=self._clock_ms)
 
+    def _list_capacity(self, key: str) -> int:
+        """The capacity of the list at ``key`` (a local list's is its owner's: ``owner!``)."""
+        kind, _, name = key[len(self.prefix) + 2:-1].partition(":")  # <prefix>:{i:owner}
+        return self.config.capacity_of(f"{name}!" if kind == "i" else name)
+
     def require_valid_channel_name(self, name: Any, receive: bool = False) -> bool:
         if not valid_channel_name(name):
             raise TypeError(self.invalid_name_error.format("Channel") + f" Got {name!r}.")
@@ -196,13 +201,15 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
     async def group_add(self, group: str, channel: str) -> None:
         self.require_valid_group_name(group)
         self.require_valid_channel_name(channel)
-        await groups.add(self._state().topology, self.keys.group(group), channel, self.clock(),
+        await groups.add(self._state().topology, self.keys.group(group),
+                         self.keys.group_lists(group), channel, self.clock(),
                          int(self.group_expiry))
 
     async def group_discard(self, group: str, channel: str) -> None:
         self.require_valid_group_name(group)
         self.require_valid_channel_name(channel)
-        await groups.discard(self._state().topology, self.keys.group(group), channel)
+        await groups.discard(self._state().topology, self.keys.group(group),
+                             self.keys.group_lists(group), channel)
 
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
         """Send to every channel in ``group``: one entry per receiving list (a process's
@@ -215,6 +222,7 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
             raise TypeError(f"message must be a dict, got {type(message).__name__}")
         state = self._state()
         key = self.keys.group(group)
+        keys = [key, self.keys.group_lists(group)]
         expiry_ms = int(self.expiry * 1000)
         # The expiry and the payload, packed once for every entry (codec.py's entry format).
         tail = pack(self._clock_ms() + expiry_ms) + pack(self.codec.encode(message))
@@ -227,17 +235,17 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
                 and not self.config.channel_capacity and state.writer_for(key).written):
             # Every list is on the group's server: one round trip. (Only once the writer has
             # written what this loop sent before, which then runs first.)
-            reply = await groups.fan_out(topology, key, [
+            reply = await groups.fan_out(topology, keys, [
                 f"({oldest}", self.prefix, tail, self.config.capacity, expiry_ms, limit])
             self._fanned_out(group, key, reply)
             return
-        found = await groups.entries(topology, key, oldest, self.prefix, tail)
-        for _, _, _, entry in found:  # checked before anything is sent
+        found = await groups.entries(topology, keys, oldest, self.prefix, tail)
+        for _, _, entry in found:  # checked before anything is sent
             if len(entry) > limit:
                 raise MessageTooLarge(f"group {group!r}", len(entry), limit)
         pushes = [(count, state.writer_for(list_key).push(
-            list_key, entry, self._capacity(first), expiry_ms))
-            for list_key, first, count, entry in found]
+            list_key, entry, self._list_capacity(list_key), expiry_ms))
+            for list_key, count, entry in found]
         await self._settle_group(group, sum(count for count, _ in pushes), pushes)
 
     def _fanned_out(self, group: str, key: str, reply: list[Any]) -> None:

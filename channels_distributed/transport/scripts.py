@@ -38,6 +38,7 @@ __all__ = [
     "Script",
     "acl_probes",
     "load",
+    "lost",
 ]
 
 
@@ -82,6 +83,12 @@ def load(link: RespLink, scripts: tuple[Script, ...]) -> None:
 
 def _noscript(error: BaseException) -> bool:
     return isinstance(error, ReplyError) and str(error).startswith("NOSCRIPT")
+
+
+def lost(error: BaseException) -> bool:
+    """Whether ``error`` (Redis' answer, or the refusal made of it) says that the server did not
+    have the script called by its SHA: it ran nothing, and the call may be sent as source."""
+    return "NOSCRIPT" in str(error)
 
 
 def _consume(future: asyncio.Future[Any]) -> None:
@@ -147,10 +154,23 @@ return out
 
 # The channel layer's group_send (groups.py) -------------------------------------------------------
 # A group message is one entry per receiving list, [target, expires_at_ms, payload] in msgpack
-# (protocol/codec.py), target being the list's one channel or the list of its channels. Built
-# here, byte for byte as encode_entry builds it, from ARGV's ``tail``: the expiry and the payload
-# packed once by the sender. Members are grouped by their list as KeySpace.channel names it
-# (protocol/keys.py): ``<prefix>:{i:<owner>}`` for ``owner!suffix``, else ``<prefix>:{c:<name>}``.
+# (protocol/codec.py), target being the list's one channel or the list of its channels: built
+# here, byte for byte as encode_entry builds it, from ARGV's ``tail`` (the expiry and the
+# payload, packed once by the sender). Members are grouped by their list as KeySpace.channel
+# names it (protocol/keys.py): ``<prefix>:{i:<owner>}`` for ``owner!suffix``, else
+# ``<prefix>:{c:<name>}``.
+#
+# What a group_send needs of its members, per list: the key, how many members it serves, and
+# their packed names, is kept in the group's lists key (KeySpace.group_lists), a sorted set of
+# "<n> <list key>\n<packed names>" (score 0; ZADD and ZRANGE are commands the layer's ACL has
+# anyway): built from the members by the first group_send after a change, so the others do no
+# work per member. group_add and group_discard delete it after changing the members (a send
+# that runs between the two still reaches the members as they were); so does a send that drops
+# expired members. It never outlives the group: it gets the group's expiry when it is built,
+# and a send that finds no group deletes it.
+#
+# KEYS[1] = group, KEYS[2] = its lists; ARGV[1] = oldest kept score ('(' exclusive), ARGV[2] =
+# prefix. Leaves ``lists``: the lists key's members, none for an empty group.
 _GROUP_LISTS = r"""
 local function mp_str(s)
   local n = #s
@@ -164,7 +184,7 @@ local function mp_array(n)
   return '\221' .. string.char(math.floor(n / 16777216), math.floor(n / 65536) % 256,
                                math.floor(n / 256) % 256, n % 256)
 end
-local function by_list(prefix, members)
+local function build(prefix, members)
   local keys, targets = {}, {}
   for _, m in ipairs(members) do
     local bang = string.find(m, '!', 1, true)
@@ -175,53 +195,71 @@ local function by_list(prefix, members)
     if t == nil then t = {}; targets[key] = t; keys[#keys + 1] = key end
     t[#t + 1] = m
   end
-  return keys, targets
+  local out = {}
+  for k, key in ipairs(keys) do
+    local t = targets[key]
+    local parts = {#t .. ' ' .. key .. '\n'}
+    if #t > 1 then parts[2] = mp_array(#t) end
+    for _, m in ipairs(t) do parts[#parts + 1] = mp_str(m) end
+    out[k] = table.concat(parts)
+  end
+  return out
 end
-local function entry(t, tail)
-  if #t == 1 then return '\147' .. mp_str(t[1]) .. tail end
-  local parts = {'\147', mp_array(#t)}
-  for i, m in ipairs(t) do parts[i + 2] = mp_str(m) end
-  parts[#parts + 1] = tail
-  return table.concat(parts)
+local lists = {}
+if redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1]) == 0
+   and #redis.call('ZRANGE', KEYS[1], 0, 0) == 1 then
+  lists = redis.call('ZRANGE', KEYS[2], 0, -1)
 end
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-local members = redis.call('ZRANGE', KEYS[1], 0, -1)
-local keys, targets = by_list(ARGV[2], members)
+if #lists == 0 then
+  redis.call('UNLINK', KEYS[2])
+  lists = build(ARGV[2], redis.call('ZRANGE', KEYS[1], 0, -1))
+  if #lists > 0 then
+    for first = 1, #lists, 500 do  -- (unpack() has a stack limit)
+      local scored = {}
+      for i = first, math.min(first + 499, #lists) do
+        scored[#scored + 1] = 0; scored[#scored + 1] = lists[i]
+      end
+      redis.call('ZADD', KEYS[2], unpack(scored))
+    end
+    local ttl = redis.call('PTTL', KEYS[1])
+    if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
+  end
+end
+local function parse(l)  -- how many members, list key, entry head (before the tail)
+  local space = string.find(l, ' ', 1, true)
+  local newline = string.find(l, '\n', space + 1, true)
+  return tonumber(string.sub(l, 1, space - 1)), string.sub(l, space + 1, newline - 1),
+         '\147' .. string.sub(l, newline + 1)
+end
 """
-# KEYS[1] = group; ARGV = oldest kept score ('(' exclusive), prefix, entry tail. Drops the
-# members that did not re-join in time and returns, per receiving list, its key, its first
-# channel (for its capacity), how many members it serves and its entry: {key, first, n, entry,
-# ...}. Pushes nothing: for Redis Cluster and sharded servers, whose member lists live on other
-# slots than the group (the sender pushes them through its writers), and for channel_capacity.
+# KEYS, ARGV[1..2] as above, ARGV[3] = entry tail. Returns, per receiving list, its key, how
+# many members it serves and its entry: {key, n, entry, ...}. Pushes nothing: for Redis Cluster
+# and sharded servers, whose member lists live on other slots than the group (the sender pushes
+# the entries through its writers), and for channel_capacity (whose patterns the sender applies).
 GROUP_ENTRIES = Script(_GROUP_LISTS + """
 local out = {}
-for _, key in ipairs(keys) do
-  local t = targets[key]
-  out[#out + 1] = key; out[#out + 1] = t[1]; out[#out + 1] = #t
-  out[#out + 1] = entry(t, ARGV[3])
+for _, l in ipairs(lists) do
+  local n, key, head = parse(l)
+  out[#out + 1] = key; out[#out + 1] = n; out[#out + 1] = head .. ARGV[3]
 end
 return out
 """)
 # The whole group_send in one call, where every list is on the group's server (one standalone
-# server, or Sentinel's master): KEYS[1] = group; ARGV = oldest kept score, prefix, entry tail,
-# capacity, ttl_ms, max entry size. Nothing is pushed unless every entry fits max_size (then
-# {-1, size}) and, where Redis can check (7.0+), the user may RPUSH and PEXPIRE every list.
+# server, or Sentinel's master): KEYS, ARGV[1..3] as above, ARGV[4] = capacity, ARGV[5] =
+# ttl_ms, ARGV[6] = the largest entry. Nothing is pushed unless every entry fits (else {-1,
+# size}) and, where Redis can check (7.0+), the user may LLEN, RPUSH and PEXPIRE every list.
 # A list at capacity gets nothing (its members are counted as full, as ChannelFull skips them).
 # Returns {members, full}; on 6.2 a refused PEXPIRE's error follows (the pushes happened).
 GROUP_SEND = Script(_GROUP_LISTS + """
-if #members == 0 then return {0, 0} end
-local entries, limit = {}, tonumber(ARGV[6])
-for i, key in ipairs(keys) do
-  entries[i] = entry(targets[key], ARGV[3])
-  if #entries[i] > limit then return {-1, #entries[i]} end
-end
-if redis.acl_check_cmd then
-  for _, key in ipairs(keys) do
-    if not (redis.acl_check_cmd('RPUSH', key, 'x') and redis.acl_check_cmd('LLEN', key)
-            and redis.acl_check_cmd('PEXPIRE', key, ARGV[5])) then
-      return redis.error_reply('NOPERM this user has no permissions to run the llen, rpush ' ..
-        'or pexpire command on ' .. key .. ' (checked first: nothing was pushed)')
-    end
+local counts, keys, entries, total = {}, {}, {}, 0
+for i, l in ipairs(lists) do
+  local n, key, head = parse(l)
+  counts[i], keys[i], entries[i], total = n, key, head .. ARGV[3], total + n
+  if #entries[i] > tonumber(ARGV[6]) then return {-1, #entries[i]} end
+  if redis.acl_check_cmd and not (redis.acl_check_cmd('RPUSH', key, 'x')
+      and redis.acl_check_cmd('LLEN', key) and redis.acl_check_cmd('PEXPIRE', key, ARGV[5])) then
+    return redis.error_reply('NOPERM this user has no permissions to run the llen, rpush ' ..
+      'or pexpire command on ' .. key .. ' (checked first: nothing was pushed)')
   end
 end
 local capacity, full, refused = tonumber(ARGV[4]), 0, nil
@@ -231,11 +269,11 @@ for i, key in ipairs(keys) do
     local expiry = redis.pcall('PEXPIRE', key, ARGV[5])
     if type(expiry) == 'table' and expiry.err then refused = expiry.err end
   else
-    full = full + #targets[key]
+    full = full + counts[i]
   end
 end
-if refused then return {#members, full, refused} end
-return {#members, full}
+if refused then return {total, full, refused} end
+return {total, full}
 """)
 
 # The route queues' (queues.py) -------------------------------------------------------------------
