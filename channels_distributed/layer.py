@@ -44,6 +44,8 @@ __all__ = ["RedisChannelLayer"]
 logger = logging.getLogger(__name__)
 
 _ROUTES = 10_000  # channels whose reader receive() remembers, at most
+_FLAT = frozenset({str, bytes, int, float, bool, type(None)})  # values a copy can share
+_FLAT_SIZE = 65536  # larger payloads are not kept after their receive
 
 
 class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
@@ -71,6 +73,8 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         self._loop_tags = itertools.count(1)
         # Channel -> (its loop's state, its reader), for receive() (see _route).
         self._routes: dict[str, tuple[LoopState, Reader]] = {}
+        # The last payload receive() decoded whose values are all immutable, and a copy of it.
+        self._last_flat: tuple[bytes | None, dict[str, Any]] = (None, {})
         # Also at exit (or when this layer is collected): loops closed without shutting down
         # their async generators never ran the clean-up of their state.
         weakref.finalize(self, _release_closed, self._states)
@@ -163,13 +167,21 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         # looked up once per loop state, not per message.
         reader = route[1] if route is not None and route[0] is state else self._route(
             state, channel)
-        decode = self.codec.decode
         while True:
             _, payload = await reader.get(channel)
+            last = self._last_flat
+            if last[0] is payload:  # the same entry's message, for another member of its list
+                return dict(last[1])
             try:
-                return decode(payload)
+                message = self.codec.decode(payload)
             except ValueError as exc:
                 logger.error("skipping an unreadable message on %s: %s", channel, exc)
+                continue
+            if len(payload) <= _FLAT_SIZE and all(type(v) in _FLAT for v in message.values()):
+                # A group message reaches every member of a list with one payload: the next
+                # member gets a copy, as good as decoding again when no value can be mutated.
+                self._last_flat = (payload, dict(message))
+            return message
 
     def _route(self, state: LoopState, channel: str) -> Reader:
         """The reader of ``channel`` in ``state``, once its name is checked; remembered."""

@@ -207,3 +207,25 @@ def test_a_local_list_of_the_lists_key_is_the_owner_of_its_channels() -> None:
     assert layer._list_capacity(layer.keys.local_list(owner)) == 3
     assert layer._list_capacity(layer.keys.channel("tiny")) == 1
     assert layer._list_capacity(layer.keys.channel("other")) == 9
+
+
+async def test_members_of_one_process_get_messages_of_their_own(make_layer) -> None:
+    """One entry carries a group message to every member of a process: each receive() still
+    returns a dict of its own, nested values included, whatever another member does to its."""
+    layer = make_layer()
+    members = [await layer.new_channel() for _ in range(3)]
+    for member in members:
+        await layer.group_add("g", member)
+    await layer.group_send("g", {"type": "flat", "text": "hi", "n": 1})
+    await layer.group_send("g", {"type": "nested", "items": [1, 2], "meta": {"k": "v"}})
+    flat = [await receive(layer, member) for member in members]
+    flat[0]["text"] = "changed"
+    assert flat[1:] == [{"type": "flat", "text": "hi", "n": 1}] * 2
+    assert flat[1] is not flat[2]
+    nested = [await receive(layer, member) for member in members]
+    nested[0]["items"].append(3)
+    nested[0]["meta"]["k"] = "changed"
+    assert nested[1:] == [{"type": "nested", "items": [1, 2], "meta": {"k": "v"}}] * 2
+    assert nested[1]["items"] is not nested[2]["items"]
+    await layer.flush()
+    await layer.close()
