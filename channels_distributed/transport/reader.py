@@ -247,6 +247,7 @@ class Reader:
     # Dispatch ----------------------------------------------------------------------------------
     def deliver(self, raws: list[bytes]) -> None:
         now = self._clock_ms()
+        handed = False
         if now >= self._next_sweep:
             self._sweep(now)
         for raw in raws:
@@ -258,20 +259,26 @@ class Reader:
                 continue
             if expires < now:
                 continue  # older than the layer's expiry: never delivered
-            for channel in [target] if isinstance(target, str) else target:
-                self._hand_over(channel, (expires, payload))
+            item = (expires, payload)
+            if isinstance(target, str):
+                handed = self._hand_over(target, item) or handed
+            else:
+                for channel in target:
+                    handed = self._hand_over(channel, item) or handed
+        if handed:
+            self._last_demand = self._loop.time()
 
-    def _hand_over(self, channel: str, item: Item) -> None:
+    def _hand_over(self, channel: str, item: Item) -> bool:
+        """Give ``item`` to a waiting receive() (True), else buffer it."""
         waiters = self._waiters.get(channel)
         while waiters:
             future = waiters.popleft()
             if not future.done():
                 future.set_result(item)
                 self._waiting -= 1  # counted here so the pop loop never pops for it again
-                self._last_demand = self._loop.time()
                 if not waiters:
                     del self._waiters[channel]
-                return
+                return True
         buffer = self._buffers.get(channel)
         if buffer is None:
             buffer = self._buffers[channel] = collections.deque()
@@ -283,6 +290,7 @@ class Reader:
                 buffer.popleft()
                 logger.warning("dropped the oldest message of %s: more than %d waiting in this "
                                "process and nobody receiving", channel, capacity)
+        return False
 
     def _sweep(self, now: int) -> None:
         """Drop buffered entries past their expiry: those of a channel that is never received
