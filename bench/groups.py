@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
+import json
 import math
 import os
 import statistics
@@ -44,6 +46,7 @@ sys.path.insert(0, str(HERE.parent))  # the working tree's package
 OURS, PUBSUB, CORE, NATS = ("channels_distributed", "channels_redis pubsub",
                             "channels_redis core", "channels-nats")
 CLUSTER_ROW = "channels_distributed (cluster)"
+BEFORE_ROW = "channels_distributed (before)"
 LAYERS = (OURS, PUBSUB, CORE, NATS)
 PROCESSES, MEMBERS_PER_PROCESS = 4, 25
 CAPACITY = 1_000_000  # every layer that has a capacity: the burst must not be cut by it
@@ -269,14 +272,20 @@ def _fmt(value: float | None, digits: int = 2) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
-def ratios(results: dict[str, Result], peer: str) -> tuple[float | None, float | None]:
+def ratios(results: dict[str, Result], peer: str,
+           ours: str = OURS) -> tuple[float | None, float | None]:
     """(fan-out ours/peer, p50 ours/peer)."""
-    ours, base = results.get(OURS), results.get(peer)
-    if ours is None or base is None:
+    mine, base = results.get(ours), results.get(peer)
+    if mine is None or base is None:
         return None, None
-    fan = ours.deliveries / base.deliveries if ours.deliveries and base.deliveries else None
-    p50 = ours.p50_ms / base.p50_ms if ours.p50_ms and base.p50_ms else None
+    fan = mine.deliveries / base.deliveries if mine.deliveries and base.deliveries else None
+    p50 = mine.p50_ms / base.p50_ms if mine.p50_ms and base.p50_ms else None
     return fan, p50
+
+
+def _ours(results: dict[str, Result]) -> list[str]:
+    """The rows of channels_distributed: this tree's, and --before's when asked."""
+    return [name for name in results if name in (OURS, BEFORE_ROW)]
 
 
 def print_round(index: int, results: dict[str, Result]) -> None:
@@ -288,30 +297,35 @@ def print_round(index: int, results: dict[str, Result]) -> None:
         print(f"{'':9}{name:<32} {_fmt(r.p50_ms):>7} {_fmt(r.p99_ms):>7} "
               f"{_fmt(r.deliveries, 0):>10}{'':22}{cpu}"
               + "".join(f"  ({note})" for note in r.notes))
-    for peer in (PUBSUB, CORE, NATS):
-        fan, p50 = ratios(results, peer)
-        if fan is not None or p50 is not None:
-            print(f"{'':9}ours / {peer:<25} fan-out {_fmt(fan)}x   p50 {_fmt(p50)}x")
+    for ours in _ours(results):
+        who = "ours" if ours == OURS else "before"
+        for peer in (PUBSUB, CORE, NATS):
+            fan, p50 = ratios(results, peer, ours)
+            if fan is not None or p50 is not None:
+                print(f"{'':9}{who + ' / ' + peer:<32} fan-out {_fmt(fan)}x   p50 {_fmt(p50)}x")
 
 
 def print_summary(rounds: list[dict[str, Result]]) -> None:
     print(f"\nover {len(rounds)} round(s): median [min-max] (fan-out: higher is better; "
           "p50: lower is better)")
     goals = dict(GOALS)
-    for peer in (PUBSUB, CORE, NATS):
-        pairs = [ratios(results, peer) for results in rounds]
-        fans = [f for f, _ in pairs if f is not None]
-        p50s = [p for _, p in pairs if p is not None]
-        if not fans:
-            continue
-        line = (f"  ours / {peer:<25} fan-out {statistics.median(fans):.2f}x "
-                f"[{min(fans):.2f}-{max(fans):.2f}]")
-        if p50s:
-            line += f"   p50 {statistics.median(p50s):.2f}x [{min(p50s):.2f}-{max(p50s):.2f}]"
-        if peer in goals:
-            met = statistics.median(fans) >= goals[peer]
-            line += f"   goal fan-out >= {goals[peer]}x: {'MET' if met else 'NOT MET'}"
-        print(line)
+    for ours in _ours(rounds[0]) if rounds else []:
+        who = "ours" if ours == OURS else "before"
+        for peer in (PUBSUB, CORE, NATS):
+            pairs = [ratios(results, peer, ours) for results in rounds]
+            fans = [f for f, _ in pairs if f is not None]
+            p50s = [p for _, p in pairs if p is not None]
+            if not fans:
+                continue
+            line = (f"  {who + ' / ' + peer:<32} fan-out {statistics.median(fans):.2f}x "
+                    f"[{min(fans):.2f}-{max(fans):.2f}]")
+            if p50s:
+                line += (f"   p50 {statistics.median(p50s):.2f}x "
+                         f"[{min(p50s):.2f}-{max(p50s):.2f}]")
+            if peer in goals and ours == OURS:
+                met = statistics.median(fans) >= goals[peer]
+                line += f"   goal fan-out >= {goals[peer]}x: {'MET' if met else 'NOT MET'}"
+            print(line)
 
 
 @dataclass(frozen=True)
@@ -322,6 +336,22 @@ class Servers:
     #: each layer's server processes, whose CPU time is counted
     pids: dict[str, list[int]]
     flush: Callable[[], None]
+    before: Path | None = None  # another checkout, whose channels_distributed is also measured
+
+
+async def measure_in(tree: Path, redis_url: str, nats_url: str, sizes: Sizes,
+                     servers: Sequence[int]) -> Result:
+    """``measure`` of channels_distributed as ``tree`` (another checkout, with this bench file
+    in its bench/) has it: run there, in a process of its own, with its own virtualenv."""
+    python = tree / ".venv" / "bin" / "python"
+    process = await asyncio.create_subprocess_exec(
+        str(python if python.exists() else sys.executable), str(tree / "bench" / "groups.py"),
+        "_measure", redis_url, nats_url, json.dumps(dataclasses.asdict(sizes)),
+        json.dumps(list(servers)), stdout=asyncio.subprocess.PIPE)
+    out, _ = await asyncio.wait_for(process.communicate(), 4 * RUN_TIMEOUT)
+    if process.returncode:
+        raise RuntimeError(f"{tree}/bench/groups.py exited with {process.returncode}")
+    return Result(**json.loads(out.decode().splitlines()[-1]))
 
 
 async def run(names: list[str], servers: Servers, sizes: Sizes,
@@ -333,8 +363,13 @@ async def run(names: list[str], servers: Servers, sizes: Sizes,
             url = servers.cluster_url if name == CLUSTER_ROW else servers.redis_url
             started = time.perf_counter()
             try:
-                results[name] = await measure(name, url or "", servers.nats_url, sizes,
-                                              servers.pids.get(name, []))
+                if name == BEFORE_ROW:
+                    results[name] = await measure_in(servers.before or HERE.parent,
+                                                     servers.redis_url, servers.nats_url,
+                                                     sizes, servers.pids.get(OURS, []))
+                else:
+                    results[name] = await measure(name, url or "", servers.nats_url, sizes,
+                                                  servers.pids.get(name, []))
             except Exception as exc:  # one layer failing must not hide the others
                 results[name] = Result(notes=[f"{type(exc).__name__}: {exc}"[:160]])
             servers.flush()
@@ -349,6 +384,12 @@ def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "_receive":
         asyncio.run(receive_side(*sys.argv[2:5]))
         return 0
+    if len(sys.argv) > 1 and sys.argv[1] == "_measure":  # for another tree's --before
+        redis_url, nats_url, sizes_json, pids_json = sys.argv[2:6]
+        result = asyncio.run(measure(OURS, redis_url, nats_url,
+                                     Sizes(**json.loads(sizes_json)), json.loads(pids_json)))
+        print(json.dumps(dataclasses.asdict(result)))
+        return 0
     from nats_server import NatsServer
 
     from channels_distributed.embedded import RedisCluster, RedisServer
@@ -361,6 +402,9 @@ def main() -> int:
                         help=f"comma-separated, from: {', '.join(LAYERS)}")
     parser.add_argument("--cluster", action="store_true",
                         help="also run ours on a local Redis Cluster of three primaries")
+    parser.add_argument("--before", type=Path, metavar="CHECKOUT",
+                        help="also run channels_distributed as another checkout has it (its "
+                             ".venv, this file copied to its bench/): before/after in one run")
     args = parser.parse_args()
     sizes = TINY if args.tiny else QUICK if args.quick else FULL
     rounds = 1 if args.tiny or args.quick else args.rounds
@@ -370,6 +414,8 @@ def main() -> int:
             parser.error(f"unknown layer {name!r}; choose from {', '.join(LAYERS)}")
     if args.cluster:
         names.insert(1, CLUSTER_ROW)
+    if args.before is not None:
+        names.insert(1, BEFORE_ROW)
     redis = RedisServer().start()
     cluster = RedisCluster(3).start() if args.cluster else None
     nats = NatsServer().start() if NATS in names else None
@@ -390,7 +436,7 @@ def main() -> int:
         pids.update({CLUSTER_ROW: cluster_pids,
                      NATS: [nats.process.pid] if nats and nats.process else []})
         servers = Servers(redis.url, nats.url if nats else "", cluster.url if cluster else None,
-                          pids, flush)
+                          pids, flush, args.before)
         every = asyncio.run(run(names, servers, sizes, rounds))
     finally:
         redis.cleanup()
