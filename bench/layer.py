@@ -1,7 +1,7 @@
 """Channel layers side by side: channels_redis core and pubsub, channels-nats, in-memory, and
 channels_distributed.
 
-    .venv/bin/python bench/layer.py [--quick] [--breakdown] [--cluster]
+    .venv/bin/python bench/layer.py [--quick | --tiny] [--breakdown] [--cluster]
 
 Every layer runs in this one process, on one default asyncio event loop (no uvloop for anyone),
 against one private redis-server started here on a free loopback port (never the shared :6379),
@@ -82,6 +82,8 @@ class Sizes:
 # fast layers still run long enough (>= 0.3 s per measured phase) to average out scheduler noise.
 FULL = Sizes(round_trips=2000, per_producer=300, group_sends=1000)
 QUICK = Sizes(round_trips=300, per_producer=10, group_sends=20, warmup_round_trips=30)
+TINY = Sizes(round_trips=5, per_producer=2, group_sends=2, warmup_round_trips=2,
+             warmup_per_producer=1, warmup_group_sends=1)  # the bench's test: it runs, no more
 
 
 @dataclass
@@ -384,12 +386,13 @@ def print_breakdown(results: dict[str, Result]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, under 30 s")
+    parser.add_argument("--tiny", action="store_true", help="a few messages: the bench's test")
     parser.add_argument("--breakdown", action="store_true",
                         help="also print the Redis commands each scenario spent, by command")
     parser.add_argument("--cluster", action="store_true",
                         help="also run channels_distributed on a local Redis Cluster")
     args = parser.parse_args()
-    sizes = QUICK if args.quick else FULL
+    sizes = TINY if args.tiny else QUICK if args.quick else FULL
     server = RedisServer().start()  # Redis from PATH (or $REDIS_SERVER), private loopback port
     cluster = RedisCluster(3).start() if args.cluster else None
     try:

@@ -243,10 +243,12 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
             raise MessageTooLarge(f"group {group!r}", len(tail) + 2, limit)
         oldest = self.clock() - self.group_expiry
         topology = state.topology
+        # Every list is on the group's server: one round trip, past the writer. Only while the
+        # writer has nothing of this loop's unanswered (its private "quiet": every push made
+        # before this call has run), else a push queued or held there could run after the
+        # script: the entries then queue behind it, and the sender's order holds.
         if (topology.cluster is None and len(topology.shards) == 1
-                and not self.config.channel_capacity and state.writer_for(key).written):
-            # Every list is on the group's server: one round trip. (Only once the writer has
-            # written what this loop sent before, which then runs first.)
+                and not self.config.channel_capacity and state.writer_for(key)._quiet()):
             reply = await groups.fan_out(topology, keys, [
                 f"({oldest}", self.prefix, tail, self.config.capacity, expiry_ms, limit])
             self._fanned_out(group, key, reply)

@@ -120,16 +120,6 @@ class BatchWriter:
                 self._idle = self._loop.create_future()
             await asyncio.shield(self._idle)
 
-    @property
-    def written(self) -> bool:
-        """Whether every push made so far is answered, or written on the shard's open command
-        link: a command written on that link now runs after all of them (the layer's group_send
-        script relies on it to keep a sender's order). False while pushes wait for a batch, a
-        connection or a retry."""
-        return (not (self._pending or self._acked or self._held) and self._connecting is None
-                and self._retrying is None and self._mode == _PIPELINED
-                and (not self._inflight or self._link is self.shard.connected_link))
-
     def _quiet(self) -> bool:
         return not (self._pending or self._acked or self._connecting is not None
                     or self._inflight or self._held or self._retrying is not None)
