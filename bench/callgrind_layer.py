@@ -12,15 +12,16 @@ nats-server) running natively. Scenarios, each one step at a time:
   every member ``receive()``: 100 deliveries, counted per delivery, sender and receivers in the
   one measured process;
 * ``group_send``: the sender alone, per ``group_send()`` call (each awaited), to a group of 100
-  members received on by 4 native processes (``bench/groups.py``'s receiving side);
+  members received on by 4 native processes (``bench/fanout.py``'s receiving side);
 * ``group_receive``: one receiving process alone (25 members of that group, one task receiving
-  on each, as consumers do), per delivery; a native sender group_sends one message every
-  ``PACE`` seconds, so each arrives on its own as in ``bench/groups.py``'s latency phase.
+  on each, as consumers do), per delivery; a native sender group_sends the next message once
+  every member has the last (the measured process says so on its stdout), so each arrives on
+  its own, as in ``bench/groups.py``'s latency phase.
 
 ``--layer`` picks the layer of ``group_send`` and ``group_receive``: ours (the default) or a
 peer of ``bench/groups.py`` (``channels_redis pubsub``, ``channels-nats``...), to compare.
-How many deliveries one read brings depends on timing, so the group scenarios spread by several
-percent between runs: compare medians. Each scenario runs with ``--small`` and ``--large``
+In ``group`` how many deliveries one read brings depends on timing, so its runs spread by
+several percent: compare medians. Each scenario runs with ``--small`` and ``--large``
 steps: the difference of the two totals over the difference of the counts is the cost of one
 message (or delivery, or call), without start-up. Printed: the median over ``--rounds``.
 ``CHANNELS_DISTRIBUTED_NO_EXTENSIONS`` and ``PYTHONPATH`` are passed on (``bench/sources.py``
@@ -38,14 +39,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-import groups
+import fanout
 from callgrind_distributed import ROOT, callgrind, total_instructions
 
 from channels_distributed.embedded import RedisServer
 
 MEMBERS, INSTANCES = 100, 4
 PAYLOAD = {"type": "chat.message", "text": "hello", "n": 1}
-PACE = 0.015  # seconds between the native sender's group_sends in group_receive
 
 
 async def send_steps(url: str, steps: int) -> None:
@@ -81,36 +81,41 @@ async def group_steps(url: str, steps: int) -> None:
 
 
 async def group_send_steps(name: str, redis_url: str, nats_url: str, steps: int) -> None:
-    layer = groups.make_layer(name, redis_url, nats_url)
+    layer = fanout.make_layer(name, redis_url, nats_url)
     try:
         for seq in range(steps):
-            await layer.group_send(groups.GROUP, groups.message(seq, burst=True))
+            await layer.group_send(fanout.GROUP, fanout.message(seq, burst=True))
     finally:
-        await groups.close_layer(layer)
+        await fanout.close_layer(layer)
 
 
 async def group_receive_steps(name: str, redis_url: str, nats_url: str, steps: int) -> None:
-    layer = groups.make_layer(name, redis_url, nats_url)
+    layer = fanout.make_layer(name, redis_url, nats_url)
     members = []
-    for _ in range(groups.MEMBERS_PER_PROCESS):
+    for _ in range(fanout.MEMBERS_PER_PROCESS):
         channel = await layer.new_channel()
-        await layer.group_add(groups.GROUP, channel)
+        await layer.group_add(fanout.GROUP, channel)
         members.append(channel)
+    pending = [fanout.MEMBERS_PER_PROCESS] * steps
 
     async def member(channel: str) -> None:
         for _ in range(steps):
-            await layer.receive(channel)
+            seq = (await layer.receive(channel))["seq"]
+            pending[seq] -= 1
+            if not pending[seq]:  # every member has it: the driver sends the next one
+                sys.stdout.write("got\n")
+                sys.stdout.flush()
 
     print("ready", flush=True)
     await asyncio.gather(*(member(channel) for channel in members))
-    await groups.close_layer(layer)
+    await fanout.close_layer(layer)
 
 
 async def _drive(scenario: str, name: str, redis_url: str, nats_url: str, steps: int,
                  command: list[str], env: dict[str, str]) -> None:
     """Run ``command`` (the measured process) beside its native counterpart."""
     if scenario == "group_send":
-        receivers = groups.Receivers()
+        receivers = fanout.Receivers()
         await receivers.start(name, redis_url, nats_url)
         try:
             process = await asyncio.create_subprocess_exec(*command, cwd=ROOT, env=env)
@@ -124,20 +129,22 @@ async def _drive(scenario: str, name: str, redis_url: str, nats_url: str, steps:
         line = await asyncio.wait_for(process.stdout.readline(), 600)
         if line.strip() != b"ready":
             raise RuntimeError(f"the measured process said {line!r}, not ready")
-        sender = groups.make_layer(name, redis_url, nats_url)
+        sender = fanout.make_layer(name, redis_url, nats_url)
         try:
             for seq in range(steps):
-                await sender.group_send(groups.GROUP, groups.message(seq, burst=True))
-                await asyncio.sleep(PACE)
+                await sender.group_send(fanout.GROUP, fanout.message(seq, burst=True))
+                line = await asyncio.wait_for(process.stdout.readline(), 600)
+                if line.strip() != b"got":
+                    raise RuntimeError(f"the measured process said {line!r}, not got")
         finally:
-            await groups.close_layer(sender)
+            await fanout.close_layer(sender)
         await asyncio.wait_for(process.wait(), 600)
     if process.returncode:
         raise RuntimeError(f"the measured process exited with {process.returncode}")
 
 
 SCENARIOS = {"send": 1, "group": MEMBERS, "group_send": 1,
-             "group_receive": groups.MEMBERS_PER_PROCESS}
+             "group_receive": fanout.MEMBERS_PER_PROCESS}
 PAIRED = ("group_send", "group_receive")  # measured beside a native counterpart
 
 
@@ -172,20 +179,20 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--scenario", choices=(*SCENARIOS, "both", "all"), default="both",
                         help="both: send and group (the default); all: every scenario")
-    parser.add_argument("--layer", default=groups.OURS,
+    parser.add_argument("--layer", default=fanout.OURS,
                         help="the layer of group_send and group_receive: "
-                             + ", ".join(groups.LAYERS))
+                             + ", ".join(fanout.LAYERS))
     parser.add_argument("--small", type=int, default=200)
     parser.add_argument("--large", type=int, default=1200)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     scenarios = {"both": ["send", "group"], "all": list(SCENARIOS)}.get(
         args.scenario, [args.scenario])
-    if args.layer != groups.OURS and set(scenarios) - set(PAIRED):
+    if args.layer != fanout.OURS and set(scenarios) - set(PAIRED):
         parser.error("--layer is for the group_send and group_receive scenarios")
     redis = RedisServer().start()
     nats = None
-    if args.layer == groups.NATS:
+    if args.layer == fanout.NATS:
         from nats_server import NatsServer
         nats = NatsServer().start()
     try:
