@@ -1,9 +1,11 @@
-"""Channel layers side by side: channels_redis core and pubsub, in-memory, and channels_distributed.
+"""Channel layers side by side: channels_redis core and pubsub, channels-nats, in-memory, and
+channels_distributed.
 
-    .venv/bin/python bench/layer.py [--quick] [--breakdown] [--cluster]
+    .venv/bin/python bench/layer.py [--quick | --tiny] [--breakdown] [--cluster]
 
 Every layer runs in this one process, on one default asyncio event loop (no uvloop for anyone),
 against one private redis-server started here on a free loopback port (never the shared :6379),
+channels-nats against a private nats-server (Debian's ``nats-server``, bench/nats_server.py),
 with the same payload and the same warm-up. Redis is flushed and layer instances are closed between
 runs, so no run sees another's keys or connections. Scenarios:
 
@@ -15,8 +17,9 @@ group       one group of 100 members spread over 4 layer instances ("processes",
 
 Redis commands per message come from ``INFO commandstats`` deltas (every command but INFO itself)
 over the measured phase, divided by messages delivered (``--breakdown`` lists them by command).
-Ratios are against channels_redis core and InMemoryChannelLayer from this same run: absolute
-numbers drift between machines, ratios less so. ``--cluster`` adds channels_distributed on a
+Ratios are against channels_redis core, InMemoryChannelLayer and channels-nats from this same
+run: absolute numbers drift between machines, ratios less so. (bench/groups.py measures group
+fan-out with the members in 4 OS processes.) ``--cluster`` adds channels_distributed on a
 local Redis Cluster of three primaries (the same binary, given one node's URL); channels_redis
 cannot run on a cluster (its issue #420), so that row is compared with the peers on one server.
 The targets are printed as met or not; the harness is not tuned to them.
@@ -40,9 +43,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the working t
 from channels.layers import InMemoryChannelLayer
 from channels_redis.core import RedisChannelLayer as CoreLayer
 from channels_redis.pubsub import RedisPubSubChannelLayer as PubSubLayer
+from nats_server import NatsServer
 
 from channels_distributed.embedded import RedisCluster, RedisServer
 from channels_distributed.layer import RedisChannelLayer as DistributedLayer
+
+try:  # the bench extra has it; without it that row says why
+    from channels_nats import NatsChannelLayer
+except ImportError as exc:
+    NatsChannelLayer = None
+    NATS_MISSING = f"{exc}: pip install -e '.[bench]'"
 
 # channels_redis core keeps every process-local channel of an instance in ONE sorted set and
 # checks capacity against it, so the default capacity (100) would raise ChannelFull as soon as 100
@@ -50,6 +60,7 @@ from channels_distributed.layer import RedisChannelLayer as DistributedLayer
 CAPACITY = 1_000_000
 PAYLOAD = {"type": "bench.message", "text": "x" * 200}  # the same ~230-byte message for all
 CLUSTER_ROW = "channels_distributed (cluster)"
+NATS_ROW = "channels-nats"
 PAIRS = 100
 PROCESSES = 4
 MEMBERS_PER_PROCESS = 25
@@ -71,6 +82,8 @@ class Sizes:
 # fast layers still run long enough (>= 0.3 s per measured phase) to average out scheduler noise.
 FULL = Sizes(round_trips=2000, per_producer=300, group_sends=1000)
 QUICK = Sizes(round_trips=300, per_producer=10, group_sends=20, warmup_round_trips=30)
+TINY = Sizes(round_trips=5, per_producer=2, group_sends=2, warmup_round_trips=2,
+             warmup_per_producer=1, warmup_group_sends=1)  # the bench's test: it runs, no more
 
 
 @dataclass
@@ -88,7 +101,15 @@ class Result:
 
 
 # Layer factories -----------------------------------------------------------------------------
-def _factories(url: str, cluster: RedisCluster | None
+def _nats(url: str | None) -> Any:
+    if NatsChannelLayer is None:
+        raise RuntimeError(NATS_MISSING)
+    if url is None:
+        raise RuntimeError("no nats-server: apt-get install nats-server (or set NATS_SERVER)")
+    return NatsChannelLayer(servers=[url], capacity=CAPACITY)
+
+
+def _factories(url: str, cluster: RedisCluster | None, nats_url: str | None = None
                ) -> dict[str, tuple[Callable[[], Any], bool]]:
     """name -> (make a fresh layer instance, whether it talks to Redis)."""
     # redis-py >= 8 pools hold at most 100 connections and raise MaxConnectionsError instead of
@@ -100,6 +121,7 @@ def _factories(url: str, cluster: RedisCluster | None
         "channels_redis core": (lambda: CoreLayer(hosts=[peer_host], capacity=CAPACITY), True),
         "channels_redis pubsub": (lambda: PubSubLayer(hosts=[peer_host]), True),
         "InMemoryChannelLayer": (lambda: InMemoryChannelLayer(capacity=CAPACITY), False),
+        NATS_ROW: (lambda: _nats(nats_url), False),
         "channels_distributed": (lambda: DistributedLayer(hosts=[url], capacity=CAPACITY), True),
         **({CLUSTER_ROW: (lambda: DistributedLayer(hosts=[cluster.url], capacity=CAPACITY),
                           True)} if cluster is not None else {}),
@@ -110,7 +132,8 @@ async def _close(layer: Any) -> None:
     # Each layer family has its own way to release connections; pubsub's flush() closes them.
     if isinstance(layer, CoreLayer):
         await layer.close_pools()
-    elif isinstance(layer, DistributedLayer):
+    elif isinstance(layer, DistributedLayer) or (
+            NatsChannelLayer is not None and isinstance(layer, NatsChannelLayer)):
         await layer.close()
     else:
         await layer.flush()
@@ -273,10 +296,10 @@ SCENARIOS: list[tuple[str, Scenario]] = [
     ("latency", latency), ("throughput", throughput), ("group", group)]
 
 
-async def run_all(server: RedisServer, sizes: Sizes,
-                  cluster: RedisCluster | None = None) -> dict[str, Result]:
+async def run_all(server: RedisServer, sizes: Sizes, cluster: RedisCluster | None = None,
+                  nats_url: str | None = None) -> dict[str, Result]:
     results: dict[str, Result] = {}
-    for name, (make, redis) in _factories(server.url, cluster).items():
+    for name, (make, redis) in _factories(server.url, cluster, nats_url).items():
         result = results[name] = Result()
         servers = cluster.primaries if cluster is not None and name == CLUSTER_ROW else [server]
         for scenario_name, scenario in SCENARIOS:
@@ -319,7 +342,7 @@ def print_table(results: dict[str, Result]) -> None:
 def print_ratios(results: dict[str, Result]) -> None:
     metrics = [("p50", "p50_us"), ("p99", "p99_us"), ("msg/s", "throughput"),
                ("deliv/s", "delivery_rate")]
-    for base in ("channels_redis core", "InMemoryChannelLayer"):
+    for base in ("channels_redis core", "InMemoryChannelLayer", NATS_ROW):
         print(f"\nratios against {base} (latency: lower is better, rates: higher is better)")
         for name, r in results.items():
             cells = [f"{label} {_fmt(_ratio(getattr(r, attr), getattr(results[base], attr)), 2)}x"
@@ -345,6 +368,9 @@ def print_targets(results: dict[str, Result]) -> None:
     print("\ntargets (channels_distributed)")
     for label, value, met in checks:
         print(f"  {label:<46} {_fmt(value, 2):>8}  {'MET' if met else 'NOT MET'}")
+    tput_nats = _ratio(ours.throughput, results[NATS_ROW].throughput)
+    print(f"  throughput vs InMemoryChannelLayer / channels-nats: {_fmt(tput_mem, 2)}x / "
+          f"{_fmt(tput_nats, 2)}x (issue 25 started at 1.35x / 1.92x: to hold)")
     group_cmds = ours.commands.get("group")
     print(f"  (Redis commands per delivery in the group scenario: {_fmt(group_cmds, 3)})")
 
@@ -360,21 +386,29 @@ def print_breakdown(results: dict[str, Result]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, under 30 s")
+    parser.add_argument("--tiny", action="store_true", help="a few messages: the bench's test")
     parser.add_argument("--breakdown", action="store_true",
                         help="also print the Redis commands each scenario spent, by command")
     parser.add_argument("--cluster", action="store_true",
                         help="also run channels_distributed on a local Redis Cluster")
     args = parser.parse_args()
-    sizes = QUICK if args.quick else FULL
+    sizes = TINY if args.tiny else QUICK if args.quick else FULL
     server = RedisServer().start()  # Redis from PATH (or $REDIS_SERVER), private loopback port
     cluster = RedisCluster(3).start() if args.cluster else None
+    try:
+        nats: NatsServer | None = NatsServer().start()
+    except (OSError, RuntimeError, TimeoutError) as exc:  # that row says so; the rest runs
+        print(f"no channels-nats row: {exc}")
+        nats = None
     try:
         version = server.command("INFO", "server").decode().split("redis_version:")[1].split()[0]
         print(f"redis {version} on port {server.port}; python {sys.version.split()[0]}; "
               f"default asyncio loop; {sizes}")
-        results = asyncio.run(run_all(server, sizes, cluster))
+        results = asyncio.run(run_all(server, sizes, cluster, nats.url if nats else None))
     finally:
         server.cleanup()
+        if nats is not None:
+            nats.cleanup()
         if cluster is not None:
             cluster.cleanup()
     print_table(results)

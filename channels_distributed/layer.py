@@ -23,7 +23,6 @@ import logging
 import time
 import uuid
 import weakref
-from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
@@ -31,17 +30,23 @@ from channels.layers import BaseChannelLayer
 
 from . import metrics
 from .conf import LayerConfig
-from .exceptions import ChannelFull, ForeignChannelError, MessageTooLarge
+from .exceptions import ChannelFull, ForeignChannelError, MessageTooLarge, RedisRefused
 from .protocol.codec import MessageCodec, encode_entry
 from .protocol.keys import KeySpace, local_owner, valid_channel_name, valid_group_name
+from .protocol.packing import pack
 from .transport import groups
 from .transport.loopstate import LoopState
 from .transport.reader import BATCH, Reader
+from .transport.refusals import report
 from .transport.topology import Shard
 
 __all__ = ["RedisChannelLayer"]
 
 logger = logging.getLogger(__name__)
+
+_ROUTES = 10_000  # channels whose reader receive() remembers, at most
+_FLAT = frozenset({str, bytes, int, float, bool, type(None)})  # values a copy can share
+_FLAT_SIZE = 65536  # larger payloads are not kept after their receive
 
 
 class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
@@ -67,6 +72,10 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         # Each event loop owns process-local channels of its own (their owner: client_prefix +
         # loop tag), in a list of their own: loops never pop (and strand) each other's messages.
         self._loop_tags = itertools.count(1)
+        # Channel -> (its loop's state, its reader), for receive() (see _route).
+        self._routes: dict[str, tuple[LoopState, Reader]] = {}
+        # The last payload receive() decoded whose values are all immutable, and a copy of it.
+        self._last_flat: tuple[bytes | None, dict[str, Any]] = (None, {})
         # Also at exit (or when this layer is collected): loops closed without shutting down
         # their async generators never ran the clean-up of their state.
         weakref.finalize(self, _release_closed, self._states)
@@ -102,6 +111,7 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
             state = self._states[loop] = LoopState(
                 loop, self.config.hosts, self.config.retry_window, self._describe_key)
             state.tag = f"{next(self._loop_tags):x}"
+            self._routes.clear()  # (those of a state that is gone would keep it alive)
         return state
 
     def _describe_key(self, key: str) -> str:
@@ -113,6 +123,11 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
     def _reader_factory(self, key: str, competing: bool) -> Callable[[Shard], Reader]:
         return lambda shard: Reader(shard, key, batch=0 if competing else BATCH,
                                     capacity_of=self._capacity, clock_ms=self._clock_ms)
+
+    def _list_capacity(self, key: str) -> int:
+        """The capacity of the list at ``key`` (a local list's is its owner's: ``owner!``)."""
+        kind, _, name = key[len(self.prefix) + 2:-1].partition(":")  # <prefix>:{i:owner}
+        return self.config.capacity_of(f"{name}!" if kind == "i" else name)
 
     def require_valid_channel_name(self, name: Any, receive: bool = False) -> bool:
         if not valid_channel_name(name):
@@ -154,8 +169,35 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
 
     async def receive(self, channel: str) -> dict[str, Any]:
         """Wait for the next message on ``channel``; cancellation-safe."""
-        self.require_valid_channel_name(channel)
         state = self._state()
+        route = self._routes.get(channel)
+        # A consumer receives on one channel over and over: its checks and its reader are
+        # looked up once per loop state, not per message.
+        reader = route[1] if route is not None and route[0] is state else self._route(
+            state, channel)
+        while True:
+            _, payload = await reader.get(channel)
+            last = self._last_flat
+            if last[0] is payload:  # the same entry's message, for another member of its list
+                if metrics.LAYER is not None:
+                    metrics.LAYER.received()
+                return dict(last[1])
+            try:
+                message = self.codec.decode(payload)
+            except ValueError as exc:
+                logger.error("skipping an unreadable message on %s: %s", channel, exc)
+                continue
+            if len(payload) <= _FLAT_SIZE and all(type(v) in _FLAT for v in message.values()):
+                # A group message reaches every member of a list with one payload: the next
+                # member gets a copy, as good as decoding again when no value can be mutated.
+                self._last_flat = (payload, dict(message))
+            if metrics.LAYER is not None:
+                metrics.LAYER.received()
+            return message
+
+    def _route(self, state: LoopState, channel: str) -> Reader:
+        """The reader of ``channel`` in ``state``, once its name is checked; remembered."""
+        self.require_valid_channel_name(channel)
         if "!" in channel:
             owner = local_owner(channel)
             if not owner.rpartition(".")[2].startswith(self.client_prefix):
@@ -168,16 +210,10 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         else:
             key = self.keys.channel(channel)
             reader = state.reader(key, self._reader_factory(key, competing=True))
-        while True:
-            _, payload = await reader.get(channel)
-            try:
-                message = self.codec.decode(payload)
-            except ValueError as exc:
-                logger.error("skipping an unreadable message on %s: %s", channel, exc)
-                continue
-            if metrics.LAYER is not None:
-                metrics.LAYER.received()
-            return message
+        if len(self._routes) >= _ROUTES:
+            self._routes.clear()  # a process makes a channel per connection: bounded
+        self._routes[channel] = (state, reader)
+        return reader
 
     async def new_channel(self, prefix: str = "specific") -> str:
         """A new process-local channel name that this layer instance can receive on."""
@@ -189,47 +225,76 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
     async def group_add(self, group: str, channel: str) -> None:
         self.require_valid_group_name(group)
         self.require_valid_channel_name(channel)
-        await groups.add(self._state().topology, self.keys.group(group), channel, self.clock(),
+        await groups.add(self._state().topology, self.keys.group(group),
+                         self.keys.group_lists(group), channel, self.clock(),
                          int(self.group_expiry))
 
     async def group_discard(self, group: str, channel: str) -> None:
         self.require_valid_group_name(group)
         self.require_valid_channel_name(channel)
-        await groups.discard(self._state().topology, self.keys.group(group), channel)
+        await groups.discard(self._state().topology, self.keys.group(group),
+                             self.keys.group_lists(group), channel)
 
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
-        """Send to every channel in ``group``: one push per receiving list (a process's
-        process-local channels share one), not per member.
+        """Send to every channel in ``group``: one entry per receiving list (a process's
+        process-local channels share one), not per member, built by a script on the server.
 
         Returns once Redis has every push; a channel at capacity is skipped (logged at INFO), as
         in channels_redis; raises when Redis errors kept the message from any member."""
         self.require_valid_group_name(group)
         if not isinstance(message, dict):
             raise TypeError(f"message must be a dict, got {type(message).__name__}")
-        members = await groups.members(self._state().topology, self.keys.group(group),
-                                       self.clock() - self.group_expiry)
-        if metrics.LAYER is not None:
-            metrics.LAYER.group_sent(len(members))
-        if not members:
-            return
-        payload = self.codec.encode(message)
-        expires = self._clock_ms() + int(self.expiry * 1000)
-        entries = []
-        for key, channels in _by_key(self.keys, members).items():
-            target: str | list[str] = channels[0] if len(channels) == 1 else channels
-            entry = encode_entry(target, expires, payload)
-            if len(entry) > self.config.max_message_size:  # checked before anything is sent
-                raise MessageTooLarge(f"group {group!r}", len(entry),
-                                      self.config.max_message_size)
-            entries.append((key, channels, entry))
         state = self._state()
-        pushes = [(len(channels), state.writer_for(key).push(
-            key, entry, self._capacity(channels[0]), int(self.expiry * 1000)))
-            for key, channels, entry in entries]
-        await self._settle_group(group, len(members), pushes)
+        key = self.keys.group(group)
+        keys = [key, self.keys.group_lists(group)]
+        expiry_ms = int(self.expiry * 1000)
+        # The expiry and the payload, packed once for every entry (codec.py's entry format).
+        tail = pack(self._clock_ms() + expiry_ms) + pack(self.codec.encode(message))
+        limit = self.config.max_message_size
+        if len(tail) + 2 > limit:  # no entry can be smaller: say so before anything is sent
+            raise MessageTooLarge(f"group {group!r}", len(tail) + 2, limit)
+        oldest = self.clock() - self.group_expiry
+        topology = state.topology
+        # Every list is on the group's server: one round trip, past the writer. Only while the
+        # writer has nothing of this loop's unanswered (its private "quiet": every push made
+        # before this call has run), else a push queued or held there could run after the
+        # script: the entries then queue behind it, and the sender's order holds.
+        if (topology.cluster is None and len(topology.shards) == 1
+                and not self.config.channel_capacity and state.writer_for(key)._quiet()):
+            reply = await groups.fan_out(topology, keys, [
+                f"({oldest}", self.prefix, tail, self.config.capacity, expiry_ms, limit])
+            self._fanned_out(group, key, reply)
+            return
+        found = await groups.entries(topology, keys, oldest, self.prefix, tail)
+        for _, _, entry in found:  # checked before anything is sent
+            if len(entry) > limit:
+                raise MessageTooLarge(f"group {group!r}", len(entry), limit)
+        pushes = [(count, state.writer_for(list_key).push(
+            list_key, entry, self._list_capacity(list_key), expiry_ms))
+            for list_key, count, entry in found]
+        await self._settle_group(group, sum(count for count, _ in pushes), pushes)
+
+    def _fanned_out(self, group: str, key: str, reply: list[Any]) -> None:
+        total, full = int(reply[0]), int(reply[1])
+        if total == groups.TOO_LARGE:
+            raise MessageTooLarge(f"group {group!r}", full, self.config.max_message_size)
+        if metrics.LAYER is not None:
+            metrics.LAYER.group_sent(total)
+            if full:
+                metrics.LAYER.full("group_send", full)
+        if full:
+            logger.info("%s of %s channels over capacity in group %s", full, total, group)
+        if len(reply) > 2:  # Redis 6.2 cannot check first: delivered, but some list's expiry
+            refused = reply[2].decode() if isinstance(reply[2], bytes) else str(reply[2])
+            report(RedisRefused(
+                f"Redis refused to expire a list of group {group!r} ({key!r}): {refused}. The "
+                "message was delivered, but the list will not expire: grant the Redis user "
+                "+pexpire (see README.rst, 'Redis ACL users')"))
 
     async def _settle_group(self, group: str, total: int,
                             pushes: list[tuple[int, asyncio.Future[None]]]) -> None:
+        if metrics.LAYER is not None:
+            metrics.LAYER.group_sent(total)
         results = await asyncio.gather(*(f for _, f in pushes), return_exceptions=True)
         full = sum(n for (n, _), r in zip(pushes, results) if isinstance(r, ChannelFull))
         if full:
@@ -249,6 +314,7 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         loop = asyncio.get_running_loop()
         state = self._states.pop(loop, None)
         _release_closed(self._states)
+        self._routes.clear()
         if state is not None:
             await state.close()
 
@@ -262,10 +328,3 @@ def _release_closed(states: dict[asyncio.AbstractEventLoop, LoopState]) -> None:
     loop, ``close()``, or exit does it, and no "Task was destroyed but it is pending!"."""
     for loop in [loop for loop in states if loop.is_closed()]:
         states.pop(loop).abandon()
-
-
-def _by_key(keys: KeySpace, channels: list[str]) -> dict[str, list[str]]:
-    grouped: dict[str, list[str]] = defaultdict(list)
-    for channel in channels:
-        grouped[keys.channel(channel)].append(channel)
-    return grouped

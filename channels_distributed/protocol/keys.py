@@ -13,6 +13,7 @@ Under a prefix (``asgi`` by default), ``KeySpace`` names the channel layer's key
 ``<prefix>:{c:<channel>}``         a channel's messages (list)
 ``<prefix>:{i:<owner>}``           a layer's process-local channels ``<owner>!suffix`` (list)
 ``<prefix>:{g:<group>}``           a group's members, scored by when they joined (sorted set)
+``<prefix>:{g:<group>}:lists``     what a group_send needs of them, per list (sorted set)
 ``<prefix>:{rt:<route>}:q``        a route key's queue of connection requests (list)
 ``<prefix>:{rt:<route>}:p:<id>``   the requests worker ``<id>`` took and has not acknowledged
 ``<prefix>:{rt:<route>}:w``        the workers of a route (set)
@@ -94,6 +95,11 @@ class KeySpace:
 
     def group(self, group: str) -> str:
         return f"{self.prefix}:{{g:{group}}}"
+
+    def group_lists(self, group: str) -> str:
+        """The group's members as group_send needs them: per receiving list, its key, how many
+        members it serves and their names, packed (transport/scripts.py, GROUP_SEND)."""
+        return f"{self.prefix}:{{g:{group}}}:lists"
 
     def pattern(self) -> str:
         """A SCAN pattern matching every key under the prefix (glob characters escaped)."""

@@ -82,25 +82,31 @@ class Reader:
             if item is not None:
                 return item
         future: asyncio.Future[Item] = self._loop.create_future()
-        self._waiters.setdefault(channel, collections.deque()).append(future)
+        waiters = self._waiters.get(channel)
+        if waiters is None:
+            waiters = self._waiters[channel] = collections.deque()
+        waiters.append(future)
         self._waiting += 1
-        self._ensure_running()
+        task = self._task
+        if task is None or task.done():
+            self._ensure_running()
         try:
+            # Delivered: _hand_over took it off its channel's waiters (and dropped them if
+            # none is left), and counted it down.
             return await future
-        except asyncio.CancelledError:
-            if future.done() and not future.cancelled():
+        except BaseException as exc:
+            if not future.done() or future.cancelled():
+                self._waiting -= 1  # never delivered (delivery counts it down)
+            elif isinstance(exc, asyncio.CancelledError) and future.exception() is None:
                 # Delivered in the same instant the caller gave up: keep it for the next one.
                 self._buffers.setdefault(channel, collections.deque()).appendleft(future.result())
-            raise
-        finally:
-            if not future.done() or future.cancelled():
-                self._waiting -= 1  # never delivered (delivery already counted it down)
             waiters = self._waiters.get(channel)
             if waiters is not None:
                 if future in waiters:
                     waiters.remove(future)
                 if not waiters:
                     del self._waiters[channel]
+            raise
 
     def _take_buffered(self, channel: str, buffer: collections.deque[Item]) -> Item | None:
         # A buffer lives only while it holds something: a process makes a channel per
@@ -241,6 +247,7 @@ class Reader:
     # Dispatch ----------------------------------------------------------------------------------
     def deliver(self, raws: list[bytes]) -> None:
         now = self._clock_ms()
+        handed = False
         if now >= self._next_sweep:
             self._sweep(now)
         for raw in raws:
@@ -252,18 +259,26 @@ class Reader:
                 continue
             if expires < now:
                 continue  # older than the layer's expiry: never delivered
-            for channel in [target] if isinstance(target, str) else target:
-                self._hand_over(channel, (expires, payload))
+            item = (expires, payload)
+            if isinstance(target, str):
+                handed = self._hand_over(target, item) or handed
+            else:
+                for channel in target:
+                    handed = self._hand_over(channel, item) or handed
+        if handed:
+            self._last_demand = self._loop.time()
 
-    def _hand_over(self, channel: str, item: Item) -> None:
+    def _hand_over(self, channel: str, item: Item) -> bool:
+        """Give ``item`` to a waiting receive() (True), else buffer it."""
         waiters = self._waiters.get(channel)
         while waiters:
             future = waiters.popleft()
             if not future.done():
                 future.set_result(item)
                 self._waiting -= 1  # counted here so the pop loop never pops for it again
-                self._last_demand = future.get_loop().time()
-                return
+                if not waiters:
+                    del self._waiters[channel]
+                return True
         buffer = self._buffers.get(channel)
         if buffer is None:
             buffer = self._buffers[channel] = collections.deque()
@@ -275,6 +290,7 @@ class Reader:
                 buffer.popleft()
                 logger.warning("dropped the oldest message of %s: more than %d waiting in this "
                                "process and nobody receiving", channel, capacity)
+        return False
 
     def _sweep(self, now: int) -> None:
         """Drop buffered entries past their expiry: those of a channel that is never received

@@ -28,6 +28,8 @@ __all__ = [
     "GIVEN_UP",
     "GIVE_BACK",
     "GIVE_UP",
+    "GROUP_ENTRIES",
+    "GROUP_SEND",
     "OURS",
     "PUSH",
     "REAPED",
@@ -36,6 +38,7 @@ __all__ = [
     "Script",
     "acl_probes",
     "load",
+    "lost",
 ]
 
 
@@ -80,6 +83,12 @@ def load(link: RespLink, scripts: tuple[Script, ...]) -> None:
 
 def _noscript(error: BaseException) -> bool:
     return isinstance(error, ReplyError) and str(error).startswith("NOSCRIPT")
+
+
+def lost(error: BaseException) -> bool:
+    """Whether ``error`` (Redis' answer, or the refusal made of it) says that the server did not
+    have the script called by its SHA: it ran nothing, and the call may be sent as source."""
+    return "NOSCRIPT" in str(error)
 
 
 def _consume(future: asyncio.Future[Any]) -> None:
@@ -141,6 +150,130 @@ if #push > 0 then
   if type(expiry) == 'table' and expiry.err then out[#out + 1] = expiry.err end
 end
 return out
+""")
+
+# The channel layer's group_send (groups.py) -------------------------------------------------------
+# A group message is one entry per receiving list, [target, expires_at_ms, payload] in msgpack
+# (protocol/codec.py), target being the list's one channel or the list of its channels: built
+# here, byte for byte as encode_entry builds it, from ARGV's ``tail`` (the expiry and the
+# payload, packed once by the sender). Members are grouped by their list as KeySpace.channel
+# names it (protocol/keys.py): ``<prefix>:{i:<owner>}`` for ``owner!suffix``, else
+# ``<prefix>:{c:<name>}``.
+#
+# What a group_send needs of its members, per list: the key, how many members it serves, and
+# their packed names, is kept in the group's lists key (KeySpace.group_lists), a sorted set of
+# "<n> <list key>\n<packed names>" (score 0; ZADD and ZRANGE are commands the layer's ACL has
+# anyway): built from the members by the first group_send after a change, so the others do no
+# work per member. group_add and group_discard delete it after changing the members (a send
+# that runs between the two still reaches the members as they were); so does a send that drops
+# expired members. It never outlives the group: it gets the group's expiry when it is built,
+# and a send that finds no group deletes it.
+#
+# KEYS[1] = group, KEYS[2] = its lists; ARGV[1] = oldest kept score ('(' exclusive), ARGV[2] =
+# prefix. Leaves ``lists``: the lists key's members, none for an empty group.
+_GROUP_LISTS = r"""
+local function mp_str(s)
+  local n = #s
+  if n < 32 then return string.char(160 + n) .. s end
+  if n < 256 then return '\217' .. string.char(n) .. s end
+  return '\218' .. string.char(math.floor(n / 256), n % 256) .. s
+end
+local function mp_array(n)
+  if n < 16 then return string.char(144 + n) end
+  if n < 65536 then return '\220' .. string.char(math.floor(n / 256), n % 256) end
+  return '\221' .. string.char(math.floor(n / 16777216), math.floor(n / 65536) % 256,
+                               math.floor(n / 256) % 256, n % 256)
+end
+local function build(prefix, members)
+  local keys, targets = {}, {}
+  for _, m in ipairs(members) do
+    local bang = string.find(m, '!', 1, true)
+    local key
+    if bang then key = prefix .. ':{i:' .. string.sub(m, 1, bang - 1) .. '}'
+    else key = prefix .. ':{c:' .. m .. '}' end
+    local t = targets[key]
+    if t == nil then t = {}; targets[key] = t; keys[#keys + 1] = key end
+    t[#t + 1] = m
+  end
+  local out = {}
+  for k, key in ipairs(keys) do
+    local t = targets[key]
+    local parts = {#t .. ' ' .. key .. '\n'}
+    if #t > 1 then parts[2] = mp_array(#t) end
+    for _, m in ipairs(t) do parts[#parts + 1] = mp_str(m) end
+    out[k] = table.concat(parts)
+  end
+  return out
+end
+local lists = {}
+if redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1]) == 0
+   and #redis.call('ZRANGE', KEYS[1], 0, 0) == 1 then
+  lists = redis.call('ZRANGE', KEYS[2], 0, -1)
+end
+if #lists == 0 then
+  redis.call('UNLINK', KEYS[2])
+  lists = build(ARGV[2], redis.call('ZRANGE', KEYS[1], 0, -1))
+  if #lists > 0 then
+    for first = 1, #lists, 500 do  -- (unpack() has a stack limit)
+      local scored = {}
+      for i = first, math.min(first + 499, #lists) do
+        scored[#scored + 1] = 0; scored[#scored + 1] = lists[i]
+      end
+      redis.call('ZADD', KEYS[2], unpack(scored))
+    end
+    local ttl = redis.call('PTTL', KEYS[1])
+    if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
+  end
+end
+local function parse(l)  -- how many members, list key, entry head (before the tail)
+  local space = string.find(l, ' ', 1, true)
+  local newline = string.find(l, '\n', space + 1, true)
+  return tonumber(string.sub(l, 1, space - 1)), string.sub(l, space + 1, newline - 1),
+         '\147' .. string.sub(l, newline + 1)
+end
+"""
+# KEYS, ARGV[1..2] as above, ARGV[3] = entry tail. Returns, per receiving list, its key, how
+# many members it serves and its entry: {key, n, entry, ...}. Pushes nothing: for Redis Cluster
+# and sharded servers, whose member lists live on other slots than the group (the sender pushes
+# the entries through its writers), and for channel_capacity (whose patterns the sender applies).
+GROUP_ENTRIES = Script(_GROUP_LISTS + """
+local out = {}
+for _, l in ipairs(lists) do
+  local n, key, head = parse(l)
+  out[#out + 1] = key; out[#out + 1] = n; out[#out + 1] = head .. ARGV[3]
+end
+return out
+""")
+# The whole group_send in one call, where every list is on the group's server (one standalone
+# server, or Sentinel's master): KEYS, ARGV[1..3] as above, ARGV[4] = capacity, ARGV[5] =
+# ttl_ms, ARGV[6] = the largest entry. Nothing is pushed unless every entry fits (else {-1,
+# size}) and, where Redis can check (7.0+), the user may LLEN, RPUSH and PEXPIRE every list.
+# A list at capacity gets nothing (its members are counted as full, as ChannelFull skips them).
+# Returns {members, full}; on 6.2 a refused PEXPIRE's error follows (the pushes happened).
+GROUP_SEND = Script(_GROUP_LISTS + """
+local counts, keys, entries, total = {}, {}, {}, 0
+for i, l in ipairs(lists) do
+  local n, key, head = parse(l)
+  counts[i], keys[i], entries[i], total = n, key, head .. ARGV[3], total + n
+  if #entries[i] > tonumber(ARGV[6]) then return {-1, #entries[i]} end
+  if redis.acl_check_cmd and not (redis.acl_check_cmd('RPUSH', key, 'x')
+      and redis.acl_check_cmd('LLEN', key) and redis.acl_check_cmd('PEXPIRE', key, ARGV[5])) then
+    return redis.error_reply('NOPERM this user has no permissions to run the llen, rpush ' ..
+      'or pexpire command on ' .. key .. ' (checked first: nothing was pushed)')
+  end
+end
+local capacity, full, refused = tonumber(ARGV[4]), 0, nil
+for i, key in ipairs(keys) do
+  if redis.call('LLEN', key) < capacity then
+    redis.call('RPUSH', key, entries[i])
+    local expiry = redis.pcall('PEXPIRE', key, ARGV[5])
+    if type(expiry) == 'table' and expiry.err then refused = expiry.err end
+  else
+    full = full + counts[i]
+  end
+end
+if refused then return {total, full, refused} end
+return {total, full}
 """)
 
 # The route queues' (queues.py) -------------------------------------------------------------------
