@@ -137,14 +137,25 @@ class Presence:
         shard = self.hub.shard_for(self.lease)
         command = await shard.link()
         calls: list[Awaitable[Any]] = [command.call("SET", self.lease, VERSION, "PX", LEASE_MS)]
-        if self._card is not None:  # the card shares the lease's slot: the same link
-            card = json.dumps(self._card(), separators=(",", ":"))
+        card = self._written_card()
+        if card is not None:  # the card shares the lease's slot: the same link
             calls.append(command.call("SET", self.hub.keys.card(self.hub.id), card,
                                       "PX", LEASE_MS))
             calls.append(self._list())
         await asyncio.wait_for(asyncio.gather(*calls), 2.0)
         if self._refresh is not None:
             await self._refresh()
+
+    def _written_card(self) -> str | None:
+        """The card as written, or None: a card that cannot be made is logged and left out,
+        never allowed to end the presence (every connection of this process depends on it)."""
+        if self._card is None:
+            return None
+        try:
+            return json.dumps(self._card(), separators=(",", ":"))
+        except Exception:
+            logger.exception("cannot write the card of %s; its lease is kept", self.hub.id)
+            return None
 
     async def _list(self) -> None:
         """This process in the directory; entries long stale removed."""
