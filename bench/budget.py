@@ -20,16 +20,22 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.distributed import APP, NGINX_CONF, spawn, uvicorn, wait_ok, wrk  # noqa: E402
+from bench.distributed import (  # noqa: E402
+    APP,
+    NGINX_CONF,
+    run_with_servers,
+    spawn,
+    uvicorn,
+    wait_ok,
+    wrk,
+)
 from channels_distributed.embedded import RedisServer, free_port  # noqa: E402
 
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -101,21 +107,7 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--connections", type=int, default=64)
     args = parser.parse_args()
-    for tool in ("nginx", "wrk"):
-        if shutil.which(tool) is None:
-            print(f"{tool} is missing: apt-get install -y nginx wrk", file=sys.stderr)
-            return 2
-    workdir = Path(tempfile.mkdtemp(prefix="cd-budget-"))
-    redis = RedisServer().start()
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
-        return _run(args, redis, workdir, procs)
-    finally:
-        for proc in reversed(procs):
-            proc.terminate()
-            proc.wait(15)
-        redis.cleanup()
-        shutil.rmtree(workdir, ignore_errors=True)
+    return run_with_servers(_run, args)
 
 
 def _run(args: argparse.Namespace, redis: RedisServer, workdir: Path,

@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -133,6 +134,15 @@ def main() -> int:
     parser.add_argument("--before", type=Path, default=None,
                         help="another checkout, built in place: its edge and worker too")
     args = parser.parse_args()
+    return run_with_servers(_run, args)
+
+
+Run = Callable[[argparse.Namespace, RedisServer, Path, list[subprocess.Popen[bytes]]], int]
+
+
+def run_with_servers(run: Run, args: argparse.Namespace) -> int:
+    """``run(args, redis, workdir, procs)`` with nginx and wrk at hand, a private Redis and a
+    folder of its own; whatever it started (``procs``) is stopped after it, then Redis."""
     for tool in ("nginx", "wrk"):
         if shutil.which(tool) is None:
             print(f"{tool} is missing: apt-get install -y nginx wrk", file=sys.stderr)
@@ -141,7 +151,7 @@ def main() -> int:
     redis = RedisServer().start()
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        return _run(args, redis, workdir, procs)
+        return run(args, redis, workdir, procs)
     finally:
         for proc in reversed(procs):
             proc.terminate()
