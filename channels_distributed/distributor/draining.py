@@ -85,9 +85,8 @@ class Mover:
         done = self._moves[peer]
         queue, _, entry = edge._requests[peer]
         try:
-            withdrawn = await asyncio.wait_for(
-                queues.withdraw(edge.hub.shard_for(queue), queue, entry),
-                edge.config.redis_timeout)
+            withdrawn = await asyncio.wait_for(self._take_out(queue, entry),
+                                               edge.config.redis_timeout)
         except (RedisUnavailable, ReplyError, ConnectionLost, OSError, asyncio.TimeoutError) as exc:
             # Where it is is unknown: left as it is (tried again after the next poll; its
             # give-up finds it wherever it is, the deadline's script run on it as always).
@@ -109,6 +108,9 @@ class Mover:
             return
         del self._moves[peer]
         self._forward(peer, key, entry)
+
+    async def _take_out(self, queue: str, entry: bytes) -> bool:
+        return await queues.withdraw(self.edge.hub.shard_for(queue), queue, entry)
 
     def _forward(self, peer: Peer, key: str, entry: bytes) -> None:
         edge = self.edge

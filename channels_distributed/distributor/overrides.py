@@ -78,11 +78,14 @@ class LiveRoutes:
 
     async def _poll(self) -> None:
         while True:
-            read, raw = await self._read()
-            if read:
-                self.apply(raw)
-            if self.drained and self.after_poll is not None:
-                self.after_poll()
+            try:
+                read, raw = await self._read()
+                if read:
+                    self.apply(raw)
+                if self.drained and self.after_poll is not None:
+                    self.after_poll()
+            except Exception:  # a defect: logged, and the next poll tries again
+                logger.exception("route overrides: the poll of %s failed", self.key)
             await asyncio.sleep(POLL_INTERVAL)
 
     async def _read(self) -> tuple[bool, bytes | None]:
