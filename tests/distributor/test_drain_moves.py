@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from channels_distributed.distributor.relay import serve_http
+from channels_distributed.distributor.relay import serve_http, serve_websocket
 from channels_distributed.protocol.overrides import RouteOverrides, new_override
-from tests.distributor.test_forwarding_shells import Client, hello, http
+from tests.distributor.test_forwarding_shells import SCOPE, Client, hello, http
 from tests.helpers import wait_for_async
 from tests.memlink import KEY, Deployment
 
@@ -140,4 +140,17 @@ async def test_a_deadline_during_the_move_is_503_never_pushed_again_never_run() 
     assert deployment.edge.figures.route(KEY).failures == {"busy": 1}
     assert len(deployment.link.sent_connects) == 1 and deployment.take() is False
     assert runs == [] and deployment.edge._mover._moves == {}
+    await deployment.close()
+
+
+async def test_a_websocket_for_a_key_drained_with_nowhere_to_go_is_closed_with_1013() -> None:
+    deployment = Deployment(hello)
+    _drain(deployment, None)
+    client = Client({"type": "websocket.connect"})
+    scope = {**SCOPE, "type": "websocket", "scheme": "ws"}
+    await asyncio.wait_for(
+        serve_websocket(deployment.edge, KEY, scope, client.receive, client.send), 5)
+    assert [e["type"] for e in client.sent] == ["websocket.accept", "websocket.close"]
+    assert client.sent[-1]["code"] == 1013 and deployment.link.sent_connects == []
+    assert deployment.edge.figures.route(KEY).failures == {"drained": 1}
     await deployment.close()
