@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -244,3 +245,30 @@ def test_two_writers_never_overwrite_each_other_unseen(private: Deployment) -> N
     assert calls == [0, 1]  # made again on the other operator's version
     assert written.version == 2 and set(written.overrides) == {"k-a", "k-x"}
     assert json.loads(private.reply("GET", key))["version"] == 2
+
+
+def test_on_a_redis_cluster_a_split_and_a_drain_across_slots(redis_cluster: Any,
+                                                            tmp_path: Path) -> None:
+    # k-a's and k-b's queues live on different primaries (slots 14777 and 2522 of three even
+    # ranges): a move is an LREM on one primary and a push on another, never one script.
+    d = Deployment(redis_cluster.cluster, tmp_path)
+    try:
+        url = d.edge(worker_timeout=30)
+        worker_a = d.worker("k-a", args=("--concurrency", "1"))
+        worker_b = d.worker("k-b", args=("--concurrency", "20"))
+        _routes(d, "set", "k-a", "k-a=1,k-b=1")
+        _applied(d, 1, 1)
+        served = Counter(_pid(httpx.get(url + "/k/a/hello", timeout=10)) for _ in range(10))
+        assert served == {worker_a.popen.pid: 5, worker_b.popen.pid: 5}
+        _routes(d, "clear", "k-a")
+        _applied(d, 1, 2)
+        pool, futures = _load([url], 16, 0.5)
+        wait_for(lambda: _queued(d, "k-a") >= 8, what="requests queued on k-a")
+        _routes(d, "drain", "k-a", "--into", "k-b")
+        responses = [future.result() for future in futures]
+        pool.shutdown()
+        assert [r.status_code for r in responses] == [200] * 16
+        assert _runs(d) == Counter({str(i): 1 for i in range(16)})
+        assert worker_b.popen.pid in {_pid(r) for r in responses}
+    finally:
+        d.close()
