@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from deployment import Deployment, Proc
+from deployment import MANAGE, ROOT, Deployment, Proc
 from helpers import wait_for
 
 from channels_distributed.conf import parse_hosts
@@ -272,3 +272,21 @@ def test_on_a_redis_cluster_a_split_and_a_drain_across_slots(redis_cluster: Any,
         assert worker_b.popen.pid in {_pid(r) for r in responses}
     finally:
         d.close()
+
+
+def test_manage_py_distributed_routes_uses_the_projects_redis_and_routes(
+        private: Deployment) -> None:
+    def manage(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*MANAGE, "distributed_routes", *args], cwd=ROOT,
+                              capture_output=True, text=True, timeout=60, env=private.env())
+
+    done = manage("switch", "api", "api-v2")
+    assert done.returncode == 0, done.stderr
+    shown = json.loads(manage("--json").stdout)
+    assert shown["settings_routes"] == [["^/chat/", "chat"], ["^/ws/chat/", "chat"],
+                                        ["^/api/", "api"], ["^/", "site"]]
+    assert shown["overrides"]["version"] == 1
+    assert shown["overrides"]["overrides"]["api"]["switch"] == "api-v2"
+    refused = manage("set", "api", "api=1,api-v2=-1")
+    assert refused.returncode == 2 and "whole number from 1" in refused.stderr
+    assert json.loads(private.reply("GET", f"{private.prefix}:routes"))["version"] == 1
