@@ -16,7 +16,9 @@ and then:
   ``Retry-After``, counted as ``drained``);
 * removed, but meanwhile its deadline came or its client left: it is not pushed again, and the
   give-up under way counts it as withdrawn (``moved_away``), so its client gets the 503 that a
-  request nobody took gets.
+  request nobody took gets;
+* removed, but meanwhile the drain was lifted or changed: queued where a new request of the key
+  goes now (its own key again, if the override was cleared).
 """
 
 from __future__ import annotations
@@ -83,21 +85,27 @@ class Mover:
     async def _move(self, peer: Peer, key: str) -> None:
         edge = self.edge
         done = self._moves[peer]
-        queue, _, entry = edge._requests[peer]
+        request = edge._requests.get(peer)
+        if request is None:  # ended before this task ran
+            self._moves.pop(peer, None)
+            done.set_result(False)
+            return
+        queue, _, entry = request
         try:
             withdrawn = await asyncio.wait_for(self._take_out(queue, entry),
                                                edge.config.redis_timeout)
         except (RedisUnavailable, ReplyError, ConnectionLost, OSError, asyncio.TimeoutError) as exc:
-            # Where it is is unknown: left as it is (tried again after the next poll; its
-            # give-up finds it wherever it is, the deadline's script run on it as always).
+            # Whether it was taken out is unknown: taken as not (tried again after the next
+            # poll). Counting it out could tell its client 503 while a worker runs it.
             logger.warning("could not move a request off drained route key %s: %s", key, exc)
-            del self._moves[peer]
+            self._moves.pop(peer, None)
             done.set_result(False)
             return
         done.set_result(withdrawn)
-        if not withdrawn:
-            self._tried[peer] = queue
-            del self._moves[peer]
+        if not withdrawn:  # a worker has it (the connection may have ended meanwhile)
+            self._moves.pop(peer, None)
+            if peer in edge._requests:
+                self._tried[peer] = queue
             return
         # Kept in _moves (until forget): a give-up under way asks whether it was taken out.
         now = edge.hub.loop.time()
@@ -114,8 +122,10 @@ class Mover:
 
     def _forward(self, peer: Peer, key: str, entry: bytes) -> None:
         edge = self.edge
+        # Where a new request of the key goes now: the overrides may have changed during the
+        # move (the drain lifted: back onto its own queue, at the tail).
         target = edge.routing.pick(key)
-        if target == key or target in edge.routing.closed:
+        if target in edge.routing.closed:
             del edge._requests[peer]
             peer.handle(_FAILED, Drained(f"route key {key} was drained while {peer.conn} "
                                          "waited in its queue"))

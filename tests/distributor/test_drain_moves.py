@@ -154,3 +154,25 @@ async def test_a_websocket_for_a_key_drained_with_nowhere_to_go_is_closed_with_1
     assert client.sent[-1]["code"] == 1013 and deployment.link.sent_connects == []
     assert deployment.edge.figures.route(KEY).failures == {"drained": 1}
     await deployment.close()
+
+
+async def test_a_drain_lifted_during_the_move_puts_the_request_back_on_its_key() -> None:
+    runs: list[str] = []
+    deployment = Deployment(_recording(runs))
+    gate = asyncio.Event()
+    _take_out_in_memory(deployment, gate)
+    client, relay = _start(deployment)
+    await wait_for_async(lambda: deployment.link.queue, what="the request queued")
+    _drain(deployment, None)
+    deployment.edge._mover.sweep()
+    await wait_for_async(lambda: not deployment.link.queue, what="the request taken out")
+    assert deployment.edge.routing.apply(None)  # cleared before the move's answer came
+    gate.set()
+    await wait_for_async(lambda: deployment.link.queue, what="the request queued again")
+    [(queue, _, _)] = deployment.edge._requests.values()
+    assert queue == deployment.edge_hub.keys.queue(KEY)
+    assert deployment.take()
+    await asyncio.wait_for(relay, 5)
+    await asyncio.gather(*deployment.connections)
+    assert client.status == 200 and runs == ["/"]
+    await deployment.close()
