@@ -158,7 +158,8 @@ def _render(shown: dict[str, Any]) -> str:
     lines = ["ROUTES (settings; the first whose regex is found in the path)"]
     lines += [f"  {pattern!s:<30} -> {template}" for pattern, template in shown["settings_routes"]]
     if not shown["settings_routes"]:
-        lines.append("  (no edge reports them, or the edges' settings differ)")
+        lines.append("  (no edge is running)" if not shown["edges"] else
+                     "  (the edges' settings differ: see each edge's card, status --json)")
     document, refused = shown["overrides"], shown["refused"]
     if refused is not None:
         lines += ["", f"OVERRIDES: REFUSED by the edges ({refused}); they keep the last good "
@@ -168,20 +169,23 @@ def _render(shown: dict[str, Any]) -> str:
     else:
         lines += ["", f"OVERRIDES: version {document['version']}, by {document['by']} at "
                   f"{_when(document['at'])}"]
-        for key, override in document["overrides"].items():
-            what = next(kind for kind in ("split", "switch", "drain") if kind in override)
-            lines.append(f"  {key:<20} {_describe(what, override[what])}   (by "
-                         f"{override['by']} at {_when(override['at'])})")
+        rows = [(key, _describe(next(k for k in ("split", "switch", "drain") if k in o), o),
+                 f"(by {o['by']} at {_when(o['at'])})")
+                for key, o in document["overrides"].items()]
+        width = max(len(what) for _, what, _ in rows)
+        lines += [f"  {key:<20} {what:<{width}}  {by}" for key, what, by in rows]
     edges = shown["edges"]
     version = None if document is None else document["version"]
     behind = [edge for edge in edges if edge["routes_version"] != version]
-    lines += ["", f"EDGES: {len(edges) - len(behind)} of {len(edges)} apply version {version}"]
+    lines += ["", f"EDGES: {len(edges) - len(behind)} of {len(edges)} apply version {version}"
+              if edges else "EDGES: none running"]
     lines += [f"  {edge['host']} pid {edge['pid']}: version {edge['routes_version']}"
               for edge in behind]
     return "\n".join(lines) + "\n"
 
 
-def _describe(kind: str, value: Any) -> str:
+def _describe(kind: str, override: dict[str, Any]) -> str:
+    value = override[kind]
     if kind == "split":
         return "split " + ",".join(f"{k}={w}" for k, w in value.items())
     if kind == "switch":
