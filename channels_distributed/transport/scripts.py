@@ -35,6 +35,7 @@ __all__ = [
     "REAPED",
     "REQUEUE",
     "TAKE",
+    "WRITE_IF_UNCHANGED",
     "Script",
     "acl_probes",
     "load",
@@ -326,6 +327,16 @@ GIVE_UP = Script("""
 if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 1 then return 1 end
 redis.call('SET', KEYS[2], 'c', 'PX', ARGV[2])
 return 0
+""")
+
+# The route overrides' writers (transport/overrides.py) --------------------------------------------
+# KEYS: the overrides' key; ARGV: what the writer read there ('' for no key), the new document.
+# 1: written; 0: someone wrote in between (nothing written: the writer reads again). A script, so
+# nothing comes between the comparison and the write.
+WRITE_IF_UNCHANGED = Script("""
+if (redis.call('GET', KEYS[1]) or '') ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+return 1
 """)
 
 # The readers' (reader.py) ------------------------------------------------------------------------
