@@ -52,6 +52,7 @@ CLOSE_WAIT = 5.0  # seconds to wait for the peer's close frame after ours
 _SHORT = Struct("!BBH")  # a header with a 16-bit length
 _LONG = Struct("!BBQ")  # a header with a 64-bit length
 _TEXT, _BINARY = 0x1, 0x2
+_HUGE = 1 << 60
 _FAST_LIMIT = 65536  # payloads from here on take websockets' path (their length has 8 bytes)
 
 
@@ -72,7 +73,9 @@ def frame_end(data: bytes, pos: int) -> int:
     elif length == 127:
         if left < 10:
             return NEED_MORE
-        length = int.from_bytes(data[pos + 2 : pos + 10], "big")
+        # Bounded, so that the end fits a C integer when compiled: a frame this long is
+        # websockets' to refuse or to wait for, never read through.
+        length = min(int.from_bytes(data[pos + 2 : pos + 10], "big"), _HUGE)
         size += 8
     return pos + size + length
 

@@ -188,7 +188,7 @@ class WebSocketSession(Framing):
             response.headers["Server"] = self.config.server_header
         self.transport.write(response.serialize())
         self._logged(101, response.headers.raw_items(), 0)
-        self.max_size = self.config.ws_max_message_size
+        self.max_size = min(self.config.ws_max_message_size, 1 << 60)  # a C integer, compiled
         self.extensions = self.handshake.extensions
         del self.handshake, self.response  # done with: a few KiB a connection
         if self.extensions:
