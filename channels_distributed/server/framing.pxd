@@ -7,6 +7,12 @@ from channels_distributed.server.flow cimport FlowControl
 
 @cython.locals(left=Py_ssize_t, second=int, size=Py_ssize_t)
 cpdef Py_ssize_t frame_end(bytes data, Py_ssize_t pos) except? -2
+
+# The headers of short frames, a C global (read by server_frame() only).
+cdef list _HEADS
+
+@cython.locals(out=bytearray, i=Py_ssize_t)
+cpdef bytes unmask(bytes data, Py_ssize_t start, Py_ssize_t end)
 @cython.locals(length=Py_ssize_t)
 cpdef bytes server_frame(int opcode, payload)
 

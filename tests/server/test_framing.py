@@ -10,7 +10,13 @@ import pytest
 from websockets.frames import Close, Frame, Opcode
 
 from channels_distributed.server.flow import FlowControl
-from channels_distributed.server.framing import NEED_MORE, Framing, frame_end, server_frame
+from channels_distributed.server.framing import (
+    NEED_MORE,
+    Framing,
+    frame_end,
+    server_frame,
+    unmask,
+)
 
 
 class FakeTransport:
@@ -194,6 +200,14 @@ def test_a_partial_frame_at_eof_ends_abnormally():
     framing.eof_received()
     assert framing.proto is not None and framing.proto.close_code == 1006
     assert _received(framing) == []
+
+
+@pytest.mark.parametrize("size", [0, 1, 3, 4, 5, 16, 125, 126, 200])
+def test_unmasking_gives_the_payload_the_client_masked(size):
+    payload = bytes(range(256))[:size] if size <= 256 else b"u" * size
+    frame = client(Opcode.BINARY, payload)
+    start = 8 if size > 125 else 6
+    assert unmask(frame, start, len(frame)) == payload
 
 
 @pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536, 70_000])
