@@ -3,6 +3,8 @@
 # frame helpers with C-typed offsets. websocket.WebSocketSession, a Python class, extends it.
 cimport cython
 
+from channels_distributed.server.base cimport Connection
+from channels_distributed.server.context cimport ServerContext
 from channels_distributed.server.flow cimport FlowControl
 
 @cython.locals(left=Py_ssize_t, second=int, size=Py_ssize_t)
@@ -17,7 +19,9 @@ cpdef bytes unmask(bytes data, Py_ssize_t start, Py_ssize_t end)
 cpdef bytes server_frame(int opcode, payload)
 
 cdef class Framing:
-    cdef public object conn, context, transport, loop, waiter, proto, extensions, events
+    cdef public Connection conn
+    cdef public ServerContext context
+    cdef public object transport, loop, waiter, proto, extensions, events
     cdef public object fragment_opcode, gone
     cdef public FlowControl flow
     cdef public bytearray buffer
@@ -34,12 +38,14 @@ cdef class Framing:
     cpdef frames_in(self, bytes data)
     @cython.locals(first=int, second=int, size=Py_ssize_t)
     cpdef bint _fast_frame(self, bytes data, Py_ssize_t pos, Py_ssize_t end) except -1
-    @cython.locals(start=Py_ssize_t, event=dict)
+    @cython.locals(start=Py_ssize_t, event=dict, payload=bytes)
     cpdef bint _deliver_fast(self, bytes data, Py_ssize_t pos, Py_ssize_t end) except -1
     cpdef _slow(self, bytes data)
     cpdef process(self)
     cpdef _deliver(self)
     cpdef wake(self)
+    @cython.locals(fields=dict)
+    cpdef bint sent_at_once(self, message) except -1
     @cython.locals(opcode=int)
-    cpdef send_message(self, text, data)
+    cpdef send_message(self, str text, data)
     cpdef flush(self)

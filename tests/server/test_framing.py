@@ -3,12 +3,16 @@ that a stream mixing both is delivered in order (``channels_distributed.server.f
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 import pytest
 from websockets.frames import Close, Frame, Opcode
 
+from channels_distributed.conf.server import ServerConfig
+from channels_distributed.server.base import Connection
+from channels_distributed.server.context import ServerContext
 from channels_distributed.server.flow import FlowControl
 from channels_distributed.server.framing import (
     NEED_MORE,
@@ -23,12 +27,13 @@ class FakeTransport:
     def __init__(self) -> None:
         self.written: list[bytes] = []
         self.paused = False
+        self.closing = False
 
     def write(self, data: bytes) -> None:
         self.written.append(bytes(data))
 
     def is_closing(self) -> bool:
-        return False
+        return self.closing
 
     def pause_reading(self) -> None:
         self.paused = True
@@ -36,26 +41,19 @@ class FakeTransport:
     def resume_reading(self) -> None:
         self.paused = False
 
-
-class FakeConn:
-    def __init__(self) -> None:
-        self.transport = FakeTransport()
-        self.flow = FlowControl(self.transport)  # type: ignore[arg-type]
-        self.closed = False
-        self.loop = None  # receive() is the session's tests' (tests/server/test_websocket.py)
-
     def close(self) -> None:
-        self.closed = True
+        self.closing = True
 
 
-class FakeContext:
-    now = 0.0
-    log = logging.getLogger("test-framing")
-
-
-def _framing(max_size: int = 0) -> tuple[Framing, FakeConn]:
-    conn = FakeConn()
-    framing = Framing(conn, FakeContext(), b"")  # type: ignore[arg-type]
+def _framing(max_size: int = 0) -> tuple[Framing, Connection]:
+    """A Framing on a connection whose transport records what is written."""
+    loop = asyncio.new_event_loop()  # only read: ServerContext asks it the time
+    loop.close()
+    context = ServerContext(None, ServerConfig(), loop, logging.getLogger("test-framing"))
+    conn = Connection(context, owner=None)  # type: ignore[arg-type]
+    conn.transport = FakeTransport()  # type: ignore[assignment]
+    conn.flow = FlowControl(conn.transport)
+    framing = Framing(conn, context, b"")
     framing.events.clear()  # websocket.connect: the session's business
     framing.opened = True
     framing.max_size = max_size
@@ -71,9 +69,9 @@ def _received(framing: Framing) -> list[Any]:
     return [e.get("text", e.get("bytes")) for e in framing.events]
 
 
-def _sent(conn: FakeConn) -> list[Frame]:
+def _sent(conn: Connection) -> list[Frame]:
     """The frames the server wrote, parsed back."""
-    data = b"".join(conn.transport.written)
+    data = b"".join(conn.transport.written)  # type: ignore[attr-defined]
     frames, pos = [], 0
     while pos < len(data):
         end = frame_end(data, pos)
@@ -97,7 +95,7 @@ def _parse(raw: bytes) -> Frame:
     raise AssertionError("incomplete frame")
 
 
-def _close_code(conn: FakeConn) -> int:
+def _close_code(conn: Connection) -> int:
     closes = [f for f in _sent(conn) if f.opcode is Opcode.CLOSE]
     assert closes, "no Close frame sent"
     return Close.parse(closes[0].data).code
