@@ -28,7 +28,7 @@ cdef class Framing:
     cdef public list fragments
     cdef public bint opened, fast
     cdef public int state
-    cdef public Py_ssize_t max_size, slow_left
+    cdef public Py_ssize_t max_size, slow_left, wanted
     cdef public double last_seen, ping_sent, close_deadline
     cpdef protocol(self)
     cpdef bint is_open(self) except -1

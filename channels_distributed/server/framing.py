@@ -128,6 +128,7 @@ class Framing:
         self.max_size = 0  # 0: no limit
         self.fast = True  # no extension negotiated: the fast path may run
         self.slow_left = 0  # bytes of the current frame still owed to the protocol object
+        self.wanted = 0  # the size of the partial fast frame in the buffer, once known
         self.fragments: list[bytes] = []
         self.fragment_opcode: Opcode | None = None
         self.last_seen = context.now
@@ -166,8 +167,11 @@ class Framing:
         """Route the frames of ``data`` (after any partial frame kept) in order."""
         if self.buffer:
             self.buffer += data
+            if len(self.buffer) < self.wanted:
+                return  # the fast frame kept is still incomplete: no copy until it is whole
             data = bytes(self.buffer)
             self.buffer = bytearray()
+            self.wanted = 0
         proto = self.proto
         if not self.fast or (proto is not None and proto.state is not State.OPEN):
             self._slow(data)  # compression, or closing: everything is websockets'
@@ -191,6 +195,7 @@ class Framing:
             if self._fast_frame(data, pos, end):
                 if end > total:  # whole frames only: wait for the rest
                     self.buffer = bytearray(data[pos:])
+                    self.wanted = end - pos
                     break
                 delivered = True
                 if not self._deliver_fast(data, pos, end):

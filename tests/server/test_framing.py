@@ -121,6 +121,17 @@ def test_a_frame_split_anywhere_is_delivered_once_whole():
         assert framing.proto is None
 
 
+def test_a_large_fast_frame_arriving_in_pieces_is_joined_once():
+    framing, _ = _framing()
+    frame = client(Opcode.BINARY, b"j" * 60_000)
+    for start in range(0, len(frame), 1000):
+        framing.frames_in(frame[start:start + 1000])
+        if start + 1000 < len(frame):
+            assert framing.wanted == len(frame) and _received(framing) == []
+    assert _received(framing) == [b"j" * 60_000]
+    assert framing.proto is None and framing.wanted == 0 and not framing.buffer
+
+
 @pytest.mark.parametrize(("frame", "code"), [
     (Frame(Opcode.TEXT, b"plain").serialize(mask=False, extensions=[]), 1002),  # unmasked
     (client(Opcode.TEXT, b"compressed?", rsv1=True), 1002),  # no extension was negotiated
