@@ -115,8 +115,9 @@ def child(scenario: str, count: int) -> None:
         loop.close()
 
 
-def instructions(scenario: str, count: int, pure: bool) -> int:
-    """The total Ir callgrind counts for one run of ``count`` requests."""
+def instructions(scenario: str, count: int, pure: bool, script: str = __file__) -> int:
+    """The total Ir callgrind counts for one run of ``count`` requests (or messages): ``script``
+    run as ``script --child SCENARIO --requests COUNT`` (``bench/callgrind_ws.py`` is another)."""
     env = dict(os.environ, PYTHONHASHSEED="0")
     if pure:
         env["CHANNELS_DISTRIBUTED_NO_EXTENSIONS"] = "1"
@@ -126,7 +127,7 @@ def instructions(scenario: str, count: int, pure: bool) -> int:
         out = Path(folder, "callgrind.out")
         subprocess.run(
             ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-             sys.executable, __file__, "--child", scenario, "--requests", str(count)],
+             sys.executable, script, "--child", scenario, "--requests", str(count)],
             env=env, cwd=ROOT, check=True, capture_output=True, timeout=3600,
         )
         for line in out.read_text().splitlines():

@@ -11,7 +11,8 @@ own. A set runs from its Python sources, the rest compiled, through ``bench/sour
 adds the compiled modules that cimport one of the set: they cannot load without it compiled).
 The callgrind harness of each workload that runs a module of the set is run with the set from
 its sources and, just before, with the whole build compiled: ``bench/callgrind_server.py
---scenario get`` for ``server.*``; ``bench/callgrind_distributed.py --rounds 1`` in the roles
+--scenario get`` for ``server.*``, and ``bench/callgrind_ws.py --scenario text`` (a WebSocket
+message) for ``server.framing``; ``bench/callgrind_distributed.py --rounds 1`` in the roles
 (edge, worker) that run the modules, for the transport, protocol, distributor and worker
 modules; and ``bench/callgrind_layer.py --scenario send`` for the modules the channel layer runs.
 Printed per set and workload: both figures and the gain, the share of the instructions that
@@ -37,6 +38,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # Which processes of a forwarded request run a module (the edge's relay, the worker's connection).
 EDGE_ONLY = {"distributor.edge", "distributor.relay"}
 WORKER_ONLY = {"worker.connection"}
+# The modules only a WebSocket message runs (bench/callgrind_ws.py measures them).
+WEBSOCKET = {"server.framing"}
 # The modules the channel layer runs (RedisChannelLayer's send and receive).
 LAYER = {"protocol.codec", "protocol.keys", "protocol.packing", "transport.reader",
          "transport.resp", "transport.scripts", "transport.writer"}
@@ -79,7 +82,11 @@ def figures(chosen: frozenset[str], modules: frozenset[str]) -> dict[str, float]
     ``modules`` from their sources (none: the whole build compiled)."""
     shorts = {_short(m) for m in chosen}
     found: dict[str, float] = {}
-    if any(m.startswith("server.") for m in shorts):
+    if shorts & WEBSOCKET:
+        out = _run(["bench/callgrind_ws.py", "--scenario", "text", "--small", "1000",
+                    "--large", "6000"], modules)
+        found["websocket echo"] = _thousands(r"^text\s+\S+\s+([\d.]+)k", out)
+    if any(m.startswith("server.") and m not in WEBSOCKET for m in shorts):
         out = _run(["bench/callgrind_server.py", "--scenario", "get", "--small", "500",
                     "--large", "2500"], modules)
         found["server GET"] = _thousands(r"get\s+\S+\s+([\d.]+)k", out)

@@ -18,6 +18,7 @@ the ``bench`` extra (``pip install -e '.[bench]'``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
@@ -28,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,7 +75,7 @@ http {{
 """
 
 
-def _gunicorn(worker: str, *options: str) -> list[str]:
+def gunicorn_command(worker: str, *options: str) -> list[str]:
     return [
         str(BIN / "gunicorn"),
         "--workers",
@@ -99,17 +100,17 @@ def _nginx(app: str, port: int, folder: Path) -> list[str]:
 Command = Callable[[str, int, Path], list[str]]
 SERVERS: dict[str, Command] = {
     OURS: lambda app, port, folder: [
-        *_gunicorn("channels_distributed.gunicorn.ASGIWorker"),
+        *gunicorn_command("channels_distributed.gunicorn.ASGIWorker"),
         f"127.0.0.1:{port}",
         app,
     ],
     BEFORE: lambda app, port, folder: [
-        *_gunicorn("channels_distributed.gunicorn.ASGIWorker"),
+        *gunicorn_command("channels_distributed.gunicorn.ASGIWorker"),
         f"127.0.0.1:{port}",
         app,
     ],
     UVICORN: lambda app, port, folder: [
-        *_gunicorn("uvicorn_worker.UvicornWorker"),
+        *gunicorn_command("uvicorn_worker.UvicornWorker"),
         f"127.0.0.1:{port}",
         app,
     ],
@@ -117,7 +118,7 @@ SERVERS: dict[str, Command] = {
     # speed: uvloop, and the C parser of gunicorn[fast] (gunicorn_h1c); it fails to start
     # without that parser rather than measuring the slower Python one.
     "gunicorn -k asgi": lambda app, port, folder: [
-        *_gunicorn("asgi", "--asgi-loop", "uvloop", "--http-parser", "fast"),
+        *gunicorn_command("asgi", "--asgi-loop", "uvloop", "--http-parser", "fast"),
         f"127.0.0.1:{port}",
         app,
     ],
@@ -154,20 +155,20 @@ def stop_group(proc: subprocess.Popen[bytes]) -> None:
     try:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(15)
-    except ProcessLookupError:  # it exited already (it failed to start)
+    except ProcessLookupError:  # it exited already (it failed to start, or was stopped)
         pass
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(5)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-def _wait_ready(port: int, path: str, proc: subprocess.Popen[bytes]) -> bool:
+def wait_ready(port: int, path: str, proc: subprocess.Popen[bytes]) -> bool:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and proc.poll() is None:
         try:
@@ -183,7 +184,7 @@ def _wait_ready(port: int, path: str, proc: subprocess.Popen[bytes]) -> bool:
     return False
 
 
-def _cpu_seconds(session: int) -> float:
+def cpu_seconds(session: int) -> float:
     """The CPU time (user and system) the live processes of a session have used so far."""
     ticks = 0
     for entry in os.scandir("/proc"):
@@ -224,9 +225,14 @@ def _latency(out: str, percentile: str) -> float:
     return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 
 
-def run_one(server: str, app: str, path: str, args: argparse.Namespace) -> Result | None:
-    port = _free_port()
-    source = args.before if server == BEFORE else ROOT
+@contextlib.contextmanager
+def serving(
+    server: str, app: str, path: str, before: Path | None
+) -> Iterator[tuple[subprocess.Popen[bytes], int] | None]:
+    """``server`` running ``app`` pinned to CPU 0, answering ``path``, with its port; None if it
+    did not start (said on stderr). Stopped on leaving."""
+    port = free_port()
+    source = before if server == BEFORE and before is not None else ROOT
     env = {**os.environ, "PYTHONPATH": str(source),
            "DJANGO_SETTINGS_MODULE": "testproject.settings"}
     with tempfile.TemporaryDirectory(prefix="bench-server-") as folder:
@@ -240,20 +246,29 @@ def run_one(server: str, app: str, path: str, args: argparse.Namespace) -> Resul
             start_new_session=True,
         )
         try:
-            if not _wait_ready(port, path, proc):
+            if not wait_ready(port, path, proc):
                 stop_group(proc)
                 error = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
                 print(f"  {server} did not start: {error[-2000:]}", file=sys.stderr)
-                return None
-            if args.warmup:  # Django needs more than a second
-                _wrk(port, path, args.warmup, args.connections)
-            # The server's CPU time per request as well: on a machine others load, it moves far
-            # less than requests per second do (the server waits for the CPU, it does not work).
-            cpu = _cpu_seconds(proc.pid)
-            rps, p50, p99, count = _wrk(port, path, args.duration, args.connections)
-            return rps, p50, p99, (_cpu_seconds(proc.pid) - cpu) / count * 1e6
+                yield None
+            else:
+                yield proc, port
         finally:
             stop_group(proc)
+
+
+def run_one(server: str, app: str, path: str, args: argparse.Namespace) -> Result | None:
+    with serving(server, app, path, args.before) as started:
+        if started is None:
+            return None
+        proc, port = started
+        if args.warmup:  # Django needs more than a second
+            _wrk(port, path, args.warmup, args.connections)
+        # The server's CPU time per request as well: on a machine others load, it moves far
+        # less than requests per second do (the server waits for the CPU, it does not work).
+        cpu = cpu_seconds(proc.pid)
+        rps, p50, p99, count = _wrk(port, path, args.duration, args.connections)
+        return rps, p50, p99, (cpu_seconds(proc.pid) - cpu) / count * 1e6
 
 
 def main() -> None:
@@ -295,7 +310,7 @@ def main() -> None:
           "lowest-highest of the rounds)")
 
 
-def _ratios(ours: list[Result | None], theirs: list[Result | None], field: int) -> list[float]:
+def ratios(ours: list[Result | None], theirs: list[Result | None], field: int) -> list[float]:
     """Round by round (the rounds ran back to back): ours / theirs in requests per second
     (``field`` 0), or theirs / ours in CPU time per request (3): above 1, ours does better."""
     pairs = [(a, b) for a, b in zip(ours, theirs) if a is not None and b is not None]
@@ -304,7 +319,7 @@ def _ratios(ours: list[Result | None], theirs: list[Result | None], field: int) 
     return [b[field] / a[field] for a, b in pairs if a[field] > 0]
 
 
-def _ratio_cells(ratios: list[float]) -> str:
+def ratio_cells(ratios: list[float]) -> str:
     if not ratios:
         return f"{'-':>7} {'-':>10}"
     return (f"{statistics.median(ratios):>6.2f}x "
@@ -328,8 +343,8 @@ def print_table(runs: dict[tuple[str, str], list[Result | None]]) -> None:
                 continue
             rps, p50, p99, cpu = (statistics.median(r[i] for r in done) for i in range(4))
             print(f"{label:<20} {server:<24} {rps:>8.0f} {p50:>7.2f} {p99:>7.2f} "
-                  f"{_ratio_cells(_ratios(ours, results, 0))} {cpu:>7.1f} "
-                  f"{_ratio_cells(_ratios(ours, results, 3))}")
+                  f"{ratio_cells(ratios(ours, results, 0))} {cpu:>7.1f} "
+                  f"{ratio_cells(ratios(ours, results, 3))}")
 
 
 if __name__ == "__main__":

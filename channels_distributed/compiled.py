@@ -1,8 +1,9 @@
 """Which modules run compiled, and the switch back to their Python sources.
 
-``setup.py`` compiles the hot path (``COMPILED``: the HTTP server, and the modules of a forwarded
-request whose compiling saves instructions: the batched Redis writer, the hub and peers of
-forwarded connections, the envelope and codec, the edge and its relay) with Cython where it can.
+``setup.py`` compiles the hot path (``COMPILED``: the HTTP server, the WebSocket fast path, and
+the modules of a forwarded request whose compiling saves instructions: the batched Redis writer,
+the hub and peers of forwarded connections, the envelope and codec, the edge and its relay) with
+Cython where it can.
 One switch, with one meaning at build and at run time:
 ``CHANNELS_DISTRIBUTED_NO_EXTENSIONS`` set to a non-empty value other than ``0`` asks for the
 Python sources (unset, empty or ``0``: the compiled build). At build time the wheel then carries
@@ -44,6 +45,7 @@ COMPILED = (
     "channels_distributed.server.cycle",
     "channels_distributed.server.scope",
     "channels_distributed.server.http",
+    "channels_distributed.server.framing",
     "channels_distributed.transport.writer",
     "channels_distributed.forwarding.hub",
     "channels_distributed.forwarding.peer",

@@ -1,6 +1,7 @@
 """The HTTP/1.1 + WebSocket server behind ``channels_distributed.gunicorn.ASGIWorker``.
 
-httptools parses HTTP/1.1, the ``websockets`` sans-I/O protocol frames WebSocket, uvloop runs it.
+httptools parses HTTP/1.1; WebSocket frames are read by a fast path for whole small messages and
+by the ``websockets`` sans-I/O protocol for the rest; uvloop runs it.
 ``Server`` is usable without gunicorn (tests, embedding); the gunicorn worker wraps it.
 """
 

@@ -2,8 +2,10 @@
 
 The handshake request is never re-parsed: the headers httptools already read are handed to
 ``ServerProtocol.accept`` to validate and negotiate; the 101 is sent when the application sends
-``websocket.accept``. Frames, fragmentation limits, UTF-8 checks and the close handshake are the
-``websockets`` protocol's; this module moves bytes and ASGI events, and pings idle peers.
+``websocket.accept``. Whole small messages take the fast path of ``framing.py`` (the base class);
+fragmentation, control frames, compression, size limits and the close handshake are the
+``websockets`` protocol's; this module runs the handshake and the ASGI conversation, and pings
+idle peers.
 
 Once the client is gone (its socket closed, or its Close frame received), ``send()`` raises
 ``ClientGone``, an ``OSError`` as ASGI spec 2.4 asks; an application that then ends with an
@@ -15,12 +17,9 @@ closes open WebSockets with 1012 (service restart).
 
 from __future__ import annotations
 
-import logging
 import time
-from collections import deque
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
-from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.server import ServerProtocol
@@ -30,12 +29,15 @@ from channels_distributed.server.access import Answer
 from channels_distributed.server.base import Connection
 from channels_distributed.server.context import ServerContext
 from channels_distributed.server.flow import BODY_BUFFERED
-from channels_distributed.server.handshake import (
-    ServerSide,
-    extensions,
-    request_headers,
-    websocket_scope,
+from channels_distributed.server.framing import (
+    CLOSED,
+    CONNECTING,
+    OPEN,
+    RESPONDING,
+    Framing,
+    ws_logger,
 )
+from channels_distributed.server.handshake import extensions, request_headers, websocket_scope
 from channels_distributed.server.response import status_line
 
 if TYPE_CHECKING:
@@ -43,14 +45,10 @@ if TYPE_CHECKING:
 
 __all__ = ["WebSocketSession"]
 
-ws_logger = logging.getLogger(__name__)
-_CONNECTING, _RESPONDING, _OPEN, _CLOSED = range(4)
-_MAX_PENDING = 64  # received messages queued for the application before reading pauses
-_CLOSE_WAIT = 5.0  # seconds to wait for the peer's close frame after ours
 _ANSWERS = frozenset({"websocket.accept", "websocket.close", "websocket.http.response.start"})
 
 
-class WebSocketSession:
+class WebSocketSession(Framing):
     def __init__(
         self,
         conn: Connection,
@@ -59,22 +57,9 @@ class WebSocketSession:
         target: bytes,
         rest: bytes,
     ) -> None:
-        self.conn = conn
-        self.context = context
+        Framing.__init__(self, conn, context, rest)
         self.config = context.config
-        self.transport = conn.transport
         self.scope = websocket_scope(scope, conn.scheme)
-        self.state = _CONNECTING
-        self.buffer = bytearray(rest)
-        self.events: deque[dict[str, Any]] = deque([{"type": "websocket.connect"}])
-        self.waiter: asyncio.Future[None] | None = None
-        self.gone: dict[str, Any] | None = None
-        self.proto: ServerProtocol | None = None
-        self.fragments: list[bytes] = []
-        self.fragment_opcode: Opcode | None = None
-        self.last_seen = context.now
-        self.ping_sent = 0.0
-        self.close_deadline = 0.0
         self.http_response: tuple[int, list[Any], list[bytes]] | None = None
         self.started = time.perf_counter() if context.access_log else 0.0
         self.answered = False  # the application answered the handshake
@@ -96,22 +81,6 @@ class WebSocketSession:
 
     # -- transport events -------------------------------------------------------------------
 
-    def data_received(self, data: bytes) -> None:
-        self.last_seen = self.context.now
-        if self.proto is None:
-            self.buffer += data
-            if len(self.buffer) > 65536:
-                self.conn.flow.pause_reading(BODY_BUFFERED)
-            return
-        self.proto.receive_data(data)
-        self._process()
-
-    def eof_received(self) -> bool | None:
-        if self.proto is not None:
-            self.proto.receive_eof()
-            self._process()
-        return None
-
     def connection_lost(self) -> None:
         code, reason = 1006, ""
         if self.proto is not None:
@@ -124,79 +93,22 @@ class WebSocketSession:
     def on_tick(self, now: float) -> None:
         if self.close_deadline and now >= self.close_deadline:
             self.conn.close()
-        elif self.state == _OPEN and self.config.ws_ping_interval and self.proto is not None:
+        elif self.state == OPEN and self.config.ws_ping_interval:
             if self.ping_sent and now - self.ping_sent > self.config.ws_ping_timeout:
-                self.proto.fail(1011, "keepalive ping timeout")
-                self._flush()
-            elif not self.ping_sent and now - self.last_seen > self.config.ws_ping_interval:
-                self.proto.send_ping(b"keepalive")
+                self.protocol().fail(1011, "keepalive ping timeout")
+                self.flush()
+            elif (not self.ping_sent and now - self.last_seen > self.config.ws_ping_interval
+                  and self.is_open()):
+                self.protocol().send_ping(b"keepalive")
                 self.ping_sent = now
-                self._flush()
+                self.flush()
 
     def shutdown(self) -> None:
-        if self.state == _OPEN and self.proto is not None and self.proto.state is State.OPEN:
-            self.proto.send_close(1012, "service restart")
-            self._flush()
-        elif self.state != _OPEN:
+        if self.state == OPEN and self.is_open():
+            self.protocol().send_close(1012, "service restart")
+            self.flush()
+        elif self.state != OPEN:
             self.conn.close()
-
-    # -- frames in --------------------------------------------------------------------------
-
-    def _process(self) -> None:
-        proto = self.proto
-        if proto is None:
-            return
-        for event in proto.events_received():
-            frame = cast(Frame, event)
-            opcode = frame.opcode
-            if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
-                self.fragment_opcode = opcode
-                self.fragments = [bytes(frame.data)]
-            elif opcode is Opcode.CONT:
-                self.fragments.append(bytes(frame.data))
-            elif opcode is Opcode.PONG:
-                self.ping_sent = 0.0
-                continue
-            else:
-                continue
-            if frame.fin:
-                self._deliver()
-        self._flush()
-
-    def _deliver(self) -> None:
-        data = b"".join(self.fragments)
-        self.fragments = []
-        event: dict[str, Any]
-        if self.fragment_opcode is Opcode.TEXT:
-            try:
-                event = {"type": "websocket.receive", "text": data.decode("utf-8")}
-            except UnicodeDecodeError:
-                if self.proto is not None:
-                    self.proto.fail(1007, "invalid UTF-8 in a text message")
-                return
-        else:
-            event = {"type": "websocket.receive", "bytes": data}
-        self.events.append(event)
-        if len(self.events) > _MAX_PENDING:
-            self.conn.flow.pause_reading(BODY_BUFFERED)
-        self._wake()
-
-    def _flush(self) -> None:
-        proto = self.proto
-        if proto is None:
-            return
-        data = proto.data_to_send()
-        if data:
-            payload = b"".join(data)
-            if payload and not self.conn.closed:
-                self.transport.write(payload)
-        if proto.eof_sent or proto.state is State.CLOSED:
-            # The closing handshake is complete (or the connection failed): a server closes
-            # TCP first (RFC 6455 section 7.1.1).
-            self.conn.close()
-        elif proto.close_expected() and not self.close_deadline:
-            # Our Close went first: the client's Close is awaited, within a bound.
-            self.close_deadline = self.context.now + _CLOSE_WAIT
 
     # -- ASGI -------------------------------------------------------------------------------
 
@@ -205,32 +117,16 @@ class WebSocketSession:
             # ASGI's reason is the one in the client's Close frame.
             self.gone = {"type": "websocket.disconnect", "code": code, "reason": reason}
             self.events.append(self.gone)
-        self.state = _CLOSED
-        self._wake()
+        self.state = CLOSED
+        self.wake()
 
-    def _wake(self) -> None:
-        waiter, self.waiter = self.waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    async def receive(self) -> dict[str, Any]:
-        while not self.events:
-            if self.gone is not None:
-                return self.gone
-            self.waiter = self.conn.loop.create_future()
-            await self.waiter
-        event = self.events.popleft()
-        if len(self.events) < _MAX_PENDING // 2:
-            self.conn.flow.resume_reading(BODY_BUFFERED)
-        return event
-
-    async def send(self, message: dict[str, Any]) -> None:
+    async def answer(self, message: dict[str, Any]) -> None:
         kind = message["type"]
-        if self.state == _CONNECTING:
+        if self.state == CONNECTING:
             self._send_connecting(kind, message)
-        elif self.state == _RESPONDING:
+        elif self.state == RESPONDING:
             self._send_response_body(kind, message)
-        elif self.state == _OPEN:
+        elif self.state == OPEN:
             await self._send_open(kind, message)
         elif self.answered or kind not in _ANSWERS:
             raise self._gone()
@@ -251,7 +147,7 @@ class WebSocketSession:
         elif kind == "websocket.close":
             self._reject(403, [], b"")
         elif kind == "websocket.http.response.start":
-            self.state = _RESPONDING
+            self.state = RESPONDING
             self.http_response = (message["status"], list(message.get("headers", ())), [])
         else:
             raise RuntimeError(f"expected websocket.accept or websocket.close, got {kind!r}")
@@ -292,41 +188,36 @@ class WebSocketSession:
             response.headers["Server"] = self.config.server_header
         self.transport.write(response.serialize())
         self._logged(101, response.headers.raw_items(), 0)
-        max_size = self.config.ws_max_message_size or None
-        self.proto = ServerSide(state=State.OPEN, max_size=max_size, logger=ws_logger)
-        self.proto.extensions = self.handshake.extensions
+        self.max_size = min(self.config.ws_max_message_size, 1 << 60)  # a C integer, compiled
+        self.extensions = self.handshake.extensions
         del self.handshake, self.response  # done with: a few KiB a connection
-        self.state = _OPEN
-        self.conn.flow.resume_reading(BODY_BUFFERED)
+        if self.extensions:
+            # Compressed frames are websockets' to read and write: no fast path.
+            self.fast = False
+            self.protocol()
+        self.state = OPEN
+        self.opened = True
+        self.flow.resume_reading(BODY_BUFFERED)
         if self.buffer:
             data, self.buffer = bytes(self.buffer), bytearray()
-            self.proto.receive_data(data)
-            self._process()
+            self.frames_in(data)
 
     async def _send_open(self, kind: str, message: dict[str, Any]) -> None:
         proto = self.proto
-        if proto is None:  # pragma: no cover - _OPEN is only entered once the protocol exists
-            raise RuntimeError("websocket is open without a protocol object")
-        if proto.state is not State.OPEN and (
+        if proto is not None and proto.state is not State.OPEN and (
             proto.close_rcvd is not None or proto.state is not State.CLOSING
         ):
             raise self._gone()  # the client closed, or the connection failed
         if kind == "websocket.send":
-            text, data = message.get("text"), message.get("bytes")
-            if proto.state is not State.OPEN:
+            if proto is not None and proto.state is not State.OPEN:
                 return  # our Close is out: the application learns the end from receive()
-            if text is not None:
-                proto.send_text(text.encode("utf-8"))
-            elif data is not None:
-                proto.send_binary(data)
-            else:
-                raise RuntimeError("websocket.send needs 'text' or 'bytes'")
-            self._flush()
-            await self.conn.flow.drain()
+            self.send_message(message.get("text"), message.get("bytes"))
+            if self.flow.write_paused:
+                await self.flow.drain()
         elif kind == "websocket.close":
-            if proto.state is State.OPEN:
-                proto.send_close(message.get("code", 1000), message.get("reason") or "")
-                self._flush()
+            if self.is_open():
+                self.protocol().send_close(message.get("code", 1000), message.get("reason") or "")
+                self.flush()
         else:
             raise RuntimeError(f"unexpected ASGI message {kind!r} on an open WebSocket")
 
@@ -348,7 +239,7 @@ class WebSocketSession:
                 )
             self._end(1011, 500)
         else:
-            if self.state == _RESPONDING:
+            if self.state == RESPONDING:
                 self.context.log.error(
                     "ASGI application returned without completing the WebSocket denial response"
                     " to %s",
@@ -357,12 +248,12 @@ class WebSocketSession:
             self._end(1000, 403)
 
     def _end(self, code: int, status: int) -> None:
-        if self.state == _CONNECTING:
+        if self.state == CONNECTING:
             self._reject(status, [], b"")
-        elif self.state == _RESPONDING:
+        elif self.state == RESPONDING:
             # A denial response left unfinished: its parts are held until the last one, so
             # nothing was written yet and a 500 takes its place (then close, like any denial).
             self._reject(500, [], b"")
-        elif self.state == _OPEN and self.proto is not None and self.proto.state is State.OPEN:
-            self.proto.send_close(code)
-            self._flush()
+        elif self.state == OPEN and self.is_open():
+            self.protocol().send_close(code)
+            self.flush()

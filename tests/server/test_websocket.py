@@ -97,6 +97,32 @@ def test_close_between_fragments_is_a_normal_close(gunicorn):
     assert server.recorded("ws-disconnect") == ["1000"]
 
 
+def test_a_stream_mixing_fast_frames_fragments_and_a_ping_is_answered_in_order(echo_server):
+    """Whole messages take the fast path (server/framing.py), fragments and control frames the
+    websockets protocol object: sent in one write, the messages still reach the application,
+    and their echoes the client, in the order they were sent; the ping gets its pong."""
+    sock, buffered = _raw_handshake(echo_server.port)
+    fragment = _masked(0x1, b"frag")
+    stream = b"".join([
+        _masked(0x1, b"one"),
+        _masked(0x2, b"two"),
+        bytes([fragment[0] & 0x7F]) + fragment[1:],  # FIN clear: more fragments follow
+        _masked(0x9, b"ping!"),
+        _masked(0x0, b"mented"),
+        _masked(0x1, b"three"),
+    ])
+    with sock:
+        sock.sendall(stream)
+        frames = []
+        while len(frames) < 5:
+            opcode, payload, buffered = _read_frame(sock, buffered)
+            frames.append((opcode, payload))
+        sock.sendall(_masked(0x8, (1000).to_bytes(2, "big")))
+    assert [f for f in frames if f[0] == 0xA] == [(0xA, b"ping!")]
+    assert [f for f in frames if f[0] != 0xA] == [
+        (0x1, b"one"), (0x2, b"two"), (0x1, b"fragmented"), (0x1, b"three")]
+
+
 def _read_frame(
     sock: socket.socket, buffered: bytes, whole_byte: bool = False
 ) -> tuple[int, bytes, bytes]:
