@@ -121,8 +121,10 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         return self.config.capacity_of(self.non_local_name(channel))
 
     def _reader_factory(self, key: str, competing: bool) -> Callable[[Shard], Reader]:
+        least = min((self.config.capacity, *(n for _, n in self.config.channel_capacity)))
         return lambda shard: Reader(shard, key, batch=0 if competing else BATCH,
-                                    capacity_of=self._capacity, clock_ms=self._clock_ms)
+                                    capacity_of=self._capacity, clock_ms=self._clock_ms,
+                                    least_capacity=least)
 
     def _list_capacity(self, key: str) -> int:
         """The capacity of the list at ``key`` (a local list's is its owner's: ``owner!``)."""
@@ -176,7 +178,17 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         reader = route[1] if route is not None and route[0] is state else self._route(
             state, channel)
         while True:
-            _, payload = await reader.get(channel)
+            # The reader's poll, wait and withdraw, called here: no coroutine of its own per
+            # message (a group message wakes one receive() per member).
+            item = reader.poll(channel)
+            if item is None:
+                future = reader.wait(channel)
+                try:
+                    item = await future
+                except BaseException as exc:
+                    reader.withdraw(channel, future, exc)
+                    raise
+            payload = item[1]
             last = self._last_flat
             if last[0] is payload:  # the same entry's message, for another member of its list
                 if metrics.LAYER is not None:

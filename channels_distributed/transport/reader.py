@@ -51,16 +51,21 @@ class Reader:
     """Pops one Redis list and delivers its entries to local waiters by channel name."""
 
     def __init__(self, shard: Shard, key: str, *, batch: int, capacity_of: Callable[[str], int],
-                 clock_ms: Callable[[], int]) -> None:
+                 clock_ms: Callable[[], int], least_capacity: int = 1) -> None:
         self.shard = shard
         self.key = key
         self._batch = batch
         self._capacity_of = capacity_of
+        # No channel's capacity is below it: a shorter buffer needs no capacity_of() call.
+        self._least_capacity = least_capacity
         self._clock_ms = clock_ms
         self._buffers: dict[str, collections.deque[Item]] = {}  # never holds an empty one
         self._full: set[str] = set()  # channels whose buffer is at capacity
         self._next_sweep = 0
-        self._waiters: dict[str, collections.deque[asyncio.Future[Item]]] = {}
+        # A channel's first waiter, and those after it (several receive() on one channel at
+        # once): one future per receive, without a deque made and dropped per message.
+        self._waiters: dict[str, asyncio.Future[Item]] = {}
+        self._queued: dict[str, collections.deque[asyncio.Future[Item]]] = {}
         self._waiting = 0
         self._task: asyncio.Task[None] | None = None
         self._closed = False
@@ -74,39 +79,63 @@ class Reader:
         self._loop = asyncio.get_running_loop()
 
     # Receiving -----------------------------------------------------------------------------
+    # receive() runs poll(), then wait() and, if the wait ends otherwise than with a message,
+    # withdraw(): no coroutine of the reader's own per message (see RedisChannelLayer.receive).
     async def get(self, channel: str) -> Item:
         """The next unexpired (expires_at_ms, payload) for ``channel``."""
+        item = self.poll(channel)
+        if item is not None:
+            return item
+        future = self.wait(channel)
+        try:
+            return await future
+        except BaseException as exc:
+            self.withdraw(channel, future, exc)
+            raise
+
+    def poll(self, channel: str) -> Item | None:
+        """The next unexpired item buffered for ``channel``, if there is one."""
         buffer = self._buffers.get(channel)
-        if buffer is not None:
-            item = self._take_buffered(channel, buffer)
-            if item is not None:
-                return item
+        return None if buffer is None else self._take_buffered(channel, buffer)
+
+    def wait(self, channel: str) -> asyncio.Future[Item]:
+        """A future for ``channel``'s next item; after it fails or is cancelled, the caller
+        must call ``withdraw``."""
         future: asyncio.Future[Item] = self._loop.create_future()
-        waiters = self._waiters.get(channel)
-        if waiters is None:
-            waiters = self._waiters[channel] = collections.deque()
-        waiters.append(future)
+        if channel in self._waiters:  # (rare: several receive() on one channel at once)
+            self._queued.setdefault(channel, collections.deque()).append(future)
+        else:
+            self._waiters[channel] = future
         self._waiting += 1
         task = self._task
         if task is None or task.done():
             self._ensure_running()
-        try:
-            # Delivered: _hand_over took it off its channel's waiters (and dropped them if
-            # none is left), and counted it down.
-            return await future
-        except BaseException as exc:
-            if not future.done() or future.cancelled():
-                self._waiting -= 1  # never delivered (delivery counts it down)
-            elif isinstance(exc, asyncio.CancelledError) and future.exception() is None:
-                # Delivered in the same instant the caller gave up: keep it for the next one.
-                self._buffers.setdefault(channel, collections.deque()).appendleft(future.result())
-            waiters = self._waiters.get(channel)
-            if waiters is not None:
-                if future in waiters:
-                    waiters.remove(future)
-                if not waiters:
-                    del self._waiters[channel]
-            raise
+        return future
+
+    def withdraw(self, channel: str, future: asyncio.Future[Item], exc: BaseException) -> None:
+        """``future`` of ``wait`` ended with ``exc`` rather than an item."""
+        if not future.done() or future.cancelled():
+            self._waiting -= 1  # never delivered (delivery counts it down)
+        elif isinstance(exc, asyncio.CancelledError) and future.exception() is None:
+            # Delivered in the same instant the caller gave up: keep it for the next one.
+            self._buffers.setdefault(channel, collections.deque()).appendleft(future.result())
+        if self._waiters.get(channel) is future:
+            del self._waiters[channel]
+            self._next_waiter(channel)
+        else:
+            queued = self._queued.get(channel)
+            if queued is not None and future in queued:
+                queued.remove(future)
+                if not queued:
+                    del self._queued[channel]
+
+    def _next_waiter(self, channel: str) -> None:
+        """The first waiter has gone: the next one, if any, moves up."""
+        queued = self._queued.get(channel)
+        if queued is not None:
+            self._waiters[channel] = queued.popleft()
+            if not queued:
+                del self._queued[channel]
 
     def _take_buffered(self, channel: str, buffer: collections.deque[Item]) -> Item | None:
         # A buffer lives only while it holds something: a process makes a channel per
@@ -120,7 +149,8 @@ class Reader:
                 break
         if not buffer:
             del self._buffers[channel]
-        self._full.discard(channel)
+        if self._full:
+            self._full.discard(channel)
         return found
 
     def _ensure_running(self) -> None:
@@ -194,12 +224,18 @@ class Reader:
 
     def _refused(self, error: RedisRefused) -> None:
         report(error)
-        waiters, self._waiters = self._waiters, {}
-        for futures in waiters.values():
-            for future in futures:
-                if not future.done():
-                    future.set_exception(error)
-                    self._waiting -= 1
+        for future in self._every_waiter():
+            if not future.done():
+                future.set_exception(error)
+                self._waiting -= 1
+
+    def _every_waiter(self) -> list[asyncio.Future[Item]]:
+        """Every waiting future, taken off the waiters."""
+        futures = list(self._waiters.values())
+        for queued in self._queued.values():
+            futures.extend(queued)
+        self._waiters, self._queued = {}, {}
+        return futures
 
     def _drop(self, link: RespLink | None) -> None:
         if link is not None:
@@ -262,27 +298,39 @@ class Reader:
             item = (expires, payload)
             if isinstance(target, str):
                 handed = self._hand_over(target, item) or handed
-            else:
-                for channel in target:
+                continue
+            # A group message for the members of this list: the waiting ones get it here,
+            # without a call each (as _hand_over would, when nobody else waits on the channel).
+            waiters = self._waiters if not self._queued else {}
+            for channel in target:
+                future = waiters.get(channel)
+                if future is not None and not future.done():
+                    del waiters[channel]
+                    future.set_result(item)
+                    self._waiting -= 1
+                    handed = True
+                else:
                     handed = self._hand_over(channel, item) or handed
         if handed:
             self._last_demand = self._loop.time()
 
     def _hand_over(self, channel: str, item: Item) -> bool:
         """Give ``item`` to a waiting receive() (True), else buffer it."""
-        waiters = self._waiters.get(channel)
-        while waiters:
-            future = waiters.popleft()
+        future = self._waiters.pop(channel, None)
+        while future is not None:
+            if self._queued:
+                self._next_waiter(channel)
             if not future.done():
                 future.set_result(item)
                 self._waiting -= 1  # counted here so the pop loop never pops for it again
-                if not waiters:
-                    del self._waiters[channel]
                 return True
+            future = self._waiters.pop(channel, None)  # (cancelled, its withdraw() not run yet)
         buffer = self._buffers.get(channel)
         if buffer is None:
             buffer = self._buffers[channel] = collections.deque()
         buffer.append(item)
+        if len(buffer) < self._least_capacity:
+            return False
         capacity = self._capacity_of(channel)
         if len(buffer) >= capacity:
             self._full.add(channel)  # the list is not popped again until it drains
@@ -343,6 +391,5 @@ class Reader:
         if task is not None and not task.done():
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-        for waiters in self._waiters.values():
-            for future in waiters:
-                future.cancel()
+        for future in self._every_waiter():
+            future.cancel()
