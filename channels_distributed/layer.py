@@ -171,24 +171,26 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
 
     async def receive(self, channel: str) -> dict[str, Any]:
         """Wait for the next message on ``channel``; cancellation-safe."""
-        state = self._state()
         route = self._routes.get(channel)
         # A consumer receives on one channel over and over: its checks and its reader are
-        # looked up once per loop state, not per message.
-        reader = route[1] if route is not None and route[0] is state else self._route(
-            state, channel)
+        # looked up once per loop state, not per message (the state as _state() finds it).
+        state = self._states.get(asyncio.get_running_loop())
+        if route is not None and route[0] is state and not route[0].closed:
+            reader = route[1]
+        else:
+            reader = self._route(self._state(), channel)
         while True:
-            # The reader's poll, wait and withdraw, called here: no coroutine of its own per
-            # message (a group message wakes one receive() per member).
-            item = reader.poll(channel)
-            if item is None:
-                future = reader.wait(channel)
+            # The reader's take and withdraw, called here: no coroutine of its own per message
+            # (a group message wakes one receive() per member).
+            taken = reader.take(channel)
+            if isinstance(taken, asyncio.Future):
                 try:
-                    item = await future
+                    payload = (await taken)[1]
                 except BaseException as exc:
-                    reader.withdraw(channel, future, exc)
+                    reader.withdraw(channel, taken, exc)
                     raise
-            payload = item[1]
+            else:
+                payload = taken[1]
             last = self._last_flat
             if last[0] is payload:  # the same entry's message, for another member of its list
                 if metrics.LAYER is not None:

@@ -79,28 +79,27 @@ class Reader:
         self._loop = asyncio.get_running_loop()
 
     # Receiving -----------------------------------------------------------------------------
-    # receive() runs poll(), then wait() and, if the wait ends otherwise than with a message,
-    # withdraw(): no coroutine of the reader's own per message (see RedisChannelLayer.receive).
+    # receive() runs take() and, if a wait ends otherwise than with a message, withdraw(): no
+    # coroutine of the reader's own per message (see RedisChannelLayer.receive).
     async def get(self, channel: str) -> Item:
         """The next unexpired (expires_at_ms, payload) for ``channel``."""
-        item = self.poll(channel)
-        if item is not None:
+        item = self.take(channel)
+        if not isinstance(item, asyncio.Future):
             return item
-        future = self.wait(channel)
         try:
-            return await future
+            return await item
         except BaseException as exc:
-            self.withdraw(channel, future, exc)
+            self.withdraw(channel, item, exc)
             raise
 
-    def poll(self, channel: str) -> Item | None:
-        """The next unexpired item buffered for ``channel``, if there is one."""
+    def take(self, channel: str) -> Item | asyncio.Future[Item]:
+        """The next unexpired item buffered for ``channel``, else a future for it; a future
+        that fails or is cancelled must be passed to ``withdraw``."""
         buffer = self._buffers.get(channel)
-        return None if buffer is None else self._take_buffered(channel, buffer)
-
-    def wait(self, channel: str) -> asyncio.Future[Item]:
-        """A future for ``channel``'s next item; after it fails or is cancelled, the caller
-        must call ``withdraw``."""
+        if buffer is not None:
+            item = self._take_buffered(channel, buffer)
+            if item is not None:
+                return item
         future: asyncio.Future[Item] = self._loop.create_future()
         if channel in self._waiters:  # (rare: several receive() on one channel at once)
             self._queued.setdefault(channel, collections.deque()).append(future)
@@ -113,7 +112,7 @@ class Reader:
         return future
 
     def withdraw(self, channel: str, future: asyncio.Future[Item], exc: BaseException) -> None:
-        """``future`` of ``wait`` ended with ``exc`` rather than an item."""
+        """``future`` of ``take`` ended with ``exc`` rather than an item."""
         if not future.done() or future.cancelled():
             self._waiting -= 1  # never delivered (delivery counts it down)
         elif isinstance(exc, asyncio.CancelledError) and future.exception() is None:
