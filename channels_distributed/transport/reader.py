@@ -62,8 +62,8 @@ class Reader:
         self._buffers: dict[str, collections.deque[Item]] = {}  # never holds an empty one
         self._full: set[str] = set()  # channels whose buffer is at capacity
         self._next_sweep = 0
-        # A channel's first waiter, and those after it (several receive() on one channel at
-        # once): one future per receive, without a deque made and dropped per message.
+        # A channel's first waiter, and those after it (several receive() on one channel at once):
+        # no deque made and dropped per message.
         self._waiters: dict[str, asyncio.Future[Item]] = {}
         self._queued: dict[str, collections.deque[asyncio.Future[Item]]] = {}
         self._waiting = 0
@@ -78,9 +78,8 @@ class Reader:
         # Python < 3.12 and get() runs for every message.
         self._loop = asyncio.get_running_loop()
 
-    # Receiving -----------------------------------------------------------------------------
-    # receive() runs take() and, if a wait ends otherwise than with a message, withdraw(): no
-    # coroutine of the reader's own per message (see RedisChannelLayer.receive).
+    # Receiving (RedisChannelLayer.receive calls take and withdraw itself: no coroutine of the
+    # reader's per message; get() is the same for other callers) ---------------------------------
     async def get(self, channel: str) -> Item:
         """The next unexpired (expires_at_ms, payload) for ``channel``."""
         item = self.take(channel)
@@ -93,8 +92,8 @@ class Reader:
             raise
 
     def take(self, channel: str) -> Item | asyncio.Future[Item]:
-        """The next unexpired item buffered for ``channel``, else a future for it; a future
-        that fails or is cancelled must be passed to ``withdraw``."""
+        """The next unexpired item buffered for ``channel``, else a future for it (``withdraw``
+        it if it fails or is cancelled)."""
         buffer = self._buffers.get(channel)
         if buffer is not None:
             item = self._take_buffered(channel, buffer)
@@ -106,8 +105,7 @@ class Reader:
         else:
             self._waiters[channel] = future
         self._waiting += 1
-        task = self._task
-        if task is None or task.done():
+        if self._task is None or self._task.done():
             self._ensure_running()
         return future
 
@@ -121,15 +119,12 @@ class Reader:
         if self._waiters.get(channel) is future:
             del self._waiters[channel]
             self._next_waiter(channel)
-        else:
-            queued = self._queued.get(channel)
-            if queued is not None and future in queued:
-                queued.remove(future)
-                if not queued:
-                    del self._queued[channel]
+        elif future in self._queued.get(channel, ()):
+            self._queued[channel].remove(future)
+            if not self._queued[channel]:
+                del self._queued[channel]
 
-    def _next_waiter(self, channel: str) -> None:
-        """The first waiter has gone: the next one, if any, moves up."""
+    def _next_waiter(self, channel: str) -> None:  # the first waiter has gone: the next moves up
         queued = self._queued.get(channel)
         if queued is not None:
             self._waiters[channel] = queued.popleft()
@@ -228,8 +223,7 @@ class Reader:
                 future.set_exception(error)
                 self._waiting -= 1
 
-    def _every_waiter(self) -> list[asyncio.Future[Item]]:
-        """Every waiting future, taken off the waiters."""
+    def _every_waiter(self) -> list[asyncio.Future[Item]]:  # each waiting future, taken off
         futures = list(self._waiters.values())
         for queued in self._queued.values():
             futures.extend(queued)
@@ -297,21 +291,33 @@ class Reader:
             item = (expires, payload)
             if isinstance(target, str):
                 handed = self._hand_over(target, item) or handed
-                continue
-            # A group message for the members of this list: the waiting ones get it here,
-            # without a call each (as _hand_over would, when nobody else waits on the channel).
-            waiters = self._waiters if not self._queued else {}
-            for channel in target:
-                future = waiters.get(channel)
-                if future is not None and not future.done():
-                    del waiters[channel]
-                    future.set_result(item)
-                    self._waiting -= 1
-                    handed = True
-                else:
-                    handed = self._hand_over(channel, item) or handed
+            else:
+                handed = self._hand_over_each(target, item) or handed
         if handed:
             self._last_demand = self._loop.time()
+
+    def _hand_over_each(self, channels: list[str], item: Item) -> bool:
+        """``_hand_over`` for each member of a group message's list (True if any was waiting),
+        without a call per member where nothing but a hand-over or an append is to be done."""
+        if self._queued:  # (rare) several receive() on one channel: _hand_over sorts it out
+            return any([self._hand_over(channel, item) for channel in channels])
+        waiters, buffers, room = self._waiters, self._buffers, self._least_capacity - 1
+        handed = False
+        for channel in channels:
+            future = waiters.get(channel)
+            if future is None:
+                buffer = buffers.get(channel)
+                if buffer is not None and len(buffer) < room:  # below every capacity
+                    buffer.append(item)
+                    continue
+            elif not future.done():
+                del waiters[channel]
+                future.set_result(item)
+                self._waiting -= 1
+                handed = True
+                continue
+            handed = self._hand_over(channel, item) or handed
+        return handed
 
     def _hand_over(self, channel: str, item: Item) -> bool:
         """Give ``item`` to a waiting receive() (True), else buffer it."""
