@@ -121,7 +121,7 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         return self.config.capacity_of(self.non_local_name(channel))
 
     def _reader_factory(self, key: str, competing: bool) -> Callable[[Shard], Reader]:
-        least = min((self.config.capacity, *(n for _, n in self.config.channel_capacity)))
+        least = min([self.config.capacity] + [n for _, n in self.config.channel_capacity])
         return lambda shard: Reader(shard, key, batch=0 if competing else BATCH,
                                     capacity_of=self._capacity, clock_ms=self._clock_ms,
                                     least_capacity=least)
