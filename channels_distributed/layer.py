@@ -121,8 +121,10 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         return self.config.capacity_of(self.non_local_name(channel))
 
     def _reader_factory(self, key: str, competing: bool) -> Callable[[Shard], Reader]:
+        least = min([self.config.capacity] + [n for _, n in self.config.channel_capacity])
         return lambda shard: Reader(shard, key, batch=0 if competing else BATCH,
-                                    capacity_of=self._capacity, clock_ms=self._clock_ms)
+                                    capacity_of=self._capacity, clock_ms=self._clock_ms,
+                                    least_capacity=least)
 
     def _list_capacity(self, key: str) -> int:
         """The capacity of the list at ``key`` (a local list's is its owner's: ``owner!``)."""
@@ -169,14 +171,26 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
 
     async def receive(self, channel: str) -> dict[str, Any]:
         """Wait for the next message on ``channel``; cancellation-safe."""
-        state = self._state()
         route = self._routes.get(channel)
         # A consumer receives on one channel over and over: its checks and its reader are
-        # looked up once per loop state, not per message.
-        reader = route[1] if route is not None and route[0] is state else self._route(
-            state, channel)
+        # looked up once per loop state, not per message (the state as _state() finds it).
+        state = self._states.get(asyncio.get_running_loop())
+        if route is not None and route[0] is state and not route[0].closed:
+            reader = route[1]
+        else:
+            reader = self._route(self._state(), channel)
         while True:
-            _, payload = await reader.get(channel)
+            # The reader's take and withdraw, called here: no coroutine of its own per message
+            # (a group message wakes one receive() per member).
+            taken = reader.take(channel)
+            if isinstance(taken, asyncio.Future):
+                try:
+                    payload = (await taken)[1]
+                except BaseException as exc:
+                    reader.withdraw(channel, taken, exc)
+                    raise
+            else:
+                payload = taken[1]
             last = self._last_flat
             if last[0] is payload:  # the same entry's message, for another member of its list
                 if metrics.LAYER is not None:

@@ -51,16 +51,21 @@ class Reader:
     """Pops one Redis list and delivers its entries to local waiters by channel name."""
 
     def __init__(self, shard: Shard, key: str, *, batch: int, capacity_of: Callable[[str], int],
-                 clock_ms: Callable[[], int]) -> None:
+                 clock_ms: Callable[[], int], least_capacity: int = 1) -> None:
         self.shard = shard
         self.key = key
         self._batch = batch
         self._capacity_of = capacity_of
+        # No channel's capacity is below it: a shorter buffer needs no capacity_of() call.
+        self._least_capacity = least_capacity
         self._clock_ms = clock_ms
         self._buffers: dict[str, collections.deque[Item]] = {}  # never holds an empty one
         self._full: set[str] = set()  # channels whose buffer is at capacity
         self._next_sweep = 0
-        self._waiters: dict[str, collections.deque[asyncio.Future[Item]]] = {}
+        # A channel's first waiter, and those after it (several receive() on one channel at once):
+        # no deque made and dropped per message.
+        self._waiters: dict[str, asyncio.Future[Item]] = {}
+        self._queued: dict[str, collections.deque[asyncio.Future[Item]]] = {}
         self._waiting = 0
         self._task: asyncio.Task[None] | None = None
         self._closed = False
@@ -73,40 +78,58 @@ class Reader:
         # Python < 3.12 and get() runs for every message.
         self._loop = asyncio.get_running_loop()
 
-    # Receiving -----------------------------------------------------------------------------
+    # Receiving (RedisChannelLayer.receive calls take and withdraw itself: no coroutine of the
+    # reader's per message; get() is the same for other callers) ---------------------------------
     async def get(self, channel: str) -> Item:
         """The next unexpired (expires_at_ms, payload) for ``channel``."""
+        item = self.take(channel)
+        if not isinstance(item, asyncio.Future):
+            return item
+        try:
+            return await item
+        except BaseException as exc:
+            self.withdraw(channel, item, exc)
+            raise
+
+    def take(self, channel: str) -> Item | asyncio.Future[Item]:
+        """The next unexpired item buffered for ``channel``, else a future for it (``withdraw``
+        it if it fails or is cancelled)."""
         buffer = self._buffers.get(channel)
         if buffer is not None:
             item = self._take_buffered(channel, buffer)
             if item is not None:
                 return item
         future: asyncio.Future[Item] = self._loop.create_future()
-        waiters = self._waiters.get(channel)
-        if waiters is None:
-            waiters = self._waiters[channel] = collections.deque()
-        waiters.append(future)
+        if channel in self._waiters:  # (rare: several receive() on one channel at once)
+            self._queued.setdefault(channel, collections.deque()).append(future)
+        else:
+            self._waiters[channel] = future
         self._waiting += 1
-        task = self._task
-        if task is None or task.done():
+        if self._task is None or self._task.done():
             self._ensure_running()
-        try:
-            # Delivered: _hand_over took it off its channel's waiters (and dropped them if
-            # none is left), and counted it down.
-            return await future
-        except BaseException as exc:
-            if not future.done() or future.cancelled():
-                self._waiting -= 1  # never delivered (delivery counts it down)
-            elif isinstance(exc, asyncio.CancelledError) and future.exception() is None:
-                # Delivered in the same instant the caller gave up: keep it for the next one.
-                self._buffers.setdefault(channel, collections.deque()).appendleft(future.result())
-            waiters = self._waiters.get(channel)
-            if waiters is not None:
-                if future in waiters:
-                    waiters.remove(future)
-                if not waiters:
-                    del self._waiters[channel]
-            raise
+        return future
+
+    def withdraw(self, channel: str, future: asyncio.Future[Item], exc: BaseException) -> None:
+        """``future`` of ``take`` ended with ``exc`` rather than an item."""
+        if not future.done() or future.cancelled():
+            self._waiting -= 1  # never delivered (delivery counts it down)
+        elif isinstance(exc, asyncio.CancelledError) and future.exception() is None:
+            # Delivered in the same instant the caller gave up: keep it for the next one.
+            self._buffers.setdefault(channel, collections.deque()).appendleft(future.result())
+        if self._waiters.get(channel) is future:
+            del self._waiters[channel]
+            self._next_waiter(channel)
+        elif future in self._queued.get(channel, ()):
+            self._queued[channel].remove(future)
+            if not self._queued[channel]:
+                del self._queued[channel]
+
+    def _next_waiter(self, channel: str) -> None:  # the first waiter has gone: the next moves up
+        queued = self._queued.get(channel)
+        if queued is not None:
+            self._waiters[channel] = queued.popleft()
+            if not queued:
+                del self._queued[channel]
 
     def _take_buffered(self, channel: str, buffer: collections.deque[Item]) -> Item | None:
         # A buffer lives only while it holds something: a process makes a channel per
@@ -120,7 +143,8 @@ class Reader:
                 break
         if not buffer:
             del self._buffers[channel]
-        self._full.discard(channel)
+        if self._full:
+            self._full.discard(channel)
         return found
 
     def _ensure_running(self) -> None:
@@ -194,12 +218,17 @@ class Reader:
 
     def _refused(self, error: RedisRefused) -> None:
         report(error)
-        waiters, self._waiters = self._waiters, {}
-        for futures in waiters.values():
-            for future in futures:
-                if not future.done():
-                    future.set_exception(error)
-                    self._waiting -= 1
+        for future in self._every_waiter():
+            if not future.done():
+                future.set_exception(error)
+                self._waiting -= 1
+
+    def _every_waiter(self) -> list[asyncio.Future[Item]]:  # each waiting future, taken off
+        futures = list(self._waiters.values())
+        for queued in self._queued.values():
+            futures.extend(queued)
+        self._waiters, self._queued = {}, {}
+        return futures
 
     def _drop(self, link: RespLink | None) -> None:
         if link is not None:
@@ -263,26 +292,50 @@ class Reader:
             if isinstance(target, str):
                 handed = self._hand_over(target, item) or handed
             else:
-                for channel in target:
-                    handed = self._hand_over(channel, item) or handed
+                handed = self._hand_over_each(target, item) or handed
         if handed:
             self._last_demand = self._loop.time()
 
+    def _hand_over_each(self, channels: list[str], item: Item) -> bool:
+        """``_hand_over`` for each member of a group message's list (True if any was waiting),
+        without a call per member where nothing but a hand-over or an append is to be done."""
+        if self._queued:  # (rare) several receive() on one channel: _hand_over sorts it out
+            return any([self._hand_over(channel, item) for channel in channels])
+        waiters, buffers, room = self._waiters, self._buffers, self._least_capacity - 1
+        handed = False
+        for channel in channels:
+            future = waiters.get(channel)
+            if future is None:
+                buffer = buffers.get(channel)
+                if buffer is not None and len(buffer) < room:  # below every capacity
+                    buffer.append(item)
+                    continue
+            elif not future.done():
+                del waiters[channel]
+                future.set_result(item)
+                self._waiting -= 1
+                handed = True
+                continue
+            handed = self._hand_over(channel, item) or handed
+        return handed
+
     def _hand_over(self, channel: str, item: Item) -> bool:
         """Give ``item`` to a waiting receive() (True), else buffer it."""
-        waiters = self._waiters.get(channel)
-        while waiters:
-            future = waiters.popleft()
+        future = self._waiters.pop(channel, None)
+        while future is not None:
+            if self._queued:
+                self._next_waiter(channel)
             if not future.done():
                 future.set_result(item)
                 self._waiting -= 1  # counted here so the pop loop never pops for it again
-                if not waiters:
-                    del self._waiters[channel]
                 return True
+            future = self._waiters.pop(channel, None)  # (cancelled, its withdraw() not run yet)
         buffer = self._buffers.get(channel)
         if buffer is None:
             buffer = self._buffers[channel] = collections.deque()
         buffer.append(item)
+        if len(buffer) < self._least_capacity:
+            return False
         capacity = self._capacity_of(channel)
         if len(buffer) >= capacity:
             self._full.add(channel)  # the list is not popped again until it drains
@@ -343,6 +396,5 @@ class Reader:
         if task is not None and not task.done():
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-        for waiters in self._waiters.values():
-            for future in waiters:
-                future.cancel()
+        for future in self._every_waiter():
+            future.cancel()

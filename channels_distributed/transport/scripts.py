@@ -226,11 +226,13 @@ if #lists == 0 then
     if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
   end
 end
-local function parse(l)  -- how many members, list key, entry head (before the tail)
+-- How many members, list key, and the list's packed target: its entry is '\147' (an array
+-- of 3) .. target .. tail, made in one concatenation (each string made here is a copy).
+local function parse(l)
   local space = string.find(l, ' ', 1, true)
   local newline = string.find(l, '\n', space + 1, true)
   return tonumber(string.sub(l, 1, space - 1)), string.sub(l, space + 1, newline - 1),
-         '\147' .. string.sub(l, newline + 1)
+         string.sub(l, newline + 1)
 end
 """
 # KEYS, ARGV[1..2] as above, ARGV[3] = entry tail. Returns, per receiving list, its key, how
@@ -240,8 +242,8 @@ end
 GROUP_ENTRIES = Script(_GROUP_LISTS + """
 local out = {}
 for _, l in ipairs(lists) do
-  local n, key, head = parse(l)
-  out[#out + 1] = key; out[#out + 1] = n; out[#out + 1] = head .. ARGV[3]
+  local n, key, target = parse(l)
+  out[#out + 1] = key; out[#out + 1] = n; out[#out + 1] = '\\147' .. target .. ARGV[3]
 end
 return out
 """)
@@ -254,8 +256,8 @@ return out
 GROUP_SEND = Script(_GROUP_LISTS + """
 local counts, keys, entries, total = {}, {}, {}, 0
 for i, l in ipairs(lists) do
-  local n, key, head = parse(l)
-  counts[i], keys[i], entries[i], total = n, key, head .. ARGV[3], total + n
+  local n, key, target = parse(l)
+  counts[i], keys[i], entries[i], total = n, key, '\\147' .. target .. ARGV[3], total + n
   if #entries[i] > tonumber(ARGV[6]) then return {-1, #entries[i]} end
   if redis.acl_check_cmd and not (redis.acl_check_cmd('RPUSH', key, 'x')
       and redis.acl_check_cmd('LLEN', key) and redis.acl_check_cmd('PEXPIRE', key, ARGV[5])) then

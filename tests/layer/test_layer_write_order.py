@@ -77,5 +77,11 @@ def _pop_of(line: str) -> str | None:
 
 
 def _pops_after_answer(lines: list[str], local: str) -> bool:
-    pushes = [i for i, line in enumerate(lines) if _push_to(line) not in (None, local)]
-    return bool(pushes) and any(_pop_of(line) == local for line in lines[pushes[-1] + 1:])
+    # Only what follows the message's push counts: MONITOR's lines may lag, and the warm-up's
+    # push followed by the consumer's first pop must not pass for the answer and the next pop.
+    delivered = next((i for i, line in enumerate(lines) if _push_to(line) == local), None)
+    if delivered is None:
+        return False
+    after = lines[delivered + 1:]
+    pushes = [i for i, line in enumerate(after) if _push_to(line) not in (None, local)]
+    return bool(pushes) and any(_pop_of(line) == local for line in after[pushes[-1] + 1:])
