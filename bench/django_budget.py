@@ -1,0 +1,171 @@
+"""Where a Django request's time goes: the project through edge -> Redis -> ``manage.py
+runworker`` against the same project under uvicorn directly, per hop, in one run.
+
+    .venv/bin/python bench/django_budget.py [--duration 5] [--connections 8] [--callgrind]
+                                            [--small 40] [--large 240]
+
+The project is ``bench/django_project.py``'s (``channels_distributed.demo``: its middleware, the
+``/hello/`` view and the ``/page/`` template page). Two measures, both of which hold still on a
+loaded machine where requests per second do not:
+
+* CPU per request of each process on the path (user and system time from ``/proc/<pid>/stat``
+  over a wrk run, divided by the requests served): the edge (under gunicorn's ASGIWorker),
+  redis-server and the worker, against uvicorn serving the project directly;
+* with ``--callgrind``, instructions per request of the worker and of uvicorn, each run under
+  ``valgrind --tool=callgrind`` (all its threads: Django's sync views run on asgiref's thread)
+  serving ``--small`` then ``--large`` requests from a keep-alive client, one at a time; the
+  difference of the totals over the difference of the counts leaves one request's cost.
+  The edge, for the worker's count, runs natively.
+
+Needs ``wrk`` and, for ``--callgrind``, ``valgrind``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.budget import children, measure  # noqa: E402
+from bench.callgrind_distributed import total_instructions  # noqa: E402
+from bench.distributed import spawn, wait_ok  # noqa: E402
+from bench.django_project import APP, ASGI_WORKER, EDGE_APP, PAGES  # noqa: E402
+from channels_distributed.embedded import RedisServer, free_port  # noqa: E402
+
+
+def _env(redis: RedisServer, workdir: Path) -> dict[str, str]:
+    return {"CD_REDIS_URL": redis.url, "CD_PREFIX": "budget", "CD_DB": str(workdir / "db.sqlite3"),
+            "DJANGO_SETTINGS_MODULE": "testproject.settings", "PYTHONHASHSEED": "0"}
+
+
+def _worker(env: dict[str, str], prefix: list[str]) -> subprocess.Popen[bytes]:
+    return spawn([*prefix, sys.executable, "testproject/manage.py", "runworker", "site",
+                  "--routes-only"], **env)
+
+
+def _edge(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    return spawn([sys.executable, "-m", "gunicorn", EDGE_APP, "-k", ASGI_WORKER, "-w", "1",
+                  "-b", f"127.0.0.1:{port}", "--log-level", "warning"], **env)
+
+
+def _uvicorn(env: dict[str, str], port: int, prefix: list[str]) -> subprocess.Popen[bytes]:
+    return spawn([*prefix, sys.executable, "-m", "uvicorn", APP, "--port", str(port),
+                  "--log-level", "warning", "--no-access-log"], **env)
+
+
+def cpu_budget(args: argparse.Namespace, redis: RedisServer, workdir: Path,
+               procs: list[subprocess.Popen[bytes]]) -> None:
+    env = _env(redis, workdir)
+    direct, edge_port = free_port(), free_port()
+    uvi, worker, master = _uvicorn(env, direct, []), _worker(env, []), _edge(env, edge_port)
+    procs.extend([uvi, worker, master])
+    for base in (f"http://127.0.0.1:{direct}", f"http://127.0.0.1:{edge_port}"):
+        for path in PAGES.values():
+            wait_ok(base + path, timeout=60)
+    (edge_pid,) = children(master.pid)
+    if redis.process is None:  # pragma: no cover - started by the caller
+        raise RuntimeError("Redis is not running")
+    print(f"CPU microseconds per request (user+system), c={args.connections}, "
+          f"{args.duration:g} s each, one run")
+    for page, path in PAGES.items():
+        ours, done, commands = measure(
+            f"http://127.0.0.1:{edge_port}{path}",
+            {"edge": edge_pid, "redis-server": redis.process.pid, "worker": worker.pid},
+            args.connections, args.duration, redis)
+        theirs, their_done, _ = measure(f"http://127.0.0.1:{direct}{path}", {"uvicorn": uvi.pid},
+                                        args.connections, args.duration, None)
+        hops = {name: sum(v) for name, v in ours.items()}
+        uvicorn_us = sum(theirs["uvicorn"])
+        shown = ", ".join(f"{name} {us:.0f}" for name, us in hops.items())
+        print(f"  {page}: {shown}; all {sum(hops.values()):.0f} ({done} requests) | "
+              f"uvicorn {uvicorn_us:.0f} ({their_done} requests); worker/uvicorn "
+              f"{hops['worker'] / uvicorn_us:.2f}x, all/uvicorn "
+              f"{sum(hops.values()) / uvicorn_us:.2f}x")
+        calls = sum(c for c, _ in commands.values())
+        print(f"    redis: {calls:.2f} commands per request")
+
+
+def _drive(port: int, path: str, requests: int) -> None:
+    """``requests`` GETs of ``path``, one at a time on one kept-alive connection."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+    for _ in range(requests):
+        connection.request("GET", path)
+        response = connection.getresponse()
+        response.read()
+        if response.status != 200:
+            raise RuntimeError(f"GET {path}: {response.status}")
+    connection.close()
+
+
+def _count(target: str, path: str, requests: int, redis: RedisServer, workdir: Path) -> int:
+    env = _env(redis, workdir)
+    out = workdir / f"{target}-{path.strip('/')}-{requests}.out"
+    grind = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--quiet"]
+    port = free_port()
+    procs = []
+    try:
+        if target == "worker":
+            measured = _worker(env, grind)
+            procs = [measured, _edge(env, port)]
+        else:
+            measured = _uvicorn(env, port, grind)
+            procs = [measured]
+        wait_ok(f"http://127.0.0.1:{port}{path}", timeout=600)
+        _drive(port, path, requests)
+    finally:
+        for proc in reversed(procs):
+            proc.send_signal(signal.SIGTERM)  # drains, then exits: callgrind writes its total
+            proc.wait(300)
+    return total_instructions(out)
+
+
+def instructions(args: argparse.Namespace, redis: RedisServer, workdir: Path) -> None:
+    print(f"instructions per request (callgrind; {args.large} - {args.small} requests)")
+    for page, path in PAGES.items():
+        figures = {}
+        for target in ("worker", "uvicorn"):
+            few = _count(target, path, args.small, redis, workdir)
+            many = _count(target, path, args.large, redis, workdir)
+            figures[target] = (many - few) / (args.large - args.small)
+        print(f"  {page}: worker {figures['worker'] / 1000:.0f}k, uvicorn "
+              f"{figures['uvicorn'] / 1000:.0f}k; worker/uvicorn "
+              f"{figures['worker'] / figures['uvicorn']:.2f}x", flush=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--callgrind", action="store_true")
+    parser.add_argument("--small", type=int, default=40)
+    parser.add_argument("--large", type=int, default=240)
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="cd-bench-django-budget-"))
+    redis = RedisServer().start()
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        if args.callgrind:
+            instructions(args, redis, workdir)
+        else:
+            cpu_budget(args, redis, workdir, procs)
+        return 0
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+            proc.wait(30)
+        redis.cleanup()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    sys.exit(main())
