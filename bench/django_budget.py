@@ -1,8 +1,8 @@
 """Where a Django request's time goes: the project through edge -> Redis -> ``manage.py
 runworker`` against the same project under uvicorn directly, per hop, in one run.
 
-    .venv/bin/python bench/django_budget.py [--duration 5] [--connections 8] [--callgrind]
-                                            [--small 40] [--large 240]
+    .venv/bin/python bench/django_budget.py [--duration 5] [--connections 8] [--rounds 3]
+                                            [--callgrind] [--small 40] [--large 240]
 
 The project is ``bench/django_project.py``'s (``channels_distributed.demo``: its middleware, the
 ``/hello/`` view and the ``/page/`` template page). Two measures, both of which hold still on a
@@ -27,6 +27,7 @@ import http.client
 import os
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -47,9 +48,9 @@ def _env(redis: RedisServer, workdir: Path) -> dict[str, str]:
             "DJANGO_SETTINGS_MODULE": "testproject.settings", "PYTHONHASHSEED": "0"}
 
 
-def _worker(env: dict[str, str], prefix: list[str]) -> subprocess.Popen[bytes]:
+def _worker(env: dict[str, str], prefix: list[str], *extra: str) -> subprocess.Popen[bytes]:
     return spawn([*prefix, sys.executable, "testproject/manage.py", "runworker", "site",
-                  "--routes-only"], **env)
+                  "--routes-only", *extra], **env)
 
 
 def _edge(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
@@ -62,36 +63,50 @@ def _uvicorn(env: dict[str, str], port: int, prefix: list[str]) -> subprocess.Po
                   "--log-level", "warning", "--no-access-log"], **env)
 
 
+# The worker as runworker runs it, and with Django's own thread per request (``threads.py``'s
+# pool off): on key prefixes of their own, each behind an edge of its own.
+WORKERS = {"worker": (), "worker, thread per request": ("--per-request-threads",)}
+
+
 def cpu_budget(args: argparse.Namespace, redis: RedisServer, workdir: Path,
                procs: list[subprocess.Popen[bytes]]) -> None:
-    env = _env(redis, workdir)
-    direct, edge_port = free_port(), free_port()
-    uvi, worker, master = _uvicorn(env, direct, []), _worker(env, []), _edge(env, edge_port)
-    procs.extend([uvi, worker, master])
-    for base in (f"http://127.0.0.1:{direct}", f"http://127.0.0.1:{edge_port}"):
-        for path in PAGES.values():
-            wait_ok(base + path, timeout=60)
-    (edge_pid,) = children(master.pid)
     if redis.process is None:  # pragma: no cover - started by the caller
         raise RuntimeError("Redis is not running")
-    print(f"CPU microseconds per request (user+system), c={args.connections}, "
-          f"{args.duration:g} s each, one run")
+    env = _env(redis, workdir)
+    direct = free_port()
+    procs.append(_uvicorn(env, direct, []))
+    paths: dict[str, tuple[str, dict[str, int]]] = {
+        "uvicorn": (f"http://127.0.0.1:{direct}", {"uvicorn": procs[-1].pid})}
+    for n, (name, extra) in enumerate(WORKERS.items()):
+        mine, port = dict(env, CD_PREFIX=f"budget{n}"), free_port()
+        worker, master = _worker(mine, [], *extra), _edge(mine, port)
+        procs.extend([worker, master])
+        paths[name] = (f"http://127.0.0.1:{port}", {"master": master.pid, name: worker.pid})
+    for base, _ in paths.values():
+        for path in PAGES.values():
+            wait_ok(base + path, timeout=60)
+    for _, pids in paths.values():
+        if "master" in pids:
+            (pids["edge"],) = children(pids.pop("master"))
+            pids["redis-server"] = redis.process.pid
+    print(f"CPU microseconds per request (user+system), c={args.connections}, medians of "
+          f"{args.rounds} interleaved rounds of {args.duration:g} s, one run")
     for page, path in PAGES.items():
-        ours, done, commands = measure(
-            f"http://127.0.0.1:{edge_port}{path}",
-            {"edge": edge_pid, "redis-server": redis.process.pid, "worker": worker.pid},
-            args.connections, args.duration, redis)
-        theirs, their_done, _ = measure(f"http://127.0.0.1:{direct}{path}", {"uvicorn": uvi.pid},
-                                        args.connections, args.duration, None)
-        hops = {name: sum(v) for name, v in ours.items()}
-        uvicorn_us = sum(theirs["uvicorn"])
-        shown = ", ".join(f"{name} {us:.0f}" for name, us in hops.items())
-        print(f"  {page}: {shown}; all {sum(hops.values()):.0f} ({done} requests) | "
-              f"uvicorn {uvicorn_us:.0f} ({their_done} requests); worker/uvicorn "
-              f"{hops['worker'] / uvicorn_us:.2f}x, all/uvicorn "
-              f"{sum(hops.values()) / uvicorn_us:.2f}x")
-        calls = sum(c for c, _ in commands.values())
-        print(f"    redis: {calls:.2f} commands per request")
+        rounds: dict[str, list[dict[str, float]]] = {name: [] for name in paths}
+        for _ in range(args.rounds):
+            for name, (base, pids) in paths.items():
+                per, _done, _commands = measure(base + path, pids, args.connections,
+                                                args.duration, None)
+                rounds[name].append({hop: sum(v) for hop, v in per.items()})
+        figures = {name: {hop: statistics.median(r[hop] for r in runs) for hop in runs[0]}
+                   for name, runs in rounds.items()}
+        for hops in figures.values():
+            shown = ", ".join(f"{hop} {us:.0f}" for hop, us in hops.items())
+            print(f"  {page:<14} {shown}; all {sum(hops.values()):.0f}")
+        uvicorn_us = figures["uvicorn"]["uvicorn"]
+        for name in WORKERS:
+            print(f"    {name} / uvicorn: {figures[name][name] / uvicorn_us:.2f}x; "
+                  f"edge+redis+worker / uvicorn: {sum(figures[name].values()) / uvicorn_us:.2f}x")
 
 
 def _drive(port: int, path: str, requests: int) -> None:
@@ -108,13 +123,13 @@ def _drive(port: int, path: str, requests: int) -> None:
 
 def _count(target: str, path: str, requests: int, redis: RedisServer, workdir: Path) -> int:
     env = _env(redis, workdir)
-    out = workdir / f"{target}-{path.strip('/')}-{requests}.out"
+    out = workdir / f"{target.replace(' ', '')}-{path.strip('/')}-{requests}.out"
     grind = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--quiet"]
     port = free_port()
     procs = []
     try:
-        if target == "worker":
-            measured = _worker(env, grind)
+        if target in WORKERS:
+            measured = _worker(env, grind, *WORKERS[target])
             procs = [measured, _edge(env, port)]
         else:
             measured = _uvicorn(env, port, grind)
@@ -132,19 +147,21 @@ def instructions(args: argparse.Namespace, redis: RedisServer, workdir: Path) ->
     print(f"instructions per request (callgrind; {args.large} - {args.small} requests)")
     for page, path in PAGES.items():
         figures = {}
-        for target in ("worker", "uvicorn"):
+        for target in (*WORKERS, "uvicorn"):
             few = _count(target, path, args.small, redis, workdir)
             many = _count(target, path, args.large, redis, workdir)
             figures[target] = (many - few) / (args.large - args.small)
-        print(f"  {page}: worker {figures['worker'] / 1000:.0f}k, uvicorn "
-              f"{figures['uvicorn'] / 1000:.0f}k; worker/uvicorn "
-              f"{figures['worker'] / figures['uvicorn']:.2f}x", flush=True)
+        shown = ", ".join(f"{name} {n / 1000:.0f}k" for name, n in figures.items())
+        ratios = ", ".join(f"{name} / uvicorn {figures[name] / figures['uvicorn']:.2f}x"
+                           for name in WORKERS)
+        print(f"  {page}: {shown}; {ratios}", flush=True)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--callgrind", action="store_true")
     parser.add_argument("--small", type=int, default=40)
     parser.add_argument("--large", type=int, default=240)
