@@ -155,3 +155,33 @@ def test_runworker_pools_djangos_threads_unless_told_not_to() -> None:
     assert plain.app_name == node.app_name
     app, said = request_threads(_nothing, WorkerOptions(("site",)))
     assert app is _nothing and "not Django's" in said
+
+
+async def test_a_task_left_running_after_its_request_gets_asgirefs_error() -> None:
+    """The one difference from a thread per request (docs/distributed.rst)."""
+    left: list[asyncio.Task[int]] = []
+    go_on = asyncio.Event()
+
+    async def later() -> int:
+        await go_on.wait()
+        return await sync_to_async(threading.get_ident)()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        async with ThreadSensitiveContext():
+            left.append(asyncio.ensure_future(later()))
+
+    pool = ThreadPool(keep=4)
+    await pooled(app, pool)(HTTP, _no_receive, _nothing)
+    go_on.set()
+    with pytest.raises(RuntimeError, match="has exited"):
+        await asyncio.wait_for(left[0], 10)
+    pool.close()
+
+
+def test_the_command_line_turns_the_pool_off() -> None:
+    from django.core.management import load_command_class
+
+    command = load_command_class("channels_distributed", "runworker")
+    parser = command.create_parser("manage.py", "runworker")
+    assert parser.parse_args(["site"]).per_request_threads is False
+    assert parser.parse_args(["site", "--per-request-threads"]).per_request_threads is True
