@@ -3,6 +3,7 @@ runworker`` against the same project under uvicorn directly, per hop, in one run
 
     .venv/bin/python bench/django_budget.py [--duration 5] [--connections 8] [--rounds 3]
                                             [--callgrind] [--small 40] [--large 240]
+                                            [--before CHECKOUT] [--only hello|page]
 
 The project is ``bench/django_project.py``'s (``channels_distributed.demo``: its middleware, the
 ``/hello/`` view and the ``/page/`` template page). Two measures, both of which hold still on a
@@ -48,14 +49,15 @@ def _env(redis: RedisServer, workdir: Path) -> dict[str, str]:
             "DJANGO_SETTINGS_MODULE": "testproject.settings", "PYTHONHASHSEED": "0"}
 
 
-def _worker(env: dict[str, str], prefix: list[str], *extra: str) -> subprocess.Popen[bytes]:
+def _worker(env: dict[str, str], prefix: list[str], target: str) -> subprocess.Popen[bytes]:
+    root, extra = WORKERS[target]
     return spawn([*prefix, sys.executable, "testproject/manage.py", "runworker", "site",
-                  "--routes-only", *extra], **env)
+                  "--routes-only", *extra], root, **env)
 
 
-def _edge(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+def _edge(env: dict[str, str], port: int, target: str) -> subprocess.Popen[bytes]:
     return spawn([sys.executable, "-m", "gunicorn", EDGE_APP, "-k", ASGI_WORKER, "-w", "1",
-                  "-b", f"127.0.0.1:{port}", "--log-level", "warning"], **env)
+                  "-b", f"127.0.0.1:{port}", "--log-level", "warning"], WORKERS[target][0], **env)
 
 
 def _uvicorn(env: dict[str, str], port: int, prefix: list[str]) -> subprocess.Popen[bytes]:
@@ -64,8 +66,10 @@ def _uvicorn(env: dict[str, str], port: int, prefix: list[str]) -> subprocess.Po
 
 
 # The worker as runworker runs it, and with Django's own thread per request (``threads.py``'s
-# pool off): on key prefixes of their own, each behind an edge of its own.
-WORKERS = {"worker": (), "worker, thread per request": ("--per-request-threads",)}
+# pool off), and ``--before``'s (its edge and worker): on key prefixes of their own, each behind
+# an edge of its own. Name -> (checkout, runworker's extra arguments).
+WORKERS: dict[str, tuple[Path, tuple[str, ...]]] = {
+    "worker": (ROOT, ()), "worker, thread per request": (ROOT, ("--per-request-threads",))}
 
 
 def cpu_budget(args: argparse.Namespace, redis: RedisServer, workdir: Path,
@@ -77,9 +81,9 @@ def cpu_budget(args: argparse.Namespace, redis: RedisServer, workdir: Path,
     procs.append(_uvicorn(env, direct, []))
     paths: dict[str, tuple[str, dict[str, int]]] = {
         "uvicorn": (f"http://127.0.0.1:{direct}", {"uvicorn": procs[-1].pid})}
-    for n, (name, extra) in enumerate(WORKERS.items()):
+    for n, name in enumerate(WORKERS):
         mine, port = dict(env, CD_PREFIX=f"budget{n}"), free_port()
-        worker, master = _worker(mine, [], *extra), _edge(mine, port)
+        worker, master = _worker(mine, [], name), _edge(mine, port, name)
         procs.extend([worker, master])
         paths[name] = (f"http://127.0.0.1:{port}", {"master": master.pid, name: worker.pid})
     for base, _ in paths.values():
@@ -129,8 +133,8 @@ def _count(target: str, path: str, requests: int, redis: RedisServer, workdir: P
     procs = []
     try:
         if target in WORKERS:
-            measured = _worker(env, grind, *WORKERS[target])
-            procs = [measured, _edge(env, port)]
+            measured = _worker(env, grind, target)
+            procs = [measured, _edge(env, port, target)]
         else:
             measured = _uvicorn(env, port, grind)
             procs = [measured]
@@ -163,9 +167,19 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--callgrind", action="store_true")
+    parser.add_argument("--before", type=Path, metavar="CHECKOUT", default=None,
+                        help="add this checkout's edge and runworker (built in place)")
+    parser.add_argument("--only", choices=("hello", "page"), default=None,
+                        help="one page only")
     parser.add_argument("--small", type=int, default=40)
     parser.add_argument("--large", type=int, default=240)
     args = parser.parse_args()
+    if args.before is not None:
+        WORKERS["before"] = (args.before.resolve(), ())
+    if args.only is not None:
+        for page, path in list(PAGES.items()):
+            if args.only not in path:
+                del PAGES[page]
     workdir = Path(tempfile.mkdtemp(prefix="cd-bench-django-budget-"))
     redis = RedisServer().start()
     procs: list[subprocess.Popen[bytes]] = []
