@@ -18,6 +18,11 @@ loaded machine where requests per second do not:
   difference of the totals over the difference of the counts leaves one request's cost.
   The edge, for the worker's count, runs natively.
 
+Each measures the worker as ``runworker`` runs it, the same with ``--per-request-threads``
+(Django's own thread per request: what ``channels_distributed/django/threads.py``'s pool saves),
+and with ``--before CHECKOUT`` that checkout's edge and worker (built in place). ``--only hello``
+or ``--only page`` measures one page. docs/performance.rst puts the figures together.
+
 Needs ``wrk`` and, for ``--callgrind``, ``valgrind``.
 """
 
