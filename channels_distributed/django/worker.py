@@ -12,8 +12,9 @@ from ..conf.node import NodeConfig
 from ..exceptions import ConfigurationError
 from ..worker import Node
 from .settings import connection, layer_setting, name, project_settings, worker_application
+from .threads import ThreadPool, django_http_handler, pooled, supports_executor
 
-__all__ = ["WorkerOptions", "banner", "make_node", "url_would_fix"]
+__all__ = ["WorkerOptions", "banner", "make_node", "request_threads", "url_would_fix"]
 
 
 _NODE = field_defaults(NodeConfig)  # the defaults of the worker's settings, from their fields
@@ -35,6 +36,8 @@ class WorkerOptions:
     interface: str = _NODE["interface"]
     health_bind: str | None = None
     metrics_bind: str | None = None
+    # Django's per-request thread from a pool (``django.threads``); False: a new one per request
+    thread_pool: bool = True
 
 
 def application(settings: Any, spec: str | None) -> tuple[Any, str]:
@@ -96,6 +99,7 @@ def url_would_fix(exc: ConfigurationError) -> bool:
 def make_node(settings: Any, options: WorkerOptions) -> tuple[Node, list[str]]:
     """The worker, and its start-up banner."""
     app, app_name = application(settings, options.app)
+    app, threads = request_threads(app, options)
     found, source = redis_options(settings, options)
     node = Node(app, keys=options.names if options.routes else None,
                 channels=options.names if options.channels else (),
@@ -106,7 +110,21 @@ def make_node(settings: Any, options: WorkerOptions) -> tuple[Node, list[str]]:
     # Described, never shown as written: a URL or host dict may carry a password.
     where = (f"{', '.join(h.describe() for h in target.hosts)} ({source}, prefix "
              f"{target.prefix!r})")
-    return node, banner(options, app_name, where)
+    return node, [*banner(options, app_name, where), f"  threads      {threads}"]
+
+
+def request_threads(app: Any, options: WorkerOptions) -> tuple[Any, str]:
+    """The application with Django's per-request threads taken from a pool where that can be
+    done (``threads.pooled``), and what the banner says of its threads."""
+    if not options.thread_pool:
+        return app, "a new thread per Django request (--per-request-threads)"
+    if django_http_handler(app) is None:
+        return app, "as the application starts them (its HTTP application is not Django's)"
+    if not supports_executor():
+        return app, ("a new thread per Django request (this asgiref's ThreadSensitiveContext "
+                     "takes no executor)")
+    return (pooled(app, ThreadPool(keep=options.concurrency)),
+            f"Django requests on pooled threads (up to {options.concurrency} kept idle)")
 
 
 def banner(options: WorkerOptions, app_name: str, where: str) -> list[str]:

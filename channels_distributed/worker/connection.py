@@ -3,7 +3,8 @@
 ``Connection`` acknowledges its ``connect`` request before running the application (so a request
 a reaper gave back to the queue is never run twice), then gives the application ASGI 3
 ``receive``/``send`` over a ``Peer``: data events wait for flow-control credit, events leave
-batched per loop turn, and ``cd.close`` tells the distributor the application returned.
+batched per loop turn, and ``cd.close`` tells the distributor the application returned (unless
+it completed an HTTP response, which ends the distributor's side).
 It is the owner of its peer's ``protocol.forwarding`` machine (worker side): Redis's answer to
 the acknowledgement, the client's disconnect and the application's return go in as events, and
 it carries out the actions that are its own (post the accept, run the application, tell the
@@ -144,7 +145,11 @@ class Connection:
                 logger.exception("application %s raised serving %s %s", self.context.app_name,
                                  self.kind, self.scope.get("path"))
         finally:
-            peer.final = _CLOSED_WITH_ERROR if error else _CLOSED
+            if self.kind != "http" or not self.done:
+                peer.final = _CLOSED_WITH_ERROR if error else _CLOSED
+            # Else the response went out in full: the edge finished with its final body and
+            # forgot the connection (as it sends no disconnect after it), so a ``cd.close``
+            # would cost a push and a delivery that nobody reads.
             peer.handle(_END)
 
     def _optimistic(self) -> bool:

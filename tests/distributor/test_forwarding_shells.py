@@ -11,9 +11,11 @@ check the same guarantees against real Redis servers and processes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 from channels_distributed.distributor.relay import serve_http, serve_websocket
+from channels_distributed.exceptions import PeerLost
 from channels_distributed.forwarding.hub import now_ms
 from channels_distributed.protocol import forwarding as fw
 from channels_distributed.protocol.envelope import decode_connect
@@ -266,3 +268,57 @@ async def test_an_exhausted_window_holds_the_application_until_the_client_reads(
     assert client.status == 200 and client.body == b"x" * 6 and len(sent) == 6
     await asyncio.wait_for(asyncio.gather(*deployment.connections), 5)
     assert_clean(deployment)
+
+
+def _kinds(deployment: Deployment) -> list[str]:
+    """The types of the events the worker sent to the edge, in order."""
+    inbox = deployment.edge_hub.inbox
+    return [str(e["type"]) for to, _, events in deployment.link.sent if to == inbox
+            for e in events]
+
+
+async def test_a_complete_http_response_needs_no_close_after_it() -> None:
+    # The edge finishes with the final body and forgets the connection: a cd.close sent after
+    # the response (an application that returns a while after it, as Django's does) would be
+    # a push nobody reads.
+    later = asyncio.Event()
+
+    async def slow_return(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await hello(scope, receive, send)
+        await later.wait()
+
+    for app in (hello, slow_return):
+        deployment = Deployment(app)
+        worker = asyncio.ensure_future(deployment.serve())
+        for method in ("GET", "POST"):
+            scope, client = http(method)
+            await serve_http(deployment.edge, KEY, scope, client.receive, client.send)
+            assert (client.status, client.body) == (200, b"hello")
+        later.set()
+        await asyncio.gather(*deployment.connections)
+        assert "cd.close" not in _kinds(deployment)
+        assert_clean(deployment)
+        worker.cancel()
+        await deployment.close()
+
+
+async def test_an_application_that_returns_without_a_whole_response_still_says_so() -> None:
+    async def half(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"part", "more_body": True})
+
+    async def nothing(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        pass
+
+    for app, status in ((nothing, 500), (half, 200)):
+        deployment = Deployment(app)
+        worker = asyncio.ensure_future(deployment.serve())
+        scope, client = http()
+        # A cut response raises PeerLost here: the ASGI server aborts the connection.
+        with contextlib.suppress(PeerLost):
+            await serve_http(deployment.edge, KEY, scope, client.receive, client.send)
+        assert client.status == status
+        await asyncio.gather(*deployment.connections)
+        assert _kinds(deployment)[-1] == "cd.close"
+        worker.cancel()
+        await deployment.close()

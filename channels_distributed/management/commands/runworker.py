@@ -51,6 +51,10 @@ class Command(BaseCommand):  # type: ignore[misc]
         parser.add_argument("--url", default=None,
                             help="Redis URL (default: the channel layer's hosts)")
         parser.add_argument("--prefix", default=None, help="key prefix (default: the layer's)")
+        parser.add_argument("--per-request-threads", action="store_true",
+                            help="start a thread for each Django request, as Django's "
+                                 "ASGIHandler does on its own, instead of taking one from the "
+                                 "worker's pool")
         add_node_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -64,7 +68,8 @@ class Command(BaseCommand):  # type: ignore[misc]
             channels=not options["routes_only"], app=options["app"], layer=options["layer"],
             url=options["url"], prefix=options["prefix"], concurrency=options["concurrency"],
             grace=options["grace"], interface=options["interface"],
-            health_bind=options["health_bind"], metrics_bind=options["metrics_bind"])
+            health_bind=options["health_bind"], metrics_bind=options["metrics_bind"],
+            thread_pool=not options["per_request_threads"])
         try:
             node, banner = make_node(settings, wanted)
         except ConfigurationError as exc:
