@@ -3,11 +3,13 @@
 A push that makes a sub-queue of a spread route non-empty publishes on the route's channel
 (``RING_PUSH``). The worker holds one subscription for all of them, which is its one blocking wait
 for a spread route whatever the number of sub-queues: a blocking pop covers keys of one slot only
-on Redis Cluster, and a spread route's sub-queues are in different slots on purpose. A plain
-PUBLISH reaches the subscribers of every node of a cluster, so one link to one node hears every
-ring; several standalone servers share nothing, so there the worker subscribes on each server
-holding one of the sub-queues. A link that drops or is (re)made rings every route (a ring may
-have been lost meanwhile); the take loop looks at least once a second whatever happens.
+on Redis Cluster, and a spread route's sub-queues are in different slots on purpose. The worker
+subscribes on each server holding one of the sub-queues: standalone servers share nothing, and a
+cluster, which passes a plain PUBLISH on to every node, does so over its bus, a slower hop than
+hearing the ring where it was published (the copies heard from the other nodes are harmless).
+So "one wait" is one set of events fed by one link per server, never one blocked command per
+sub-queue. A link that drops or is (re)made rings every route (a ring may have been lost
+meanwhile); the take loop looks at least once a second whatever happens.
 """
 
 from __future__ import annotations

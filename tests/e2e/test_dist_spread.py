@@ -85,3 +85,83 @@ def test_one_worker_empties_every_pre_filled_sub_queue(redis_single: Any,
         assert worker.wait() == 0
     finally:
         deployment.close()
+
+
+def _spread_edge(deployment: Deployment) -> tuple[str, DistKeys]:
+    """An edge spreading key ``t`` over 3 sub-queues, past its warm-up (all 3 in use)."""
+    url = deployment.edge(CD_SPREAD="t=3", worker_timeout=20.0)
+    keys = DistKeys(deployment.prefix)
+    wait_for(lambda: deployment.integer("EXISTS", keys.spread("t", 3)) == 1,
+             what="the edge's announcement")
+    time.sleep(2.0)
+    return url, keys
+
+
+def _requests(url: str, paths: list[str]) -> tuple[list[threading.Thread], list[int]]:
+    statuses: list[int] = []
+
+    def call(path: str) -> None:
+        statuses.append(httpx.get(url + path, timeout=30.0).status_code)
+
+    threads = [threading.Thread(target=call, args=(path,)) for path in paths]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.05)  # queued in order: one per sub-queue, in turn
+    return threads, statuses
+
+
+def test_requests_a_dead_worker_took_from_a_sub_queue_are_served_by_another(
+        redis_single: Any, tmp_path: Path) -> None:
+    """A worker that took a request and died before acknowledging it: its processing list on
+    sub-queue 2 holds the request, and its id is in that sub-queue's registry, but it has no
+    presence. A worker started then gives it back (the reaper covers every sub-queue) and
+    serves it, once."""
+    deployment = Deployment(redis_single.servers[0], tmp_path)
+    try:
+        url, keys = _spread_edge(deployment)
+        names = sub_queues("t", 3)
+        threads, statuses = _requests(url, [f"/t/mark?tag=d{i}" for i in range(3)])
+        wait_for(lambda: all(deployment.integer("LLEN", keys.queue(name)) == 1
+                             for name in names), what="one request on each sub-queue")
+        dead = "w-dead-1"
+        deployment.reply("LMOVE", keys.queue(names[2]), keys.processing(names[2], dead),
+                         "LEFT", "RIGHT")
+        deployment.reply("SADD", keys.registry(names[2]), dead)
+        worker = deployment.worker("t")
+        for thread in threads:
+            thread.join(30.0)
+        assert statuses == [200] * 3
+        assert [len(deployment.recorded(f"ran-d{i}")) for i in range(3)] == [1] * 3
+        assert deployment.integer("LLEN", keys.processing(names[2], dead)) == 0
+        assert "gave 1 request(s) of dead worker w-dead-1" in worker.output()
+    finally:
+        deployment.close()
+
+
+def test_a_draining_worker_leaves_every_sub_queues_requests_to_the_next(
+        redis_single: Any, tmp_path: Path) -> None:
+    """SIGTERM while one request runs and others wait on every sub-queue: the worker finishes
+    the one it runs and exits; the others are served by the next worker, each once."""
+    deployment = Deployment(redis_single.servers[0], tmp_path)
+    try:
+        url, keys = _spread_edge(deployment)
+        first = deployment.worker("t", args=("--concurrency", "1"))
+        wait_for(lambda: all(deployment.integer("SCARD", keys.registry(name)) == 1
+                             for name in sub_queues("t", 3)), what="registered on 3 sub-queues")
+        slow, slow_status = _requests(url, ["/t/slow?s=1.5&tag=x"])
+        wait_for(lambda: deployment.recorded("slow-started-x"), what="the slow request")
+        threads, statuses = _requests(url, [f"/t/mark?tag=q{i}" for i in range(6)])
+        wait_for(lambda: sum(deployment.integer("LLEN", keys.queue(name))
+                             for name in sub_queues("t", 3)) == 6, what="6 requests queued")
+        first.signal(signal.SIGTERM)
+        assert first.wait() == 0
+        slow[0].join(30.0)
+        assert slow_status == [200]
+        assert not any(deployment.recorded(f"ran-q{i}") for i in range(6))
+        deployment.worker("t")
+        for thread in threads:
+            thread.join(30.0)
+        assert statuses == [200] * 6
+        assert [len(deployment.recorded(f"ran-q{i}")) for i in range(6)] == [1] * 6
+    finally:
+        deployment.close()
