@@ -33,8 +33,8 @@ LAYER_ACL = ("~asgi:* resetchannels -@all +evalsha +eval +script|load +llen +rpu
              "+pexpire +pttl +blmpop +blpop +lpop +zadd +expire +zrem +zremrangebyscore "
              "+zrange +scan +unlink +select +cluster|shards +cluster|info")
 #: What the distributor and the workers need on top of LAYER_ACL.
-WORKER_ACL = ("&asgi:presence:* +blmove +lmove +lrem +lrange +sadd +srem +smembers +scard "
-              "+set +del +subscribe +pubsub|numsub +info")
+WORKER_ACL = ("&asgi:presence:* &asgi:ring:* +blmove +lmove +lrem +lrange +sadd +srem +smembers "
+              "+scard +set +mget +del +subscribe +publish +pubsub|numsub +info")
 
 # Error codes of a server that is fine but cannot answer right now.
 _TRANSIENT = ("LOADING", "BUSY", "MASTERDOWN", "UNBLOCKED", "OOM", "ERR max number of clients")
