@@ -5,8 +5,10 @@ only once nothing waits there, and one look at every sub-queue takes an equal sh
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
+import pytest
 from helpers import unique_prefix
 
 from channels_distributed.conf import parse_hosts
@@ -14,6 +16,7 @@ from channels_distributed.forwarding.hub import Hub
 from channels_distributed.protocol.forwarding import EDGE, WORKER
 from channels_distributed.protocol.spread import sub_queues
 from channels_distributed.transport.queues import RouteQueue
+from channels_distributed.transport.refusals import LAYER_ACL, WORKER_ACL
 from channels_distributed.transport.resp import open_link
 from channels_distributed.worker.spread import Cover, _take_all
 
@@ -106,3 +109,27 @@ async def _fair(url: str) -> None:
 
 def test_one_look_takes_an_equal_share_of_every_sub_queue(redis_single: Any) -> None:
     asyncio.run(_fair(redis_single.servers[0].url))
+
+
+async def _refused(url: str, prefix: str) -> None:
+    hub = Hub(parse_hosts([url]), prefix, side=EDGE, retry_window=2.0)
+    queue = hub.keys.queue(sub_queues("t", 2)[1])
+    hub.state.rings[queue] = hub.keys.ring("t")
+    await hub.push(queue, b"a", 100, 60_000)  # queued all the same
+    link = await hub.shard_for(queue).link()
+    assert await link.call("LLEN", queue) == 1
+    await hub.close()
+
+
+def test_a_refused_ring_still_queues_and_is_logged(redis_fresh: Any,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    prefix = unique_prefix()
+    rules = f"{LAYER_ACL} {WORKER_ACL}".replace("~asgi:", f"~{prefix}:").replace(
+        "&asgi:", f"&{prefix}:").replace("+publish ", "")
+    assert redis_fresh.command("ACL", "SETUSER", "noring", "reset", "on", ">pw",
+                               *rules.split()) == b"+OK\r\n"
+    url = f"redis://noring:pw@127.0.0.1:{redis_fresh.port}/0"
+    with caplog.at_level(logging.ERROR):
+        asyncio.run(_refused(url, prefix))
+    assert any("refused to ring the doorbell" in r.getMessage() and "+publish" in r.getMessage()
+               for r in caplog.records if r.levelno == logging.ERROR)
