@@ -101,6 +101,7 @@ class Routes:
         self.doorbell = Doorbell()
         self.takers: dict[str, asyncio.Task[None]] = {}
         self._taker, self._plain, self._most, self._looks = taker, plain, most, looks
+        self._stopped = False
 
     def start(self) -> None:
         for cover in self.covers:
@@ -114,17 +115,18 @@ class Routes:
         """Every second: follow the spreads announced, stay registered, reap dead workers'
         requests (``presence``: the server where processes are present)."""
         for cover in self.covers:
-            if stopping is not None and stopping.is_set():
+            if self._stopped or (stopping is not None and stopping.is_set()):
                 return
             was = cover.spread
             await cover.refresh()
-            if cover.spread != was:
+            if cover.spread != was and not self._stopped:  # (stop() may have come meanwhile)
                 self._switch(cover)
             for route in list(cover.queues.values()):
                 await route.register()
                 await route.reap(presence)
-        self.doorbell.listen({shard: channels for cover in self.covers
-                              for shard, channels in cover.shards().items()})
+        if not self._stopped:
+            self.doorbell.listen({shard: channels for cover in self.covers
+                                  for shard, channels in cover.shards().items()})
 
     def _switch(self, cover: Cover) -> None:
         """Take from ``cover`` the way its sub-queues now ask for. The loop replaced may have
@@ -138,7 +140,8 @@ class Routes:
                 cover.queues[cover.key], self._looks))
 
     async def stop(self) -> list[asyncio.Task[None]]:
-        """Stop listening for rings; the take loops, to be cancelled."""
+        """Stop listening for rings; the take loops, to be cancelled (no other starts)."""
+        self._stopped = True
         await self.doorbell.close()
         return list(self.takers.values())
 
