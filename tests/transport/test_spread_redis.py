@@ -133,3 +133,24 @@ def test_a_refused_ring_still_queues_and_is_logged(redis_fresh: Any,
         asyncio.run(_refused(url, prefix))
     assert any("refused to ring the doorbell" in r.getMessage() and "+publish" in r.getMessage()
                for r in caplog.records if r.levelno == logging.ERROR)
+
+
+async def _no_mget(url: str, prefix: str) -> None:
+    hub = Hub(parse_hosts([url]), prefix, side=WORKER, retry_window=2.0)
+    cover = Cover(hub, "t")
+    await cover.refresh()  # refused: logged, and the upkeep that calls it goes on
+    assert list(cover.queues) == ["t"]
+    await hub.close()
+
+
+def test_a_worker_whose_acl_lacks_mget_keeps_its_upkeep(redis_fresh: Any,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    prefix = unique_prefix()
+    rules = f"{LAYER_ACL} {WORKER_ACL}".replace("~asgi:", f"~{prefix}:").replace(
+        "&asgi:", f"&{prefix}:").replace("+mget ", "")
+    assert redis_fresh.command("ACL", "SETUSER", "nomget", "reset", "on", ">pw",
+                               *rules.split()) == b"+OK\r\n"
+    with caplog.at_level(logging.ERROR):
+        asyncio.run(_no_mget(f"redis://nomget:pw@127.0.0.1:{redis_fresh.port}/0", prefix))
+    assert any("MGET" in r.getMessage() and "+mget" in r.getMessage() for r in caplog.records
+               if r.levelno == logging.ERROR)
