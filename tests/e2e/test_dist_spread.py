@@ -165,3 +165,26 @@ def test_a_draining_worker_leaves_every_sub_queues_requests_to_the_next(
         assert [len(deployment.recorded(f"ran-q{i}")) for i in range(6)] == [1] * 6
     finally:
         deployment.close()
+
+
+def test_at_the_deadline_a_request_is_withdrawn_from_its_own_sub_queue(
+        redis_single: Any, tmp_path: Path) -> None:
+    """No worker: each request waits on one sub-queue and is given up there at its deadline
+    (GIVE_UP over its sub-queue's queue and mark, one slot), so none is left to run late."""
+    deployment = Deployment(redis_single.servers[0], tmp_path)
+    try:
+        url = deployment.edge(CD_SPREAD="t=3", worker_timeout=3.0)
+        keys = DistKeys(deployment.prefix)
+        wait_for(lambda: deployment.integer("EXISTS", keys.spread("t", 3)) == 1,
+                 what="the edge's announcement")
+        time.sleep(2.0)
+        threads, statuses = _requests(url, [f"/t/mark?tag=g{i}" for i in range(3)])
+        wait_for(lambda: all(deployment.integer("LLEN", keys.queue(name)) == 1
+                             for name in sub_queues("t", 3)), what="one on each sub-queue")
+        for thread in threads:
+            thread.join(30.0)
+        assert statuses == [503] * 3
+        assert [deployment.integer("LLEN", keys.queue(name))
+                for name in sub_queues("t", 3)] == [0, 0, 0]
+    finally:
+        deployment.close()
