@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from deployment import Deployment
+import pytest
+from deployment import Deployment, Servers
 from helpers import wait_for
 from servers import primary_of
 
@@ -31,9 +32,21 @@ def test_three_sub_queues_land_on_three_primaries(redis_cluster: Any) -> None:
     assert sorted(primary_of(q, len(cluster.primaries)) for q in queues) == [0, 1, 2]
 
 
+@pytest.mark.parametrize("kind", ["cluster", "sharded"])
 async def test_an_edge_spreads_a_route_and_one_worker_serves_every_sub_queue(
-        redis_cluster: Any, tmp_path: Path) -> None:
-    deployment = Deployment(redis_cluster.cluster, tmp_path)
+        request: pytest.FixtureRequest, tmp_path: Path, kind: str) -> None:
+    """On a cluster (one ring reaches every node) and on three plain servers (a ring stays on
+    the server of its sub-queue: the worker listens on each)."""
+    if kind == "cluster":
+        server: Any = request.getfixturevalue("redis_cluster").cluster
+        nodes = server.primaries
+    else:
+        nodes = request.getfixturevalue("redis_sharded").servers
+        server = Servers(nodes, " ".join(s.url for s in nodes))
+    deployment = Deployment(server, tmp_path)
+    # One sub-queue per server, in both cases (the same split of the slots).
+    holders = {primary_of(DistKeys(deployment.prefix).queue(n), 3) for n in sub_queues("t", 3)}
+    assert holders == {0, 1, 2}
     try:
         url = deployment.edge(CD_SPREAD="t=3")
         worker = deployment.worker("t")
@@ -42,6 +55,10 @@ async def test_an_edge_spreads_a_route_and_one_worker_serves_every_sub_queue(
         # The worker follows the edge's announcement: registered on every sub-queue.
         wait_for(lambda: all(deployment.integer("SCARD", keys.registry(name)) == 1
                              for name in sub_queues("t", 3)), what="registered on 3 sub-queues")
+        # Its doorbell is listened to on the server of each sub-queue.
+        ring = keys.ring("t")
+        wait_for(lambda: all(node.command("PUBSUB", "NUMSUB", ring).endswith(b":1\r\n")
+                             for node in nodes), what="the doorbell listened to everywhere")
         async with httpx.AsyncClient(timeout=15.0) as client:
             await asyncio.sleep(2.0)  # past the edge's warm-up: every sub-queue in use
             for _ in range(3):  # one at a time: c=1, each woken by the doorbell
