@@ -12,6 +12,7 @@ import pytest
 from helpers import unique_prefix
 
 from channels_distributed.conf import parse_hosts
+from channels_distributed.exceptions import ChannelFull
 from channels_distributed.forwarding.hub import Hub
 from channels_distributed.protocol.forwarding import EDGE, WORKER
 from channels_distributed.protocol.spread import sub_queues
@@ -154,3 +155,19 @@ def test_a_worker_whose_acl_lacks_mget_keeps_its_upkeep(redis_fresh: Any,
         asyncio.run(_no_mget(f"redis://nomget:pw@127.0.0.1:{redis_fresh.port}/0", prefix))
     assert any("MGET" in r.getMessage() and "+mget" in r.getMessage() for r in caplog.records
                if r.levelno == logging.ERROR)
+
+
+async def _capacity(url: str) -> None:
+    hub = Hub(parse_hosts([url]), unique_prefix(), side=EDGE, retry_window=2.0)
+    first, second = (hub.keys.queue(name) for name in sub_queues("t", 3)[1:])
+    for queue in (first, second):
+        hub.state.rings[queue] = hub.keys.ring("t")
+    await hub.push(first, b"a", 1, 60_000)
+    with pytest.raises(ChannelFull):  # each sub-queue holds queue_capacity requests
+        await hub.push(first, b"b", 1, 60_000)
+    await hub.push(second, b"c", 1, 60_000)
+    await hub.close()
+
+
+def test_queue_capacity_applies_to_each_sub_queue(redis_single: Any) -> None:
+    asyncio.run(_capacity(redis_single.servers[0].url))
