@@ -124,8 +124,8 @@ return n
 """)
 
 # PUSH for a sub-queue of a spread route (protocol/spread.py): ARGV = capacity, ttl_ms, doorbell
-# channel, entries... When the push makes the list go from empty to non-empty, it publishes an
-# empty message on the channel, which wakes the route's idle workers (worker/spread.py). A list
+# channel, entries... When the push makes the list go from empty to non-empty, it publishes the
+# list's key on the channel, which wakes the route's idle workers (worker/spread.py). A list
 # that already held entries rings nothing: its workers are taking from it, or will look again
 # before they wait. A refused PUBLISH (an ACL without +publish) is reported beside the result,
 # like a refused PEXPIRE on 6.2: the entries are in, and workers find them within a second.
@@ -140,7 +140,7 @@ redis.call('RPUSH', KEYS[1], unpack(ARGV, 4, n + 3))
 local expiry = redis.pcall('PEXPIRE', KEYS[1], ARGV[2])
 if type(expiry) == 'table' and expiry.err then return {n, expiry.err} end
 if before == 0 then
-  local rang = redis.pcall('PUBLISH', ARGV[3], '')
+  local rang = redis.pcall('PUBLISH', ARGV[3], KEYS[1])
   if type(rang) == 'table' and rang.err then return {n, 'doorbell ' .. rang.err} end
 end
 return n

@@ -6,7 +6,9 @@ for a spread route whatever the number of sub-queues: a blocking pop covers keys
 on Redis Cluster, and a spread route's sub-queues are in different slots on purpose. The worker
 subscribes on each server holding one of the sub-queues: standalone servers share nothing, and a
 cluster, which passes a plain PUBLISH on to every node, does so over its bus, a slower hop than
-hearing the ring where it was published (the copies heard from the other nodes are harmless).
+hearing the ring where it was published. A ring carries its sub-queue's key, and a link hears
+only the rings of the sub-queues its server holds: the copies a cluster passes on are ignored,
+where each would have made the worker look at every sub-queue once more for nothing.
 So "one wait" is one set of events fed by one link per server, never one blocked command per
 sub-queue. A link that drops or is (re)made rings every route (a ring may have been lost
 meanwhile); the take loop looks at least once a second whatever happens.
@@ -16,7 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from ..exceptions import RedisUnavailable, ReplyError
@@ -33,7 +37,9 @@ logger = logging.getLogger(__name__)
 class Doorbell:
     """Ring channels -> events set when a message arrives on them."""
 
-    def __init__(self) -> None:
+    def __init__(self, locate: Callable[[str], Shard]) -> None:
+        """``locate``: the server holding a key (``Topology.shard_for``)."""
+        self.locate = locate
         self.events: dict[str, asyncio.Event] = {}
         self._wanted: dict[Shard, frozenset[str]] = {}
         self._bells: dict[Shard, tuple[asyncio.Task[None], list[RespLink | None]]] = {}
@@ -67,7 +73,7 @@ class Doorbell:
         while True:
             try:
                 link = holder[0] = await shard.connect_once("doorbell")
-                link.on_push = self._heard
+                link.on_push = functools.partial(self._heard, shard)
                 await asyncio.wait_for(link.call("SUBSCRIBE", *sorted(channels)), 2.0)
                 backoff.reset()
                 self._ring_all(channels)  # rings may have been lost while unsubscribed
@@ -86,12 +92,13 @@ class Doorbell:
         for channel in channels:
             self.event(channel).set()
 
-    def _heard(self, reply: Any) -> None:
-        # ["message", channel, ""]; the confirmations of a SUBSCRIBE of several channels
-        # (["subscribe", channel, n] after the first) come this way too, and say nothing.
+    def _heard(self, shard: Shard, reply: Any) -> None:
+        # ["message", channel, sub-queue key]; the confirmations of a SUBSCRIBE of several
+        # channels (["subscribe", channel, n] after the first) come this way too, and say
+        # nothing. A ring of a sub-queue another server holds is a copy: heard there.
         if isinstance(reply, list) and len(reply) == 3 and reply[0] == b"message":
             event = self.events.get(reply[1].decode())
-            if event is not None:
+            if event is not None and self.locate(reply[2].decode(errors="replace")) is shard:
                 event.set()
 
     async def close(self) -> None:

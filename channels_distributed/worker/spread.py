@@ -106,7 +106,7 @@ class Routes:
         ``most``: the most requests one look takes; ``looks``: reconciliations after a
         switch from one loop to the other."""
         self.covers = [Cover(hub, key) for key in keys]
-        self.doorbell = Doorbell()
+        self.doorbell = Doorbell(hub.shard_for)
         self.takers: dict[str, asyncio.Task[None]] = {}
         self._taker, self._plain, self._most, self._looks = taker, plain, most, looks
         self._stopped = False

@@ -36,7 +36,7 @@ async def _doorbell(url: str, port: int) -> None:
     await link.call("DEL", queue)
     await hub.push(queue, b"c", 100, 60_000)  # empty again: one more
     await asyncio.sleep(0.1)
-    assert heard == [[b"message", ring.encode(), b""]] * 2
+    assert heard == [[b"message", ring.encode(), queue.encode()]] * 2
     listener.close()
     await hub.close()
 
