@@ -41,6 +41,8 @@ class Doorbell:
         """``locate``: the server holding a key (``Topology.shard_for``)."""
         self.locate = locate
         self.events: dict[str, asyncio.Event] = {}
+        self._rung: dict[str, set[str]] = {}  # channel -> keys of the sub-queues rung since
+        self._everything: set[str] = set()  # channels whose every sub-queue may hold some
         self._wanted: dict[Shard, frozenset[str]] = {}
         self._bells: dict[Shard, tuple[asyncio.Task[None], list[RespLink | None]]] = {}
 
@@ -49,6 +51,15 @@ class Doorbell:
         if event is None:
             event = self.events[channel] = asyncio.Event()
         return event
+
+    def heard(self, channel: str) -> set[str] | None:
+        """The keys of the sub-queues rung on ``channel`` since the last call; None when any
+        sub-queue may have been (a ring may have been lost: ``ring_all``)."""
+        rung = self._rung.pop(channel, set())
+        if channel in self._everything:
+            self._everything.discard(channel)
+            return None
+        return rung
 
     def listen(self, wanted: dict[Shard, frozenset[str]]) -> None:
         """Subscribe to these channels on these servers (and to nothing else)."""
@@ -76,7 +87,7 @@ class Doorbell:
                 link.on_push = functools.partial(self._heard, shard)
                 await asyncio.wait_for(link.call("SUBSCRIBE", *sorted(channels)), 2.0)
                 backoff.reset()
-                self._ring_all(channels)  # rings may have been lost while unsubscribed
+                self.ring_all(channels)  # rings may have been lost while unsubscribed
                 await link.wait_closed()
             except (RedisUnavailable, ReplyError, OSError, asyncio.TimeoutError) as exc:
                 if isinstance(exc, ReplyError):
@@ -85,11 +96,13 @@ class Doorbell:
             finally:
                 if holder[0] is not None:
                     holder[0].close()
-            self._ring_all(channels)
+            self.ring_all(channels)
             await backoff.pause()
 
-    def _ring_all(self, channels: frozenset[str]) -> None:
+    def ring_all(self, channels: frozenset[str]) -> None:
+        """As if every sub-queue of these channels' routes had rung."""
         for channel in channels:
+            self._everything.add(channel)
             self.event(channel).set()
 
     def _heard(self, shard: Shard, reply: Any) -> None:
@@ -97,8 +110,10 @@ class Doorbell:
         # channels (["subscribe", channel, n] after the first) come this way too, and say
         # nothing. A ring of a sub-queue another server holds is a copy: heard there.
         if isinstance(reply, list) and len(reply) == 3 and reply[0] == b"message":
-            event = self.events.get(reply[1].decode())
-            if event is not None and self.locate(reply[2].decode(errors="replace")) is shard:
+            channel, key = reply[1].decode(), reply[2].decode(errors="replace")
+            event = self.events.get(channel)
+            if event is not None and self.locate(key) is shard:
+                self._rung.setdefault(channel, set()).add(key)
                 event.set()
 
     async def close(self) -> None:

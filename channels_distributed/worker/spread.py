@@ -8,15 +8,15 @@ taken from it, so none is stranded; until then it is taken from and reaped as an
 
 A route with one queue is taken from as always: ``BLMOVE`` waits on it. A route with several is
 taken from by ``take_spread``: its one blocking wait is the doorbell (``doorbell.py``), and when it
-rings, or after a second without a ring, the worker takes from every sub-queue with the
-non-blocking ``TAKE`` script, all at once (one round trip), starting at a sub-queue that moves on
-each time so that each gets an equal share of the free slots, and goes on while any had some.
+rings the worker takes from the sub-queues that rang, with the non-blocking ``TAKE`` script, all
+at once (one round trip); it looks at every sub-queue after a second without a ring, and while
+any gave all that was asked of it, starting at a sub-queue that moves on each time so that each
+gets an equal share of the free slots.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 from collections.abc import Callable, Coroutine, Iterable
@@ -125,10 +125,12 @@ class Routes:
         for cover in self.covers:
             if self._stopped or (stopping is not None and stopping.is_set()):
                 return
-            was = cover.spread
+            was, before = cover.spread, set(cover.queues)
             await cover.refresh()
             if cover.spread != was and not self._stopped:  # (stop() may have come meanwhile)
                 self._switch(cover)
+            elif set(cover.queues) - before:  # new sub-queues: may hold requests already
+                self.doorbell.ring_all(frozenset({cover.ring}))
             for route in list(cover.queues.values()):
                 await route.register()
                 await route.reap(presence)
@@ -142,7 +144,7 @@ class Routes:
         self.takers[cover.key].cancel()
         if cover.spread:
             self.takers[cover.key] = asyncio.ensure_future(take_spread(
-                cover, self.doorbell.event(cover.ring), self._taker, self._looks, self._most))
+                cover, self.doorbell, self._taker, self._looks, self._most))
         else:
             self.takers[cover.key] = asyncio.ensure_future(self._plain(
                 cover.queues[cover.key], self._looks))
@@ -167,39 +169,51 @@ class Taker(Protocol):
     async def reconcile(self, route: RouteQueue) -> None: ...
 
 
-async def take_spread(cover: Cover, ring: asyncio.Event, taker: Taker, looks: int,
+async def take_spread(cover: Cover, bell: Doorbell, taker: Taker, looks: int,
                       most: int) -> None:
-    """Take from every sub-queue of ``cover`` until cancelled: ``most`` at a time at most,
+    """Take from the sub-queues of ``cover`` until cancelled: ``most`` at a time at most,
     shared evenly; ``looks`` first reconciliations of each processing list (a blocking take
-    cancelled before this loop started may have moved a request there)."""
-    backoff, turn = Backoff(), itertools.count()
+    cancelled before this loop started may have moved a request there). Once a look found
+    every sub-queue empty, the next looks only at those that rang since."""
+    backoff, turn, everything = Backoff(), itertools.count(), True
+    ring = bell.event(cover.ring)
     while True:
         await taker.room.wait()
         ring.clear()  # a ring from now on means: look again
+        heard = bell.heard(cover.ring)
+        only, everything = (None if everything else heard), False
         try:
             if looks:
                 for route in list(cover.queues.values()):
                     await taker.reconcile(route)
                 looks -= 1
-            more = await _take_all(cover, taker, min(taker.free(), most), next(turn))
+            more = await _take_all(cover, taker, min(taker.free(), most), next(turn), only)
         except (RedisUnavailable, ConnectionLost, ReplyError, OSError) as exc:
-            looks = 2
+            looks, everything = 2, True
             logger.warning("cannot take from route %s (retrying): %s", cover.key, exc)
             await backoff.pause()
             continue
         backoff.reset()
-        if not more:  # every sub-queue was emptied since the ring was cleared: wait for one
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(ring.wait(), LOOK_EVERY)
+        if more:  # a sub-queue gave all that was asked of it, or was not looked at
+            everything = True
+            continue
+        try:  # every sub-queue looked at was emptied since the ring was cleared: wait for one
+            await asyncio.wait_for(ring.wait(), LOOK_EVERY)
+        except asyncio.TimeoutError:
+            everything = True  # the net under a lost ring
 
 
-async def _take_all(cover: Cover, taker: Taker, want: int, turn: int) -> bool:
-    """One look at every sub-queue at once, ``want`` requests at most in all. Whether one may
-    hold more: it gave all that was asked of it, or was not looked at. A sub-queue that gave
-    less was empty when looked at, so a later push to it rings."""
-    routes = list(cover.queues.values())
-    if want <= 0 or not routes:
-        return bool(routes)
+async def _take_all(cover: Cover, taker: Taker, want: int, turn: int,
+                    only: set[str] | None = None) -> bool:
+    """One look at every sub-queue at once (those whose queue key is in ``only``, if given),
+    ``want`` requests at most in all. Whether one may hold more: it gave all that was asked of
+    it, or was not looked at. A sub-queue that gave less was empty when looked at, so a later
+    push to it rings."""
+    if want <= 0:
+        return True
+    routes = [route for route in cover.queues.values() if only is None or route.queue in only]
+    if not routes:
+        return False
     start, count = turn % len(routes), len(routes)
     routes = (routes[start:] + routes[:start])[:want]  # fewer slots than queues: in turn
     shares = [want // len(routes) + (i < want % len(routes)) for i in range(len(routes))]
