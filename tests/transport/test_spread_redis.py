@@ -102,9 +102,13 @@ async def _fair(url: str) -> None:
     assert await _take_all(cover, taker, 2, 1)  # fewer slots than sub-queues: in turn
     assert [name for name, _ in taker.taken] == [names[1], names[2]]
     taker.taken.clear()
+    rang = {hub.keys.queue(names[1])}  # after a ring: only the sub-queues that rang
+    assert not await _take_all(cover, taker, 16, 0, rang)  # it gave less than asked: empty
+    assert {name for name, _ in taker.taken} == {names[1]} and len(taker.taken) == 7
+    taker.taken.clear()
     while await _take_all(cover, taker, 16, 2):
         pass  # a look that got less than it asked of every sub-queue: all were empty
-    assert len(taker.taken) == 30 - 8
+    assert len(taker.taken) == 30 - 8 - 7
     await hub.close()
 
 
