@@ -2,6 +2,7 @@
 same project served directly by uvicorn and by this package's gunicorn ASGIWorker.
 
     .venv/bin/python bench/django_project.py [--duration 5] [--connections 1 32] [--rounds 1]
+                                             [--before CHECKOUT]
 
 One run on a private redis-server: ``channels_distributed.demo.asgi:application`` (the project's
 ASGI_APPLICATION, middleware and all) under (a) uvicorn, (b) gunicorn with the ASGIWorker, one
@@ -10,6 +11,8 @@ process each, and (c) the project distributed: the edge (``channels_distributed.
 Two pages: ``/hello/`` (a plain view) and ``/page/`` (a template rendered with a context
 processor, the auth user and a loop). ``wrk`` measures each; printed: requests/s, p50 and p99 per
 target, and the distributed project's ratios against each peer of the same run.
+``--before CHECKOUT`` adds the edge and runworker of another checkout (built in place: ``python
+setup.py build_ext --inplace``) to the same run, on its own key prefix of the same Redis.
 
 Needs ``wrk`` (Debian: ``apt-get install -y wrk``).
 """
@@ -34,25 +37,36 @@ PAGES = {"hello view": "/hello/", "template page": "/page/"}
 APP = "channels_distributed.demo.asgi:application"
 EDGE_APP = "channels_distributed.demo.edge:application"
 ASGI_WORKER = "channels_distributed.gunicorn.ASGIWorker"
+OURS, BEFORE = "edge->redis->runworker", "before: edge->runworker"
 
 
-def _start(redis: RedisServer, workdir: Path,
-           procs: list[subprocess.Popen[bytes]]) -> dict[str, str]:
-    """The three deployments of the project; their base URLs."""
+def _start(redis: RedisServer, workdir: Path, procs: list[subprocess.Popen[bytes]],
+           before: Path | None) -> dict[str, str]:
+    """The deployments of the project; their base URLs."""
     env = {"CD_REDIS_URL": redis.url, "CD_PREFIX": "bench", "CD_DB": str(workdir / "db.sqlite3"),
            "DJANGO_SETTINGS_MODULE": "testproject.settings"}
     direct, worker, edge = free_port(), free_port(), free_port()
     procs.append(uvicorn(APP, direct, **env))
     procs.append(spawn([sys.executable, "-m", "gunicorn", APP, "-k", ASGI_WORKER, "-w", "1",
                         "-b", f"127.0.0.1:{worker}", "--log-level", "warning"], **env))
+    targets = {"uvicorn": f"http://127.0.0.1:{direct}",
+               "ASGIWorker": f"http://127.0.0.1:{worker}",
+               OURS: _distributed(edge, procs, ROOT, env)}
+    if before is not None:
+        port = free_port()
+        _distributed(port, procs, before.resolve(), dict(env, CD_PREFIX="bench-before"))
+        targets[BEFORE] = f"http://127.0.0.1:{port}"
+    return targets
+
+
+def _distributed(port: int, procs: list[subprocess.Popen[bytes]], root: Path,
+                 env: dict[str, str]) -> str:
+    """The project distributed, from the package of ``root``: its edge's base URL."""
     procs.append(spawn([sys.executable, "testproject/manage.py", "runworker", "site",
-                        "--routes-only"], **env))
+                        "--routes-only"], root, **env))
     procs.append(spawn([sys.executable, "-m", "gunicorn", EDGE_APP, "-k", ASGI_WORKER, "-w", "1",
-                        "-b", f"127.0.0.1:{edge}",
-                        "--log-level", "warning"], **env))
-    return {"uvicorn": f"http://127.0.0.1:{direct}",
-            "ASGIWorker": f"http://127.0.0.1:{worker}",
-            "edge->redis->runworker": f"http://127.0.0.1:{edge}"}
+                        "-b", f"127.0.0.1:{port}", "--log-level", "warning"], root, **env))
+    return f"http://127.0.0.1:{port}"
 
 
 def main() -> int:
@@ -61,6 +75,8 @@ def main() -> int:
     parser.add_argument("--connections", type=int, nargs="+", default=[1, 32])
     parser.add_argument("--rounds", type=int, default=1,
                         help="interleaved runs per target; medians are reported")
+    parser.add_argument("--before", type=Path, metavar="CHECKOUT", default=None,
+                        help="add this checkout's edge and runworker to the run")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is missing: apt-get install -y wrk", file=sys.stderr)
@@ -69,7 +85,7 @@ def main() -> int:
     redis = RedisServer().start()
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        targets = _start(redis, workdir, procs)
+        targets = _start(redis, workdir, procs, args.before)
         for base in targets.values():
             for path in PAGES.values():
                 wait_ok(base + path, timeout=60)
@@ -111,9 +127,11 @@ def _report(results: Results, args: argparse.Namespace) -> None:
     print("distributed vs each peer (req/s ratio; p50 and p99 ratios, above 1 is slower):")
     for page in PAGES:
         for connections in args.connections:
-            ours = results[page, "edge->redis->runworker", connections]
-            for peer in ("uvicorn", "ASGIWorker"):
-                other = results[page, peer, connections]
+            ours = results[page, OURS, connections]
+            for peer in ("uvicorn", "ASGIWorker", BEFORE):
+                other = results.get((page, peer, connections))
+                if other is None:
+                    continue
                 print(f"  {page:<15} c={connections:<4} vs {peer:<11} "
                       f"req/s {ours['rps'] / other['rps']:.2f}x, "
                       f"p50 {ours['p50'] / other['p50']:.2f}x, "

@@ -4,6 +4,7 @@
 
     channels-distributed worker KEY [KEY ...] --app module:attr [--url redis://host:6379/0 ...]
     channels-distributed status [--url URL ...] [--prefix P] [--json] [--watch [SECONDS]]
+    channels-distributed routes [--url URL ...] [--prefix P] [--json] [set|switch|drain|clear ...]
     channels-distributed demo [--serve]
     channels-distributed check [--url URL ...] [--prefix P] [--worker-timeout S] [--json]
     channels-distributed --version
@@ -12,13 +13,14 @@
 several independent servers (sharded, placed as ``hosts=[...]`` places them); ``$REDIS_URL``
 may hold several URLs separated by spaces; any URL may be a ``redis+sentinel://`` one.
 ``status`` shows every route key, worker and edge under the prefix, and the channel layer's
-deepest queues (``status/``; docs/status.rst). ``demo`` runs the demo project shipped in the
-package (``demo/``) distributed: Redis (or ``REDIS_URL``), the edge, two ``manage.py
-runworker`` workers on different keys, HTTP requests and a chat through them, printing which
-worker served what; with ``--serve`` it then stays up until Ctrl-C, for a browser or curl.
-``check`` is the Redis preflight (``preflight.py``): exit status 0 without errors, 1 with any, 2
-on bad settings. ``--version`` prints the package's version. The help texts are plain text (they
-are printed as written).
+deepest queues (``status/``; docs/status.rst). ``routes`` shows the routes in force and changes
+the route overrides every edge applies (``routes.py``; docs/routes.rst). ``demo`` runs the demo
+project shipped in the package (``demo/``) distributed: Redis (or ``REDIS_URL``), the edge,
+two ``manage.py runworker`` workers on different keys, HTTP requests and a chat through them,
+printing which worker served what; with ``--serve`` it then stays up until Ctrl-C, for a
+browser or curl. ``check`` is the Redis preflight (``preflight.py``): exit status 0 without
+errors, 1 with any, 2 on bad settings. ``--version`` prints the package's version. The help
+texts are plain text (they are printed as written).
 """
 
 from __future__ import annotations
@@ -112,6 +114,7 @@ def _parser() -> argparse.ArgumentParser:
     add_node_arguments(worker)
     worker.add_argument("--log-level", default="info")
     _status_parser(commands)
+    _routes_parser(commands)
     demo = commands.add_parser(
         "demo", help="run the demo: a Django project distributed over Redis, an edge and two "
         "workers", description=DEMO_DESCRIPTION, formatter_class=text)
@@ -133,6 +136,27 @@ def _status_parser(commands: Any) -> None:
     status.add_argument("--prefix", default=None,
                         help=f"key prefix (default: {RedisTarget.prefix})")
     add_status_arguments(status)
+
+
+def _routes_parser(commands: Any) -> None:
+    from .routes import ROUTES_DESCRIPTION, add_routes_arguments
+
+    routes = commands.add_parser("routes", help="show the routes in force; split, switch, "
+                                 "drain route keys live", description=ROUTES_DESCRIPTION,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    routes.add_argument("--url", action="append", default=[], metavar="URL",
+                        help="Redis URL, as the worker takes it; repeat it for several servers "
+                             "(default: $REDIS_URL, or redis://localhost:6379/0)")
+    routes.add_argument("--prefix", default=None,
+                        help=f"key prefix (default: {RedisTarget.prefix})")
+    add_routes_arguments(routes)
+
+
+def _routes(args: argparse.Namespace) -> int:
+    from .routes import run_routes
+
+    target = RedisTarget.resolve(hosts=redis_urls(args.url), prefix=args.prefix)
+    return run_routes(target.hosts, target.prefix, args)
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -243,6 +267,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _worker(args)
         if args.command == "status":
             return _status(args)
+        if args.command == "routes":
+            return _routes(args)
         if args.command == "check":
             return _check(args)
         from .demo.run import run_demo

@@ -10,6 +10,7 @@ __all__ = [
     "ChannelsDistributedError",
     "ClientGone",
     "ConfigurationError",
+    "Drained",
     "ForeignChannelError",
     "LifespanFailure",
     "MessageTooLarge",
@@ -106,6 +107,11 @@ class PeerLost(ChannelsDistributedError, ConnectionError):
 
 class Unserved(PeerLost):
     """A worker took the request too late to run it (``cd.expired``): it never runs."""
+
+
+class Drained(PeerLost):
+    """The request's route key was drained with nowhere to go (``channels-distributed routes``):
+    withdrawn from its queue, it never runs."""
 
 
 class NoWorker(PeerLost):

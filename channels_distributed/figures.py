@@ -41,6 +41,7 @@ STATUS_OF = {
     "busy": 503,  # workers registered, none took the request before its deadline
     "queue_full": 503,  # the route's queue held queue_capacity requests
     "redis": 503,  # Redis unreachable (or refusing) when queueing
+    "drained": 503,  # the route key is drained with nowhere to go (``channels-distributed routes``)
     "worker_lost": 502,  # the worker died or went silent after taking it
 }
 CAUSES = tuple(STATUS_OF)
@@ -118,6 +119,9 @@ class EdgeFigures(Figures):
     worker_timeout: float = 0.0
     open: int = 0
     routes: dict[str, RouteCounts] = field(default_factory=dict)
+    routes_version: int = 0  # the route overrides in force (distributor/overrides.py)
+    overrides: dict[str, str] = field(default_factory=dict)  # route key -> its override
+    settings_routes: list[list[str]] = field(default_factory=list)  # (regex, key template)
 
     def route(self, key: str) -> RouteCounts:
         counts = self.routes.get(key)
@@ -144,5 +148,7 @@ class EdgeFigures(Figures):
             requests=sum(c.requests for c in self.routes.values()),
             served=sum(c.served for c in self.routes.values()), failures=failures,
             routes={k: {"requests": c.requests, "served": c.served,
-                        "failures": dict(c.failures)} for k, c in self.routes.items()})
+                        "failures": dict(c.failures)} for k, c in self.routes.items()},
+            routes_version=self.routes_version, overrides=dict(self.overrides),
+            settings_routes=self.settings_routes)
         return card

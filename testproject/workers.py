@@ -1,8 +1,9 @@
 """Worker applications of the tests and the demo (run with ``channels-distributed worker``).
 
 ``app`` dispatches on the last path segment: ``hello``, ``scope``, ``upload``, ``download``,
-``stream``, ``slow``, ``boom-before``, ``boom-after``, ``wait-disconnect``, ``mark``; WebSocket
-paths get ``websocket``. ``CD_MARKER_DIR`` is where apps leave files that tests look for.
+``stream``, ``slow``, ``boom-before``, ``boom-after``, ``wait-disconnect``, ``mark``, ``count``;
+WebSocket paths get ``websocket``. ``CD_MARKER_DIR`` is where apps leave files that tests look
+for.
 """
 
 from __future__ import annotations
@@ -137,6 +138,22 @@ async def mark(scope: Scope, receive: Any, send: Any) -> None:
     await _respond(send, b"marked\n")
 
 
+async def count(scope: Scope, receive: Any, send: Any) -> None:
+    """Append ``tag pid`` to the marker file ``runs`` as it starts (every run counted, whichever
+    worker), then answer after ``s`` seconds (0)."""
+    query = _query(scope)
+    folder = os.environ.get("CD_MARKER_DIR")
+    if folder:
+        # One write to a file opened for appending: lines of several workers never mix.
+        fd = os.open(pathlib.Path(folder, "runs"), os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        try:
+            os.write(fd, f"{query.get('tag', 'x')}:{os.getpid()}\n".encode())
+        finally:
+            os.close(fd)
+    await asyncio.sleep(float(query.get("s", "0")))
+    await _respond(send, b"counted\n")
+
+
 async def websocket(scope: Scope, receive: Any, send: Any) -> None:
     tag = _query(scope).get("tag", "ws")
     await receive()  # websocket.connect
@@ -174,7 +191,7 @@ async def websocket(scope: Scope, receive: Any, send: Any) -> None:
 
 VIEWS = {"hello": hello, "scope": scope_view, "upload": upload, "download": download,
          "stream": stream, "slow": slow, "boom-before": boom_before, "boom-after": boom_after,
-         "wait-disconnect": wait_disconnect, "mark": mark}
+         "wait-disconnect": wait_disconnect, "mark": mark, "count": count}
 
 
 async def app(scope: Scope, receive: Any, send: Any) -> None:

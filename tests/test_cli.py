@@ -22,7 +22,7 @@ def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) 
 
 def _helps() -> dict[str, str]:
     from channels_distributed.cli import _parser
-    from channels_distributed.management.commands import distributed_status
+    from channels_distributed.management.commands import distributed_routes, distributed_status
     from channels_distributed.management.commands.runworker import Command
 
     parser = _parser()
@@ -33,6 +33,8 @@ def _helps() -> dict[str, str]:
     helps["manage.py runworker"] = Command().create_parser("manage.py", "runworker").format_help()
     helps["manage.py distributed_status"] = distributed_status.Command().create_parser(
         "manage.py", "distributed_status").format_help()
+    helps["manage.py distributed_routes"] = distributed_routes.Command().create_parser(
+        "manage.py", "distributed_routes").format_help()
     return helps
 
 
@@ -41,8 +43,9 @@ def test_help_is_plain_text() -> None:
     helps = _helps()
     assert set(helps) == {"channels-distributed", "channels-distributed worker",
                           "channels-distributed status", "channels-distributed demo",
-                          "channels-distributed check", "manage.py runworker",
-                          "manage.py distributed_status"}
+                          "channels-distributed check", "channels-distributed routes",
+                          "manage.py runworker", "manage.py distributed_status",
+                          "manage.py distributed_routes"}
     for name, text in helps.items():
         for markup in ("``", ":class:", ":func:", ".. ", "`_"):
             assert markup not in text, f"{name} --help shows {markup!r}:\n{text}"

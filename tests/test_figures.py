@@ -54,7 +54,7 @@ def test_an_edge_keeps_a_bounded_number_of_route_keys() -> None:
 
 
 def test_every_cause_has_the_status_its_client_got() -> None:
-    assert CAUSES == ("no_worker", "busy", "queue_full", "redis", "worker_lost")
+    assert CAUSES == ("no_worker", "busy", "queue_full", "redis", "drained", "worker_lost")
     assert {STATUS_OF[c] for c in CAUSES} == {502, 503} and STATUS_OF["worker_lost"] == 502
 
 

@@ -120,7 +120,10 @@ class PathDistributor:
         if key is None:
             await send_plain(send, 404, b"Not Found\n")
             return
-        await self._serve_http(self._edge(), key, scope, receive, send)
+        edge = self._edge()
+        if edge.routing.active:  # an override in force (distributor/overrides.py)
+            key = edge.routing.pick(key)
+        await self._serve_http(edge, key, scope, receive, send)
 
     async def _live(self, send: Send) -> None:
         self._edge()  # started with the first probe when the server runs no lifespan
@@ -138,7 +141,10 @@ class PathDistributor:
             await serve_websocket(self._edge(), None, scope, receive, send, refuse=400)
             return
         key = self.config.routes.resolve(path)
-        await self._serve_websocket(self._edge(), key, scope, receive, send)
+        edge = self._edge()
+        if key is not None and edge.routing.active:
+            key = edge.routing.pick(key)
+        await self._serve_websocket(edge, key, scope, receive, send)
 
 
 def create_path_distributor(routes: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,

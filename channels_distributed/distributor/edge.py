@@ -18,6 +18,7 @@ from ..conf import DistributorConfig
 from ..exceptions import (
     ChannelFull,
     ClientGone,
+    Drained,
     NoWorker,
     PeerLost,
     RedisUnavailable,
@@ -37,6 +38,8 @@ from ..transport.liveness import Presence, Watch
 from ..transport.resp import ConnectionLost
 from ..typing import Event as AsgiEvent
 from ..typing import Scope
+from .draining import Mover
+from .overrides import LiveRoutes
 from .spread import EdgeSpread
 
 __all__ = ["Edge", "NoWorker", "WorkerSilent"]
@@ -86,6 +89,10 @@ class Edge:
         self._requests: dict[Peer, tuple[str, str, bytes]] = {}
         self._giving_up: set[asyncio.Task[None]] = set()
         self._sweeper: asyncio.Task[None] | None = None
+        # The route overrides in force here, and the moves of requests off drained keys.
+        self._mover = Mover(self)
+        self.routing = LiveRoutes(hub, self.figures, config.redis_timeout,
+                                  after_poll=self._mover.sweep, table=config.routes)
         self.spread = EdgeSpread(config.spread, hub)  # hot routes over several sub-queues
 
     @classmethod
@@ -107,6 +114,7 @@ class Edge:
         """Read the inbox, be present, and check once whether Redis may evict our keys."""
         self.figures.state = "serving"
         self.hub.start()
+        self.routing.start()
         if self.presence is not None:
             self.presence.start()
         self._spawn(warn_if_evicting(self.hub.topology))
@@ -185,12 +193,15 @@ class Edge:
         accept of a worker that acknowledged it in time. A request the client is told 503 about
         is never run; one a worker holds is answered by it (or with 502), or with 503 when that
         worker says it took it too late to run it (``cd.expired``)."""
-        withdrawn = await self._withdraw(queue, state, entry)
+        withdrawn = await self._withdraw(queue, state, entry) or await self._mover.moved_away(peer)
         peer.handle(_WITHDRAWN if withdrawn else _TAKEN_BY_WORKER,
                     now=self.hub.loop.time())
 
     async def connect(self, key: str, scope: Scope, first: AsgiEvent | None) -> Peer | None:
         """Queue the connection on ``key``; the peer once a worker accepted, else None."""
+        if key in self.routing.closed:
+            self._refuse_drained(key, scope)
+            return None
         config, hub = self.config, self.hub
         # Once given up, an accept may still come from a worker that acknowledged the request
         # at its deadline: within a Redis round trip, unless Redis is slow (redis_timeout).
@@ -219,6 +230,8 @@ class Edge:
             ok = True
         except (NoWorker, Unserved):
             await self._unserved(key, scope)
+        except Drained as exc:
+            self.failed(key, "drained", "%s", exc)
         except WorkerSilent:
             self.failed(key, "worker_lost", "the worker that took %s never answered",
                         scope.get("path"))
@@ -238,7 +251,14 @@ class Edge:
                     peer.handle(_CLIENT_GONE)
                 peer.handle(_END)
             self._requests.pop(peer, None)
+            self._mover.forget(peer)
         return peer if ok else None
+
+    def _refuse_drained(self, key: str, scope: Scope) -> None:
+        """A new request for a key drained with nowhere to go: never queued (503)."""
+        self.figures.route(key).requests += 1
+        self.failed(key, "drained", "%s refused: the route key is drained (channels-distributed "
+                    "routes)", scope.get("path"))
 
     def finish(self, peer: Peer, key: str, disconnect: AsgiEvent) -> None:
         """The connection ended here. If the exchange was not complete (the client left in the
@@ -301,6 +321,7 @@ class Edge:
             self._sweeper.cancel()
         for task in list(self._giving_up):
             task.cancel()
+        await self.routing.stop()
         await self.watch.close()
         if self.presence is not None:
             await self.presence.stop()

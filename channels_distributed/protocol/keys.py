@@ -26,6 +26,7 @@ Under a prefix (``asgi`` by default), ``KeySpace`` names the channel layer's key
 ``<prefix>:{p:<id>}:card``         what it tells operators (JSON, ``figures.py``; ``SET PX``)
 ``<prefix>:presence:<id>``         its presence: a pub/sub channel it stays subscribed to
 ``<prefix>:directory``             every process's id, scored by when its card was written (ms)
+``<prefix>:routes``                the route overrides every edge applies (JSON; no expiry)
 =================================  ==============================================================
 
 A spread route's sub-queues (``protocol/spread.py``) are routes of their own to these keys: the
@@ -166,6 +167,10 @@ class DistKeys:
 
     def directory(self) -> str:
         return f"{self.prefix}:directory"
+
+    def routes(self) -> str:
+        """The route overrides (``protocol/overrides.py``): one key, read by every edge."""
+        return f"{self.prefix}:routes"
 
 
 

@@ -110,6 +110,10 @@ def worker_entry(card: Card, now: float, route: str) -> dict[str, Any]:
 
 def edge_entry(card: Card, now: float) -> dict[str, Any]:
     entry = _process(card, now)
+    overrides = card.get("overrides")
     entry.update(open=as_int(card, "open"), requests=as_int(card, "requests"),
-                 served=as_int(card, "served"), failures=counts(card.get("failures")))
+                 served=as_int(card, "served"), failures=counts(card.get("failures")),
+                 routes_version=as_int(card, "routes_version"),
+                 overrides={str(k): str(v) for k, v in overrides.items()}
+                 if isinstance(overrides, dict) else {})
     return entry

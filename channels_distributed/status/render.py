@@ -85,9 +85,20 @@ def _edge_lines(edges: Sequence[Mapping[str, Any]]) -> list[str]:
         gateway = sum(n for cause, n in failures.items() if cause in _BAD_GATEWAY)
         rows.append([edge["host"], edge["pid"], edge["open"], edge["requests"], edge["served"],
                      sum(failures.values()) - gateway, gateway, _failures(failures),
-                     duration(edge["up_s"]), _build(edge), edge["state"]])
+                     duration(edge["up_s"]), _build(edge), edge["state"],
+                     _in_force(edge)])
     return _table(["HOST", "PID", "OPEN", "REQUESTS", "SERVED", "503", "502", "FAILURES", "UP",
-                   "VERSION", "STATE"], rows, left={0, 7, 8, 9, 10})
+                   "VERSION", "STATE", "ROUTES"], rows, left={0, 7, 8, 9, 10, 11})
+
+
+def _in_force(edge: Mapping[str, Any]) -> str:
+    """The route overrides the edge applies: their version and each key's (``settings`` when
+    none is in force)."""
+    overrides = edge.get("overrides") or {}
+    if not overrides:
+        return f"v{edge.get('routes_version', 0)} settings"
+    listed = "; ".join(f"{key}: {what}" for key, what in sorted(overrides.items()))
+    return f"v{edge.get('routes_version', 0)} {listed}"
 
 
 def _layer(layer: Mapping[str, Any]) -> list[str]:

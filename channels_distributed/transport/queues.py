@@ -25,7 +25,7 @@ from .resp import ConnectionLost, RespLink
 from .scripts import ACK, GIVE_UP, REQUEUE, TAKE
 from .topology import Shard
 
-__all__ = ["RouteQueue", "give_up"]
+__all__ = ["RouteQueue", "give_up", "withdraw"]
 
 logger = logging.getLogger(__name__)
 
@@ -243,3 +243,11 @@ async def give_up(shard: Shard, queue: str, state: str, entry: bytes) -> bool:
     worker's acknowledgement answers ``GIVEN_UP`` and the request never runs late."""
     link = await shard.link()
     return int(await GIVE_UP.run(link, [queue, state], [entry, STATE_TTL_MS])) == 1
+
+
+async def withdraw(shard: Shard, queue: str, entry: bytes) -> bool:
+    """The distributor's side, moving a request off a drained key: take ``entry`` out of
+    ``queue`` if it still waits there (True). Only that: unlike ``give_up`` it never marks a
+    request a worker took, which then runs as it would have (it is in flight)."""
+    link = await shard.link()
+    return int(await link.call("LREM", queue, 1, entry)) == 1

@@ -34,7 +34,7 @@ LAYER_ACL = ("~asgi:* resetchannels -@all +evalsha +eval +script|load +llen +rpu
              "+zrange +scan +unlink +select +cluster|shards +cluster|info")
 #: What the distributor and the workers need on top of LAYER_ACL.
 WORKER_ACL = ("&asgi:presence:* &asgi:ring:* +blmove +lmove +lrem +lrange +sadd +srem +smembers "
-              "+scard +set +mget +del +subscribe +publish +pubsub|numsub +info")
+              "+scard +set +get +mget +del +subscribe +publish +pubsub|numsub +info")
 
 # Error codes of a server that is fine but cannot answer right now.
 _TRANSIENT = ("LOADING", "BUSY", "MASTERDOWN", "UNBLOCKED", "OOM", "ERR max number of clients")

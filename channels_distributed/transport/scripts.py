@@ -36,6 +36,7 @@ __all__ = [
     "REQUEUE",
     "RING_PUSH",
     "TAKE",
+    "WRITE_IF_UNCHANGED",
     "Script",
     "acl_probes",
     "load",
@@ -123,12 +124,10 @@ if type(expiry) == 'table' and expiry.err then return {n, expiry.err} end
 return n
 """)
 
-# PUSH for a sub-queue of a spread route (protocol/spread.py): ARGV = capacity, ttl_ms, doorbell
-# channel, entries... When the push makes the list go from empty to non-empty, it publishes the
-# list's key on the channel, which wakes the route's idle workers (worker/spread.py). A list
-# that already held entries rings nothing: its workers are taking from it, or will look again
-# before they wait. A refused PUBLISH (an ACL without +publish) is reported beside the result,
-# like a refused PEXPIRE on 6.2: the entries are in, and workers find them within a second.
+# PUSH for a spread route's sub-queue (protocol/spread.py): ARGV = capacity, ttl_ms, doorbell
+# channel, entries. A push that makes the list non-empty publishes its key there, waking the
+# route's idle workers (worker/spread.py); one to a list that held entries rings nothing. A refused
+# PUBLISH comes back beside the count as a refused PEXPIRE does on 6.2 (the entries are in).
 RING_PUSH = Script("""
 local before = redis.call('LLEN', KEYS[1])
 local room = tonumber(ARGV[1]) - before
@@ -138,20 +137,16 @@ if n <= 0 then return 0 end
 """ + _CHECK_EXPIRE % (1, 1) + """
 redis.call('RPUSH', KEYS[1], unpack(ARGV, 4, n + 3))
 local expiry = redis.pcall('PEXPIRE', KEYS[1], ARGV[2])
+local rang = before == 0 and redis.pcall('PUBLISH', ARGV[3], KEYS[1])
 if type(expiry) == 'table' and expiry.err then return {n, expiry.err} end
-if before == 0 then
-  local rang = redis.pcall('PUBLISH', ARGV[3], KEYS[1])
-  if type(rang) == 'table' and rang.err then return {n, 'doorbell ' .. rang.err} end
-end
+if type(rang) == 'table' and rang.err then return {n, 'doorbell ' .. rang.err} end
 return n
 """)
 
 
-
 def push_call(key: str, capacity: int, ttl_ms: int, entries: list[bytes],
               ring: str | None) -> tuple[Script, list[Any], list[Any]]:
-    """The batched writer's push of ``entries`` to ``key``: script, keys and arguments
-    (RING_PUSH where the list has a doorbell channel, ``ring``)."""
+    """The writer's push: script, keys, arguments (RING_PUSH for a list with a doorbell)."""
     if ring is None:
         return PUSH, [key], [capacity, ttl_ms, *entries]
     return RING_PUSH, [key], [capacity, ttl_ms, ring, *entries]
@@ -362,6 +357,16 @@ GIVE_UP = Script("""
 if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 1 then return 1 end
 redis.call('SET', KEYS[2], 'c', 'PX', ARGV[2])
 return 0
+""")
+
+# The route overrides' writers (transport/overrides.py) --------------------------------------------
+# KEYS: the overrides' key; ARGV: what the writer read there ('' for no key), the new document.
+# 1: written; 0: someone wrote in between (nothing written: the writer reads again). A script, so
+# nothing comes between the comparison and the write.
+WRITE_IF_UNCHANGED = Script("""
+if (redis.call('GET', KEYS[1]) or '') ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+return 1
 """)
 
 # The readers' (reader.py) ------------------------------------------------------------------------

@@ -136,6 +136,8 @@ async def test_the_documented_acl_is_enough_on_a_cluster(
             # Why it was not served is read from the route's registry (SCARD): allowed too.
             assert await _get(client, edge + "/k/nobody/x") == 503
         assert "no_worker on route key k-nobody" in deployment.procs[0].output()
+        # The edge reads the route overrides (GET, twice a second): never refused.
+        assert "route overrides" not in deployment.procs[0].output()
         assert "refused" not in deployment.procs[0].output() + worker.output()
         # What a worker does only now and then: read the eviction policy (INFO), look at its
         # processing list after a dropped take (LRANGE).

@@ -79,10 +79,10 @@ def test_a_line_per_edge_with_its_503s_and_502s() -> None:
     lines = render(STATUS).splitlines()
     edges = lines[lines.index("EDGES") + 1:]
     assert edges[0].split() == ["HOST", "PID", "OPEN", "REQUESTS", "SERVED", "503", "502",
-                                "FAILURES", "UP", "VERSION", "STATE"]
+                                "FAILURES", "UP", "VERSION", "STATE", "ROUTES"]
     assert edges[1].split() == ["e", "9", "3", "320", "300", "5", "4", "busy", "2,",
                                 "no_worker", "3,", "worker_lost", "4", "42s", "0.1.0",
-                                "compiled", "serving"]
+                                "compiled", "serving", "v0", "settings"]
 
 
 def test_the_layer() -> None:
