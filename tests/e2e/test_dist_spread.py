@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -205,3 +207,40 @@ def test_at_the_deadline_a_request_is_withdrawn_from_its_own_sub_queue(
                 for name in sub_queues("t", 3)] == [0, 0, 0]
     finally:
         deployment.close()
+
+
+def test_a_drain_of_a_spread_key_moves_the_requests_of_every_sub_queue(
+        private: Deployment) -> None:
+    """Requests queued on each sub-queue of a drained spread key move into the key it is
+    drained into; each runs once, and no sub-queue is left holding any."""
+    from collections import Counter
+    from concurrent.futures import ThreadPoolExecutor
+
+    url = private.edge(worker_timeout=30, CD_SPREAD="k-a=3")
+    keys = DistKeys(private.prefix)
+    wait_for(lambda: private.integer("EXISTS", keys.spread("k-a", 3)) == 1,
+             what="the edge's announcement")
+    private.worker("k-a", args=("--concurrency", "1"))
+    worker_b = private.worker("k-b", args=("--concurrency", "30"))
+    time.sleep(2.0)  # past the edge's warm-up
+    names = sub_queues("k-a", 3)
+    with ThreadPoolExecutor(max_workers=24) as pool:
+        futures = [pool.submit(httpx.get, f"{url}/k/a/count?tag={i}&s=0.5", timeout=60)
+                   for i in range(24)]
+        lengths = lambda: [private.integer("LLEN", keys.queue(n)) for n in names]  # noqa: E731
+        wait_for(lambda: min(lengths()) >= 3 and sum(lengths()) >= 18,
+                 what="requests queued on every sub-queue")
+        waiting = sum(lengths())
+        urls = [part for u in private.redis.url.split() for part in ("--url", u)]
+        subprocess.run([sys.executable, "-m", "channels_distributed.cli", "routes", *urls,
+                        "--prefix", private.prefix, "drain", "k-a", "--into", "k-b"],
+                       check=True, capture_output=True, timeout=60, env=private.env())
+        responses = [future.result() for future in futures]
+    assert [r.status_code for r in responses] == [200] * 24
+    runs = Counter(line.partition(":")[0] for line in private.recorded("runs"))
+    assert runs == Counter({str(i): 1 for i in range(24)})
+    # Moved off all three sub-queues, not sub-queue 0 alone (worker k-a, one at a time, takes
+    # a few more meanwhile).
+    moved = sum(int(r.headers["x-worker-pid"]) == worker_b.popen.pid for r in responses)
+    assert waiting >= 18 and moved >= waiting - 4, (waiting, moved)
+    assert [private.integer("LLEN", keys.queue(n)) for n in names] == [0, 0, 0]
