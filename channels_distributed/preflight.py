@@ -278,7 +278,7 @@ async def _check_acl(run: _Run, shard: Shard, link: RespLink,
               if permissions.needed(command, spec.db, run.cluster) and command != "info"]
     access = await permissions.probe(link, scratch, wanted, spec.db,
                                      lambda: shard.connect_once("preflight"))
-    if access.refused or access.keys or access.channels:
+    if access.refused or access.keys or access.channels or access.rings:
         _report_refusals(run, spec, access, rules, version)
     if access.unknown:
         run.add("error", ACL, spec.describe(), "the server does not know "
@@ -301,6 +301,9 @@ def _report_refusals(run: _Run, spec: HostSpec, access: permissions.Access, rule
         # (While SUBSCRIBE is refused, the channels cannot be tried: granted with it, which
         # changes nothing where they are granted already.)
         grants.insert(0, f"&{prefix}:presence:*")
+    if access.rings:  # spread routes' doorbells (docs/distributed.rst)
+        named.append(f"channels '{prefix}:ring:*'")
+        grants.insert(0, f"&{prefix}:ring:*")
     everything = rules.replace("~asgi:", f"~{prefix}:").replace("&asgi:", f"&{prefix}:")
     if version is not None and version.as_redis < (7, 0):
         everything = everything.replace("+blmpop ", "")  # 6.2 refuses a command it lacks

@@ -138,9 +138,11 @@ def test_the_scratch_keys_share_one_slot_under_the_prefix() -> None:
     assert len({key_slot(key) for key in scratch.keys}) == 1
     assert all(key.startswith("myapp:{preflight:") for key in scratch.keys)
     assert scratch.channel.startswith("myapp:presence:preflight-")
+    assert scratch.ring.startswith("myapp:ring:preflight-")
     for command in permissions.PROBES.values():  # every probe touches scratch keys only
         keys = [a for a in command(scratch, 0) if isinstance(a, str) and a.startswith("myapp")]
-        assert all(key in (*scratch.keys, scratch.channel, scratch.key("*")) for key in keys)
+        assert all(key in (*scratch.keys, scratch.channel, scratch.ring, scratch.key("*"))
+                   for key in keys)
 
 
 def test_the_report_gives_a_line_per_finding_a_summary_and_the_exit_status() -> None:

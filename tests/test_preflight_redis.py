@@ -90,8 +90,8 @@ def test_an_acl_without_blmove_is_an_error_naming_the_command_and_the_fix(
 @pytest.mark.parametrize("kind", ["redis-6.2", "redis-7", "valkey-8"])
 def test_each_server_kind_words_its_refusals_as_the_probe_reads_them(
         redis_pool: ServerPool, kind: str) -> None:
-    """The user with exactly the advised ACL passes; one without LMOVE, the prefix's keys
-    and the presence channels is told each."""
+    """The user with exactly the advised ACL passes; one without LMOVE, the prefix's keys,
+    the presence channels and the doorbell channels is told each."""
     (server,) = redis_pool.get(kind)
     prefix = unique_prefix()
     try:
@@ -102,10 +102,10 @@ def test_each_server_kind_words_its_refusals_as_the_probe_reads_them(
     finally:
         server.command("ACL", "DELUSER", f"good{prefix}", f"bad{prefix}")
     assert finding.id == "channels_distributed.E012"
-    assert f"may not use LMOVE, keys under '{prefix}:', channels '{prefix}:presence:*'" \
-        in finding.problem
-    assert finding.fix.startswith(f"ACL SETUSER bad{prefix} &{prefix}:presence:* ~{prefix}:* "
-                                  "+lmove; ")
+    assert f"may not use LMOVE, keys under '{prefix}:', channels '{prefix}:presence:*', " \
+        f"channels '{prefix}:ring:*'" in finding.problem
+    assert finding.fix.startswith(f"ACL SETUSER bad{prefix} &{prefix}:ring:* "
+                                  f"&{prefix}:presence:* ~{prefix}:* +lmove; ")
     assert server.keys(f"{prefix}:*") == []
 
 

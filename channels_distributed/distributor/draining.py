@@ -35,6 +35,7 @@ from ..protocol.forwarding import Event, State
 from ..transport import queues
 from ..transport.resp import ConnectionLost
 from .overrides import LiveRoutes
+from .spread import EdgeSpread
 
 __all__ = ["Mover"]
 
@@ -49,6 +50,7 @@ class Owner(Protocol):
     config: DistributorConfig
     hub: Hub
     routing: LiveRoutes
+    spread: EdgeSpread
     _requests: dict[Peer, tuple[str, str, bytes]]
     _queue_ttl_ms: int
 
@@ -74,7 +76,9 @@ class Mover:
             del self._tried[peer]
         if not requests:
             return
-        drained = {edge._queue(key): key for key in edge.routing.drained}
+        # A spread key's requests wait on its sub-queues (spread.py): each is drained too.
+        drained = {edge.hub.keys.queue(name): key for key in edge.routing.drained
+                   for name in edge.spread.names.get(key, (key,))}
         for peer, (queue, _, _) in list(requests.items()):
             key = drained.get(queue)
             if (key is not None and peer not in self._moves and self._tried.get(peer) != queue

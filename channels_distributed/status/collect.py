@@ -29,6 +29,7 @@ import msgpack
 
 from ..exceptions import ConfigurationError
 from ..protocol.keys import DistKeys
+from ..protocol.spread import MARK, logical_key
 from ..transport.topology import Shard, Topology
 from .cards import (
     Card,
@@ -73,7 +74,7 @@ async def collect(topology: Topology, prefix: str, *, top: int = TOP,
     found = _classify(prefix, scanned)
     named = {*found.queues, *(route for card in cards for route in card_routes(card))}
     names = sorted(named | found.registries)
-    queues, layer = await asyncio.gather(_queues(topology, keys, names, workers),
+    queues, layer = await asyncio.gather(_queues(topology, keys, names, workers, found.spread),
                                          _layer(topology, found, top))
     live = {card.get("id") for card in workers}
     names = [name for name in names if name in named or queues[name].registered & live]
@@ -99,6 +100,8 @@ class _Found:
     registries: set[str] = field(default_factory=set)
     channels: dict[str, tuple[str, Shard]] = field(default_factory=dict)
     groups: dict[str, tuple[str, Shard]] = field(default_factory=dict)
+    #: The sub-queues of spread route keys (protocol/spread.py), by route key: read with it.
+    spread: dict[str, set[str]] = field(default_factory=dict)
 
 
 def _classify(prefix: str, scanned: Scanned) -> _Found:
@@ -110,6 +113,9 @@ def _classify(prefix: str, scanned: Scanned) -> _Found:
             rest = key[start:]
             if rest.startswith("{rt:"):
                 route, _, kind = rest[4:].rpartition("}:")
+                if MARK in route and kind in ("q", "w"):  # a spread route's sub-queue
+                    found.spread.setdefault(logical_key(route), set()).add(route)
+                    route = logical_key(route)
                 if kind == "q":
                     found.queues.add(route)
                 elif kind == "w":
@@ -133,31 +139,35 @@ class _Queue:
     """A route key's figures read from Redis."""
 
     queued: int = 0
-    head: bytes | None = None  # the oldest entry
+    heads: list[bytes] = field(default_factory=list)  # the oldest entry (of each sub-queue)
     registered: frozenset[str] = frozenset()
     taken: int = 0
 
 
 async def _queues(topology: Topology, keys: DistKeys, names: Sequence[str],
-                  workers: Sequence[Card]) -> dict[str, _Queue]:
+                  workers: Sequence[Card], spread: dict[str, set[str]]) -> dict[str, _Queue]:
+    # A spread route key is read with its sub-queues, as one route.
+    parts = [(name, part) for name in names for part in [name, *sorted(spread.get(name, ()))]]
     first = []
-    for name in names:
-        queue, registry = keys.queue(name), keys.registry(name)
+    for _, part in parts:
+        queue, registry = keys.queue(part), keys.registry(part)
         first += [(queue, ("LLEN", queue)), (queue, ("LINDEX", queue, 0)),
                   (registry, ("SMEMBERS", registry))]
     replies = await pipelined(topology, first, "LLEN, LINDEX, SMEMBERS")
-    found: dict[str, _Queue] = {}
-    for index, name in enumerate(names):
+    found = {name: _Queue() for name in names}
+    for index, (name, _) in enumerate(parts):
         queued, head, members = replies[3 * index: 3 * index + 3]
-        registered = frozenset(member.decode(errors="replace") for member in members)
-        found[name] = _Queue(int(queued), head, registered)
+        route = found[name]
+        route.queued += int(queued)
+        route.heads += [head] if head is not None else []
+        route.registered |= {member.decode(errors="replace") for member in members}
     # Taken and not yet accepted: in each worker's processing list of the route. Registered
     # workers that are gone still count (until the reaper gives their requests back).
     second = []
-    for name in names:
+    for name, part in parts:
         ids = found[name].registered | {str(card.get("id")) for card in workers
                                         if name in card_routes(card)}
-        second += [(name, keys.processing(name, worker)) for worker in sorted(ids)]
+        second += [(name, keys.processing(part, worker)) for worker in sorted(ids)]
     lengths = await pipelined(topology, [(key, ("LLEN", key)) for _, key in second], "LLEN")
     for (name, _), length in zip(second, lengths):
         found[name].taken += int(length)
@@ -182,7 +192,8 @@ def _route(name: str, queue: _Queue, workers: Iterable[Card], edges: Sequence[Ca
             failures[cause] = failures.get(cause, 0) + count
     return {
         "queued": queue.queued,
-        "oldest_s": _age(queue.head, timeouts, now),
+        "oldest_s": max((a for a in (_age(h, timeouts, now) for h in queue.heads)
+                         if a is not None), default=None),
         "taken": queue.taken,
         "workers": entries,
         "concurrency": concurrency,

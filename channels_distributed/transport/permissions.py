@@ -66,6 +66,10 @@ class Scratch:
     def channel(self) -> str:
         return DistKeys(self.prefix).presence(f"preflight-{self.token}")
 
+    @property
+    def ring(self) -> str:
+        return DistKeys(self.prefix).ring(f"preflight-{self.token}")
+
 
 Probe = Callable[[Scratch, int], tuple[Any, ...]]
 
@@ -111,6 +115,8 @@ PROBES: dict[str, Probe] = {
     "get": lambda s, db: ("GET", s.key("k")),
     "del": lambda s, db: ("DEL", s.key("k")),
     "subscribe": lambda s, db: ("SUBSCRIBE", s.channel),  # on a link of its own
+    "publish": lambda s, db: ("PUBLISH", s.ring, ""),  # a doorbell nobody listens to
+    "mget": lambda s, db: ("MGET", s.key("k"), s.key("l")),
     "pubsub|numsub": lambda s, db: ("PUBSUB", "NUMSUB", s.channel),
     "info": lambda s, db: ("INFO", "server"),
 }
@@ -127,6 +133,7 @@ class Access:
     unknown: tuple[str, ...] = ()  # commands the server does not know
     keys: bool = False  # keys under the prefix refused
     channels: bool = False  # the presence channel refused
+    rings: bool = False  # the doorbell channels of spread routes refused
 
 
 def needed(command: str, db: int, cluster: bool) -> bool:
@@ -146,7 +153,7 @@ async def probe(link: RespLink, scratch: Scratch, wanted: Sequence[str], db: int
     and sort Redis' answers; the scratch keys are deleted before it returns."""
     refused: list[str] = []
     unknown: list[str] = []
-    keys = channels = False
+    keys = channels = rings = False
     try:
         for command in wanted:
             if command == "subscribe":
@@ -158,6 +165,8 @@ async def probe(link: RespLink, scratch: Scratch, wanted: Sequence[str], db: int
             what = _refused(error)
             if what == "command":
                 refused.append(command)
+            elif what == "channel" and command == "publish":
+                rings = True
             elif what == "channel":
                 channels = True
             elif what == "key":
@@ -166,7 +175,7 @@ async def probe(link: RespLink, scratch: Scratch, wanted: Sequence[str], db: int
                 unknown.append(command)
     finally:
         await _clean(link, scratch)
-    return Access(tuple(refused), tuple(unknown), keys, channels)
+    return Access(tuple(refused), tuple(unknown), keys, channels, rings)
 
 
 def _refused(error: str) -> str | None:

@@ -34,12 +34,14 @@ __all__ = [
     "PUSH",
     "REAPED",
     "REQUEUE",
+    "RING_PUSH",
     "TAKE",
     "WRITE_IF_UNCHANGED",
     "Script",
     "acl_probes",
     "load",
     "lost",
+    "push_call",
 ]
 
 
@@ -121,6 +123,34 @@ local expiry = redis.pcall('PEXPIRE', KEYS[1], ARGV[2])
 if type(expiry) == 'table' and expiry.err then return {n, expiry.err} end
 return n
 """)
+
+# PUSH for a spread route's sub-queue (protocol/spread.py): ARGV = capacity, ttl_ms, doorbell
+# channel, entries. A push that makes the list non-empty publishes its key there, waking the
+# route's idle workers (worker/spread.py); one to a list that held entries rings nothing. A refused
+# PUBLISH comes back beside the count as a refused PEXPIRE does on 6.2 (the entries are in).
+RING_PUSH = Script("""
+local before = redis.call('LLEN', KEYS[1])
+local room = tonumber(ARGV[1]) - before
+local n = #ARGV - 3
+if room < n then n = room end
+if n <= 0 then return 0 end
+""" + _CHECK_EXPIRE % (1, 1) + """
+redis.call('RPUSH', KEYS[1], unpack(ARGV, 4, n + 3))
+local expiry = redis.pcall('PEXPIRE', KEYS[1], ARGV[2])
+local rang = before == 0 and redis.pcall('PUBLISH', ARGV[3], KEYS[1])
+if type(expiry) == 'table' and expiry.err then return {n, expiry.err} end
+if type(rang) == 'table' and rang.err then return {n, 'doorbell ' .. rang.err} end
+return n
+""")
+
+
+def push_call(key: str, capacity: int, ttl_ms: int, entries: list[bytes],
+              ring: str | None) -> tuple[Script, list[Any], list[Any]]:
+    """The writer's push: script, keys, arguments (RING_PUSH for a list with a doorbell)."""
+    if ring is None:
+        return PUSH, [key], [capacity, ttl_ms, *entries]
+    return RING_PUSH, [key], [capacity, ttl_ms, ring, *entries]
+
 
 # KEYS[1] = processing list, KEYS[2] = list, then one state key per request; ARGV = capacity,
 # ttl_ms, then pairs of (taken request, entry). For each pair, in order: acknowledge the request

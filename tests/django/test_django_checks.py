@@ -196,3 +196,22 @@ def test_hosts_and_prefix_of_its_own_win_over_the_layers() -> None:
         config = distributor_config(settings)
     assert ([h.describe() for h in config.hosts], config.prefix) == (["redis://other:1/2"],
                                                                       "edge")
+
+
+def test_a_bad_spread_names_the_projects_setting() -> None:
+    from channels_distributed.exceptions import ConfigurationError
+
+    layers = {"default": {"BACKEND": "channels_distributed.layer.RedisChannelLayer",
+                          "CONFIG": {"hosts": ["redis://h:7000/3"]}}}
+    with override_settings(CHANNEL_LAYERS=layers,
+                           CHANNELS_DISTRIBUTED={**PROJECT, "SPREAD": {"api": 3}}):
+        from django.conf import settings
+
+        assert distributor_config(settings).spread == {"api": 3}
+    with override_settings(CHANNEL_LAYERS=layers,
+                           CHANNELS_DISTRIBUTED={**PROJECT, "SPREAD": {"api": 99}}):
+        from django.conf import settings
+
+        with pytest.raises(ConfigurationError) as caught:
+            distributor_config(settings)
+    assert caught.value.setting == "CHANNELS_DISTRIBUTED['SPREAD']"

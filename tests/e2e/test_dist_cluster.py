@@ -103,11 +103,12 @@ async def _sent(layer: RedisChannelLayer, channel: str) -> bool:
 async def test_the_documented_acl_is_enough_on_a_cluster(
         redis_cluster: Any, tmp_path: Path) -> None:
     """The README's ACL (the layer's and the workers' rules) on every node: the cluster is
-    found, and the layer, an edge and a worker do all they do through it."""
+    found, and the layer, an edge and a worker do all they do through it, on a spread route
+    too."""
     cluster: RedisCluster = redis_cluster.cluster
     deployment = Deployment(_LoggedIn(cluster), tmp_path)  # type: ignore[arg-type]
     rules = f"{LAYER_ACL} {WORKER_ACL}".replace("~asgi:*", f"~{deployment.prefix}:*").replace(
-        "&asgi:presence:*", f"&{deployment.prefix}:presence:*")
+        "&asgi:", f"&{deployment.prefix}:")
     for node in cluster.nodes:
         assert node.command("ACL", "SETUSER", "app", "reset", "on", ">pw",
                             *rules.split()) == b"+OK\r\n"
@@ -122,15 +123,22 @@ async def test_the_documented_acl_is_enough_on_a_cluster(
         assert (await asyncio.wait_for(layer.receive("plain"), 5))["type"] == "plain"
         await layer.flush()
         await layer.close()
-        edge = deployment.edge(worker_timeout=2.0)
-        deployment.worker("t")
+        edge = deployment.edge(worker_timeout=2.0, CD_SPREAD="t=3")  # a spread route too
+        worker = deployment.worker("t")
         async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT) as client:
             assert await _get(client, edge + "/t/hello") == 200
+            # Past the edge's warm-up: its pushes ring the doorbell the worker listens to,
+            # and the worker reads the spread the edge announces (MGET).
+            await wait_for_async(lambda: "sub-queue" in worker.output(), 10.0, "the spread")
+            await asyncio.sleep(2.0)
+            for _ in range(3):
+                assert await _get(client, edge + "/t/hello") == 200
             # Why it was not served is read from the route's registry (SCARD): allowed too.
             assert await _get(client, edge + "/k/nobody/x") == 503
         assert "no_worker on route key k-nobody" in deployment.procs[0].output()
         # The edge reads the route overrides (GET, twice a second): never refused.
         assert "route overrides" not in deployment.procs[0].output()
+        assert "refused" not in deployment.procs[0].output() + worker.output()
         # What a worker does only now and then: read the eviction policy (INFO), look at its
         # processing list after a dropped take (LRANGE).
         hub = Hub(parse_hosts([url]), deployment.prefix, side=WORKER, retry_window=2.0)

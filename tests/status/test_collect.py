@@ -172,3 +172,24 @@ async def test_an_odd_card_reads_as_zeros_and_hides_nothing(redis: Topology,
             worker["up_s"]) == ("w-odd-1-x", "", 0, 0, "", 0.0)
     assert status["routes"]["api"]["requests"] == 0
     assert status["edges"][0]["failures"] == {"redis": 1}
+
+
+async def test_a_spread_route_is_one_route_with_its_sub_queues(redis: Topology,
+                                                               writer: Writer) -> None:
+    from channels_distributed.protocol.spread import sub_queues
+
+    now_ms = int(time.time() * 1000)
+    await writer.card(worker_card("w-a-1-x", {"api": {"served": 1}}, host="a", pid=1))
+    names = sub_queues("api", 3)
+    await writer.queue(names[0], q=now_ms - 1000)
+    await writer.queue(names[2], q=now_ms - 4000)  # the oldest waits on sub-queue 2
+    await writer.queue(names[2], q=now_ms - 500)
+    await writer.register(names[1], "w-a-1-x", taken=2)
+
+    status = await collect(redis, writer.prefix)
+
+    validate(status)
+    assert set(status["routes"]) == {"api"}  # no sub-queue listed as a route of its own
+    api = status["routes"]["api"]
+    assert (api["queued"], api["taken"]) == (3, 2)
+    assert 3.5 <= api["oldest_s"] < 30
