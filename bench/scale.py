@@ -123,7 +123,7 @@ class Served:
                 "workers": sum(sum(cpu_seconds(pid)) for pid in self.worker_pids)}
 
 
-def start_path(topology: Topology, prefix: str, workers: int,
+def start_served(topology: Topology, prefix: str, workers: int,
                procs: list[subprocess.Popen[bytes]], **env: str) -> Served:
     port = free_port()
     master = edge(port, topology.hosts, CD_PREFIX=prefix, **env)
@@ -136,12 +136,12 @@ def start_path(topology: Topology, prefix: str, workers: int,
     return Served(topology, url, edge_pid, [proc.pid for proc in served])
 
 
-def http_phase(path: Served, connections: int, duration: float) -> Sample:
-    wrk(path.url, connections, 1.0)  # warm up
-    sent, redis, procs = commands(path.topology), path.topology.cpu(), path.cpu()
-    result = wrk(path.url, connections, duration)
-    redis_after, procs_after, sent_after = (path.topology.cpu(), path.cpu(),
-                                            commands(path.topology))
+def http_phase(served: Served, connections: int, duration: float) -> Sample:
+    topology = served.topology
+    wrk(served.url, connections, 1.0)  # warm up
+    sent, redis, procs = commands(topology), topology.cpu(), served.cpu()
+    result = wrk(served.url, connections, duration)
+    redis_after, procs_after, sent_after = topology.cpu(), served.cpu(), commands(topology)
     done = int(result["requests"])
     return Sample(done, done / result["rps"] if result["rps"] else 0.0,
                   [b - a for a, b in zip(redis, redis_after)],
@@ -185,15 +185,15 @@ def _run(args: argparse.Namespace, redis: RedisServer, workdir: Path,
             for name, topology in topologies.items():
                 layer[name].append(asyncio.run(layer_phase(topology, args.pairs,
                                                            args.messages)))
-        paths = {name: start_path(topology, "bench", args.workers, procs)
+        servers = {name: start_served(topology, "bench", args.workers, procs)
                  for name, topology in topologies.items()}
         if spread_supported():
-            paths[SPREAD_ROW] = start_path(topologies[CLUSTER], "spread", args.workers, procs,
+            servers[SPREAD_ROW] = start_served(topologies[CLUSTER], "spread", args.workers, procs,
                                            CD_SPREAD=f"{KEY}={SPREAD}")
-        http: dict[str, list[Sample]] = {name: [] for name in paths}
+        http: dict[str, list[Sample]] = {name: [] for name in servers}
         for _ in range(args.rounds):
-            for name, path in paths.items():
-                http[name].append(http_phase(path, args.connections, args.duration))
+            for name, served in servers.items():
+                http[name].append(http_phase(served, args.connections, args.duration))
         cluster = topologies[CLUSTER]
         inboxes = {name: [len(server.keys(f"{prefix}:{{p:*}}:lease"))
                           for server in cluster.primaries]
