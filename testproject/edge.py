@@ -5,7 +5,7 @@ sets the key prefix, ``CD_WORKER_TIMEOUT`` the seconds to wait for a worker,
 ``CD_QUEUE_CAPACITY`` the requests one route key may hold, ``CD_LIVE_PATH`` and
 ``CD_READY_PATH`` the health probes' paths, ``CD_LOG_INTERVAL`` the seconds between two lines
 of one failure cause on one route key, ``CD_METRICS_PATH`` where the edge serves its
-Prometheus metrics (unset: off).
+Prometheus metrics (unset: off), ``CD_SPREAD`` the spread route keys (``t=3,k-a=2``).
 
 The project's own edge, as a Django user writes it, is ``edge_asgi.py``
 (``get_edge_application()`` from ``CHANNELS_DISTRIBUTED``).
@@ -34,5 +34,7 @@ app = create_path_distributor(
     ready_path=os.environ.get("CD_READY_PATH"),
     log_interval=float(os.environ.get("CD_LOG_INTERVAL", "10")),
     metrics_path=os.environ.get("CD_METRICS_PATH"),
+    spread={key: int(n) for key, _, n in (part.partition("=") for part in
+                                           os.environ.get("CD_SPREAD", "").split(",") if part)},
     routes=ROUTES,
 )

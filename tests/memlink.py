@@ -202,6 +202,9 @@ class MemoryRoute:
         self.hold = asyncio.Event()  # cleared: acknowledgements wait for it
         self.hold.set()
 
+    def state(self, conn: str) -> str:
+        return self.keys.state(KEY, conn)
+
     def drop(self, raw: bytes) -> None:
         if raw in self.link.processing:
             self.link.processing.remove(raw)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..exceptions import ConfigurationError
-from ..protocol.routing import RouteTable
+from ..protocol.routing import RouteTable, valid_route_key
+from ..protocol.spread import MAX_SPREAD
 from .checks import known_settings, positive
 from .hosts import HostSpec
 from .target import CONNECTION_KEYS, RedisTarget
@@ -38,6 +39,9 @@ class DistributorConfig:
     # answered by the edge itself at this path; None: off, and prometheus_client not imported.
     metrics_path: str | None = None
     log_interval: float = 10.0  # one line per failure cause and route key per interval
+    # Hot route keys spread over several sub-queues in different hash slots, so that several
+    # Redis primaries carry them (protocol/spread.py): route key -> how many (1: not spread).
+    spread: Mapping[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in ("worker_timeout", "redis_timeout", "log_interval"):
@@ -58,6 +62,7 @@ class DistributorConfig:
                 own[path] = name
         for name in ("inline_body", "max_chunk", "window", "queue_capacity", "retry_after"):
             positive(name, getattr(self, name), integer=True)
+        object.__setattr__(self, "spread", _spread(self.spread))
         status = self.no_worker_status
         if not isinstance(status, int) or not 400 <= status <= 599:
             raise ConfigurationError("no_worker_status", f"expected an HTTP error status, got "
@@ -71,3 +76,18 @@ class DistributorConfig:
         target = RedisTarget.resolve(**connection)
         settings = known_settings(cls, options, "the distributor", CONNECTION_KEYS)
         return cls(RouteTable(routes), target.hosts, target.prefix, **settings)
+
+
+def _spread(value: Any) -> dict[str, int]:
+    """The ``spread`` setting, checked: a mapping of route keys to 1..MAX_SPREAD."""
+    fix = f"write e.g. spread={{'api': 3}}: a route key and 1 to {MAX_SPREAD} sub-queues"
+    if not isinstance(value, Mapping):
+        raise ConfigurationError("spread", f"expected a dict, got {value!r}", fix)
+    for key, n in value.items():
+        if not valid_route_key(key):
+            raise ConfigurationError("spread", f"{key!r} is not a route key (letters, digits, "
+                                     "'.', '_' and '-', under 100 characters)", fix)
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_SPREAD:
+            raise ConfigurationError("spread", f"{key!r}: expected a whole number from 1 to "
+                                     f"{MAX_SPREAD}, got {n!r}", fix)
+    return dict(value)

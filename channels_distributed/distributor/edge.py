@@ -37,6 +37,7 @@ from ..transport.liveness import Presence, Watch
 from ..transport.resp import ConnectionLost
 from ..typing import Event as AsgiEvent
 from ..typing import Scope
+from .spread import EdgeSpread
 
 __all__ = ["Edge", "NoWorker", "WorkerSilent"]
 
@@ -85,14 +86,15 @@ class Edge:
         self._requests: dict[Peer, tuple[str, str, bytes]] = {}
         self._giving_up: set[asyncio.Task[None]] = set()
         self._sweeper: asyncio.Task[None] | None = None
+        self.spread = EdgeSpread(config.spread, hub)  # hot routes over several sub-queues
 
     @classmethod
     def open(cls, config: DistributorConfig) -> Edge:
         """An edge on the Redis ``config`` names, started in the running event loop."""
         hub = Hub(config.hosts, config.prefix, side=_EDGE, retry_window=config.redis_timeout)
         figures = EdgeFigures(hub.id, "edge", worker_timeout=config.worker_timeout)
-        edge = cls(config, hub, watch=Watch(hub), presence=Presence(hub, card=figures.card),
-                   figures=figures)
+        edge = cls(config, hub, watch=Watch(hub), figures=figures)
+        edge.presence = Presence(hub, refresh=edge.spread.announce, card=figures.card)
         edge.start()
         return edge
 
@@ -111,6 +113,14 @@ class Edge:
 
     def _new_id(self) -> str:
         return f"{self._id_prefix}{next(self._ids):x}"
+
+    def _target(self, key: str, conn: str) -> tuple[str, str]:
+        """The queue a request of route ``key`` goes to, and its given-up mark: both under the
+        hash tag of one sub-queue of a spread route (GIVE_UP runs over the two in one slot)."""
+        if key not in self.spread.names:
+            return self._queue(key), self.hub.keys.state(key, conn)
+        name = self.spread.target(key)
+        return self.hub.keys.queue(name), self.hub.keys.state(name, conn)
 
     def _queue(self, key: str) -> str:
         queue = self._queues.get(key)
@@ -198,7 +208,7 @@ class Edge:
                              scope.get("method") in IDEMPOTENT_METHODS,
                              None if first is None else first["body"],
                              bool(first and first.get("more_body")), queued_ms=now)
-        self._requests[peer] = (self._queue(key), hub.keys.state(key, peer.conn), entry)
+        self._requests[peer] = (*self._target(key, peer.conn), entry)
         figures = self.figures
         figures.route(key).requests += 1
         figures.open += 1

@@ -19,12 +19,18 @@ Under a prefix (``asgi`` by default), ``KeySpace`` names the channel layer's key
 ``<prefix>:{rt:<route>}:w``        the workers of a route (set)
 ``<prefix>:{rt:<route>}:s:<conn>`` a request the distributor gave up after a worker took it
 ``<prefix>:{rt:<route>}:lock``     the reaper's lock (one reaper per route at a time)
+``<prefix>:{rt:<route>}:n:<n>``    an edge spreads the route over ``n`` sub-queues (``SET PX``)
+``<prefix>:ring:<route>``          the doorbell of a spread route: a pub/sub channel
 ``<prefix>:{p:<id>}:in``           a distributor's or worker's inbox (list)
 ``<prefix>:{p:<id>}:lease``        its lease (``SET PX``)
 ``<prefix>:{p:<id>}:card``         what it tells operators (JSON, ``figures.py``; ``SET PX``)
 ``<prefix>:presence:<id>``         its presence: a pub/sub channel it stays subscribed to
 ``<prefix>:directory``             every process's id, scored by when its card was written (ms)
 =================================  ==============================================================
+
+A spread route's sub-queues (``protocol/spread.py``) are routes of their own to these keys: the
+sub-queue ``<route>~<n>.<i>.<c>`` has its queue, processing lists, registry, given-up marks and
+lock under ``{rt:<route>~<n>.<i>.<c>}``.
 """
 
 from __future__ import annotations
@@ -135,6 +141,16 @@ class DistKeys:
 
     def reap_lock(self, route: str) -> str:
         return f"{self.prefix}:{{rt:{route}}}:lock"
+
+    def spread(self, route: str, n: int) -> str:
+        """Exists while an edge spreads ``route`` over ``n`` sub-queues: the workers of the
+        route take from every sub-queue some edge announces (``worker/spread.py``)."""
+        return f"{self.prefix}:{{rt:{route}}}:n:{n}"
+
+    def ring(self, route: str) -> str:
+        """The doorbell channel of a spread route: a push that makes one of its sub-queues
+        non-empty publishes on it (``transport/scripts.py``, RING_PUSH)."""
+        return f"{self.prefix}:ring:{route}"
 
     def inbox(self, process: str) -> str:
         return f"{self.prefix}:{{p:{process}}}:in"

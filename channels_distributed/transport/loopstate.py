@@ -33,6 +33,8 @@ class LoopState:
         self.loop = loop
         self.topology = Topology(hosts, retry_window)
         self._describe = describe
+        #: Lists whose pushes ring a doorbell (BatchWriter.rings), one table for every writer.
+        self.rings: dict[str, str] = {}
         self.writers = [self._writer(shard) for shard in self.topology.shards]
         self.readers: dict[str, Reader] = {}
         self.closed = False
@@ -49,7 +51,7 @@ class LoopState:
         return self.writers[index]
 
     def _writer(self, shard: Shard) -> BatchWriter:
-        writer = BatchWriter(shard, self._describe, self.loop)
+        writer = BatchWriter(shard, self._describe, self.loop, self.rings)
         if self.topology.cluster is not None:
             writer.redirect = self.writer_for
         return writer

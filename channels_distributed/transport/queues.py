@@ -43,16 +43,20 @@ _TTL_MARGIN_MS = 1_000
 
 
 class RouteQueue:
-    """One route key as seen by one worker."""
+    """One route key (or one sub-queue of a spread route key) as seen by one worker."""
 
-    def __init__(self, keys: DistKeys, shard: Shard, route: str, worker: str) -> None:
+    def __init__(self, keys: DistKeys, shard: Shard, route: str, worker: str,
+                 name: str | None = None) -> None:
+        """``route``: the route key (the figures count by it); ``name``: the sub-queue's
+        internal name its keys are made of (``protocol/spread.py``), the key itself if None."""
         self.keys = keys
         self._shard = shard
         self.route = route
+        self.name = route if name is None else name
         self.worker = worker
-        self.queue = keys.queue(route)
-        self.processing = keys.processing(route, worker)
-        self.registry = keys.registry(route)
+        self.queue = keys.queue(self.name)
+        self.processing = keys.processing(self.name, worker)
+        self.registry = keys.registry(self.name)
         self.horizon_ms = 0  # the furthest deadline ahead seen in a request taken (ms)
         self._acks: list[tuple[bytes, str, asyncio.Future[int]]] = []
         self._blocking: RespLink | None = None  # the take's own link, never shared
@@ -114,8 +118,12 @@ class RouteQueue:
         future: asyncio.Future[int] = self._loop.create_future()
         if not self._acks:
             self._loop.call_soon(self._flush_acks)
-        self._acks.append((entry, self.keys.state(self.route, conn), future))
+        self._acks.append((entry, self.state(conn), future))
         return future
+
+    def state(self, conn: str) -> str:
+        """The given-up mark of request ``conn`` taken here (GIVE_UP sets it)."""
+        return self.keys.state(self.name, conn)
 
     def _flush_acks(self) -> None:
         batch, self._acks = self._acks, []
@@ -175,6 +183,18 @@ class RouteQueue:
         link = await self.shard.link()
         await link.call("SREM", self.registry, self.worker)
 
+    async def empty(self) -> bool:
+        """Whether nothing waits here and no registered worker (this one too) holds a request
+        taken here: a sub-queue no edge announces any more may then be left (worker/spread.py),
+        with nothing for a reaper to give back either."""
+        link = await self.shard.link()
+        with self._refusals("LLEN, SMEMBERS"):
+            members = {m.decode() for m in await link.call("SMEMBERS", self.registry)}
+            lists = [self.queue, *(self.keys.processing(self.name, m)
+                                   for m in sorted(members | {self.worker}))]
+            lengths = await asyncio.gather(*link.call_many([("LLEN", k) for k in lists]))
+        return not any(lengths)
+
     async def reap(self, presence: Shard) -> int:
         """Give back the requests of dead workers on this route (one reaper at a time)."""
         with self._refusals("SET, SMEMBERS, PUBSUB NUMSUB, EVALSHA (LMOVE), SREM"):
@@ -182,7 +202,7 @@ class RouteQueue:
 
     async def _reap(self, presence: Shard) -> int:
         link = await self.shard.link()
-        locked = await link.call("SET", self.keys.reap_lock(self.route), self.worker,
+        locked = await link.call("SET", self.keys.reap_lock(self.name), self.worker,
                                  "NX", "PX", REAP_LOCK_MS)
         if not locked:
             return 0
@@ -195,11 +215,11 @@ class RouteQueue:
         total = 0
         for worker in dead:
             moved = int(await REQUEUE.run(link, [
-                self.keys.processing(self.route, worker), self.queue], [self.ttl_ms]))
+                self.keys.processing(self.name, worker), self.queue], [self.ttl_ms]))
             await link.call("SREM", self.registry, worker)
             if moved:
                 logger.warning("gave %d request(s) of dead worker %s back to route %s",
-                               moved, worker, self.route)
+                               moved, worker, self.name)
             total += moved
         return total
 

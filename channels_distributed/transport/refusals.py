@@ -22,7 +22,8 @@ from .. import metrics
 from ..conf.hosts import HostSpec
 from ..exceptions import RedisRefused, RedisUnavailable, ReplyError, UnsupportedServer
 
-__all__ = ["LAYER_ACL", "WORKER_ACL", "complain", "denied", "refusal", "replies", "report"]
+__all__ = ["LAYER_ACL", "WORKER_ACL", "after_push", "complain", "denied", "refusal", "replies",
+           "report"]
 
 logger = logging.getLogger(__name__)
 
@@ -145,3 +146,18 @@ async def replies(futures: list[asyncio.Future[Any]], command: str, key: str,
         if isinstance(answer, BaseException):
             raise answer
     return answers
+
+
+def after_push(spec: HostSpec, described: str, error: Any) -> RedisRefused:
+    """What a push script answers beside its result when a command after the push was refused
+    (Redis 6.2 cannot check first): PEXPIRE, or RING_PUSH's PUBLISH ("doorbell ...")."""
+    text = error.decode() if isinstance(error, bytes) else str(error)
+    if text.startswith("doorbell "):
+        return RedisRefused(
+            f"Redis {spec.describe()} refused to ring the doorbell of {described}: {text}. The "
+            "requests were queued, but idle workers find them within a second only: grant the "
+            "Redis user +publish (see README.rst, 'Redis ACL users')")
+    return RedisRefused(
+        f"Redis {spec.describe()} refused to expire {described}: {text}. The messages were "
+        "delivered, but the list will not expire: grant the Redis user +pexpire (see "
+        "README.rst, 'Redis ACL users')")

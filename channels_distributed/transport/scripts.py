@@ -34,11 +34,13 @@ __all__ = [
     "PUSH",
     "REAPED",
     "REQUEUE",
+    "RING_PUSH",
     "TAKE",
     "Script",
     "acl_probes",
     "load",
     "lost",
+    "push_call",
 ]
 
 
@@ -120,6 +122,40 @@ local expiry = redis.pcall('PEXPIRE', KEYS[1], ARGV[2])
 if type(expiry) == 'table' and expiry.err then return {n, expiry.err} end
 return n
 """)
+
+# PUSH for a sub-queue of a spread route (protocol/spread.py): ARGV = capacity, ttl_ms, doorbell
+# channel, entries... When the push makes the list go from empty to non-empty, it publishes an
+# empty message on the channel, which wakes the route's idle workers (worker/spread.py). A list
+# that already held entries rings nothing: its workers are taking from it, or will look again
+# before they wait. A refused PUBLISH (an ACL without +publish) is reported beside the result,
+# like a refused PEXPIRE on 6.2: the entries are in, and workers find them within a second.
+RING_PUSH = Script("""
+local before = redis.call('LLEN', KEYS[1])
+local room = tonumber(ARGV[1]) - before
+local n = #ARGV - 3
+if room < n then n = room end
+if n <= 0 then return 0 end
+""" + _CHECK_EXPIRE % (1, 1) + """
+redis.call('RPUSH', KEYS[1], unpack(ARGV, 4, n + 3))
+local expiry = redis.pcall('PEXPIRE', KEYS[1], ARGV[2])
+if type(expiry) == 'table' and expiry.err then return {n, expiry.err} end
+if before == 0 then
+  local rang = redis.pcall('PUBLISH', ARGV[3], '')
+  if type(rang) == 'table' and rang.err then return {n, 'doorbell ' .. rang.err} end
+end
+return n
+""")
+
+
+
+def push_call(key: str, capacity: int, ttl_ms: int, entries: list[bytes],
+              ring: str | None) -> tuple[Script, list[Any], list[Any]]:
+    """The batched writer's push of ``entries`` to ``key``: script, keys and arguments
+    (RING_PUSH where the list has a doorbell channel, ``ring``)."""
+    if ring is None:
+        return PUSH, [key], [capacity, ttl_ms, *entries]
+    return RING_PUSH, [key], [capacity, ttl_ms, ring, *entries]
+
 
 # KEYS[1] = processing list, KEYS[2] = list, then one state key per request; ARGV = capacity,
 # ttl_ms, then pairs of (taken request, entry). For each pair, in order: acknowledge the request

@@ -4,4 +4,4 @@
 cdef class BatchWriter:
     cdef public object shard, _loop, _describe, _pending, _acked, _scheduled
     cdef public object _connecting, _link, _inflight, _settled, _watchdog, _idle, redirect
-    cdef public object _mode, _held, _retrying
+    cdef public object _mode, _held, _retrying, rings

@@ -21,9 +21,9 @@ from .held import AckedCall as _AckedCall
 from .held import AckedItems as _AckedItems
 from .held import Held, acked_calls, drop_if_replica, fail, merge, waits
 from .held import Items as _Items
-from .refusals import refusal, report
+from .refusals import after_push, refusal, report
 from .resp import ConnectionLost, RespLink, quiet
-from .scripts import ACKED_PUSH, PUSH, load
+from .scripts import ACKED_PUSH, PUSH, RING_PUSH, Script, load, push_call
 from .topology import Shard
 
 __all__ = ["BatchWriter"]
@@ -56,10 +56,12 @@ class BatchWriter:
     """
 
     def __init__(self, shard: Shard, describe: Callable[[str], str] = str,
-                 loop: asyncio.AbstractEventLoop | None = None) -> None:
+                 loop: asyncio.AbstractEventLoop | None = None,
+                 rings: dict[str, str] | None = None) -> None:
         self.shard = shard
-        # Kept rather than looked up per push: get_running_loop() is a getpid() syscall
-        # on Python < 3.12.
+        #: Lists whose pushes ring a doorbell (-> channel, RING_PUSH): one loop's writers share it.
+        self.rings: dict[str, str] = {} if rings is None else rings
+        # Kept: get_running_loop() is a getpid() syscall on Python < 3.12.
         self._loop = loop if loop is not None else asyncio.get_running_loop()
         self._describe = describe
         self._pending: _Pending = {}
@@ -148,7 +150,7 @@ class BatchWriter:
             link = await self.shard.link()
             # Loaded first on every new connection (a restarted Redis has no scripts), so an
             # EVALSHA finds its script and never needs a re-send (which could reorder).
-            load(link, (PUSH, ACKED_PUSH))
+            load(link, (PUSH, ACKED_PUSH, RING_PUSH))
             self._link = link
         except (RedisUnavailable, RedisRefused) as exc:
             # Nothing was sent: a clear error, never a duplicate. (A refused login is logged
@@ -174,8 +176,9 @@ class BatchWriter:
         parts = acked_calls(acked, _MAX_ENTRIES_PER_CALL) if acked else []
         # Acknowledged pushes first: an acknowledged push precedes later events of its list.
         commands = [ACKED_PUSH.command(keys, args) for keys, args, _ in parts]
-        commands += [PUSH.command([key], [cap, ttl, *(e for e, _ in items)])
-                     for key, cap, ttl, items in calls]
+        for call in calls:
+            script, keys, args = self._push_call(call)
+            commands.append(script.command(keys, args))
         try:
             futures = link.call_many(commands)
         except ConnectionLost:
@@ -219,7 +222,7 @@ class BatchWriter:
             if self._mode and 1 in results[:len(targets)]:
                 self._held.went_through(keys[1])
             if len(results) > len(targets):
-                self._expiry_refused(keys[1], results[-1])
+                report(after_push(self.shard.spec, self._describe(keys[1]), results[-1]))
             for target, result in zip(targets, results):
                 if not target.done():
                     target.set_result(int(result))
@@ -233,8 +236,8 @@ class BatchWriter:
         else:
             reply = future.exception() or future.result()
         if isinstance(reply, ReplyError):
-            key, cap, ttl, items = call
-            retry = PUSH.retry(link, reply, [key], [cap, ttl, *(e for e, _ in items)])
+            script, *command = self._push_call(call)
+            retry = script.retry(link, reply, *command)
             if retry is not None:  # after a SCRIPT FLUSH
                 self._inflight += 1
                 retry.add_done_callback(functools.partial(self._on_reply, link, call))
@@ -255,12 +258,16 @@ class BatchWriter:
         self._settle(call, reply)
         self._answered()
 
+    def _push_call(self, call: _Call) -> tuple[Script, list[Any], list[Any]]:
+        key, capacity, ttl, items = call
+        return push_call(key, capacity, ttl, [e for e, _ in items], self.rings.get(key))
+
     async def _ask(self, call: _Call, host: str, port: int) -> None:
         # Redis Cluster answered ASK (the slot is being migrated and the key is not on its
         # source any more): the push did not run, so it is sent once to the target.
-        key, capacity, ttl, items = call
+        script, *parts = self._push_call(call)
         try:
-            command = PUSH.source_command([key], [capacity, ttl, *(e for e, _ in items)])
+            command = script.source_command(*parts)
             [reply] = await asking(self.shard.spec, host, port, [command])
             self._settle(call, reply)
         except (RedisUnavailable, ReplyError) as exc:
@@ -363,14 +370,6 @@ class BatchWriter:
             report(refused)  # also for the distributor and workers, who only log sends
         return refused
 
-    def _expiry_refused(self, key: str, error: Any) -> None:
-        # Redis 6.2 cannot check first: the entries went in, only their expiry was refused.
-        text = error.decode() if isinstance(error, bytes) else str(error)
-        report(RedisRefused(
-            f"Redis {self.shard.spec.describe()} refused to expire {self._describe(key)}: "
-            f"{text}. The messages were delivered, but the list will not expire: grant the "
-            f"Redis user +pexpire (see README.rst, 'Redis ACL users')"))
-
     def _settle(self, call: _Call, reply: Any) -> None:
         key, capacity, _, items = call
         if isinstance(reply, BaseException):
@@ -378,7 +377,7 @@ class BatchWriter:
                   self._refusal(reply, "EVALSHA (LLEN, RPUSH, PEXPIRE)", key))
             return
         if type(reply) is list:
-            self._expiry_refused(key, reply[1])
+            report(after_push(self.shard.spec, self._describe(key), reply[1]))
             reply = reply[0]
         accepted = int(reply)
         for position, (_, future) in enumerate(items):

@@ -84,7 +84,7 @@ class Connection:
             context.hub, connect.conn, context.window, remote=connect.reply,
             machine=Forwarding(_WORKER, context.window), owner=self, watch=context.watch,
             version=connect.version,
-            ack_target=(route.processing, raw, route.keys.state(route.route, connect.conn)))
+            ack_target=(route.processing, raw, route.state(connect.conn)))
         peer.remote_id = connect.origin  # the distributor, watched while this runs
         if self.kind == "websocket":
             self._pending.append({"type": "websocket.connect"})

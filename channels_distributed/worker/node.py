@@ -18,7 +18,7 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..conf import NodeConfig
@@ -41,6 +41,7 @@ from .channels import ChannelService, layer_for
 from .connection import Connection, tell_expired
 from .context import WorkerContext
 from .reconcile import Recent
+from .spread import Routes
 
 if TYPE_CHECKING:
     from ..metrics.worker import WorkerMeter
@@ -157,12 +158,12 @@ class Node:
             window=config.window, max_chunk=config.max_chunk,
             accept_event=accept_event(hub.id, hub.inbox), probe_after=config.redis_timeout,
             lifespan_state=self.lifespan_state)
-        routes = [RouteQueue(hub.keys, hub.shard_for(hub.keys.queue(k)), k, hub.id)
-                  for k in config.keys]
-        presence = self._presence = Presence(hub, refresh=lambda: self._upkeep(routes),
+        routes = Routes(hub, config.keys, self, lambda route, looks: self._take_loop(
+            route, presence, looks), _MAX_TAKE, _RECONCILE_LOOKS)
+        presence = self._presence = Presence(hub, refresh=self._upkeep(routes),
                                              card=figures.card)
         presence.start()
-        takers = [asyncio.ensure_future(self._take_loop(route, presence)) for route in routes]
+        routes.start()
         checked = asyncio.ensure_future(warn_if_evicting(hub.topology))
         announced = asyncio.ensure_future(self._announce(presence))
         try:
@@ -171,7 +172,7 @@ class Node:
             checked.cancel()
             announced.cancel()
             figures.state = "draining"
-            await self._drain(routes, takers, presence, service)
+            await self._drain(routes.queues(), await routes.stop(), presence, service)
             await lifespan.shutdown()
             for server in endpoints:
                 server.close()
@@ -221,13 +222,14 @@ class Node:
                 task.cancel()
         self.stop()
 
-    async def _upkeep(self, routes: list[RouteQueue]) -> None:
-        """Every second, while present: stay registered, and reap dead workers' requests."""
-        if self._stopping is not None and self._stopping.is_set():
-            return
-        for route in routes:
-            await route.register()
-            await route.reap(self._hub.presence_shard)  # where presence is (pub/sub: one server)
+    def _upkeep(self, routes: Routes) -> Callable[[], Awaitable[None]]:
+        # Every second, while present (worker/spread.py: spreads, registration, reaping).
+        return lambda: routes.upkeep(self._stopping, self._hub.presence_shard)
+
+    room = property(lambda self: self._room)  # set while it runs fewer than concurrency
+
+    def free(self) -> int:
+        return self.config.concurrency - len(self._active)
 
     @property
     def _hub(self) -> Hub:
@@ -236,15 +238,15 @@ class Node:
         return self.hub
 
     # Taking connections --------------------------------------------------------------------
-    async def _take_loop(self, route: RouteQueue, presence: Presence) -> None:
-        fast, quick, backoff, looks = False, False, Backoff(), 0
+    async def _take_loop(self, route: RouteQueue, presence: Presence, looks: int) -> None:
+        fast, quick, backoff = False, False, Backoff()
         await presence.present.wait()
         try:
             while True:
                 await self._room.wait()
                 try:
                     if looks:
-                        await self._reconcile(route)
+                        await self.reconcile(route)
                         looks -= 1
                     entries: list[bytes] = []
                     if fast:
@@ -269,13 +271,13 @@ class Node:
                     continue
                 backoff.reset()
                 for raw in entries:
-                    self._dispatch(route, raw)
+                    self.dispatch(route, raw)
                 if entries:
                     await let_woken_write()  # responses made at once leave before the next take
         finally:
             route.close()
 
-    async def _reconcile(self, route: RouteQueue) -> None:
+    async def reconcile(self, route: RouteQueue) -> None:
         """Serve what this worker's processing list holds that no connection of its own has:
         requests a take whose link was dropped (Redis stalled, a failover) moved there."""
         running = {connection.connect.conn for connection in self._active.values()}
@@ -291,9 +293,9 @@ class Node:
                 continue
             logger.warning("found a request on route %s that a dropped connection took; "
                            "serving it", route.route)
-            self._dispatch(route, raw)
+            self.dispatch(route, raw)
 
-    def _dispatch(self, route: RouteQueue, raw: bytes) -> None:
+    def dispatch(self, route: RouteQueue, raw: bytes) -> None:
         try:
             connect = decode_connect(raw)
         except VersionMismatch as exc:
