@@ -86,11 +86,11 @@ def spawn(args: list[str], root: Path = ROOT, **env: str) -> subprocess.Popen[by
 
 
 def edge(port: int, urls: list[str], root: Path = ROOT, app: str = "bench.distributed:edge_app()",
-         **env: str) -> subprocess.Popen[bytes]:
-    """The distributor under gunicorn with the package's ASGIWorker (one worker process: the
-    recommended edge), on ``urls``; its worker process is the master's only child."""
+         processes: int = 1, **env: str) -> subprocess.Popen[bytes]:
+    """The distributor under gunicorn with the package's ASGIWorker (the recommended edge), on
+    ``urls``, with ``processes`` worker processes: the master's children."""
     return spawn([sys.executable, "-m", "gunicorn", app,
-                  "-k", "channels_distributed.gunicorn.ASGIWorker", "-w", "1",
+                  "-k", "channels_distributed.gunicorn.ASGIWorker", "-w", str(processes),
                   "-b", f"127.0.0.1:{port}", "--log-level", "warning"], root,
                  CD_REDIS_URL=" ".join(urls), **env)
 

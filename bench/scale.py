@@ -1,7 +1,8 @@
 """Scale-out on loopback: 1 Redis server vs 3 shards vs a 3-primary cluster, in one run.
 
     .venv/bin/python bench/scale.py [--duration 3] [--rounds 3] [--connections 64]
-                                    [--workers 1] [--pairs 100] [--messages 200] [--tiny]
+                                    [--workers 1] [--hot-processes 3] [--pairs 100]
+                                    [--messages 200] [--tiny]
 
 Three deployments of Redis run side by side on private loopback ports (``bench/topologies.py``),
 and each is measured in interleaved rounds (every deployment once, then again), so that a slow
@@ -15,8 +16,10 @@ spell of a shared machine hits them alike; each figure is the median of the roun
   ``--workers`` workers per deployment, loaded by wrk with ``--connections`` connections;
   requests/s, and CPU per request of Redis, the edge and the workers.
 * **hot route** (on the cluster): the route key on one queue, against the same key spread over 3
-  sub-queues (the distributor's ``spread`` setting) when this checkout has it; Redis CPU per
-  request on each primary, and the share of the busiest, which bounds what one route can carry.
+  sub-queues (the distributor's ``spread`` setting) when this checkout has it, each served by
+  ``--hot-processes`` edge processes (one gunicorn) and as many workers, so that their inboxes
+  land on every primary as a deployment's many processes' do; Redis CPU per request on each
+  primary, and the share of the busiest, which bounds what one route can carry.
 
 Redis CPU is ``used_cpu_sys + used_cpu_user`` from ``INFO cpu`` of every primary, read before and
 after the measured phase; the edge's and workers' from ``/proc/<pid>/stat``. Ratios are against the
@@ -114,26 +117,36 @@ class Served:
     """An edge and its workers on one deployment, under a prefix of their own."""
 
     topology: Topology
+    prefix: str
     url: str
-    edge_pid: int
+    edge_pids: list[int]
     worker_pids: list[int]
 
     def cpu(self) -> dict[str, float]:
-        return {"edge": sum(cpu_seconds(self.edge_pid)),
+        return {"edge": sum(sum(cpu_seconds(pid)) for pid in self.edge_pids),
                 "workers": sum(sum(cpu_seconds(pid)) for pid in self.worker_pids)}
 
+    def inboxes(self) -> list[int]:
+        """How many of its processes' inboxes each primary holds (their leases' keys)."""
+        return [len(server.keys(f"{self.prefix}:{{p:*}}:lease"))
+                for server in self.topology.primaries]
 
-def start_served(topology: Topology, prefix: str, workers: int,
-               procs: list[subprocess.Popen[bytes]], **env: str) -> Served:
+
+def start_served(topology: Topology, prefix: str, edges: int, workers: int,
+                 procs: list[subprocess.Popen[bytes]], **env: str) -> Served:
     port = free_port()
-    master = edge(port, topology.hosts, CD_PREFIX=prefix, **env)
+    master = edge(port, topology.hosts, processes=edges, CD_PREFIX=prefix, **env)
     procs.append(master)
     served = [worker(topology.hosts, prefix) for _ in range(workers)]
     procs.extend(served)
     url = f"http://127.0.0.1:{port}/"
     wait_ok(url, timeout=60)  # a 200 has been through Redis and a worker
-    (edge_pid,) = children(master.pid)
-    return Served(topology, url, edge_pid, [proc.pid for proc in served])
+    deadline = time.monotonic() + 60
+    while len(edge_pids := children(master.pid)) < edges:  # gunicorn starts them in turn
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"gunicorn started {len(edge_pids)} of {edges} edge processes")
+        time.sleep(0.1)
+    return Served(topology, prefix, url, edge_pids, [proc.pid for proc in served])
 
 
 def http_phase(served: Served, connections: int, duration: float) -> Sample:
@@ -164,6 +177,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--workers", type=int, default=1, help="workers per deployment")
+    parser.add_argument("--hot-processes", type=int, default=3,
+                        help="edge processes, and workers, of each hot-route row")
     parser.add_argument("--pairs", type=int, default=100)
     parser.add_argument("--messages", type=int, default=200, help="per producer")
     parser.add_argument("--tiny", action="store_true",
@@ -185,20 +200,19 @@ def _run(args: argparse.Namespace, redis: RedisServer, workdir: Path,
             for name, topology in topologies.items():
                 layer[name].append(asyncio.run(layer_phase(topology, args.pairs,
                                                            args.messages)))
-        servers = {name: start_served(topology, "bench", args.workers, procs)
-                 for name, topology in topologies.items()}
+        servers = {name: start_served(topology, "bench", 1, args.workers, procs)
+                   for name, topology in topologies.items()}
+        hot = args.hot_processes
+        servers[ONE_QUEUE] = start_served(topologies[CLUSTER], "hot", hot, hot, procs)
         if spread_supported():
-            servers[SPREAD_ROW] = start_served(topologies[CLUSTER], "spread", args.workers, procs,
-                                           CD_SPREAD=f"{KEY}={SPREAD}")
+            servers[SPREAD_ROW] = start_served(topologies[CLUSTER], "spread", hot, hot, procs,
+                                               CD_SPREAD=f"{KEY}={SPREAD}")
         http: dict[str, list[Sample]] = {name: [] for name in servers}
         for _ in range(args.rounds):
             for name, served in servers.items():
                 http[name].append(http_phase(served, args.connections, args.duration))
-        cluster = topologies[CLUSTER]
-        inboxes = {name: [len(server.keys(f"{prefix}:{{p:*}}:lease"))
-                          for server in cluster.primaries]
-                   for name, prefix in ((ONE_QUEUE, "bench"), (SPREAD_ROW, "spread"))}
-        report(args, layer, http, primary_of(f"bench:{{rt:{KEY}}}:q", 3), inboxes)
+        inboxes = {name: served.inboxes() for name, served in servers.items()}
+        report(args, layer, http, inboxes)
     finally:
         # The edges and workers go before their servers, so none of them retries a dead one.
         for proc in reversed(procs):
@@ -228,8 +242,7 @@ def _common(name: str, samples: list[Sample], base: list[Sample]) -> str:
 
 
 def report(args: argparse.Namespace, layer: dict[str, list[Sample]],
-           http: dict[str, list[Sample]], queue_primary: int,
-           inboxes: dict[str, list[int]]) -> None:
+           http: dict[str, list[Sample]], inboxes: dict[str, list[int]]) -> None:
     print(f"Scale-out on loopback: medians of {args.rounds} interleaved round(s); ratios vs "
           f"the {SINGLE} row of this run; CPU in microseconds (user + system) per message or "
           "request; Redis: summed over its servers; cmds: commands clients sent")
@@ -243,18 +256,22 @@ def report(args: argparse.Namespace, layer: dict[str, list[Sample]],
           f"(ASGIWorker) and {args.workers} worker(s) per row")
     print(f"{'topology':<20}{'req/s':>10}{'ratio':>8}{'Redis us':>12}{'ratio':>8}{'cmds':>8}"
           f"{'edge us':>9}{'worker us':>11}{'total us':>10}")
-    for name, samples in http.items():
-        edge_us, worker_us = _hop(samples, "edge"), _hop(samples, "workers")
-        flag = "  (non-2xx or socket errors)" if any(s.errors for s in samples) else ""
-        print(_common(name, samples, http[SINGLE]) + f"{edge_us:>9.1f}{worker_us:>11.1f}"
-              f"{median(samples, _redis) + edge_us + worker_us:>10.1f}{flag}")
-    _hot_route(http, queue_primary, inboxes)
+    for name in NAMES:
+        _http_row(name, http[name], http[SINGLE])
+    _hot_route(args, http, inboxes)
     cluster = http[CLUSTER]
     costs = Costs(median(cluster, _redis), _hop(cluster, "edge"), _hop(cluster, "workers"))
     print(f"\ncapacity model from the {CLUSTER} row (bench/capacity.py --redis-us "
           f"{costs.redis_us:.1f} --edge-us {costs.edge_us:.1f} --worker-us "
           f"{costs.worker_us:.1f}):")
     print(example(costs))
+
+
+def _http_row(name: str, samples: list[Sample], base: list[Sample]) -> None:
+    edge_us, worker_us = _hop(samples, "edge"), _hop(samples, "workers")
+    flag = "  (non-2xx or socket errors)" if any(s.errors for s in samples) else ""
+    print(_common(name, samples, base) + f"{edge_us:>9.1f}{worker_us:>11.1f}"
+          f"{median(samples, _redis) + edge_us + worker_us:>10.1f}{flag}")
 
 
 def _hop(samples: list[Sample], name: str) -> float:
@@ -265,22 +282,30 @@ def _primary(samples: list[Sample], index: int) -> float:
     return median(samples, lambda s: s.us(s.redis[index]))
 
 
-def _hot_route(http: dict[str, list[Sample]], queue_primary: int,
+def _hot_route(args: argparse.Namespace, http: dict[str, list[Sample]],
                inboxes: dict[str, list[int]]) -> None:
-    print(f"\nhot route on the {CLUSTER}: Redis CPU us/req on each primary (share of the "
-          f"three); the route's queue is on primary {queue_primary}")
-    rows = {ONE_QUEUE: http[CLUSTER], SPREAD_ROW: http.get(SPREAD_ROW)}
-    for name, samples in rows.items():
-        if samples is None:
+    hot = args.hot_processes
+    print(f"\nhot route on the {CLUSTER}: {hot} edge processes and {hot} workers per row; "
+          f"ratios vs the {ONE_QUEUE} row; the queue is on primary "
+          f"{primary_of(f'hot:{{rt:{KEY}}}:q', 3)}")
+    print(f"{'':<20}{'req/s':>10}{'ratio':>8}{'Redis us':>12}{'ratio':>8}{'cmds':>8}"
+          f"{'edge us':>9}{'worker us':>11}{'total us':>10}")
+    for name in (ONE_QUEUE, SPREAD_ROW):
+        if name in http:
+            _http_row(name, http[name], http[ONE_QUEUE])
+        else:
             print(f"{name:<20}not measured: this checkout's distributor has no 'spread' "
                   "setting (a route key over sub-queues); it runs once it has")
+    print("Redis CPU us/req on each primary (share of the three), and the inboxes of the "
+          "edge processes and workers each holds:")
+    for name in (ONE_QUEUE, SPREAD_ROW):
+        if name not in http:
             continue
+        samples = http[name]
         per = [_primary(samples, i) for i in range(len(samples[0].redis))]
         total = sum(per) or 1.0
         cells = "  ".join(f"p{i} {us:5.1f} ({us / total:4.0%})" for i, us in enumerate(per))
-        print(f"{name:<20}{cells}   busiest {max(per) / total:.0%}, "
-              f"req/s {median(samples, lambda s: s.rate):,.0f}")
-        print(f"{'':<20}inboxes (edge and workers) per primary: "
+        print(f"{name:<20}{cells}   busiest {max(per) / total:.0%}; inboxes "
               + ", ".join(f"p{i} {n}" for i, n in enumerate(inboxes[name])))
 
 
