@@ -126,8 +126,13 @@ def wrk(url: str, connections: int, duration: float) -> dict[str, float]:
                          capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
+                       out)
     return {"rps": rps, "requests": total, "p50": _percentile(out, "50%"),
-            "p99": _percentile(out, "99%"), "errors": float("Non-2xx" in out or "errors" in out)}
+            "p99": _percentile(out, "99%"), "errors": float("Non-2xx" in out or "errors" in out),
+            "non_2xx": float(non_2xx.group(1)) if non_2xx else 0.0,
+            "socket_errors": float(sum(map(int, socket.groups()))) if socket else 0.0}
 
 
 def _percentile(out: str, label: str) -> float:

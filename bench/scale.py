@@ -76,7 +76,8 @@ class Sample:
     redis: list[float]  # per primary
     procs: dict[str, float] = field(default_factory=dict)  # per named process (or group)
     commands: int = 0  # Redis commands clients sent, over every primary
-    errors: bool = False
+    non_2xx: int = 0  # answers other than 200 (a 503: no worker took it in time)
+    socket_errors: int = 0  # wrk's: connect, read, write, and its 2 s timeout
 
     @property
     def rate(self) -> float:
@@ -159,7 +160,7 @@ def http_phase(served: Served, connections: int, duration: float) -> Sample:
     return Sample(done, done / result["rps"] if result["rps"] else 0.0,
                   [b - a for a, b in zip(redis, redis_after)],
                   {name: procs_after[name] - procs[name] for name in procs},
-                  sent_after - sent, errors=bool(result["errors"]))
+                  sent_after - sent, int(result["non_2xx"]), int(result["socket_errors"]))
 
 
 # The run -------------------------------------------------------------------------------------
@@ -269,7 +270,9 @@ def report(args: argparse.Namespace, layer: dict[str, list[Sample]],
 
 def _http_row(name: str, samples: list[Sample], base: list[Sample]) -> None:
     edge_us, worker_us = _hop(samples, "edge"), _hop(samples, "workers")
-    flag = "  (non-2xx or socket errors)" if any(s.errors for s in samples) else ""
+    non_2xx, socket = (sum(s.non_2xx for s in samples), sum(s.socket_errors for s in samples))
+    flag = (f"  ({non_2xx} non-2xx, {socket} socket errors of {sum(s.count for s in samples)})"
+            if non_2xx or socket else "")
     print(_common(name, samples, base) + f"{edge_us:>9.1f}{worker_us:>11.1f}"
           f"{median(samples, _redis) + edge_us + worker_us:>10.1f}{flag}")
 
