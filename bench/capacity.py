@@ -25,7 +25,7 @@ import sys
 from dataclasses import dataclass
 
 __all__ = ["DOCUMENTED", "DOCUMENTED_BUDGET", "DOCUMENTED_TARGETS", "Costs", "Plan", "example",
-           "plan"]
+           "plan", "route_ceiling"]
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,11 @@ class Plan:
     worker_cores: int
 
 
+def _check_budget(budget: float) -> None:
+    if not 0 < budget <= 1:
+        raise ValueError(f"budget is a share of one core, from 0 (excluded) to 1, got {budget!r}")
+
+
 def _per_core(cost_us: float, budget: float) -> float:
     return budget * 1e6 / cost_us
 
@@ -66,8 +71,7 @@ def _per_core(cost_us: float, budget: float) -> float:
 def plan(costs: Costs, target: float, budget: float = 0.8) -> Plan:
     """The primaries, edge cores and worker cores ``target`` requests/s need when no core runs
     busier than ``budget`` (0.8: a fifth kept for bursts, failover and the operator's tools)."""
-    if not 0 < budget <= 1:
-        raise ValueError(f"budget is a share of one core, from 0 (excluded) to 1, got {budget!r}")
+    _check_budget(budget)
     if not target > 0:
         raise ValueError(f"target must be a positive number of requests/s, got {target!r}")
     per_primary = _per_core(costs.redis_us, budget)
@@ -76,6 +80,17 @@ def plan(costs: Costs, target: float, budget: float = 0.8) -> Plan:
     return Plan(target, budget, per_primary, math.ceil(target / per_primary),
                 per_edge, math.ceil(target / per_edge), per_worker,
                 math.ceil(target / per_worker))
+
+
+def route_ceiling(busiest_us: float, budget: float = 0.8) -> float:
+    """Requests/s one route key can carry, whatever the number of primaries: its busiest
+    primary spends ``busiest_us`` of CPU per request of the route (on one queue, the queue's
+    primary; spread over sub-queues, about that over their number, plus the spread's own cost)."""
+    if not (math.isfinite(busiest_us) and busiest_us > 0):
+        raise ValueError(f"busiest_us must be a positive number of microseconds, got "
+                         f"{busiest_us!r}")
+    _check_budget(budget)
+    return _per_core(busiest_us, budget)
 
 
 #: The inputs of the docs' worked example: CPU microseconds per request measured by one run of

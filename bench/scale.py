@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.budget import children, cpu_seconds  # noqa: E402
-from bench.capacity import Costs, example  # noqa: E402
+from bench.capacity import Costs, example, route_ceiling  # noqa: E402
 from bench.distributed import (  # noqa: E402
     edge,
     redis_stats,
@@ -309,7 +309,8 @@ def _hot_route(args: argparse.Namespace, http: dict[str, list[Sample]],
         total = sum(per) or 1.0
         cells = "  ".join(f"p{i} {us:5.1f} ({us / total:4.0%})" for i, us in enumerate(per))
         print(f"{name:<20}{cells}   busiest {max(per) / total:.0%}; inboxes "
-              + ", ".join(f"p{i} {n}" for i, n in enumerate(inboxes[name])))
+              + ", ".join(f"p{i} {n}" for i, n in enumerate(inboxes[name]))
+              + f"; one route's ceiling at 80% of a core: {route_ceiling(max(per)):,.0f} req/s")
 
 
 if __name__ == "__main__":

@@ -63,6 +63,14 @@ def test_a_target_and_a_budget_outside_their_range_are_refused(target: float, bu
         capacity.plan(capacity.Costs(1, 1, 1), target, budget)
 
 
+def test_one_route_is_capped_by_its_busiest_primary() -> None:
+    assert capacity.route_ceiling(40.0, 0.8) == pytest.approx(20_000)
+    with pytest.raises(ValueError, match="busiest_us"):
+        capacity.route_ceiling(0.0)
+    with pytest.raises(ValueError, match="budget"):
+        capacity.route_ceiling(10.0, 0)
+
+
 def test_the_docs_worked_example_is_the_models_output_for_its_inputs() -> None:
     page = (ROOT / "docs" / "performance.rst").read_text()
     section = page[page.index("Scale-out and capacity"):]
