@@ -96,7 +96,7 @@ def route_ceiling(busiest_us: float, budget: float = 0.8) -> float:
 #: The inputs of the docs' worked example: CPU microseconds per request measured by one run of
 #: bench/scale.py on its 3-primary cluster (docs/performance.rst, "Scale-out and capacity"), and
 #: the loads it is worked out for.
-DOCUMENTED = Costs(redis_us=16.4, edge_us=58.1, worker_us=81.1)
+DOCUMENTED = Costs(redis_us=20.3, edge_us=57.8, worker_us=88.5)
 DOCUMENTED_TARGETS = (20_000, 100_000)
 DOCUMENTED_BUDGET = 0.8
 

@@ -91,6 +91,13 @@ def test_the_docs_worked_example_is_the_models_output_for_its_inputs() -> None:
             f"{large.edge_cores} edge cores and {large.worker_cores} worker cores") in prose
     ratio = (costs.edge_us + costs.worker_us) / costs.redis_us
     assert f"for every core of Redis the edges and the workers use {ratio:.1f}" in prose
+    # One route's ceilings come from the busiest primary of each hot-route row (in bold).
+    for route in ("one queue", "spread over 3"):
+        row = re.search(rf"^{route}\s.*\*\*([\d.]+) \(\d+%\)\*\*", section, re.MULTILINE)
+        assert row is not None, route
+        busiest = float(row.group(1))
+        ceiling = capacity.route_ceiling(busiest, budget)
+        assert f"{ceiling:,.0f}" in prose and f"(0.8 s / {busiest} us)" in prose, (route, ceiling)
     # The budget run the model's caveat cites is the one in the budget table above.
     for hop, total in (("redis-server", 35.8), ("edge (ASGIWorker + distributor)", 107.3),
                        ("worker", 83.2)):
