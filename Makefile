@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TOOLS := $(VENV)/.tools
 DEV := $(VENV)/.dev
 
-.PHONY: demo test test-fast test-dev dev lock compat bench bench-layer bench-distributed bench-server bench-django lint types \
+.PHONY: demo test test-fast test-dev dev lock compat bench bench-layer bench-distributed bench-scale bench-server bench-django lint types \
 	clean
 
 # The test matrix (noxfile.py): the sdist, then a wheel built from it and installed into a fresh
@@ -77,9 +77,9 @@ types: $(DEV)
 	$(VENV)/bin/mypy
 
 # Side-by-side benchmarks (they print ratios against the peers measured in the same run).
-# bench-distributed and bench-server need nginx and wrk, bench-django wrk: apt-get install -y
-# nginx wrk
-bench: bench-layer bench-distributed bench-server bench-django
+# bench-distributed, bench-scale and bench-server need nginx and wrk, bench-django wrk:
+# apt-get install -y nginx wrk
+bench: bench-layer bench-distributed bench-scale bench-server bench-django
 
 bench-layer: $(DEV)
 	PIP_CONSTRAINT=$(LOCKS)/build.txt $(PY) -m pip install --quiet --constraint $(LOCKS)/test.txt -e '.[bench]'
@@ -88,6 +88,9 @@ bench-layer: $(DEV)
 bench-distributed: $(DEV)
 	PIP_CONSTRAINT=$(LOCKS)/build.txt $(PY) -m pip install --quiet --constraint $(LOCKS)/test.txt -e '.[bench]'
 	$(PY) bench/distributed.py
+
+bench-scale: $(DEV)
+	$(PY) bench/scale.py
 
 bench-server: $(DEV)
 	PIP_CONSTRAINT=$(LOCKS)/build.txt $(PY) -m pip install --quiet --constraint $(LOCKS)/test.txt -e '.[bench]'

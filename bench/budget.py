@@ -30,10 +30,12 @@ sys.path.insert(0, str(ROOT))
 from bench.distributed import (  # noqa: E402
     APP,
     NGINX_CONF,
+    edge,
     run_with_servers,
     spawn,
     uvicorn,
     wait_ok,
+    worker,
     wrk,
 )
 from channels_distributed.embedded import RedisServer, free_port  # noqa: E402
@@ -112,20 +114,16 @@ def main() -> int:
 
 def _run(args: argparse.Namespace, redis: RedisServer, workdir: Path,
          procs: list[subprocess.Popen[bytes]]) -> int:
-    direct, nginx_port, edge = free_port(), free_port(), free_port()
+    direct, nginx_port, edge_port = free_port(), free_port(), free_port()
     app = uvicorn(APP, direct)
     (workdir / "nginx.conf").write_text(NGINX_CONF.format(dir=workdir, upstream=direct,
                                                           port=nginx_port))
     nginx = spawn(["nginx", "-c", str(workdir / "nginx.conf"), "-p", str(workdir),
                    "-g", "daemon off;"])
-    master = spawn([sys.executable, "-m", "gunicorn", "bench.distributed:edge_app()",
-                    "-k", "channels_distributed.gunicorn.ASGIWorker", "-w", "1",
-                    "-b", f"127.0.0.1:{edge}", "--log-level", "warning"],
-                   CD_REDIS_URL=redis.url)
-    worker = spawn([sys.executable, "-m", "channels_distributed.cli", "worker", "bench",
-                    "--app", APP, "--url", redis.url, "--prefix", "bench", "--log-level", "error"])
-    procs.extend([app, nginx, master, worker])
-    ours_url, theirs_url = f"http://127.0.0.1:{edge}/", f"http://127.0.0.1:{nginx_port}/"
+    master = edge(edge_port, [redis.url])
+    served = worker([redis.url])
+    procs.extend([app, nginx, master, served])
+    ours_url, theirs_url = f"http://127.0.0.1:{edge_port}/", f"http://127.0.0.1:{nginx_port}/"
     wait_ok(ours_url)
     wait_ok(theirs_url)
     (edge_pid,) = children(master.pid)
@@ -134,7 +132,7 @@ def _run(args: argparse.Namespace, redis: RedisServer, workdir: Path,
         raise RuntimeError("Redis is not running")
     ours, done, commands = measure(
         ours_url, {"edge (ASGIWorker+distributor)": edge_pid, "redis-server": redis.process.pid,
-                   "worker": worker.pid}, args.connections, args.duration, redis)
+                   "worker": served.pid}, args.connections, args.duration, redis)
     theirs, their_done, _ = measure(
         theirs_url, {"nginx worker": nginx_workers[0], "uvicorn": app.pid},
         args.connections, args.duration, None)

@@ -63,12 +63,19 @@ http {{
 
 
 def edge_app() -> object:
-    """``uvicorn --factory bench.distributed:edge_app``: every path to the key ``bench``."""
+    """``uvicorn --factory bench.distributed:edge_app``: every path to the key ``bench``, on the
+    servers ``CD_REDIS_URL`` names (several separated by spaces: shards); ``CD_SPREAD=bench=3``
+    spreads the key over 3 sub-queues (the distributor's ``spread`` setting)."""
+    from channels_distributed.conf.hosts import split_urls
     from channels_distributed.distributor import create_path_distributor
 
-    return create_path_distributor(url=os.environ["CD_REDIS_URL"],
+    options: dict[str, object] = {}
+    if os.environ.get("CD_SPREAD"):
+        key, _, count = os.environ["CD_SPREAD"].partition("=")
+        options["spread"] = {key: int(count)}
+    return create_path_distributor(hosts=split_urls(os.environ["CD_REDIS_URL"], "CD_REDIS_URL"),
                                    prefix=os.environ.get("CD_PREFIX", "bench"),
-                                   routes={"/": "bench"})
+                                   routes={"/": "bench"}, **options)
 
 
 def spawn(args: list[str], root: Path = ROOT, **env: str) -> subprocess.Popen[bytes]:
@@ -76,6 +83,24 @@ def spawn(args: list[str], root: Path = ROOT, **env: str) -> subprocess.Popen[by
     path = os.pathsep.join([str(root), str(ROOT)])  # bench.distributed comes from here
     return subprocess.Popen(args, cwd=root, env=dict(os.environ, PYTHONPATH=path, **env),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def edge(port: int, urls: list[str], root: Path = ROOT, app: str = "bench.distributed:edge_app()",
+         processes: int = 1, **env: str) -> subprocess.Popen[bytes]:
+    """The distributor under gunicorn with the package's ASGIWorker (the recommended edge), on
+    ``urls``, with ``processes`` worker processes: the master's children."""
+    return spawn([sys.executable, "-m", "gunicorn", app,
+                  "-k", "channels_distributed.gunicorn.ASGIWorker", "-w", str(processes),
+                  "-b", f"127.0.0.1:{port}", "--log-level", "warning"], root,
+                 CD_REDIS_URL=" ".join(urls), **env)
+
+
+def worker(urls: list[str], prefix: str = "bench", root: Path = ROOT,
+           keys: tuple[str, ...] = ("bench",)) -> subprocess.Popen[bytes]:
+    """A ``channels-distributed worker`` serving the hello app on ``keys``."""
+    return spawn([sys.executable, "-m", "channels_distributed.cli", "worker", *keys,
+                  "--app", APP, *(arg for url in urls for arg in ("--url", url)),
+                  "--prefix", prefix, "--log-level", "error"], root)
 
 
 def uvicorn(target: str, port: int, *extra: str, **env: str) -> subprocess.Popen[bytes]:
@@ -101,8 +126,13 @@ def wrk(url: str, connections: int, duration: float) -> dict[str, float]:
                          capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
+                       out)
     return {"rps": rps, "requests": total, "p50": _percentile(out, "50%"),
-            "p99": _percentile(out, "99%"), "errors": float("Non-2xx" in out or "errors" in out)}
+            "p99": _percentile(out, "99%"), "errors": float("Non-2xx" in out or "errors" in out),
+            "non_2xx": float(non_2xx.group(1)) if non_2xx else 0.0,
+            "socket_errors": float(sum(map(int, socket.groups()))) if socket else 0.0}
 
 
 def _percentile(out: str, label: str) -> float:
@@ -162,7 +192,8 @@ def run_with_servers(run: Run, args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, redis: RedisServer, workdir: Path,
          procs: list[subprocess.Popen[bytes]]) -> int:
-    direct, nginx_port, edge, edge_uvicorn = free_port(), free_port(), free_port(), free_port()
+    direct, nginx_port, edge_port, edge_uvicorn = (free_port(), free_port(), free_port(),
+                                                   free_port())
     procs.append(uvicorn(APP, direct))
     (workdir / "nginx.conf").write_text(NGINX_CONF.format(dir=workdir, upstream=direct,
                                                           port=nginx_port))
@@ -170,18 +201,13 @@ def _run(args: argparse.Namespace, redis: RedisServer, workdir: Path,
                         "-g", "daemon off;"]))
     # The distributor under the package's gunicorn worker (the recommended edge) and, for
     # comparison, under uvicorn; both forward to the same worker.
-    procs.append(spawn([sys.executable, "-m", "gunicorn", "bench.distributed:edge_app()",
-                        "-k", "channels_distributed.gunicorn.ASGIWorker", "-w", "1",
-                        "-b", f"127.0.0.1:{edge}", "--log-level", "warning"],
-                       CD_REDIS_URL=redis.url))
+    procs.append(edge(edge_port, [redis.url]))
     procs.append(uvicorn("bench.distributed:edge_app", edge_uvicorn, "--factory",
                          CD_REDIS_URL=redis.url))
-    procs.append(spawn([sys.executable, "-m", "channels_distributed.cli", "worker", "bench",
-                        "--app", APP, "--url", redis.url, "--prefix", "bench",
-                        "--log-level", "error"]))
+    procs.append(worker([redis.url]))
     targets = {"uvicorn": f"http://127.0.0.1:{direct}/",
                "nginx->uvicorn": f"http://127.0.0.1:{nginx_port}/",
-               "edge->redis->worker": f"http://127.0.0.1:{edge}/",
+               "edge->redis->worker": f"http://127.0.0.1:{edge_port}/",
                "uvicorn edge->...": f"http://127.0.0.1:{edge_uvicorn}/"}
     if args.before is not None:
         targets["before: edge->...->worker"] = _before(args.before, redis, procs)
@@ -210,13 +236,8 @@ def _before(checkout: Path, redis: RedisServer, procs: list[subprocess.Popen[byt
     """The edge (under the ASGIWorker) and worker of ``checkout``, under the prefix
     ``before``: the URL of its edge."""
     port = free_port()
-    procs.append(spawn([sys.executable, "-m", "gunicorn", "bench.distributed:edge_app()",
-                        "-k", "channels_distributed.gunicorn.ASGIWorker", "-w", "1",
-                        "-b", f"127.0.0.1:{port}", "--log-level", "warning"], checkout,
-                       CD_REDIS_URL=redis.url, CD_PREFIX="before"))
-    procs.append(spawn([sys.executable, "-m", "channels_distributed.cli", "worker", "bench",
-                        "--app", APP, "--url", redis.url, "--prefix", "before",
-                        "--log-level", "error"], checkout))
+    procs.append(edge(port, [redis.url], checkout, CD_PREFIX="before"))
+    procs.append(worker([redis.url], "before", checkout))
     return f"http://127.0.0.1:{port}/"
 
 

@@ -45,6 +45,7 @@ from channels_redis.core import RedisChannelLayer as CoreLayer
 from channels_redis.pubsub import RedisPubSubChannelLayer as PubSubLayer
 from nats_server import NatsServer
 
+from bench.pairs import CAPACITY, PAYLOAD, run_pairs
 from channels_distributed.embedded import RedisCluster, RedisServer
 from channels_distributed.layer import RedisChannelLayer as DistributedLayer
 
@@ -54,11 +55,6 @@ except ImportError as exc:
     NatsChannelLayer = None
     NATS_MISSING = f"{exc}: pip install -e '.[bench]'"
 
-# channels_redis core keeps every process-local channel of an instance in ONE sorted set and
-# checks capacity against it, so the default capacity (100) would raise ChannelFull as soon as 100
-# producers run at once. The same generous capacity is given to every layer that has one.
-CAPACITY = 1_000_000
-PAYLOAD = {"type": "bench.message", "text": "x" * 200}  # the same ~230-byte message for all
 CLUSTER_ROW = "channels_distributed (cluster)"
 NATS_ROW = "channels-nats"
 PAIRS = 100
@@ -208,31 +204,16 @@ async def latency(make: Callable[[], Any], meter: Meter, sizes: Sizes, out: Resu
         await _close(layer)
 
 
-async def _pairs(layer: Any, channels: list[str], per_producer: int) -> float:
-    """Run one producer/consumer pair per channel to completion; returns the elapsed seconds."""
-    async def produce(channel: str) -> None:
-        for _ in range(per_producer):
-            await layer.send(channel, PAYLOAD)
-
-    async def consume(channel: str) -> None:
-        for _ in range(per_producer):
-            await layer.receive(channel)
-
-    started = time.perf_counter()
-    await asyncio.gather(*(produce(c) for c in channels), *(consume(c) for c in channels))
-    return time.perf_counter() - started
-
-
 async def throughput(make: Callable[[], Any], meter: Meter, sizes: Sizes, out: Result) -> None:
     layer = make()
     try:
         # Channels are made before the measured phase: making one is a SUBSCRIBE for pubsub, and
         # the scenario measures messages, not channel set-up. The warm-up uses the same channels.
         channels = [await layer.new_channel() for _ in range(PAIRS)]
-        await _pairs(layer, channels, sizes.warmup_per_producer)
+        await run_pairs(layer, channels, sizes.warmup_per_producer)
         with meter:
             elapsed = await asyncio.wait_for(
-                _pairs(layer, channels, sizes.per_producer), RUN_TIMEOUT)
+                run_pairs(layer, channels, sizes.per_producer), RUN_TIMEOUT)
         total = PAIRS * sizes.per_producer
         out.throughput = total / elapsed
         out.commands["throughput"] = meter.per(total)

