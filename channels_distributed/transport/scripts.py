@@ -100,7 +100,6 @@ def _consume(future: asyncio.Future[Any]) -> None:
 
 
 # The batched writer's ----------------------------------------------------------------------------
-
 # Checks that the user may PEXPIRE KEYS[%d] (redis.acl_check_cmd: Redis 7.0+, needs no extra
 # right, unlike ACL DRYRUN which is @admin).
 _CHECK_EXPIRE = """
@@ -362,9 +361,8 @@ return 0
 """)
 
 # The route overrides' writers (transport/overrides.py) --------------------------------------------
-# KEYS: the overrides' key; ARGV: what the writer read there ('' for no key), the new document.
-# 1: written; 0: someone wrote in between (nothing written: the writer reads again). A script, so
-# nothing comes between the comparison and the write.
+# KEYS: the overrides' key; ARGV: what the writer read there ('' for none), the new document. 1:
+# written; 0: someone wrote in between (the writer reads again). Nothing comes between the two.
 WRITE_IF_UNCHANGED = Script("""
 if (redis.call('GET', KEYS[1]) or '') ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2])
