@@ -133,11 +133,12 @@ def wire_scope(scope: Mapping[str, Any]) -> dict[str, Any]:
     return {key: scope[key] for key in SCOPE_KEYS if key in scope}
 
 
-# Header names, the few scope strings every request repeats and the edges' addresses, shared by
-# the requests that carry them instead of decoded anew for each: a WebSocket's request lives as
-# long as it stays open, and thousands of idle ones would each keep copies. Bounded (emptied when
-# full), as the server's cache of field names is, and holding short values only (a client sending
-# long made-up names must not grow it by more than 1024 x 64 bytes).
+# A WebSocket's header names, the few scope strings every request repeats and the edges'
+# addresses, shared by the WebSockets that carry them instead of decoded anew for each: a
+# WebSocket's request lives as long as it stays open, and thousands of idle ones would each keep
+# copies. (An HTTP request's lives for a moment: sharing would only cost it time.) Bounded
+# (emptied when full), as the server's cache of field names is, and holding short values only (a
+# client sending long made-up names must not grow it by more than 1024 x 64 bytes).
 _SHARED: dict[Any, Any] = {}
 _SHARED_LIMIT = 1024
 _SHARED_LONGEST = 64
@@ -161,11 +162,14 @@ def scope_from_wire(wire: Mapping[str, Any]) -> dict[str, Any]:
         value = scope.get(key)
         if value is not None and type(value) is not tuple:
             scope[key] = tuple(value)
-    for key in _SHARED_KEYS:
-        if key in scope:
-            scope[key] = _shared(scope[key])
     # A list of (name, value) tuples: middleware (Starlette's MutableHeaders) appends to it.
-    scope["headers"] = [(_shared(name), value) for name, value in scope.get("headers", ())]
+    if scope.get("type") != "websocket":
+        scope["headers"] = [(name, value) for name, value in scope.get("headers", ())]
+    else:
+        for key in _SHARED_KEYS:
+            if key in scope:
+                scope[key] = _shared(scope[key])
+        scope["headers"] = [(_shared(name), value) for name, value in scope.get("headers", ())]
     if "subprotocols" in scope:
         scope["subprotocols"] = list(scope["subprotocols"])
     scope.setdefault("asgi", {"version": "3.0", "spec_version": "2.3"})
@@ -219,7 +223,9 @@ def decode_connect(raw: bytes) -> Connect:
     except (TypeError, ValueError):
         raise ProtocolError("connect request has a malformed scope") from None
     queued = data.get("q")
-    return Connect(conn, wire, _shared(reply), _shared(origin), deadline, bool(data.get("i")), body,
+    if wire["type"] == "websocket":  # kept while it is open: see _SHARED
+        reply, origin = _shared(reply), _shared(origin)
+    return Connect(conn, wire, reply, origin, deadline, bool(data.get("i")), body,
                    bool(data.get("m")), version, queued if type(queued) is int else 0)
 
 
