@@ -8,3 +8,5 @@ cdef class Peer:
     cdef public object conn, machine, owner, watch, remote, remote_id, ack_target
     cdef public object failure, final, _out, _scheduled, _inbound
     cdef public object _wakers, accepted, numbered, sent_seq, recv_seq
+    cpdef receive_nowait(self)
+    cpdef _wait_or_probe(self, probes)

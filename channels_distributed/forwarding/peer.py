@@ -15,7 +15,6 @@ back, and passes its owner (the edge, a worker's connection) the owner's.
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 from typing import Any, Protocol
 
@@ -117,7 +116,8 @@ class Peer:
         self.final: Message | None = None  # the owner's last word (SEND_FINAL)
         self._out: list[Message] = []
         self._scheduled = False
-        self._inbound: collections.deque[Message] = collections.deque()
+        # Arrived, not received yet; None while empty (an idle WebSocket keeps no buffer).
+        self._inbound: list[Message] | None = None
         self._wakers: list[asyncio.Future[bool]] = []
         # Only the side that does not know its remote yet (the distributor) waits for cd.accept.
         self.accepted: asyncio.Future[None] | None = (
@@ -195,6 +195,7 @@ class Peer:
         self.remote_id = str(message.get("worker"))
         if self.accepted is not None and not self.accepted.done():
             self.accepted.set_result(None)
+            self.accepted = None  # its one waiter holds it; an idle connection need not
 
     # Incoming --------------------------------------------------------------------------------
     def feed(self, events: list[Message], seq: int = 0, *, local: bool = False) -> None:
@@ -222,7 +223,11 @@ class Peer:
             elif kind == PROBED:
                 self._check_count(event, "answer")
             else:
-                self._inbound.append(event)
+                inbound = self._inbound
+                if inbound is None:
+                    self._inbound = [event]
+                else:
+                    inbound.append(event)
                 if kind == "http.disconnect" or kind == "websocket.disconnect":
                     gone = not local
         self._notify()
@@ -246,45 +251,49 @@ class Peer:
             if not waker.done():
                 waker.set_result(True)
 
-    async def _wait(self, timeout: float | None = None) -> bool:
-        """Until something arrives (True), or ``timeout`` seconds pass first (False)."""
-        waker: asyncio.Future[bool] = self.hub.loop.create_future()
+    def _wait(self, timeout: float | None = None) -> asyncio.Future[bool]:
+        """True once something arrives, False after ``timeout`` s: no coroutine frame held."""
+        loop = self.hub.loop
+        waker: asyncio.Future[bool] = loop.create_future()
         self._wakers.append(waker)
-        if timeout is None:
-            return await waker
-        timer = self.hub.loop.call_later(timeout, _time_out, waker)
-        try:
-            return await waker
-        finally:
-            timer.cancel()
+        if timeout is not None:  # cancelled with the waker, too (its waiter was cancelled)
+            timer = loop.call_later(timeout, _time_out, waker)
+            waker.add_done_callback(lambda _: timer.cancel())
+        return waker
 
     async def receive(self, probe_after: float | None = None) -> Message:
         """The next event from the other side; PeerLost when it is gone. With ``probe_after``
         (seconds), a wait that long asks the other side whether entries were lost."""
         probes = None if probe_after is None else Probes(probe_after, self.hub.loop.time())
-        while not self._inbound:
+        while True:
+            event = self.receive_nowait()
+            if event is not None:
+                return event
             if self.failure is not None:
                 raise self.failure
             await self._wait_or_probe(probes)
-        return self._inbound.popleft()
 
-    async def _wait_or_probe(self, probes: Probes | None) -> None:
-        """Until something arrives; with ``probes``, a stream quiet for a pause asks the other
-        side how many entries it sent (an answer says what was lost; a reset, that it forgot
-        this connection). Other wake-ups (the other side's own probes) do not restart it."""
+    def _wait_or_probe(self, probes: Probes | None) -> asyncio.Future[bool]:
+        """A wait for something to arrive; with ``probes``, a stream quiet for a pause asks the
+        other side how many entries it sent (an answer says what was lost; a reset, that it
+        forgot this connection). Other wake-ups (the other side's own probes) do not restart it."""
         if probes is None or not self.numbered or self.remote is None:
-            await self._wait()
-            return
-        left = probes.due - self.hub.loop.time()
-        if left > 0:
-            await self._wait(left)
-        else:
-            probes.next(self.hub.loop.time())
+            return self._wait()
+        now = self.hub.loop.time()
+        if probes.due <= now:
+            probes.next(now)
             self.hub.send_aside(self.remote, self.conn, {"type": PROBE, "inbox": self.hub.inbox,
                                                          "sent": self.sent_seq})
+        return self._wait(probes.due - now)
 
-    def receive_nowait(self) -> Message | None:
-        return self._inbound.popleft() if self._inbound else None
+    def receive_nowait(self) -> Message | None:  # the buffer goes with its last event
+        inbound = self._inbound
+        if inbound is None:
+            return None
+        if len(inbound) == 1:
+            self._inbound = None
+            return inbound[0]
+        return inbound.pop(0)
 
     def process_gone(self, error: BaseException) -> None:
         """The other process went away (``liveness.Watch`` says so)."""
@@ -384,8 +393,6 @@ class Peer:
             logger.warning("connection %s: events lost: %s", self.conn, error)
             self.handle(_E_FAILED, PeerLost(
                 f"could not send to the other side of {self.conn}: {error}"))
-
-
 
 
 def _time_out(waker: asyncio.Future[bool]) -> None:

@@ -133,6 +133,29 @@ def wire_scope(scope: Mapping[str, Any]) -> dict[str, Any]:
     return {key: scope[key] for key in SCOPE_KEYS if key in scope}
 
 
+# A WebSocket's header names, the few scope strings every request repeats and the edges'
+# addresses, shared by the WebSockets that carry them instead of decoded anew for each: a
+# WebSocket's request lives as long as it stays open, and thousands of idle ones would each keep
+# copies. (An HTTP request's lives for a moment: sharing would only cost it time.) Bounded
+# (emptied when full), as the server's cache of field names is, and holding short values only (a
+# client sending long made-up names must not grow it by more than 1024 x 64 bytes).
+_SHARED: dict[Any, Any] = {}
+_SHARED_LIMIT = 1024
+_SHARED_LONGEST = 64
+_SHARED_KEYS = ("type", "http_version", "scheme")
+
+
+def _shared(value: Any) -> Any:
+    kept = _SHARED.get(value)
+    if kept is None:
+        if len(value) > _SHARED_LONGEST:
+            return value
+        if len(_SHARED) >= _SHARED_LIMIT:
+            _SHARED.clear()
+        kept = _SHARED[value] = value
+    return kept
+
+
 def scope_from_wire(wire: Mapping[str, Any]) -> dict[str, Any]:
     scope = dict(wire)
     for key in ("client", "server"):
@@ -140,7 +163,13 @@ def scope_from_wire(wire: Mapping[str, Any]) -> dict[str, Any]:
         if value is not None and type(value) is not tuple:
             scope[key] = tuple(value)
     # A list of (name, value) tuples: middleware (Starlette's MutableHeaders) appends to it.
-    scope["headers"] = [(name, value) for name, value in scope.get("headers", ())]
+    if scope.get("type") != "websocket":
+        scope["headers"] = [(name, value) for name, value in scope.get("headers", ())]
+    else:
+        for key in _SHARED_KEYS:
+            if key in scope:
+                scope[key] = _shared(scope[key])
+        scope["headers"] = [(_shared(name), value) for name, value in scope.get("headers", ())]
     if "subprotocols" in scope:
         scope["subprotocols"] = list(scope["subprotocols"])
     scope.setdefault("asgi", {"version": "3.0", "spec_version": "2.3"})
@@ -194,6 +223,8 @@ def decode_connect(raw: bytes) -> Connect:
     except (TypeError, ValueError):
         raise ProtocolError("connect request has a malformed scope") from None
     queued = data.get("q")
+    if wire["type"] == "websocket":  # kept while it is open: see _SHARED
+        reply, origin = _shared(reply), _shared(origin)
     return Connect(conn, wire, reply, origin, deadline, bool(data.get("i")), body,
                    bool(data.get("m")), version, queued if type(queued) is int else 0)
 

@@ -32,12 +32,15 @@ __all__ = ["HttpProtocol"]
 _HEADERS_DEADLINE, _IDLE_DEADLINE, _BODY_DEADLINE = 1, 2, 3
 _UNLIMITED = 1 << 62
 _TASK_NAME = "HTTP request"  # a name given skips formatting "Task-<n>" for every request
+# An upgraded connection's pipeline and header flags: it parses no more requests (never written).
+_NO_PIPELINE: deque[RequestCycle] = deque(maxlen=0)
+_NO_FLAGS: dict[bytes, int] = {}
 
 
 class HttpProtocol(Connection):
     def __init__(self, context: ServerContext, owner: Owner) -> None:
         Connection.__init__(self, context, owner)
-        self.parser = httptools.HttpRequestParser(self)
+        self.parser: Any = httptools.HttpRequestParser(self)  # None once upgraded
         self.app = context.app
         config = self.config
         # The header limits as plain bounds for the common case (0 means no limit): a field
@@ -387,3 +390,10 @@ class HttpProtocol(Connection):
 
         self.deadline = 0.0
         self.ws = WebSocketSession(self, self.context, upgraded, self.url, rest)
+        # No request is parsed again: what was kept for requests goes (a kilobyte and more,
+        # otherwise held for as long as the WebSocket stays open, idle or not).
+        self.parser = None
+        self.pipeline = _NO_PIPELINE
+        self.flagged = _NO_FLAGS
+        self.scope_template = None
+        self.url = b""

@@ -19,7 +19,6 @@ logged at DEBUG only.
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 
 from ..exceptions import ClientGone, PeerLost, ProtocolError, RedisUnavailable
@@ -66,12 +65,12 @@ class Connection:
                  connect: Connect) -> None:
         self.context = context
         self.route = route
-        self.raw = raw
+        self.raw = raw  # the queue entry, until acknowledged (see _acknowledged)
         self.connect = connect
         self.kind = connect.scope["type"]
         self.scope: Scope = connect.scope  # decoded for this connection alone: no copy
         self.scope["state"] = dict(context.lifespan_state)
-        self._pending: collections.deque[Event] = collections.deque()
+        self._first: Event | None = None  # what the first receive() returns, if set
         self.gone = False  # the client went away
         self.answered = False  # the application answered the WebSocket handshake
         self.told_gone = False  # send() raised ClientGone to the application
@@ -88,10 +87,10 @@ class Connection:
             ack_target=(route.processing, raw, route.state(connect.conn)))
         peer.remote_id = connect.origin  # the distributor, watched while this runs
         if self.kind == "websocket":
-            self._pending.append({"type": "websocket.connect"})
+            self._first = {"type": "websocket.connect"}
         elif connect.body is not None:  # else the body arrives as events
-            self._pending.append({"type": "http.request", "body": connect.body,
-                                  "more_body": connect.more_body})
+            self._first = {"type": "http.request", "body": connect.body,
+                           "more_body": connect.more_body}
 
     def act(self, peer: Peer, action: Action) -> None:
         """The machine's worker actions that are this connection's to carry out."""
@@ -129,6 +128,7 @@ class Connection:
                     # Acknowledged, but too late to run: as if the edge had given it up (it
                     # does, or did: it answers 503 once told).
                     event = _GIVEN_UP
+                self._acknowledged()
                 peer.handle(event)
         if not peer.machine.runs_app:
             return  # given back (another worker runs it) or given up (never runs)
@@ -152,6 +152,13 @@ class Connection:
             # would cost a push and a delivery that nobody reads.
             peer.handle(_END)
 
+    def _acknowledged(self) -> None:
+        """Redis answered the acknowledgement: the queue entry is needed no more (only a
+        request never taken is dropped, and only the first output of an optimistic one
+        acknowledges it), so a WebSocket does not keep it for as long as it stays open."""
+        self.raw = b""
+        self.peer.ack_target = None
+
     def _optimistic(self) -> bool:
         """Idempotent HTTP with its whole body at hand may start before its acknowledgement.
 
@@ -167,8 +174,10 @@ class Connection:
 
     # The application's receive and send ------------------------------------------------------
     async def receive(self) -> Event:
-        if self._pending:
-            return self._pending.popleft()
+        first = self._first
+        if first is not None:
+            self._first = None
+            return first
         try:
             # A request body that stops coming for a while: were its entries lost in Redis?
             event = await self.peer.receive(

@@ -56,6 +56,33 @@ def test_connect_round_trip_drops_state_and_extensions() -> None:
         assert back.scope[key] == SCOPE[key]
 
 
+def test_websockets_share_header_names_common_strings_and_edge_addresses() -> None:
+    # An idle WebSocket keeps its request for as long as it stays open: what every request
+    # repeats is kept once, not once per WebSocket.
+    scope = {**SCOPE, "type": "websocket", "scheme": "wss"}
+    connect = Connect(conn="c1", scope=scope, reply="asgi:{p:d-1}:in", origin="d-1",
+                      deadline_ms=123, idempotent=False, body=None, more_body=False)
+    first, second = (decode_connect(encode_connect(connect)) for _ in range(2))
+    assert first.reply is second.reply and first.origin is second.origin
+    for key in ("type", "http_version", "scheme"):
+        assert first.scope[key] is second.scope[key]
+    for (name, _), (other, _) in zip(first.scope["headers"], second.scope["headers"]):
+        assert name is other
+    assert first.scope["headers"] == [(b"host", b"example.com"), (b"x-a", b"\xff")]
+
+
+def test_the_shared_strings_are_bounded() -> None:
+    from channels_distributed.protocol import envelope
+
+    for index in range(envelope._SHARED_LIMIT + 10):
+        scope_from_wire({"type": "websocket", "path": "/",
+                         "headers": [(b"x-%d" % index, b"")]})
+    assert len(envelope._SHARED) <= envelope._SHARED_LIMIT
+    long = b"x" * (envelope._SHARED_LONGEST + 1)
+    scope_from_wire({"type": "websocket", "path": "/", "headers": [(long, b"")]})
+    assert long not in envelope._SHARED
+
+
 def test_wire_scope_keeps_websocket_subprotocols() -> None:
     scope = {"type": "websocket", "path": "/ws", "subprotocols": ["a", "b"], "headers": []}
     assert scope_from_wire(wire_scope(scope))["subprotocols"] == ["a", "b"]
