@@ -68,9 +68,9 @@ def add_routes_arguments(parser: argparse.ArgumentParser) -> None:
                          help="print the routes as JSON")
 
 
-def _change(args: argparse.Namespace) -> tuple[Any, bool] | None:
-    """The change the action asks for (document, who, when -> next), checked now; and whether
-    it may replace a document the edges refuse. None: only show."""
+def _change(args: argparse.Namespace) -> tuple[Any, bool, tuple[str, ...]] | None:
+    """The change the action asks for (document, who, when -> next), checked now; whether it
+    may replace a document the edges refuse; the keys it sends requests to. None: only show."""
     action = args.action
     if action is None:
         return None
@@ -78,14 +78,14 @@ def _change(args: argparse.Namespace) -> tuple[Any, bool] | None:
         if args.all == (args.key is not None):
             raise OverrideError("clear takes a route key, or --all (not both)")
         if args.all:
-            return (lambda doc, by, at: doc.cleared(by, at)), True
+            return (lambda doc, by, at: doc.cleared(by, at)), True, ()
         key = args.key
-        return (lambda doc, by, at: doc.changed(key, None, by, at)), False
+        return (lambda doc, by, at: doc.changed(key, None, by, at)), False, (key,)
     argument = {"set": "weights", "switch": "into", "drain": "into"}[action]
     override = new_override(args.key, "split" if action == "set" else action,
                             getattr(args, argument))
     key = args.key
-    return (lambda doc, by, at: doc.changed(key, override, by, at)), False
+    return (lambda doc, by, at: doc.changed(key, override, by, at)), False, override.targets()
 
 
 def run_routes(hosts: Sequence[HostSpec], prefix: str, args: argparse.Namespace,
@@ -111,7 +111,8 @@ def run_routes(hosts: Sequence[HostSpec], prefix: str, args: argparse.Namespace,
         return 1
 
 
-async def _run(hosts: Sequence[HostSpec], prefix: str, change: tuple[Any, bool] | None,
+async def _run(hosts: Sequence[HostSpec], prefix: str,
+               change: tuple[Any, bool, tuple[str, ...]] | None,
                as_json: bool, out: TextIO, settings_routes: Sequence[Sequence[str]] | None
                ) -> int:
     keys = DistKeys(prefix)
@@ -121,6 +122,7 @@ async def _run(hosts: Sequence[HostSpec], prefix: str, change: tuple[Any, bool] 
         if change is not None:
             written = await change_overrides(shard, keys.routes(), change[0], repair=change[1])
             print(f"route overrides: version {written.version} written", file=sys.stderr)
+            await _warn_unserved(topology, keys, change[2])
         raw = await read_overrides(shard, keys.routes())
         edges = [card for card in await read_cards(topology, keys)
                  if card.get("side") == "edge"]
@@ -130,6 +132,22 @@ async def _run(hosts: Sequence[HostSpec], prefix: str, change: tuple[Any, bool] 
     out.write(json.dumps(shown, indent=2) + "\n" if as_json else _render(shown))
     out.flush()
     return 0
+
+
+async def _warn_unserved(topology: Topology, keys: DistKeys, targets: Sequence[str]) -> None:
+    """Say which keys the change sends requests to that no worker serves now: the change
+    stands (workers may be on their way), but those requests would wait and end 503."""
+    for key in dict.fromkeys(targets):
+        registry = keys.registry(key)
+        try:
+            link = await topology.shard_for(registry).link()
+            registered = await link.call("SCARD", registry)
+        except (RedisUnavailable, ReplyError):  # a warning only: the change is written
+            continue
+        if not registered:
+            print(f"warning: no worker is registered for route key {key}: its requests wait "
+                  f"and end 503 until one starts (channels-distributed worker {key} ...)",
+                  file=sys.stderr)
 
 
 def _shown(raw: bytes | None, edges: list[Card],

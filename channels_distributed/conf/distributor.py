@@ -80,7 +80,7 @@ class DistributorConfig:
 
 def _spread(value: Any) -> dict[str, int]:
     """The ``spread`` setting, checked: a mapping of route keys to 1..MAX_SPREAD."""
-    fix = f"write e.g. spread={{'api': 3}}: a route key and 1 to {MAX_SPREAD} sub-queues"
+    fix = f"map each route key to its number of sub-queues (1 to {MAX_SPREAD}), e.g. {{'api': 3}}"
     if not isinstance(value, Mapping):
         raise ConfigurationError("spread", f"expected a dict, got {value!r}", fix)
     for key, n in value.items():

@@ -223,6 +223,19 @@ def test_the_command_refuses_a_bad_override_and_writes_nothing(private: Deployme
     assert json.loads(private.reply("GET", f"{private.prefix}:routes"))["version"] == 1
 
 
+def test_the_command_warns_of_a_key_no_worker_serves_and_writes_the_change(
+        private: Deployment) -> None:
+    private.worker("k-b")
+    registry = f"{private.prefix}:{{rt:k-b}}:w"
+    wait_for(lambda: int(private.reply("SCARD", registry)) > 0, what="k-b's worker registered")
+    served = _routes(private, "switch", "k-a", "k-b")
+    assert "warning" not in served.stderr, served.stderr
+    unserved = _routes(private, "set", "k-a", "k-b=9,k-none=1")
+    assert "no worker is registered for route key k-none" in unserved.stderr, unserved.stderr
+    assert "route key k-b" not in unserved.stderr, unserved.stderr
+    assert json.loads(private.reply("GET", f"{private.prefix}:routes"))["version"] == 2
+
+
 def test_two_writers_never_overwrite_each_other_unseen(private: Deployment) -> None:
     key = f"{private.prefix}:routes"
     calls: list[int] = []

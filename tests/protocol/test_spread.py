@@ -67,4 +67,4 @@ def test_the_spread_setting_is_checked() -> None:
         with pytest.raises(ConfigurationError) as caught:
             DistributorConfig.from_options({"/": "api"}, url="redis://h:1", spread=bad)
         assert caught.value.setting == "spread"
-        assert "spread={'api': 3}" in caught.value.fix
+        assert "{'api': 3}" in caught.value.fix
