@@ -46,8 +46,12 @@ def _args(*argv: str) -> argparse.Namespace:
 def test_each_action_is_checked_before_anything_is_read() -> None:
     assert _change(_args()) is None and _args("--json").json
     assert _args("set", "api", "api=1", "--json").json
-    change, repair = _change(_args("clear", "--all"))  # type: ignore[misc]
-    assert repair and change(RouteOverrides(version=4), "x", 0.0).version == 5
+    change, repair, targets = _change(_args("clear", "--all"))  # type: ignore[misc]
+    assert repair and change(RouteOverrides(version=4), "x", 0.0).version == 5 and targets == ()
+    # The keys a change sends requests to: the command warns of those no worker serves.
+    assert _change(_args("set", "api", "api=9,v2=1"))[2] == ("api", "v2")  # type: ignore[index]
+    assert _change(_args("drain", "api"))[2] == ()  # type: ignore[index]
+    assert _change(_args("clear", "api"))[2] == ("api",)  # type: ignore[index]
     for argv in (("clear",), ("clear", "api", "--all"), ("set", "api", "api=0"),
                  ("switch", "api", "api"), ("drain", "a b")):
         with pytest.raises(OverrideError):
