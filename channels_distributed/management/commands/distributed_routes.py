@@ -12,9 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
-from channels_distributed.exceptions import ConfigurationError
+from channels_distributed.django.commands import add_redis_arguments, with_redis
 from channels_distributed.routes import ROUTES_DESCRIPTION, add_routes_arguments
 
 
@@ -23,33 +23,18 @@ class Command(BaseCommand):  # type: ignore[misc]
             "those of CHANNELS_DISTRIBUTED.")
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--url", action="append", default=[], metavar="URL",
-                            help="Redis URL; repeat it for several servers (default: the "
-                                 "distributor's hosts)")
-        parser.add_argument("--prefix", default=None,
-                            help="key prefix (default: the distributor's)")
+        add_redis_arguments(parser)
         add_routes_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         from argparse import Namespace
 
-        from channels_distributed.conf import RedisTarget
-        from channels_distributed.django.settings import connection, distributor_config
+        from channels_distributed.django.settings import distributor_config
         from channels_distributed.routes import run_routes
 
-        try:
+        def run(target: Any) -> int:
             table = distributor_config(settings).routes
-            if options["url"]:
-                target = RedisTarget.resolve(hosts=options["url"], prefix=options["prefix"])
-            else:
-                found = connection(settings)
-                target = RedisTarget.resolve(hosts=found.hosts,
-                                             prefix=options["prefix"] or found.prefix)
-            code = run_routes(target.hosts, target.prefix, Namespace(**options), self.stdout,
+            return run_routes(target.hosts, target.prefix, Namespace(**options), self.stdout,
                               [[r.pattern.pattern, r.template] for r in table.routes])
-        except ConfigurationError as exc:
-            hint = "" if options["url"] else " (or pass --url redis://host:port/db)"
-            raise CommandError(f"{exc}{hint}") from None
-        if code:
-            raise CommandError("the routes could not be changed or read (see above)",
-                               returncode=code)
+
+        with_redis(settings, options, run, "the routes could not be changed or read")
