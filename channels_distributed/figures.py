@@ -122,6 +122,7 @@ class EdgeFigures(Figures):
     routes_version: int = 0  # the route overrides in force (distributor/overrides.py)
     overrides: dict[str, str] = field(default_factory=dict)  # route key -> its override
     settings_routes: list[list[str]] = field(default_factory=list)  # (regex, key template)
+    spread: dict[str, int] = field(default_factory=dict)  # route key -> its sub-queues, if > 1
 
     def route(self, key: str) -> RouteCounts:
         counts = self.routes.get(key)
@@ -150,5 +151,5 @@ class EdgeFigures(Figures):
             routes={k: {"requests": c.requests, "served": c.served,
                         "failures": dict(c.failures)} for k, c in self.routes.items()},
             routes_version=self.routes_version, overrides=dict(self.overrides),
-            settings_routes=self.settings_routes)
+            settings_routes=self.settings_routes, spread=dict(self.spread))
         return card

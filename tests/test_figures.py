@@ -46,6 +46,14 @@ def test_an_edge_card_counts_failures_by_cause_per_route_and_in_all() -> None:
     assert card["requests"] == 3 and card["served"] == 1 and card["worker_timeout"] == 5.0
 
 
+def test_an_edge_card_says_the_keys_it_spreads() -> None:
+    figures = EdgeFigures("d-x", "edge")
+    assert figures.card()["spread"] == {}
+    figures.spread = {"api": 3}
+    card = json.loads(json.dumps(figures.card()))
+    assert card["spread"] == {"api": 3}
+
+
 def test_an_edge_keeps_a_bounded_number_of_route_keys() -> None:
     figures = EdgeFigures("d-x", "edge")
     for number in range(2500):  # a route template expanding to a key per client

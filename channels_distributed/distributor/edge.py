@@ -94,6 +94,8 @@ class Edge:
         self.routing = LiveRoutes(hub, self.figures, config.redis_timeout,
                                   after_poll=self._mover.sweep, table=config.routes)
         self.spread = EdgeSpread(config.spread, hub)  # hot routes over several sub-queues
+        # Told on the card, so that ``status`` shows which keys are spread and where.
+        self.figures.spread = {key: len(names) for key, names in self.spread.names.items()}
 
     @classmethod
     def open(cls, config: DistributorConfig) -> Edge:

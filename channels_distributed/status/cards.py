@@ -18,11 +18,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..protocol.keys import DistKeys
+from ..protocol.spread import MARK, MAX_SPREAD
 from ..transport.topology import Topology
 from .reads import pipelined
 
 __all__ = ["Card", "as_float", "as_int", "as_str", "card_routes", "counts", "edge_entry",
-           "read_cards", "route_counts", "worker_entry"]
+           "read_cards", "route_counts", "spread_of", "worker_entry"]
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +92,17 @@ def card_routes(card: Card) -> list[str]:
     return [str(key) for key in routes] if isinstance(routes, Mapping) else []
 
 
+def spread_of(card: Card) -> dict[str, int]:
+    """The route keys an edge's card says it spreads, and over how many sub-queues: only the
+    spreads an edge can apply (2 to ``MAX_SPREAD``), so that an odd card names no sub-queue a
+    status would then read."""
+    spread = card.get("spread")
+    if not isinstance(spread, Mapping):
+        return {}
+    return {str(key): n for key, n in sorted(spread.items()) if MARK not in str(key)
+            and isinstance(n, int) and not isinstance(n, bool) and 1 < n <= MAX_SPREAD}
+
+
 def _process(card: Card, now: float) -> dict[str, Any]:
     started = as_float(card, "started")
     return {"id": as_str(card, "id"), "host": as_str(card, "host"), "pid": as_int(card, "pid"),
@@ -115,5 +127,5 @@ def edge_entry(card: Card, now: float) -> dict[str, Any]:
                  served=as_int(card, "served"), failures=counts(card.get("failures")),
                  routes_version=as_int(card, "routes_version"),
                  overrides={str(k): str(v) for k, v in overrides.items()}
-                 if isinstance(overrides, dict) else {})
+                 if isinstance(overrides, dict) else {}, spread=spread_of(card))
     return entry

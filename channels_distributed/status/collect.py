@@ -29,7 +29,7 @@ import msgpack
 
 from ..exceptions import ConfigurationError
 from ..protocol.keys import DistKeys
-from ..protocol.spread import MARK, logical_key
+from ..protocol.spread import MARK, logical_key, sub_queues
 from ..transport.topology import Shard, Topology
 from .cards import (
     Card,
@@ -40,6 +40,7 @@ from .cards import (
     edge_entry,
     read_cards,
     route_counts,
+    spread_of,
     worker_entry,
 )
 from .reads import Scanned, pipelined, scan
@@ -72,7 +73,10 @@ async def collect(topology: Topology, prefix: str, *, top: int = TOP,
     workers = [card for card in cards if card.get("side") == "worker"]
     edges = [card for card in cards if card.get("side") == "edge"]
     found = _classify(prefix, scanned)
-    named = {*found.queues, *(route for card in cards for route in card_routes(card))}
+    spreads = [spread_of(card) for card in edges]
+    _add_spread(found.spread, spreads)
+    named = {*found.queues, *(route for card in cards for route in card_routes(card)),
+             *(route for spread in spreads for route in spread)}
     names = sorted(named | found.registries)
     queues, layer = await asyncio.gather(_queues(topology, keys, names, workers, found.spread),
                                          _layer(topology, found, top))
@@ -84,8 +88,8 @@ async def collect(topology: Topology, prefix: str, *, top: int = TOP,
         "schema_version": SCHEMA_VERSION,
         "generated_at": round(now, 3),
         "prefix": prefix,
-        "routes": {name: _route(name, queues[name], workers, edges, timeouts, now)
-                   for name in names},
+        "routes": {name: {**_route(name, queues[name], workers, edges, timeouts, now),
+                          "spread": _spread(name, edges, spreads)} for name in names},
         "edges": sorted((edge_entry(card, now) for card in edges), key=_by_place),
         "layer": {**layer, "scanned": scanned.count, "complete": scanned.complete},
     }
@@ -132,6 +136,23 @@ def _classify(prefix: str, scanned: Scanned) -> _Found:
             elif kind == "i:":  # the process-local channels of an owner wait in one list
                 found.channels[f"{name}!"] = key, shard
     return found
+
+
+def _add_spread(found: dict[str, set[str]], spreads: Iterable[dict[str, int]]) -> None:
+    """Add the sub-queues the edges' cards say they spread over to those the scan found: a
+    limited scan may miss some, and their requests are the route's all the same."""
+    for spread in spreads:
+        for route, n in spread.items():
+            found.setdefault(route, set()).update(sub_queues(route, n)[1:])
+
+
+def _spread(name: str, edges: Sequence[Card], spreads: Sequence[dict[str, int]]) -> list[int]:
+    """The sub-queue counts the edges that queue route ``name`` use, most first; empty when
+    none spreads it. An edge queues the key if it spreads it or counted requests of it (1: not
+    spread there); an edge that never saw the key says nothing of it."""
+    used = {spread.get(name) or 1 for card, spread in zip(edges, spreads)
+            if name in spread or name in card_routes(card)}
+    return sorted(used, reverse=True) if any(n > 1 for n in used) else []
 
 
 @dataclass

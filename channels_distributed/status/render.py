@@ -47,12 +47,24 @@ def render(status: Mapping[str, Any]) -> str:
 def _routes(routes: Mapping[str, Any]) -> list[str]:
     rows = []
     for name, route in routes.items():
-        rows.append([name, route["queued"], _age(route["oldest_s"]), route["taken"],
+        rows.append([name + _spread(route.get("spread") or []), route["queued"],
+                     _age(route["oldest_s"]), route["taken"],
                      len(route["workers"]), f"{route['in_flight']}/{route['concurrency']}",
                      f"{route['saturation']:.2f}", route["served"],
                      _failures(route["failures"])])
     return _table(["ROUTE KEY", "QUEUED", "OLDEST", "TAKEN", "WORKERS", "IN FLIGHT",
                    "SATURATION", "SERVED", "FAILURES"], rows, left={0, 8})
+
+
+def _spread(counts: Sequence[int]) -> str:
+    """After a spread route key: over how many sub-queues the edges queue it, all of them
+    (``api (3 sub-queues)``) or, when they differ, each count (``api (3/1 sub-queues, edges
+    differ)``: the EDGES part says which edge spreads it how)."""
+    if not counts:
+        return ""
+    if len(counts) == 1:
+        return f" ({counts[0]} sub-queues)"
+    return f" ({'/'.join(str(n) for n in counts)} sub-queues, edges differ)"
 
 
 def _workers(routes: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -93,12 +105,14 @@ def _edge_lines(edges: Sequence[Mapping[str, Any]]) -> list[str]:
 
 def _in_force(edge: Mapping[str, Any]) -> str:
     """The route overrides the edge applies: their version and each key's (``settings`` when
-    none is in force)."""
+    none is in force); then the keys it spreads (``spread api 3``)."""
     overrides = edge.get("overrides") or {}
-    if not overrides:
-        return f"v{edge.get('routes_version', 0)} settings"
     listed = "; ".join(f"{key}: {what}" for key, what in sorted(overrides.items()))
-    return f"v{edge.get('routes_version', 0)} {listed}"
+    spread = edge.get("spread") or {}
+    if spread:
+        listed += "; " if listed else "settings; "
+        listed += "spread " + ", ".join(f"{key} {n}" for key, n in sorted(spread.items()))
+    return f"v{edge.get('routes_version', 0)} {listed or 'settings'}"
 
 
 def _layer(layer: Mapping[str, Any]) -> list[str]:

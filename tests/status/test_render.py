@@ -114,6 +114,43 @@ def test_columns_line_up() -> None:
     assert {row[:end].rstrip()[-2:] for row in table[1:]} == {"12", " 0"}
 
 
+def _spread_status(counts: list[int], *edges: dict[str, int]) -> dict[str, Any]:
+    status = copy.deepcopy(STATUS)
+    status["routes"]["api"]["spread"] = counts
+    status["routes"]["site"]["spread"] = []
+    status["edges"] = [{**status["edges"][0], "id": f"d-e-{pid}-x", "pid": pid, "spread": spread,
+                        "routes_version": 0, "overrides": {}}
+                       for pid, spread in enumerate(edges, 9)]
+    return status
+
+
+def test_the_table_shows_a_spread_route_key_and_the_edges_spread() -> None:
+    status = _spread_status([3], {"api": 3})
+    validate(status)
+    text = render(status)
+    assert _line(text, "api")[:5] == ["api", "(3", "sub-queues)", "12", "3.2s"]
+    assert _line(text, "site")[:2] == ["site", "0"]  # not spread: as before
+    lines = text.splitlines()
+    edges = lines[lines.index("EDGES") + 1:]
+    assert edges[1].split()[-5:] == ["v0", "settings;", "spread", "api", "3"]
+    # The columns stay lined up: QUEUED ends under its header on every route line.
+    header = next(line for line in lines if line.startswith("ROUTE KEY"))
+    end = header.index("QUEUED") + len("QUEUED")
+    assert [line[:end].split()[-1] for line in lines[3:5]] == ["12", "0"]
+
+
+def test_the_table_shows_every_count_when_edges_differ() -> None:
+    status = _spread_status([3, 1], {"api": 3}, {})
+    status["edges"][0]["overrides"] = {"site": "drain"}
+    validate(status)
+    text = render(status)
+    assert _line(text, "api")[:5] == ["api", "(3/1", "sub-queues,", "edges", "differ)"]
+    lines = text.splitlines()
+    edges = lines[lines.index("EDGES") + 1:]
+    assert edges[1].split()[-5:] == ["site:", "drain;", "spread", "api", "3"]
+    assert edges[2].split()[-2:] == ["v0", "settings"]
+
+
 @pytest.mark.parametrize(("seconds", "shown"), [(0, "0s"), (59.9, "59s"), (61, "1m01s"),
                                                  (7260, "2h01m"), (3 * 86400 + 3600, "3d01h")])
 def test_durations(seconds: float, shown: str) -> None:
