@@ -6,6 +6,7 @@ requests has them re-served by another."""
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import subprocess
 import sys
@@ -19,6 +20,7 @@ import pytest
 from deployment import Deployment, Servers
 from helpers import wait_for
 from servers import primary_of
+from status_schema import validate
 
 from channels_distributed.protocol.keys import DistKeys
 from channels_distributed.protocol.spread import sub_queues
@@ -94,6 +96,7 @@ def test_one_worker_empties_every_pre_filled_sub_queue(redis_single: Any,
             thread.start()
         wait_for(lambda: all(deployment.integer("LLEN", keys.queue(name)) > 0
                              for name in sub_queues("t", 3)), what="every sub-queue filled")
+        _the_status_shows_the_spread(deployment)
         worker = deployment.worker("t")
         for thread in threads:
             thread.join(30.0)
@@ -104,6 +107,25 @@ def test_one_worker_empties_every_pre_filled_sub_queue(redis_single: Any,
         assert worker.wait() == 0
     finally:
         deployment.close()
+
+
+def _the_status_shows_the_spread(deployment: Deployment) -> None:
+    """``channels-distributed status``: the route key followed by its sub-queues, whose
+    requests it counts, and the edge's spread (its card), in the table and in the JSON."""
+    command = [str(Path(sys.executable).with_name("channels-distributed")), "status",
+               "--url", deployment.redis.url, "--prefix", deployment.prefix]
+    shown = subprocess.run([*command, "--json"], capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    status = json.loads(shown.stdout)
+    validate(status)
+    assert set(status["routes"]) == {"t"} and status["routes"]["t"]["spread"] == [3]
+    assert status["routes"]["t"]["queued"] >= 3
+    assert [edge["spread"] for edge in status["edges"]] == [{"t": 3}]
+    table = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert table.returncode == 0, table.stderr
+    assert [line.split()[:3] for line in table.stdout.splitlines()
+            if line.startswith("t ")] == [["t", "(3", "sub-queues)"]]
+    assert "v0 settings; spread t 3" in table.stdout  # the edge's ROUTES column
 
 
 def _spread_edge(deployment: Deployment) -> tuple[str, DistKeys]:

@@ -193,3 +193,29 @@ async def test_a_spread_route_is_one_route_with_its_sub_queues(redis: Topology,
     api = status["routes"]["api"]
     assert (api["queued"], api["taken"]) == (3, 2)
     assert 3.5 <= api["oldest_s"] < 30
+    assert api["spread"] == []  # no live edge says it spreads the key
+
+
+async def test_the_edges_spread_of_a_route_and_its_sub_queues_past_the_scan(
+        redis: Topology, writer: Writer) -> None:
+    """The edges' cards say which keys they spread: the route lists the counts, and the
+    sub-queues they name are read even when the scan stops before reaching them."""
+    from channels_distributed.protocol.spread import sub_queues
+
+    await writer.card(edge_card("d-e-9-x", {}, host="e", pid=9, spread={"api": 3}))
+    await writer.card(edge_card("d-f-8-x", {"api": {"requests": 2}}, host="f", pid=8))
+    for index, name in enumerate(sub_queues("api", 3)):
+        for _ in range(index + 1):
+            await writer.queue(name)
+    for number in range(300):  # keys enough that a scan of about one key misses some
+        await writer.channel(f"filler{number}", 1)
+
+    status = await collect(redis, writer.prefix, top=0, scan_limit=1)
+
+    validate(status)
+    assert status["layer"]["complete"] is False
+    assert set(status["routes"]) == {"api"}
+    assert status["routes"]["api"]["queued"] == 1 + 2 + 3
+    assert status["routes"]["api"]["spread"] == [3, 1]  # edge f queues it unspread
+    assert [(e["host"], e["spread"]) for e in status["edges"]] == [("e", {"api": 3}),
+                                                                   ("f", {})]
