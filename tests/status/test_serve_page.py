@@ -71,3 +71,15 @@ def test_the_page_counts_as_503_the_causes_the_edge_answers_503_for() -> None:
     (listed,) = re.findall(r"var FIVE_OH_THREE = \[([^\]]*)\]", PAGE)
     causes = {cause.strip().strip('"') for cause in listed.split(",")}
     assert causes == {cause for cause, status in STATUS_OF.items() if status == 503}
+
+
+def test_the_page_names_a_spread_route_key_as_the_table_does() -> None:
+    """The route key's cell carries the route's ``spread`` in the words of the command's table
+    (status/render.py): the same texts, after the key."""
+    from channels_distributed.status.render import _spread
+
+    assert '["route", key + spreadNote(r.spread)]' in PAGE
+    (note,) = re.findall(r"function spreadNote\(counts\) \{(.*?)\n  \}", PAGE, re.S)
+    assert '" sub-queues)"' in note and _spread([3]) == " (3 sub-queues)"
+    assert '" sub-queues, edges differ)"' in note
+    assert _spread([3, 1]) == " (3/1 sub-queues, edges differ)" and 'join("/")' in note
