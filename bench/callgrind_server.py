@@ -81,12 +81,14 @@ class Client(asyncio.Protocol):
             self.done.set_result(None)
 
 
-async def serve(scenario: str, count: int) -> None:
+async def serve_client(application: Any, make_client: Any) -> None:
+    """Serve ``application`` on a loopback port and run one client on it until the future it is
+    given (``make_client(done)``) is done; ``bench/callgrind_ws.py`` serves its own this way."""
     from channels_distributed.loop import serving_gc
     from channels_distributed.server import Server, ServerConfig
 
     loop = asyncio.get_running_loop()
-    server = Server(app, ServerConfig(), loop=loop)
+    server = Server(application, ServerConfig(), loop=loop)
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(16)
@@ -95,24 +97,28 @@ async def serve(scenario: str, count: int) -> None:
     with serving_gc(ServerConfig().gc_threshold):
         done: asyncio.Future[None] = loop.create_future()
         port = listener.getsockname()[1]
-        transport, _ = await loop.create_connection(
-            lambda: Client(REQUESTS[scenario], ENDINGS[scenario], count, done), "127.0.0.1", port
-        )
+        transport, _ = await loop.create_connection(lambda: make_client(done), "127.0.0.1", port)
         await asyncio.wait_for(done, 600)
     transport.close()
     await server.shutdown(graceful=False)
     listener.close()
 
 
-def child(scenario: str, count: int) -> None:
+def on_uvloop(coroutine: Any) -> None:
+    """Run ``coroutine`` to its end on a new uvloop event loop (the ASGIWorker's)."""
     import uvloop
 
     loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
-        loop.run_until_complete(serve(scenario, count))
+        loop.run_until_complete(coroutine)
     finally:
         loop.close()
+
+
+def child(scenario: str, count: int) -> None:
+    on_uvloop(serve_client(app, lambda done: Client(REQUESTS[scenario], ENDINGS[scenario],
+                                                    count, done)))
 
 
 def instructions(scenario: str, count: int, pure: bool, script: str = __file__) -> int:

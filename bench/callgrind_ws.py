@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 from typing import Any
 
-from callgrind_server import instructions  # bench/ is sys.path[0] when run as a script
+# bench/ is sys.path[0] when run as a script.
+from callgrind_server import instructions, on_uvloop, serve_client
 
 PAYLOAD = b"0123456789abcdef"  # 16 bytes, as bench/ws_echo.py sends
 MASK = b"\x1f\x2e\x3d\x4c"
@@ -96,37 +96,8 @@ class Client(asyncio.Protocol):
             self.done.set_result(None)
 
 
-async def serve(scenario: str, count: int) -> None:
-    from channels_distributed.loop import serving_gc
-    from channels_distributed.server import Server, ServerConfig
-
-    loop = asyncio.get_running_loop()
-    server = Server(app, ServerConfig(), loop=loop)
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    server.start([listener])
-    with serving_gc(ServerConfig().gc_threshold):
-        done: asyncio.Future[None] = loop.create_future()
-        port = listener.getsockname()[1]
-        transport, _ = await loop.create_connection(
-            lambda: Client(OPCODES[scenario], count, done), "127.0.0.1", port
-        )
-        await asyncio.wait_for(done, 600)
-    transport.close()
-    await server.shutdown(graceful=False)
-    listener.close()
-
-
 def child(scenario: str, count: int) -> None:
-    import uvloop
-
-    loop = uvloop.new_event_loop()
-    asyncio.set_event_loop(loop)
-    try:
-        loop.run_until_complete(serve(scenario, count))
-    finally:
-        loop.close()
+    on_uvloop(serve_client(app, lambda done: Client(OPCODES[scenario], count, done)))
 
 
 def main() -> None:
